@@ -1,0 +1,49 @@
+/**
+ * Build pgbunker: compile the native helper (native/pgbunker.c → native/libpgbunker.so), then
+ * `bun build --compile` src/main.ts (+ the worker entry) into one executable, dist/pgbunker, with
+ * the helper embedded.
+ *
+ *   bun build.ts            build everything
+ *   bun build.ts --native   only the native helper (tests run from source need it)
+ */
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+const root = dirname(new URL(import.meta.url).pathname);
+const nativeSrc = [join(root, "native/pgbunker.c"), join(root, "native/pgbunker.h")];
+const nativeLib = join(root, "native/libpgbunker.so");
+
+function run(cmd: string[]): void {
+  const r = Bun.spawnSync(cmd, { cwd: root, stdout: "inherit", stderr: "inherit" });
+  if (r.exitCode !== 0) {
+    console.error(`build failed: ${cmd.join(" ")} exited with ${r.exitCode}`);
+    process.exit(1);
+  }
+}
+
+/** Compile the helper when missing or older than its sources. */
+export function buildNative(force = false): string {
+  const stale = !existsSync(nativeLib) || nativeSrc.some((s) => statSync(s).mtimeMs > statSync(nativeLib).mtimeMs);
+  if (force || stale) run(["cc", "-O3", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-o", nativeLib, nativeSrc[0]!]);
+  return nativeLib;
+}
+
+export function buildExecutable(): string {
+  mkdirSync(join(root, "dist"), { recursive: true });
+  const out = join(root, "dist/pgbunker");
+  run([
+    process.execPath, "build", "--compile", "--minify-syntax", "--sourcemap=inline",
+    join(root, "src/main.ts"), join(root, "src/worker.ts"),
+    "--outfile", out,
+  ]);
+  return out;
+}
+
+if (import.meta.main) {
+  buildNative(true);
+  if (!process.argv.includes("--native")) {
+    const out = buildExecutable();
+    const v = Bun.spawnSync([out, "version"]);
+    console.log(`built ${out}: ${v.stdout.toString().trim()}`);
+  }
+}

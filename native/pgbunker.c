@@ -1,0 +1,242 @@
+/*
+ * libpgbunker: the few byte loops that must run at memory speed.
+ *
+ *  - PostgreSQL data-page checksums over a whole buffer of pages in one call
+ *    (crossing the FFI boundary once per buffer, never once per page);
+ *  - CRC-32C (Castagnoli), with the SSE4.2 instruction where the CPU has it.
+ *
+ * The page checksum is PostgreSQL's data_checksums algorithm: 32 interleaved
+ * FNV-1a-like lanes over the page read as uint32 words with pd_checksum taken
+ * as zero, folded by xor, mixed with the block number, reduced to 1..65535.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "pgbunker.h"
+
+#define N_SUMS 32
+#define FNV_PRIME 16777619u
+
+/* Lane seeds of PostgreSQL's checksum algorithm (a format fact). */
+static const uint32_t lane_seed[N_SUMS] = {
+    0x5B1F36E9, 0xB8525960, 0x02AB50AA, 0x1DE66D2A, 0x79FF467A, 0x9BB9F8A3, 0x217E7CD2, 0x83E13D2C,
+    0xF8D4474F, 0xE39EB970, 0x42C6AE16, 0x993216FA, 0x7B093B5D, 0x98DAFF3C, 0xF718902A, 0x0B1C9CDB,
+    0xE58F764B, 0x187636BC, 0x5D7B3BB1, 0xE73DE7DE, 0x92BEC979, 0xCCA6C0B2, 0x304A0979, 0x85AA43D4,
+    0x783125BB, 0x6CA8EAA2, 0xE407EAC6, 0x4B5CFC3E, 0x9FBF8C76, 0x15CA20BE, 0xF2CA9FD3, 0x959BD756,
+};
+
+#define MIX(lane, value)                      \
+    do {                                      \
+        uint32_t t_ = (lane) ^ (value);       \
+        (lane) = t_ * FNV_PRIME ^ (t_ >> 17); \
+    } while (0)
+
+/* Offsets inside PageHeaderData (stable since PostgreSQL 8.3). */
+#define PD_LSN_HI 0
+#define PD_LSN_LO 4
+#define PD_CHECKSUM 8
+#define PD_UPPER 14
+
+uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t block_no)
+{
+    uint32_t lanes[N_SUMS];
+    uint32_t words_per_lane = page_size / (sizeof(uint32_t) * N_SUMS);
+    const uint32_t *w = (const uint32_t *)page;
+    uint32_t result = 0;
+
+    memcpy(lanes, lane_seed, sizeof(lanes));
+
+    for (uint32_t i = 0; i < words_per_lane; i++) {
+        for (uint32_t j = 0; j < N_SUMS; j++) {
+            uint32_t v = w[i * N_SUMS + j];
+            /* pd_checksum (bytes 8-9 of word 2) counts as zero */
+            if (i == 0 && j == 2)
+                v &= 0xFFFF0000u;
+            MIX(lanes[j], v);
+        }
+    }
+
+    for (int round = 0; round < 2; round++)
+        for (uint32_t j = 0; j < N_SUMS; j++)
+            MIX(lanes[j], 0);
+
+    for (uint32_t j = 0; j < N_SUMS; j++)
+        result ^= lanes[j];
+
+    result ^= block_no;
+    return (uint16_t)((result % 65535) + 1);
+}
+
+static int page_all_zero(const uint8_t *page, uint32_t page_size)
+{
+    const uint64_t *q = (const uint64_t *)page;
+    for (uint32_t i = 0; i < page_size / 8; i++)
+        if (q[i] != 0)
+            return 0;
+    return 1;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+/*
+ * Verify page_count pages starting at block first_block. A page is valid when:
+ *   - it is new (pd_upper == 0) and entirely zero, or
+ *   - its LSN is at or past lsn_limit (being written during the backup; WAL
+ *     replay will rewrite it, so its checksum proves nothing), or
+ *   - its stored checksum equals the computed one.
+ * Invalid page indexes (relative to the buffer) are written to bad[] up to
+ * bad_cap; the return value is the total number of invalid pages.
+ */
+uint32_t pgb_page_verify(const uint8_t *buf, uint32_t page_count, uint32_t page_size, uint32_t first_block,
+                         uint64_t lsn_limit, uint32_t *bad, uint32_t bad_cap)
+{
+    uint32_t n_bad = 0;
+
+    for (uint32_t i = 0; i < page_count; i++) {
+        const uint8_t *page = buf + (size_t)i * page_size;
+
+        if (rd16(page + PD_UPPER) == 0) {
+            if (page_all_zero(page, page_size))
+                continue;
+        } else {
+            uint64_t lsn = ((uint64_t)rd32(page + PD_LSN_HI) << 32) | rd32(page + PD_LSN_LO);
+            if (lsn >= lsn_limit)
+                continue;
+            if (pgb_page_checksum(page, page_size, first_block + i) == rd16(page + PD_CHECKSUM))
+                continue;
+        }
+
+        if (n_bad < bad_cap)
+            bad[n_bad] = i;
+        n_bad++;
+    }
+
+    return n_bad;
+}
+
+/* ---- CRC-32C ------------------------------------------------------------ */
+
+static uint32_t crc_table[8][256];
+static int crc_table_ready = 0;
+
+static void crc_table_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
+    crc_table_ready = 1;
+}
+
+static uint32_t crc32c_table(uint32_t crc, const uint8_t *p, size_t len)
+{
+    if (!crc_table_ready)
+        crc_table_init();
+    while (len >= 8) {
+        uint32_t lo = rd32(p) ^ crc;
+        uint32_t hi = rd32(p + 4);
+        crc = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^ crc_table[5][(lo >> 16) & 0xFF] ^
+              crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
+              crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xFF];
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t len)
+{
+    uint64_t c = crc;
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        len -= 8;
+    }
+    crc = (uint32_t)c;
+    while (len--)
+        crc = __builtin_ia32_crc32qi(crc, *p++);
+    return crc;
+}
+#endif
+
+static int use_hw = -1;
+
+int pgb_crc32c_hardware(void)
+{
+    if (use_hw < 0) {
+#if defined(__x86_64__)
+        __builtin_cpu_init();
+        use_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#else
+        use_hw = 0;
+#endif
+    }
+    return use_hw;
+}
+
+/* Force the table path (tests compare both implementations). */
+void pgb_crc32c_force_table(int force)
+{
+    use_hw = force ? 0 : -1;
+}
+
+/* Standard CRC-32C: init 0xFFFFFFFF, final xor 0xFFFFFFFF, chainable through crc. */
+uint32_t pgb_crc32c(uint32_t crc, const uint8_t *p, size_t len)
+{
+    crc = ~crc;
+#if defined(__x86_64__)
+    if (pgb_crc32c_hardware())
+        return ~crc32c_sse42(crc, p, len);
+#endif
+    return ~crc32c_table(crc, p, len);
+}
+
+uint32_t pgb_abi_version(void)
+{
+    return PGB_ABI_VERSION;
+}
+
+/*
+ * Take an exclusive advisory lock (flock) on path, creating it. Returns the open descriptor, which
+ * holds the lock until closed (or the process dies: a killed process never leaves a stale lock),
+ * -EWOULDBLOCK when another process holds it, or another -errno.
+ */
+int pgb_lock_acquire(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}

@@ -1,0 +1,20 @@
+/* libpgbunker: page checksums and CRC-32C for pgbunker (called through bun:ffi). */
+#ifndef PGBUNKER_H
+#define PGBUNKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bumped whenever a signature below changes; src/native/helper.ts checks it. */
+#define PGB_ABI_VERSION 2
+
+uint32_t pgb_abi_version(void);
+uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t block_no);
+uint32_t pgb_page_verify(const uint8_t *buf, uint32_t page_count, uint32_t page_size, uint32_t first_block,
+                         uint64_t lsn_limit, uint32_t *bad, uint32_t bad_cap);
+uint32_t pgb_crc32c(uint32_t crc, const uint8_t *p, size_t len);
+int pgb_crc32c_hardware(void);
+void pgb_crc32c_force_table(int force);
+int pgb_lock_acquire(const char *path);
+
+#endif

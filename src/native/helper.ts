@@ -1,0 +1,76 @@
+/**
+ * FFI binding to libpgbunker.so (native/pgbunker.c): page checksums and CRC-32C.
+ *
+ * The library is embedded in the compiled executable (`with { type: "file" }`) and dlopen'ed from
+ * there; when running from source it is the freshly built native/libpgbunker.so.
+ */
+import { dlopen, FFIType } from "bun:ffi";
+import libPath from "../../native/libpgbunker.so" with { type: "file" };
+import { err } from "../common/error.ts";
+
+/** Must equal PGB_ABI_VERSION in native/pgbunker.h. */
+const ABI_VERSION = 2;
+
+const SYMBOLS = {
+  pgb_abi_version: { args: [], returns: FFIType.u32 },
+  pgb_page_checksum: { args: [FFIType.ptr, FFIType.u32, FFIType.u32], returns: FFIType.u16 },
+  pgb_page_verify: {
+    args: [FFIType.ptr, FFIType.u32, FFIType.u32, FFIType.u32, FFIType.u64, FFIType.ptr, FFIType.u32],
+    returns: FFIType.u32,
+  },
+  pgb_crc32c: { args: [FFIType.u32, FFIType.ptr, FFIType.u64], returns: FFIType.u32 },
+  pgb_crc32c_hardware: { args: [], returns: FFIType.i32 },
+  pgb_crc32c_force_table: { args: [FFIType.i32], returns: FFIType.void },
+  pgb_lock_acquire: { args: [FFIType.cstring], returns: FFIType.i32 },
+} as const;
+
+type Lib = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
+let lib: Lib | undefined;
+
+function helper(): Lib {
+  if (lib) return lib;
+  try {
+    lib = dlopen(libPath, SYMBOLS).symbols;
+  } catch (e) {
+    throw err("KernelError", `unable to load native helper '${libPath}': ${(e as Error).message}`, "rebuild with 'bun run build'.");
+  }
+  const abi = lib.pgb_abi_version();
+  if (abi !== ABI_VERSION) throw err("AssertError", `native helper ABI ${abi} does not match expected ${ABI_VERSION}`, "rebuild with 'bun run build'.");
+  return lib;
+}
+
+export function pageChecksum(page: Uint8Array, blockNo: number): number {
+  return helper().pgb_page_checksum(page, page.byteLength, blockNo >>> 0);
+}
+
+/**
+ * Verify `pageCount` whole pages in `buf`, the first being block `firstBlock`. Pages whose LSN is at
+ * or past `lsnLimit` are skipped (written during the backup; WAL replay rewrites them). Returns the
+ * buffer-relative indexes of invalid pages (at most `bad.length`) and the total count.
+ */
+export function pageVerify(
+  buf: Uint8Array, pageCount: number, pageSize: number, firstBlock: number, lsnLimit: bigint, bad: Uint32Array,
+): number {
+  if (pageCount === 0) return 0;
+  return helper().pgb_page_verify(buf, pageCount, pageSize, firstBlock >>> 0, lsnLimit, bad, bad.length);
+}
+
+/** CRC-32C of `data`, continuing from `crc` (0 to start). */
+export function crc32c(data: Uint8Array, crc = 0): number {
+  if (data.byteLength === 0) return crc >>> 0;
+  return helper().pgb_crc32c(crc >>> 0, data, data.byteLength) >>> 0;
+}
+
+export function crc32cHardware(): boolean {
+  return helper().pgb_crc32c_hardware() === 1;
+}
+
+/** Tests only: force the table implementation (true) or back to auto-detect (false). */
+export function crc32cForceTable(force: boolean): void {
+  helper().pgb_crc32c_force_table(force ? 1 : 0);
+}
+
+/** flock(LOCK_EX|LOCK_NB) on a created file: fd >= 0 holds the lock; negative is -errno (-11: held elsewhere). */
+export function lockAcquire(path: string): number {
+  return helper().pgb_lock_acquire(Buffer.from(path + "\0"));
+}
