@@ -1,0 +1,295 @@
+/**
+ * THE table of commands and options. Names, types, defaults, allowed values and the commands
+ * each option applies to follow pgBackRest 2.45's documentation (command.html and
+ * configuration.html), so that a pgBackRest configuration file and command line work here
+ * unchanged. Help text is generated from this table; the parser validates against it.
+ *
+ * Where pgbunker's default differs from pgBackRest's, the entry says so in `note`.
+ */
+
+export const COMMANDS = {
+  "archive-get": { summary: "Get a WAL segment from the archive (PostgreSQL restore_command).", params: "SEGMENT DESTINATION", lock: false },
+  "archive-push": { summary: "Push a WAL segment to the archive (PostgreSQL archive_command).", params: "WAL-PATH", lock: "archive" },
+  annotate: { summary: "Add or change annotations of a backup.", params: "", lock: "backup" },
+  backup: { summary: "Back up a PostgreSQL cluster into the repository.", params: "", lock: "backup" },
+  check: { summary: "Check the configuration: database, repository and WAL archiving.", params: "", lock: false },
+  expire: { summary: "Remove backups and WAL that fall outside the retention policy.", params: "", lock: "backup" },
+  help: { summary: "Show help for a command or an option.", params: "[COMMAND [OPTION]]", lock: false },
+  info: { summary: "Show the backups and WAL archive held in the repository.", params: "", lock: false },
+  "repo-get": { summary: "Print a file of the repository (decompressed) to stdout.", params: "FILE", lock: false },
+  "repo-ls": { summary: "List files in the repository.", params: "[PATH]", lock: false },
+  remote: { summary: "Serve the pgbunker protocol on stdin/stdout (started by pgbunker over SSH).", params: "", lock: false },
+  restore: { summary: "Restore a backup into a PostgreSQL data directory.", params: "", lock: false },
+  "self-check": { summary: "Check the native layer (lz4, zlib, page checksums, CRC-32C) and worker threads.", params: "", lock: false },
+  "stanza-create": { summary: "Create the repository structure for a stanza.", params: "", lock: "archive+backup" },
+  "stanza-delete": { summary: "Delete a stanza and everything it holds in the repository.", params: "", lock: "archive+backup" },
+  "stanza-upgrade": { summary: "Record a PostgreSQL major upgrade in the stanza.", params: "", lock: "archive+backup" },
+  start: { summary: "Allow pgbunker processes to run again after stop.", params: "", lock: false },
+  stop: { summary: "Stop pgbunker processes from running for a stanza (or all).", params: "", lock: false },
+  verify: { summary: "Verify the contents of the repository against recorded checksums.", params: "", lock: false },
+  version: { summary: "Print the pgbunker version.", params: "", lock: false },
+} as const;
+
+export type CommandName = keyof typeof COMMANDS;
+export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];
+
+export type OptionType = "boolean" | "integer" | "size" | "time" | "string" | "path" | "enum" | "list" | "hash";
+
+/** Where an option may appear in a config file. `stanza`: only in stanza sections. `cli`: command line only. */
+export type OptionSection = "global" | "stanza" | "cli";
+
+export interface CommandOverride {
+  default?: string;
+  allow?: readonly string[];
+  required?: boolean;
+}
+
+export interface OptionDef {
+  name: string;
+  type: OptionType;
+  summary: string;
+  section: OptionSection;
+  commands: readonly CommandName[];
+  default?: string;
+  allow?: readonly string[];
+  /** Inclusive numeric range, in the option's unit (bytes for size, seconds for time). */
+  range?: readonly [number, number];
+  /** repoN-* or pgN-* options. The name in the table has no index (repo-path). */
+  indexed?: "repo" | "pg";
+  /** Never accepted on the command line; never logged. */
+  secure?: boolean;
+  required?: boolean;
+  /** Per-command default/allowed values (backup --type vs restore --type). */
+  byCommand?: Partial<Record<CommandName, CommandOverride>>;
+  /** Older pgBackRest names still accepted in config files and on the command line. */
+  deprecated?: readonly string[];
+  note?: string;
+  /** Accepted for compatibility but not implemented: setting it to a non-default value is an error. */
+  unsupported?: boolean;
+}
+
+// ---- command sets (as documented per option) -------------------------------------------
+
+const ALL: readonly CommandName[] = COMMAND_NAMES.filter((c) => c !== "help" && c !== "version");
+const SELF_CHECK: readonly CommandName[] = ["self-check"];
+/** Commands that touch the repository. */
+const REPO: readonly CommandName[] = [
+  "annotate", "archive-get", "archive-push", "backup", "check", "expire", "info", "repo-get", "repo-ls", "restore",
+  "stanza-create", "stanza-delete", "stanza-upgrade", "verify", "remote",
+];
+/** Commands that may reach the repository through a repository host (not backup/expire: they run there). */
+const REPO_HOST: readonly CommandName[] = REPO.filter((c) => c !== "backup" && c !== "expire" && c !== "remote");
+/** Commands that talk to PostgreSQL. */
+const PG: readonly CommandName[] = ["backup", "check", "stanza-create", "stanza-delete", "stanza-upgrade", "remote"];
+/** Commands that need the data directory. */
+const PG_PATH: readonly CommandName[] = ["archive-get", "archive-push", "backup", "check", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "remote"];
+const IO: readonly CommandName[] = REPO;
+const REMOTE_CAPABLE: readonly CommandName[] = [
+  "archive-get", "archive-push", "backup", "check", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete",
+  "stanza-upgrade", "verify", "remote",
+];
+const LOCKING: readonly CommandName[] = [
+  "annotate", "archive-get", "archive-push", "backup", "expire", "info", "restore", "stanza-create", "stanza-delete",
+  "stanza-upgrade", "start", "stop", "remote",
+];
+
+const LOG_LEVELS = ["off", "error", "warn", "info", "detail", "debug", "trace"] as const;
+const BUFFER_SIZES = ["16KiB", "32KiB", "64KiB", "128KiB", "256KiB", "512KiB", "1MiB", "2MiB", "4MiB", "8MiB", "16MiB"] as const;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
+const PiB = 1024 * TiB;
+
+export const DEFAULT_CONFIG_PATH = "/etc/pgbunker";
+export const DEFAULT_CONFIG_FILE = "pgbunker.conf";
+export const DEFAULT_CONFIG_INCLUDE = "conf.d";
+
+const o = (def: OptionDef): OptionDef => def;
+
+export const OPTIONS: readonly OptionDef[] = [
+  // ---- archive -------------------------------------------------------------------------------
+  o({ name: "archive-async", type: "boolean", default: "n", section: "global", commands: ["archive-get", "archive-push"], summary: "Push and get WAL asynchronously through a spool queue." }),
+  o({ name: "archive-get-queue-max", type: "size", default: "128MiB", range: [0, 4 * PiB], section: "global", commands: ["archive-get"], summary: "Largest amount of WAL prefetched into the spool by async archive-get." }),
+  o({ name: "archive-header-check", type: "boolean", default: "y", section: "global", commands: ["archive-push"], summary: "Check the WAL segment header's system id and version before pushing." }),
+  o({ name: "archive-missing-retry", type: "boolean", default: "y", section: "global", commands: ["archive-get"], summary: "Retry a missing segment in async archive-get rather than trusting the queue." }),
+  o({ name: "archive-push-queue-max", type: "size", range: [0, 4 * PiB], section: "global", commands: ["archive-push"], summary: "Largest WAL queue in pg_wal before WAL is dropped (archiving then breaks PITR)." }),
+  o({ name: "archive-timeout", type: "time", default: "60", range: [0.1, 86400], section: "global", commands: ["archive-get", "archive-push", "backup", "check"], summary: "Seconds to wait for WAL to reach the archive." }),
+
+  // ---- backup --------------------------------------------------------------------------------
+  o({ name: "annotation", type: "hash", section: "cli", commands: ["annotate", "backup"], summary: "Annotation KEY=VALUE stored with the backup." }),
+  o({ name: "archive-check", type: "boolean", default: "y", section: "global", commands: ["archive-push", "backup", "check"], summary: "Wait until the WAL a backup needs is in the archive." }),
+  o({ name: "archive-copy", type: "boolean", default: "n", section: "global", commands: ["backup"], summary: "Copy the WAL needed for consistency into the backup itself." }),
+  o({ name: "archive-mode-check", type: "boolean", default: "y", section: "global", commands: ["archive-push", "backup", "check"], summary: "Refuse archive_mode=always on a primary with several archivers." }),
+  o({ name: "backup-standby", type: "boolean", default: "n", section: "global", commands: ["backup", "check"], summary: "Copy files from a standby instead of the primary." }),
+  o({ name: "checksum-page", type: "boolean", section: "global", commands: ["backup"], summary: "Verify data page checksums during backup (on by default when the cluster has them)." }),
+  o({ name: "exclude", type: "list", section: "global", commands: ["backup"], summary: "Path or file under the data directory to leave out of the backup (repeatable)." }),
+  o({ name: "expire-auto", type: "boolean", default: "y", section: "global", commands: ["backup"], summary: "Run expire after a successful backup." }),
+  o({ name: "manifest-save-threshold", type: "size", default: "1GiB", range: [1, TiB], section: "global", commands: ["backup"], summary: "Bytes copied between saves of the resumable partial manifest." }),
+  o({ name: "resume", type: "boolean", default: "y", section: "global", commands: ["backup"], summary: "Resume an interrupted backup of the same type." }),
+  o({ name: "start-fast", type: "boolean", default: "n", section: "global", commands: ["backup"], summary: "Force an immediate checkpoint when the backup starts." }),
+  o({ name: "stop-auto", type: "boolean", default: "n", section: "global", commands: ["backup"], summary: "Stop a stale backup left running in PostgreSQL (exclusive backups only)." }),
+
+  // ---- general -------------------------------------------------------------------------------
+  o({ name: "buffer-size", type: "size", default: "1MiB", allow: BUFFER_SIZES, section: "global", commands: IO, summary: "Size of the buffers used for copying, compression and checksums." }),
+  o({ name: "cmd", type: "path", section: "global", commands: REMOTE_CAPABLE, summary: "pgbunker command used when pgbunker starts itself (archive_command, restore_command, remotes)." }),
+  o({ name: "cmd-ssh", type: "string", default: "ssh", section: "global", commands: REMOTE_CAPABLE, summary: "Kept for pgBackRest configuration files; pgbunker's SSH client is built in." }),
+  o({ name: "compress", type: "boolean", default: "y", section: "global", commands: ["archive-push", "backup"], summary: "Deprecated: use compress-type." }),
+  o({ name: "compress-level", type: "integer", range: [-5, 22], section: "global", commands: ["archive-push", "backup"], summary: "Compression level (default per type: lz4 1, gz 6, zst 3, bz2 9)." }),
+  o({ name: "compress-level-network", type: "integer", default: "3", range: [0, 9], section: "global", commands: IO, summary: "Compression level for data sent over the network when not otherwise compressed." }),
+  o({ name: "compress-type", type: "enum", default: "lz4", allow: ["none", "bz2", "gz", "lz4", "zst"], section: "global", commands: ["archive-push", "backup"], summary: "Compression for files in the repository.", note: "pgBackRest defaults to gz; pgbunker defaults to lz4." }),
+  o({ name: "config", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_FILE}`, section: "cli", commands: ALL, summary: "Configuration file." }),
+  o({ name: "config-include-path", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_INCLUDE}`, section: "cli", commands: ALL, summary: "Directory of additional *.conf files." }),
+  o({ name: "config-path", type: "path", default: DEFAULT_CONFIG_PATH, section: "cli", commands: ALL, summary: "Base directory for the configuration file and include path." }),
+  o({ name: "db-timeout", type: "time", default: "1800", range: [0.1, 604800], section: "global", commands: ["archive-get", "archive-push", "backup", "check", "repo-get", "repo-ls", "stanza-create", "stanza-delete", "stanza-upgrade", "remote"], summary: "Seconds a database query may take (backup start/stop waits included)." }),
+  o({ name: "delta", type: "boolean", default: "n", section: "global", commands: ["backup", "restore"], summary: "Compare files by checksum instead of size and time." }),
+  o({ name: "dry-run", type: "boolean", default: "n", section: "cli", commands: ["expire"], summary: "Report what would be removed without removing it." }),
+  o({ name: "io-timeout", type: "time", default: "60", range: [0.1, 3600], section: "global", commands: IO, summary: "Seconds an I/O operation may stall." }),
+  o({ name: "lock-path", type: "path", default: "/tmp/pgbunker", section: "global", commands: LOCKING, summary: "Directory for lock and stop files." }),
+  o({ name: "neutral-umask", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Use umask 0000 so modes come only from the manifest." }),
+  o({ name: "process-max", type: "integer", default: "1", range: [1, 999], section: "global", commands: ["archive-get", "archive-push", "backup", "restore", "verify", "remote", ...SELF_CHECK], summary: "Worker processes for compression, checksums and transfer." }),
+  o({ name: "protocol-timeout", type: "time", default: "1830", range: [0.1, 604800], section: "global", commands: IO, summary: "Seconds to wait for a remote or worker to answer." }),
+  o({ name: "raw", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Print the stored bytes without decompressing." }),
+  o({ name: "sck-keep-alive", type: "boolean", default: "y", section: "global", commands: IO, summary: "Enable socket keep-alive on remote connections." }),
+  o({ name: "spool-path", type: "path", default: "/var/spool/pgbunker", section: "global", commands: ["archive-get", "archive-push"], summary: "Directory for the asynchronous archive queue." }),
+  o({ name: "stanza", type: "string", section: "cli", commands: ["annotate", "archive-get", "archive-push", "backup", "check", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "start", "stop", "verify", "remote"], summary: "Name of the stanza (the cluster's section in config and repository).", byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, check: { required: true }, annotate: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-delete": { required: true }, "stanza-upgrade": { required: true } } }),
+  o({ name: "tcp-keep-alive-count", type: "integer", range: [1, 32], section: "global", commands: IO, summary: "Keep-alive probes before a connection is considered dead." }),
+  o({ name: "tcp-keep-alive-idle", type: "integer", range: [1, 3600], section: "global", commands: IO, summary: "Seconds idle before keep-alive probes start." }),
+  o({ name: "tcp-keep-alive-interval", type: "integer", range: [1, 900], section: "global", commands: IO, summary: "Seconds between keep-alive probes." }),
+
+  // ---- log -----------------------------------------------------------------------------------
+  o({ name: "log-level-console", type: "enum", default: "warn", allow: LOG_LEVELS, section: "global", commands: ALL, summary: "Level logged to stdout." }),
+  o({ name: "log-level-file", type: "enum", default: "info", allow: LOG_LEVELS, section: "global", commands: ALL, summary: "Level logged to the log file." }),
+  o({ name: "log-level-stderr", type: "enum", default: "warn", allow: LOG_LEVELS, section: "global", commands: ALL, summary: "Level logged to stderr (instead of stdout)." }),
+  o({ name: "log-path", type: "path", default: "/var/log/pgbunker", section: "global", commands: ALL, summary: "Directory of log files (one per stanza and command)." }),
+  o({ name: "log-subprocess", type: "boolean", default: "n", section: "global", commands: REPO, summary: "Let workers and remotes write their own log files." }),
+  o({ name: "log-timestamp", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Prefix log lines with a timestamp." }),
+
+  // ---- repository ----------------------------------------------------------------------------
+  o({ name: "repo", type: "integer", range: [1, 256], section: "cli", commands: ["annotate", "archive-get", "backup", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-delete", "verify"], summary: "Which configured repository to use (repoN)." }),
+  o({ name: "repo-block", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Block-level incremental backup (not supported by pgbunker).", unsupported: true }),
+  o({ name: "repo-block-age-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental age map (not supported).", unsupported: true }),
+  o({ name: "repo-block-checksum-size-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental checksum size map (not supported).", unsupported: true }),
+  o({ name: "repo-block-size-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental size map (not supported).", unsupported: true }),
+  o({ name: "repo-block-size-super", type: "size", default: "256KiB", range: [32 * KiB, 16 * MiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental super block size (not supported)." }),
+  o({ name: "repo-block-size-super-full", type: "size", default: "1MiB", range: [32 * KiB, 16 * MiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental full super block size (not supported)." }),
+  o({ name: "repo-bundle", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Bundle small files into larger repository files (not supported for writing).", unsupported: true }),
+  o({ name: "repo-bundle-limit", type: "size", default: "2MiB", range: [8 * KiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Largest file put in a bundle." }),
+  o({ name: "repo-bundle-size", type: "size", default: "20MiB", range: [MiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Target size of a bundle." }),
+  o({ name: "repo-cipher-pass", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Passphrase of an encrypted repository." }),
+  o({ name: "repo-cipher-type", type: "enum", default: "none", allow: ["none", "aes-256-cbc"], indexed: "repo", section: "global", commands: REPO, summary: "Repository encryption." }),
+  o({ name: "repo-hardlink", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Hard-link unchanged files instead of referencing them." }),
+  o({ name: "repo-host", type: "string", indexed: "repo", section: "global", commands: REPO_HOST, summary: "Repository host reached over SSH.", deprecated: ["backup-host"] }),
+  o({ name: "repo-host-ca-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS CA file (TLS transport is not supported; kept for config compatibility)." }),
+  o({ name: "repo-host-ca-path", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS CA path (kept for config compatibility)." }),
+  o({ name: "repo-host-cert-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS client certificate (kept for config compatibility)." }),
+  o({ name: "repo-host-cmd", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "pgbunker executable on the repository host.", deprecated: ["backup-cmd"] }),
+  o({ name: "repo-host-config", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_FILE}`, indexed: "repo", section: "global", commands: REPO_HOST, summary: "Configuration file on the repository host.", deprecated: ["backup-config"] }),
+  o({ name: "repo-host-config-include-path", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_INCLUDE}`, indexed: "repo", section: "global", commands: REPO_HOST, summary: "Include path on the repository host." }),
+  o({ name: "repo-host-config-path", type: "path", default: DEFAULT_CONFIG_PATH, indexed: "repo", section: "global", commands: REPO_HOST, summary: "Configuration path on the repository host." }),
+  o({ name: "repo-host-key-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "SSH private key for the repository host (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)." }),
+  o({ name: "repo-host-port", type: "integer", range: [0, 65535], indexed: "repo", section: "global", commands: REPO_HOST, summary: "SSH port of the repository host.", deprecated: ["backup-ssh-port"] }),
+  o({ name: "repo-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], indexed: "repo", section: "global", commands: REPO_HOST, summary: "Transport to the repository host (only ssh)." }),
+  o({ name: "repo-host-user", type: "string", default: "pgbackrest", indexed: "repo", section: "global", commands: REPO_HOST, summary: "User on the repository host.", deprecated: ["backup-user"] }),
+  o({ name: "repo-path", type: "path", default: "/var/lib/pgbackrest", indexed: "repo", section: "global", commands: REPO, summary: "Repository directory.", note: "Same default as pgBackRest so an existing repository is found." }),
+  o({ name: "repo-retention-archive", type: "integer", range: [1, 9999999], indexed: "repo", section: "global", commands: ["backup", "expire"], summary: "Backups whose WAL is kept for point-in-time recovery.", deprecated: ["retention-archive"] }),
+  o({ name: "repo-retention-archive-type", type: "enum", default: "full", allow: ["full", "diff", "incr"], indexed: "repo", section: "global", commands: ["backup", "expire"], summary: "Backup type counted by repo-retention-archive.", deprecated: ["retention-archive-type"] }),
+  o({ name: "repo-retention-diff", type: "integer", range: [1, 9999999], indexed: "repo", section: "global", commands: ["backup", "expire"], summary: "Differential backups to keep.", deprecated: ["retention-diff"] }),
+  o({ name: "repo-retention-full", type: "integer", range: [1, 9999999], indexed: "repo", section: "global", commands: ["backup", "expire"], summary: "Full backups to keep (count) or days to keep them (time).", deprecated: ["retention-full"] }),
+  o({ name: "repo-retention-full-type", type: "enum", default: "count", allow: ["count", "time"], indexed: "repo", section: "global", commands: ["backup", "expire"], summary: "How repo-retention-full is counted." }),
+  o({ name: "repo-retention-history", type: "integer", range: [0, 9999999], indexed: "repo", section: "global", commands: ["backup", "expire"], summary: "Days of backup.history manifests to keep." }),
+  o({ name: "repo-type", type: "enum", default: "posix", allow: ["azure", "cifs", "gcs", "posix", "s3"], indexed: "repo", section: "global", commands: REPO, summary: "Repository storage type (posix and cifs supported)." }),
+  o({ name: "repo-storage-verify-tls", type: "boolean", default: "y", indexed: "repo", section: "global", commands: REPO, summary: "Verify object-store TLS certificates (object stores not supported yet)." }),
+  ...["repo-azure-account", "repo-azure-container", "repo-azure-endpoint", "repo-azure-key", "repo-azure-key-type", "repo-azure-uri-style", "repo-gcs-bucket", "repo-gcs-endpoint", "repo-gcs-key", "repo-gcs-key-type", "repo-s3-bucket", "repo-s3-endpoint", "repo-s3-key", "repo-s3-key-secret", "repo-s3-key-type", "repo-s3-kms-key-id", "repo-s3-region", "repo-s3-role", "repo-s3-token", "repo-s3-uri-style", "repo-storage-ca-file", "repo-storage-ca-path", "repo-storage-host", "repo-storage-port", "repo-storage-upload-chunk-size"].map((name) =>
+    o({
+      name,
+      type: name.endsWith("-port") ? "integer" : name.endsWith("-chunk-size") ? "size" : "string",
+      indexed: "repo",
+      section: "global",
+      commands: REPO,
+      secure: /-(key|key-secret|token)$/.test(name) && !name.endsWith("kms-key-id"),
+      summary: "Object-store setting (object stores are not supported yet; accepted so pgBackRest configs parse).",
+    }),
+  ),
+
+  // ---- restore -------------------------------------------------------------------------------
+  o({ name: "archive-mode", type: "enum", default: "preserve", allow: ["off", "preserve"], section: "global", commands: ["restore"], summary: "Keep archive_mode as it was, or turn it off in the restored cluster." }),
+  o({ name: "db-exclude", type: "list", section: "global", commands: ["restore"], summary: "Database to restore as empty sparse files (repeatable)." }),
+  o({ name: "db-include", type: "list", section: "global", commands: ["restore"], summary: "Restore only these user databases (repeatable)." }),
+  o({ name: "force", type: "boolean", default: "n", section: "cli", commands: ["backup", "restore", "stanza-delete", "stop"], summary: "Force the operation (see the command's help)." }),
+  o({ name: "link-all", type: "boolean", default: "n", section: "global", commands: ["restore"], summary: "Restore every symlink of the backup as a symlink." }),
+  o({ name: "link-map", type: "hash", section: "global", commands: ["restore"], summary: "Restore link NAME to PATH (NAME=PATH, repeatable)." }),
+  o({ name: "recovery-option", type: "hash", section: "global", commands: ["restore"], summary: "Recovery setting KEY=VALUE written into the recovery configuration (repeatable)." }),
+  o({ name: "set", type: "string", section: "cli", commands: ["annotate", "expire", "info", "restore"], summary: "Backup set (label).", byCommand: { restore: { default: "latest" }, annotate: { required: true } } }),
+  o({ name: "tablespace-map", type: "hash", section: "global", commands: ["restore"], summary: "Restore tablespace NAME or OID to PATH (repeatable)." }),
+  o({ name: "tablespace-map-all", type: "path", section: "global", commands: ["restore"], summary: "Restore all tablespaces under this directory." }),
+  o({ name: "target", type: "string", section: "cli", commands: ["restore"], summary: "Recovery target (time, xid, lsn or restore point name, per --type)." }),
+  o({ name: "target-action", type: "enum", default: "pause", allow: ["pause", "promote", "shutdown"], section: "global", commands: ["restore"], summary: "What the cluster does when it reaches the target." }),
+  o({ name: "target-exclusive", type: "boolean", default: "n", section: "cli", commands: ["restore"], summary: "Stop just before the target instead of just after it." }),
+  o({ name: "target-timeline", type: "string", section: "global", commands: ["restore"], summary: "Timeline to recover along (number, current or latest)." }),
+  o({
+    name: "type", type: "enum", section: "cli", commands: ["backup", "info", "restore"], summary: "Backup type (backup, info) or recovery type (restore).",
+    byCommand: {
+      backup: { default: "incr", allow: ["full", "diff", "incr"] },
+      info: { allow: ["full", "diff", "incr"] },
+      restore: { default: "default", allow: ["default", "immediate", "lsn", "name", "none", "preserve", "standby", "time", "xid"] },
+    },
+  }),
+
+  // ---- info / verify / repo-ls ---------------------------------------------------------------
+  o({ name: "output", type: "enum", section: "cli", commands: ["info", "repo-ls", "verify"], summary: "Output format.", byCommand: { info: { default: "text", allow: ["text", "json"] }, "repo-ls": { default: "text", allow: ["text", "json"] }, verify: { default: "none", allow: ["none", "text", "json"] } } }),
+  o({ name: "verbose", type: "boolean", default: "n", section: "cli", commands: ["verify"], summary: "Report every file checked, not only problems." }),
+  o({ name: "filter", type: "string", section: "cli", commands: ["repo-ls"], summary: "Regular expression the listed names must match." }),
+  o({ name: "recurse", type: "boolean", default: "n", section: "cli", commands: ["repo-ls"], summary: "List subdirectories too." }),
+  o({ name: "sort", type: "enum", default: "asc", allow: ["none", "asc", "desc"], section: "cli", commands: ["repo-ls"], summary: "Sort order of the listing." }),
+  o({ name: "ignore-missing", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Exit 1 instead of failing when the file is missing." }),
+  o({ name: "online", type: "boolean", default: "y", section: "cli", commands: ["backup", "stanza-create", "stanza-upgrade"], summary: "Work with a running cluster (no: take values from pg_control of a stopped one)." }),
+
+  // ---- stanza (PostgreSQL) -------------------------------------------------------------------
+  o({ name: "pg-database", type: "string", default: "postgres", indexed: "pg", section: "stanza", commands: PG, summary: "Database to connect to." }),
+  o({ name: "pg-host", type: "string", indexed: "pg", section: "stanza", commands: PG, summary: "Database host reached over SSH.", deprecated: ["db-host"] }),
+  o({ name: "pg-host-ca-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "TLS CA file (kept for config compatibility)." }),
+  o({ name: "pg-host-ca-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "TLS CA path (kept for config compatibility)." }),
+  o({ name: "pg-host-cert-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "TLS client certificate (kept for config compatibility)." }),
+  o({ name: "pg-host-cmd", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "pgbunker executable on the database host.", deprecated: ["db-cmd"] }),
+  o({ name: "pg-host-config", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_FILE}`, indexed: "pg", section: "stanza", commands: PG, summary: "Configuration file on the database host.", deprecated: ["db-config"] }),
+  o({ name: "pg-host-config-include-path", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_INCLUDE}`, indexed: "pg", section: "stanza", commands: PG, summary: "Include path on the database host." }),
+  o({ name: "pg-host-config-path", type: "path", default: DEFAULT_CONFIG_PATH, indexed: "pg", section: "stanza", commands: PG, summary: "Configuration path on the database host." }),
+  o({ name: "pg-host-key-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "SSH private key for the database host (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)." }),
+  o({ name: "pg-host-port", type: "integer", range: [0, 65535], indexed: "pg", section: "stanza", commands: PG, summary: "SSH port of the database host.", deprecated: ["db-ssh-port"] }),
+  o({ name: "pg-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], indexed: "pg", section: "stanza", commands: PG, summary: "Transport to the database host (only ssh)." }),
+  o({ name: "pg-host-user", type: "string", default: "postgres", indexed: "pg", section: "stanza", commands: PG, summary: "User on the database host.", deprecated: ["db-user"] }),
+  o({ name: "pg-path", type: "path", indexed: "pg", section: "stanza", commands: PG_PATH, summary: "PostgreSQL data directory.", deprecated: ["db-path"], byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, check: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-upgrade": { required: true } } }),
+  o({ name: "pg-port", type: "integer", default: "5432", range: [0, 65535], indexed: "pg", section: "stanza", commands: PG, summary: "PostgreSQL port.", deprecated: ["db-port"] }),
+  o({ name: "pg-socket-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "Directory of PostgreSQL's unix socket.", deprecated: ["db-socket-path"] }),
+  o({ name: "pg-user", type: "string", indexed: "pg", section: "stanza", commands: PG, summary: "PostgreSQL user to connect as (default: the OS user)." }),
+
+  // ---- internal: set by pgbunker when it starts itself ---------------------------------------
+  o({ name: "remote-type", type: "enum", allow: ["pg", "repo"], section: "cli", commands: ["remote"], summary: "Internal: which side this remote serves." }),
+];
+
+const BY_NAME = new Map(OPTIONS.map((d) => [d.name, d]));
+
+export function optionDef(name: string): OptionDef | undefined {
+  return BY_NAME.get(name);
+}
+
+export function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+export function optionValidFor(def: OptionDef, command: CommandName): boolean {
+  return command === "remote" || def.commands.includes(command);
+}
+
+/** The effective default and allowed list of an option for a command. */
+export function optionRules(def: OptionDef, command: CommandName): { default?: string; allow?: readonly string[]; required: boolean } {
+  const over = def.byCommand?.[command];
+  return {
+    default: over?.default ?? def.default,
+    allow: over?.allow ?? def.allow,
+    required: over?.required ?? def.required ?? false,
+  };
+}
+
+export const INDEX_MAX = { repo: 256, pg: 256 } as const;

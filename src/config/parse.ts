@@ -1,0 +1,465 @@
+/**
+ * Build a validated Config from the command line, `PGBUNKER_*` environment variables and INI
+ * config files, with pgBackRest's precedence:
+ *
+ *   command line  >  environment  >  [stanza:command]  >  [stanza]  >  [global:command]  >  [global]  >  default
+ *
+ * Every option is checked against the table in options.ts: known name, valid for the command,
+ * allowed in its source (secure options never on the command line), value of the right type.
+ */
+import { err } from "../common/error.ts";
+import { logWarn } from "../common/log.ts";
+import { loadConfigFiles, type ConfigSections } from "./ini-config.ts";
+import {
+  COMMANDS, DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_INCLUDE, INDEX_MAX, OPTIONS, isCommand, optionDef, optionRules,
+  optionValidFor, type CommandName, type OptionDef,
+} from "./options.ts";
+import { convertValue, renderValue, type OptionValue } from "./value.ts";
+
+export type OptionSource = "cli" | "env" | "config" | "default";
+
+interface Resolved {
+  def: OptionDef;
+  /** Canonical key: `process-max`, `repo2-path`, `pg1-port`. */
+  key: string;
+  index?: number;
+}
+
+/** Option dependencies: an option set explicitly is only valid when another has one of these values. */
+const DEPENDS: Record<string, { option: string; values: readonly string[] }> = {
+  target: { option: "type", values: ["lsn", "name", "time", "xid"] },
+  "target-exclusive": { option: "type", values: ["lsn", "time", "xid"] },
+  "target-action": { option: "type", values: ["immediate", "lsn", "name", "time", "xid"] },
+  "target-timeline": { option: "type", values: ["default", "immediate", "lsn", "name", "standby", "time", "xid"] },
+};
+
+export function indexedKey(def: OptionDef, index: number): string {
+  if (!def.indexed) return def.name;
+  return `${def.indexed}${index}-${def.name.slice(def.indexed.length + 1)}`;
+}
+
+/** Resolve a user-written option name (maybe indexed, maybe deprecated) to its definition. */
+export function resolveOptionName(raw: string): Resolved | undefined {
+  const m = /^(repo|pg|db)(\d+)-(.+)$/.exec(raw);
+  if (m) {
+    const kind = m[1] === "db" ? "pg" : m[1]!;
+    const index = Number(m[2]);
+    const def = optionDef(`${kind}-${m[3]}`) ?? deprecatedDef(`${m[1]}-${m[3]}`);
+    if (!def || def.indexed !== kind || index < 1 || index > INDEX_MAX[def.indexed]) return undefined;
+    return { def, key: indexedKey(def, index), index };
+  }
+  const def = optionDef(raw) ?? deprecatedDef(raw);
+  if (!def) return undefined;
+  if (def.indexed) return { def, key: indexedKey(def, 1), index: 1 };
+  return { def, key: def.name };
+}
+
+function deprecatedDef(raw: string): OptionDef | undefined {
+  return OPTIONS.find((d) => d.deprecated?.includes(raw));
+}
+
+interface RawSetting {
+  resolved: Resolved;
+  texts: string[];
+  source: OptionSource;
+  negate?: boolean;
+  reset?: boolean;
+}
+
+export interface ParseInput {
+  argv: string[];
+  env?: Record<string, string | undefined>;
+  /** For tests: config sections given directly instead of read from files. */
+  configSections?: ConfigSections;
+}
+
+export class Config {
+  readonly command: CommandName;
+  readonly params: readonly string[];
+  readonly #values = new Map<string, OptionValue>();
+  readonly #sources = new Map<string, OptionSource>();
+  /** Remote commands receive their options pre-parsed; `helpRequested` for `COMMAND --help`. */
+  helpRequested = false;
+
+  constructor(command: CommandName, params: readonly string[]) {
+    this.command = command;
+    this.params = params;
+  }
+
+  set(key: string, value: OptionValue, source: OptionSource): void {
+    this.#values.set(key, value);
+    this.#sources.set(key, source);
+  }
+
+  unset(key: string): void {
+    this.#values.delete(key);
+    this.#sources.delete(key);
+  }
+
+  has(key: string): boolean {
+    return this.#values.has(key);
+  }
+
+  source(key: string): OptionSource | undefined {
+    return this.#sources.get(key);
+  }
+
+  raw(key: string): OptionValue | undefined {
+    return this.#values.get(key);
+  }
+
+  str(key: string): string | undefined {
+    const v = this.#values.get(key);
+    return v === undefined ? undefined : String(v);
+  }
+
+  /** A string option that must be present (the parser has already enforced required options). */
+  req(key: string): string {
+    const v = this.str(key);
+    if (v === undefined) throw err("OptionRequiredError", `${this.command} command requires option: ${key}`);
+    return v;
+  }
+
+  num(key: string): number | undefined {
+    const v = this.#values.get(key);
+    return v === undefined ? undefined : Number(v);
+  }
+
+  bool(key: string): boolean {
+    return this.#values.get(key) === true;
+  }
+
+  list(key: string): string[] {
+    return (this.#values.get(key) as string[] | undefined) ?? [];
+  }
+
+  hash(key: string): Record<string, string> {
+    return (this.#values.get(key) as Record<string, string> | undefined) ?? {};
+  }
+
+  /** Indexes (N of repoN-/pgN-) that have any option set; [1] when none. */
+  indexes(kind: "repo" | "pg"): number[] {
+    const found = new Set<number>();
+    for (const [key, src] of this.#sources) {
+      if (src === "default") continue;
+      const m = new RegExp(`^${kind}(\\d+)-`).exec(key);
+      if (m) found.add(Number(m[1]));
+    }
+    return found.size === 0 ? [1] : [...found].sort((a, b) => a - b);
+  }
+
+  /** The repository this command works on: --repo, else the first configured. */
+  get repoIndex(): number {
+    return this.num("repo") ?? this.indexes("repo")[0]!;
+  }
+
+  repoKey(name: string, index = this.repoIndex): string {
+    return name.replace(/^repo-/, `repo${index}-`);
+  }
+
+  pgKey(name: string, index = 1): string {
+    return name.replace(/^pg-/, `pg${index}-`);
+  }
+
+  /** Options in `--key=value` form, sorted, secure values redacted (for the command-begin line). */
+  describe(): string {
+    const parts: string[] = [];
+    for (const key of [...this.#values.keys()].sort()) {
+      const src = this.#sources.get(key);
+      if (src === "default") continue;
+      const r = resolveOptionName(key);
+      if (!r) continue;
+      const v = this.#values.get(key)!;
+      if (r.def.type === "boolean") parts.push(v ? `--${key}` : `--no-${key}`);
+      else for (const t of renderValue(r.def, v)) parts.push(`--${key}=${r.def.secure ? "<redacted>" : quoteIfNeeded(t)}`);
+    }
+    return parts.join(" ");
+  }
+
+  /** Every explicitly set option as plain data (for a remote or a worker to rebuild the Config). */
+  toJSON(): { command: CommandName; params: readonly string[]; values: [string, OptionValue, OptionSource][] } {
+    return { command: this.command, params: this.params, values: [...this.#values].map(([k, v]) => [k, v, this.#sources.get(k)!]) };
+  }
+
+  static fromJSON(data: ReturnType<Config["toJSON"]>): Config {
+    const cfg = new Config(data.command, data.params);
+    for (const [k, v, s] of data.values) cfg.set(k, v, s);
+    return cfg;
+  }
+
+  /** Copy with a different command, keeping the options valid for it (a backup running expire). */
+  forCommand(command: CommandName, params: readonly string[] = []): Config {
+    const cfg = new Config(command, params);
+    for (const [k, v] of this.#values) {
+      const r = resolveOptionName(k);
+      if (r && optionValidFor(r.def, command)) cfg.set(k, v, this.#sources.get(k)!);
+    }
+    applyDefaults(cfg);
+    return cfg;
+  }
+}
+
+function quoteIfNeeded(t: string): string {
+  return /\s/.test(t) ? `"${t}"` : t;
+}
+
+/** Parse argv + env + config files into a Config. Throws PgbError on any invalid input. */
+export function parseConfig(input: ParseInput): Config {
+  const env = input.env ?? {};
+  const { command, params, cli, help } = parseArgv(input.argv);
+  const cfg = new Config(command, params);
+  cfg.helpRequested = help;
+  if (command === "help" || command === "version") return cfg;
+
+  const settings = new Map<string, RawSetting>();
+  for (const s of cli) {
+    checkValidFor(s.resolved.def, command, "cli");
+    addSetting(settings, s);
+  }
+  for (const s of parseEnv(env)) {
+    if (settings.has(s.resolved.key)) continue;
+    if (!optionValidFor(s.resolved.def, command)) continue;
+    settings.set(s.resolved.key, s);
+  }
+
+  const stanza = settings.get("stanza")?.texts[0];
+  const sections = input.configSections ?? loadConfigFiles(configLocation(settings));
+  applyConfigSections(settings, sections, command, stanza);
+
+  for (const s of settings.values()) {
+    if (s.reset) continue;
+    const rules = optionRules(s.resolved.def, command);
+    if (s.negate) {
+      cfg.set(s.resolved.key, false, s.source);
+      continue;
+    }
+    if (s.resolved.def.unsupported && s.texts.some((t) => t !== (rules.default ?? "n")))
+      throw err("FeatureNotSupportedError", `option '${s.resolved.key}' is not supported by pgbunker`, "remove it from the command line or configuration.");
+    cfg.set(s.resolved.key, combine(s.resolved.def, s.texts.map((t) => convertValue(s.resolved.def, t, rules.allow))), s.source);
+  }
+
+  applyDefaults(cfg);
+  checkDependencies(cfg, settings);
+  checkRequired(cfg);
+  return cfg;
+}
+
+function combine(def: OptionDef, values: OptionValue[]): OptionValue {
+  if (def.type === "list") return values.flat() as string[];
+  if (def.type === "hash") return Object.assign({}, ...(values as Record<string, string>[]));
+  return values[0]!;
+}
+
+interface ParsedArgv {
+  command: CommandName;
+  params: string[];
+  cli: RawSetting[];
+  help: boolean;
+}
+
+function parseArgv(argv: string[]): ParsedArgv {
+  const positional: string[] = [];
+  const cli: RawSetting[] = [];
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--help" || arg === "-h") {
+      help = true;
+      continue;
+    }
+    if (arg === "--version") {
+      positional.unshift("version");
+      continue;
+    }
+    if (!arg.startsWith("--") || arg === "--") {
+      positional.push(arg);
+      continue;
+    }
+    const body = arg.slice(2);
+    const eq = body.indexOf("=");
+    let name = eq === -1 ? body : body.slice(0, eq);
+    let text: string | undefined = eq === -1 ? undefined : body.slice(eq + 1);
+    let negate = false;
+    let reset = false;
+    let resolved = resolveOptionName(name);
+    if (!resolved && name.startsWith("no-")) {
+      resolved = resolveOptionName(name.slice(3));
+      negate = resolved !== undefined;
+    }
+    if (!resolved && name.startsWith("reset-")) {
+      resolved = resolveOptionName(name.slice(6));
+      reset = resolved !== undefined;
+    }
+    if (!resolved) throw err("OptionInvalidError", `invalid option '--${name}'`, "run 'pgbunker help COMMAND' for the options of a command.");
+    name = resolved.key;
+    const def = resolved.def;
+    if (def.secure)
+      throw err("OptionInvalidError", `option '${name}' is not allowed on the command-line`, [
+        "this option could expose secrets in the process list.",
+        "specify the option in a configuration file or an environment variable instead.",
+      ]);
+    if (negate) {
+      if (def.type !== "boolean" && def.name !== "config") throw err("OptionInvalidError", `option '${name}' cannot be negated`, "only y/n options and --no-config can be negated.");
+      if (text !== undefined) throw err("OptionInvalidError", `option '--no-${name}' does not take a value`);
+    } else if (reset) {
+      if (def.section === "cli") throw err("OptionInvalidError", `option '${name}' cannot be reset`, "only options that may appear in a config file can be reset.");
+      if (text !== undefined) throw err("OptionInvalidError", `option '--reset-${name}' does not take a value`);
+    } else if (text === undefined) {
+      if (def.type === "boolean") text = "y";
+      else if (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) text = argv[++i]!;
+      else throw err("OptionInvalidValueError", `option '${name}' requires a value`, `use --${name}=VALUE.`);
+    }
+    cli.push({ resolved, texts: text === undefined ? [] : [text], source: "cli", negate, reset });
+  }
+
+  const first = positional.shift();
+  if (first === undefined) return { command: "help", params: [], cli, help };
+  if (!isCommand(first))
+    throw err("CommandInvalidError", `invalid command '${first}'`, `valid commands: ${Object.keys(COMMANDS).join(", ")}.`);
+  if (help) return { command: "help", params: [first, ...positional], cli: [], help: true };
+  return { command: first, params: positional, cli, help };
+}
+
+function checkValidFor(def: OptionDef, command: CommandName, source: OptionSource): void {
+  if (command === "help" || command === "version") return;
+  if (!optionValidFor(def, command) && source === "cli")
+    throw err("OptionInvalidError", `option '${def.name}' not valid for command '${command}'`, `run 'pgbunker help ${command}' for its options.`);
+}
+
+function addSetting(settings: Map<string, RawSetting>, s: RawSetting): void {
+  const prev = settings.get(s.resolved.key);
+  if (!prev) {
+    settings.set(s.resolved.key, s);
+    return;
+  }
+  if (prev.negate !== s.negate || prev.reset !== s.reset)
+    throw err("OptionInvalidError", `option '${s.resolved.key}' cannot be set and negated`);
+  if (s.resolved.def.type !== "list" && s.resolved.def.type !== "hash")
+    throw err("OptionInvalidError", `option '${s.resolved.key}' cannot be set multiple times`);
+  prev.texts.push(...s.texts);
+}
+
+function parseEnv(env: Record<string, string | undefined>): RawSetting[] {
+  const out: RawSetting[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("PGBUNKER_") || value === undefined) continue;
+    const optName = name.slice("PGBUNKER_".length).toLowerCase().replace(/_/g, "-");
+    const resolved = resolveOptionName(optName);
+    if (!resolved) {
+      logWarn(`environment contains invalid option '${optName}'`);
+      continue;
+    }
+    const def = resolved.def;
+    const texts = def.type === "list" || def.type === "hash" ? value.split(":") : [value];
+    out.push({ resolved, texts, source: "env" });
+  }
+  return out;
+}
+
+function configLocation(settings: Map<string, RawSetting>) {
+  const text = (k: string) => {
+    const s = settings.get(k);
+    return s && !s.negate && !s.reset ? s.texts[0] : undefined;
+  };
+  const configNegated = settings.get("config")?.negate === true;
+  const configPath = text("config-path");
+  const base = configPath ?? "/etc/pgbunker";
+  const file = configNegated ? undefined : (text("config") ?? `${base}/${DEFAULT_CONFIG_FILE}`);
+  const includePath = text("config-include-path") ?? `${base}/${DEFAULT_CONFIG_INCLUDE}`;
+  return {
+    file,
+    fileExplicit: text("config") !== undefined,
+    includePath: configNegated && text("config-include-path") === undefined ? undefined : includePath,
+    includeExplicit: text("config-include-path") !== undefined,
+  };
+}
+
+function applyConfigSections(settings: Map<string, RawSetting>, sections: ConfigSections, command: CommandName, stanza?: string): void {
+  const order: string[] = [];
+  if (stanza !== undefined) order.push(`${stanza}:${command}`, stanza);
+  order.push(`global:${command}`, "global");
+  for (const section of order) {
+    const entries = sections.get(section);
+    if (!entries) continue;
+    const isGlobal = section === "global" || section.startsWith("global:");
+    const seenHere = new Map<string, RawSetting>();
+    for (const e of entries) {
+      const resolved = resolveOptionName(e.key);
+      if (!resolved) {
+        logWarn(`configuration file contains invalid option '${e.key}'`);
+        continue;
+      }
+      const def = resolved.def;
+      if (def.section === "cli" && def.name !== "stanza") {
+        logWarn(`configuration file contains command-line only option '${e.key}'`);
+        continue;
+      }
+      if (def.section === "stanza" && isGlobal) {
+        logWarn(`configuration file contains stanza-only option '${e.key}' in global section '${section}'`);
+        continue;
+      }
+      if (!optionValidFor(def, command)) continue;
+      const existing = settings.get(resolved.key);
+      if (existing && existing.source !== "config") continue; // command line / env win
+      const here = seenHere.get(resolved.key);
+      if (here) {
+        if (def.type !== "list" && def.type !== "hash")
+          throw err("OptionInvalidError", `option '${resolved.key}' cannot be set multiple times`, `remove the duplicate at line ${e.line} of '${e.file}'.`);
+        here.texts.push(e.value);
+        continue;
+      }
+      if (existing) continue; // a higher-priority section already set it
+      if (def.type === "boolean" && e.value !== "y" && e.value !== "n")
+        throw err("OptionInvalidValueError", `boolean option '${e.key}' must be 'y' or 'n'`, `found '${e.value}' at line ${e.line} of '${e.file}'.`);
+      const s: RawSetting = { resolved, texts: [e.value], source: "config" };
+      seenHere.set(resolved.key, s);
+      settings.set(resolved.key, s);
+    }
+  }
+}
+
+/** Fill defaults: plain options once, indexed options for every configured index. */
+function applyDefaults(cfg: Config): void {
+  const command = cfg.command;
+  for (const def of OPTIONS) {
+    if (!optionValidFor(def, command) || command === "remote") continue;
+    const rules = optionRules(def, command);
+    if (rules.default === undefined) continue;
+    const keys = def.indexed ? cfg.indexes(def.indexed).map((i) => indexedKey(def, i)) : [def.name];
+    for (const key of keys)
+      if (!cfg.has(key)) cfg.set(key, convertValue(def, rules.default, undefined), "default");
+  }
+}
+
+function checkDependencies(cfg: Config, settings: Map<string, RawSetting>): void {
+  for (const [name, dep] of Object.entries(DEPENDS)) {
+    const s = settings.get(name);
+    if (!s || s.reset || !optionValidFor(s.resolved.def, cfg.command)) continue;
+    const value = cfg.str(dep.option);
+    if (value !== undefined && dep.values.includes(value)) continue;
+    if (s.source === "config") {
+      cfg.unset(name);
+      continue;
+    }
+    throw err(
+      "OptionInvalidError",
+      `option '${name}' not valid without option '${dep.option}' in (${dep.values.map((v) => `'${v}'`).join(", ")})`,
+      `add --${dep.option}=VALUE or remove --${name}.`,
+    );
+  }
+}
+
+function checkRequired(cfg: Config): void {
+  for (const def of OPTIONS) {
+    if (!optionValidFor(def, cfg.command) || cfg.command === "remote") continue;
+    if (!optionRules(def, cfg.command).required) continue;
+    const key = def.indexed ? indexedKey(def, 1) : def.name;
+    if (def.indexed && cfg.indexes(def.indexed).some((i) => cfg.has(indexedKey(def, i)))) continue;
+    if (!cfg.has(key))
+      throw err(
+        "OptionRequiredError",
+        `${cfg.command} command requires option: ${key}`,
+        def.section === "stanza" ? "does this stanza exist?" : undefined,
+      );
+  }
+}
