@@ -1,0 +1,87 @@
+/**
+ * AES-256-CBC in OpenSSL's salted format, as pgBackRest encrypts repositories:
+ * "Salted__" + 8-byte salt, then the ciphertext; key and IV from EVP_BytesToKey with SHA-1 and one
+ * iteration over passphrase + salt.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes, type Cipher, type Decipher } from "node:crypto";
+import { err } from "../common/error.ts";
+import type { Emit, Filter, FilterSpec, PlainResult } from "./filter.ts";
+
+const MAGIC = new TextEncoder().encode("Salted__");
+const HEADER = 16;
+
+/** OpenSSL EVP_BytesToKey(SHA-1, count 1): 32-byte key + 16-byte IV. */
+export function bytesToKey(pass: Uint8Array, salt: Uint8Array): { key: Buffer; iv: Buffer } {
+  const parts: Buffer[] = [];
+  let prev: Buffer = Buffer.alloc(0);
+  while (Buffer.concat(parts).length < 48) {
+    prev = createHash("sha1").update(prev).update(pass).update(salt).digest();
+    parts.push(prev);
+  }
+  const all = Buffer.concat(parts);
+  return { key: all.subarray(0, 32), iv: all.subarray(32, 48) };
+}
+
+export class CipherFilter implements Filter {
+  readonly spec: FilterSpec;
+  readonly #pass: Uint8Array;
+  #cipher: Cipher | Decipher | undefined;
+  readonly #header = new Uint8Array(HEADER);
+  #headerLen = 0;
+
+  constructor(spec: Extract<FilterSpec, { type: "encrypt" | "decrypt" }>) {
+    this.spec = spec;
+    this.#pass = new TextEncoder().encode(spec.pass);
+  }
+
+  #startEncrypt(emit: Emit): void {
+    const salt = randomBytes(8);
+    const { key, iv } = bytesToKey(this.#pass, salt);
+    this.#cipher = createCipheriv("aes-256-cbc", key, iv);
+    const head = new Uint8Array(HEADER);
+    head.set(MAGIC, 0);
+    head.set(salt, 8);
+    emit(head);
+  }
+
+  process(input: Uint8Array, emit: Emit): void {
+    if (this.spec.type === "encrypt") {
+      if (!this.#cipher) this.#startEncrypt(emit);
+      const out = this.#cipher!.update(input);
+      if (out.byteLength) emit(out);
+      return;
+    }
+    let rest = input;
+    if (!this.#cipher) {
+      const take = Math.min(HEADER - this.#headerLen, rest.byteLength);
+      this.#header.set(rest.subarray(0, take), this.#headerLen);
+      this.#headerLen += take;
+      rest = rest.subarray(take);
+      if (this.#headerLen < HEADER) return;
+      if (!MAGIC.every((b, i) => this.#header[i] === b))
+        throw err("CryptoError", "cipher header invalid: the data is not encrypted or not in OpenSSL's salted format", "check repo-cipher-type and repo-cipher-pass.");
+      const { key, iv } = bytesToKey(this.#pass, this.#header.subarray(8, 16));
+      this.#cipher = createDecipheriv("aes-256-cbc", key, iv);
+    }
+    if (rest.byteLength) {
+      const out = this.#cipher.update(rest);
+      if (out.byteLength) emit(out);
+    }
+  }
+
+  flush(emit: Emit): void {
+    if (this.spec.type === "encrypt" && !this.#cipher) this.#startEncrypt(emit);
+    if (!this.#cipher) throw err("CryptoError", "encrypted data is truncated: no cipher header", "the file is incomplete or corrupt.");
+    let out: Buffer;
+    try {
+      out = this.#cipher.final();
+    } catch {
+      throw err("CryptoError", "unable to decrypt: wrong passphrase or corrupt data", "check repo-cipher-pass.");
+    }
+    if (out.byteLength) emit(out);
+  }
+
+  result(): PlainResult {
+    return { type: this.spec.type as "encrypt" | "decrypt", id: this.spec.id };
+  }
+}

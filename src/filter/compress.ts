@@ -1,0 +1,92 @@
+/**
+ * The one place that maps compression type ↔ repository file extension ↔ filter, and the
+ * compress/decompress filters over the native codecs (lz4, gz, zst, bz2).
+ */
+import { err } from "../common/error.ts";
+import { Bz2Compressor, Bz2Decompressor } from "../native/bz2.ts";
+import { Lz4Compressor, Lz4Decompressor } from "../native/lz4.ts";
+import { GzipCompressor, GzipDecompressor } from "../native/zlib.ts";
+import { ZstdCompressor, ZstdDecompressor } from "../native/zstd.ts";
+import type { CompressType, Emit, Filter, FilterSpec, PlainResult } from "./filter.ts";
+
+export const COMPRESS_EXT: Record<CompressType, string> = { none: "", lz4: ".lz4", gz: ".gz", zst: ".zst", bz2: ".bz2" };
+
+/** Default level per type, as pgBackRest chooses them. */
+export const COMPRESS_LEVEL_DEFAULT: Record<Exclude<CompressType, "none">, number> = { lz4: 1, gz: 6, zst: 3, bz2: 9 };
+
+/** Valid level range per type. */
+export const COMPRESS_LEVEL_RANGE: Record<Exclude<CompressType, "none">, [number, number]> = {
+  lz4: [-5, 12], gz: [0, 9], zst: [-7, 22], bz2: [1, 9],
+};
+
+/** Compression type of a repository file name, from its extension. */
+export function compressTypeOfName(name: string): CompressType {
+  for (const [type, ext] of Object.entries(COMPRESS_EXT)) if (ext !== "" && name.endsWith(ext)) return type as CompressType;
+  return "none";
+}
+
+export function compressLevel(type: Exclude<CompressType, "none">, level: number | undefined): number {
+  const l = level ?? COMPRESS_LEVEL_DEFAULT[type];
+  const [lo, hi] = COMPRESS_LEVEL_RANGE[type];
+  if (l < lo || l > hi)
+    throw err("OptionInvalidValueError", `'${l}' is out of range for 'compress-level' option with compress-type=${type}`, `use a level from ${lo} to ${hi}.`);
+  return l;
+}
+
+interface Codec {
+  update(input: Uint8Array, emit: Emit): void;
+  end(emit: Emit): void;
+  free(): void;
+}
+
+function compressor(type: Exclude<CompressType, "none">, level: number, bufferSize: number): Codec {
+  switch (type) {
+    case "lz4": {
+      const c = new Lz4Compressor(level, bufferSize);
+      return {
+        update: (input, emit) => {
+          const out = c.update(input);
+          if (out.byteLength > 0) emit(out);
+        },
+        end: (emit) => emit(c.end()),
+        free: () => c.free(),
+      };
+    }
+    case "gz": return new GzipCompressor(level, bufferSize);
+    case "zst": return new ZstdCompressor(level, bufferSize);
+    case "bz2": return new Bz2Compressor(level, bufferSize);
+  }
+}
+
+function decompressor(type: Exclude<CompressType, "none">, bufferSize: number): Codec {
+  const d = type === "lz4" ? new Lz4Decompressor(bufferSize) : type === "gz" ? new GzipDecompressor(bufferSize) : type === "zst" ? new ZstdDecompressor(bufferSize) : new Bz2Decompressor(bufferSize);
+  return { update: (input, emit) => d.update(input, emit), end: () => d.end(), free: () => d.free() };
+}
+
+export class CompressFilter implements Filter {
+  readonly spec: FilterSpec;
+  readonly #codec: Codec;
+
+  constructor(spec: Extract<FilterSpec, { type: "compress" | "decompress" }>, bufferSize = 1024 * 1024) {
+    this.spec = spec;
+    this.#codec = spec.type === "compress"
+      ? compressor(spec.compressType, compressLevel(spec.compressType, spec.level), bufferSize)
+      : decompressor(spec.compressType, bufferSize);
+  }
+
+  process(input: Uint8Array, emit: Emit): void {
+    this.#codec.update(input, emit);
+  }
+
+  flush(emit: Emit): void {
+    this.#codec.end(emit);
+  }
+
+  result(): PlainResult {
+    return { type: this.spec.type as "compress" | "decompress", id: this.spec.id };
+  }
+
+  free(): void {
+    this.#codec.free();
+  }
+}

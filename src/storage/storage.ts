@@ -1,0 +1,251 @@
+/**
+ * The storage contract. A driver (posix, remote, later s3) implements StorageDriver; callers use
+ * a Storage, which binds a driver to a base path and a role, refuses writes when it is read-only
+ * (dry-run, or a PostgreSQL data directory during backup), and adds whole-file helpers.
+ *
+ * Callers test `features` instead of asking which driver they have.
+ */
+import { err } from "../common/error.ts";
+import type { FilterResult, FilterSpec } from "../filter/filter.ts";
+
+export type StorageType = "file" | "path" | "link" | "special";
+
+export interface StorageInfo {
+  /** Entry name (for list results) or the path asked for (for info). */
+  name: string;
+  type: StorageType;
+  size: number;
+  /** Modification time, whole seconds since the epoch. */
+  mtime: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  user?: string;
+  group?: string;
+  /** For links: where the link points. */
+  linkDestination?: string;
+}
+
+export interface ReadOptions {
+  /** Return null instead of throwing when the file does not exist. */
+  ignoreMissing?: boolean;
+  offset?: number;
+  /** Read at most this many bytes of the source. */
+  limit?: number;
+  /** Filters run where the bytes are (on the remote side for a remote driver). */
+  filters?: readonly FilterSpec[];
+  bufferSize?: number;
+}
+
+export interface WriteOptions {
+  /** Write to a temp name and rename on close (default true): a crash never leaves a partial file. */
+  atomic?: boolean;
+  /** fsync the file and its directory on close (default true). */
+  sync?: boolean;
+  /** Create missing parent directories (default true). */
+  pathCreate?: boolean;
+  mode?: number;
+  pathMode?: number;
+  user?: string;
+  group?: string;
+  /** Set the modification time (seconds) on close. */
+  mtime?: number;
+  filters?: readonly FilterSpec[];
+  bufferSize?: number;
+}
+
+export interface StorageRead {
+  /** Next chunk of (filtered) bytes, or null at the end. The chunk is valid until the next call. */
+  read(): Promise<Uint8Array | null>;
+  /** Filter results, available once read() has returned null. */
+  results(): FilterResult[];
+  close(): Promise<void>;
+}
+
+export interface StorageWrite {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Flush filters, sync, rename into place. Returns the filter results. */
+  close(): Promise<FilterResult[]>;
+  /** Discard everything written (removes the temp file). */
+  abort(): Promise<void>;
+}
+
+export interface StorageFeatures {
+  /** Symlinks can be created and read. */
+  link: boolean;
+  /** Directories can be fsync'ed. */
+  pathSync: boolean;
+  /** Ownership can be set (running as root). */
+  owner: boolean;
+}
+
+export interface StorageDriver {
+  readonly features: StorageFeatures;
+  info(path: string, opts?: { ignoreMissing?: boolean; followLink?: boolean }): Promise<StorageInfo | null>;
+  list(path: string, opts?: { ignoreMissing?: boolean }): Promise<StorageInfo[] | null>;
+  openRead(path: string, opts?: ReadOptions): Promise<StorageRead | null>;
+  openWrite(path: string, opts?: WriteOptions): Promise<StorageWrite>;
+  remove(path: string, opts?: { ignoreMissing?: boolean }): Promise<void>;
+  pathCreate(path: string, opts?: { mode?: number; parents?: boolean; errorOnExists?: boolean }): Promise<void>;
+  pathRemove(path: string, opts?: { recurse?: boolean; ignoreMissing?: boolean }): Promise<void>;
+  move(from: string, to: string): Promise<void>;
+  pathSync(path: string): Promise<void>;
+  linkCreate(target: string, path: string): Promise<void>;
+  /** Set mode, owner and/or mtime of an existing path (restore). */
+  setAttributes(path: string, attrs: { mode?: number; user?: string; group?: string; mtime?: number; followLink?: boolean }): Promise<void>;
+  /** Release connections (remote); no-op for local drivers. */
+  close?(): Promise<void>;
+}
+
+export interface StorageOptions {
+  /** Refuse every write (dry-run, or the data directory during backup). */
+  readOnly?: boolean;
+  /** Used in error messages: "repository", "data directory", "spool". */
+  role?: string;
+}
+
+/** A driver bound to a base path. Relative paths resolve against the base; absolute ones are used as they are. */
+export class Storage {
+  readonly driver: StorageDriver;
+  readonly base: string;
+  readonly #readOnly: boolean;
+  readonly role: string;
+
+  constructor(driver: StorageDriver, base: string, opts: StorageOptions = {}) {
+    this.driver = driver;
+    this.base = base === "/" ? "" : base.replace(/\/+$/, "");
+    this.#readOnly = opts.readOnly ?? false;
+    this.role = opts.role ?? "storage";
+  }
+
+  get features(): StorageFeatures {
+    return this.driver.features;
+  }
+
+  path(rel = ""): string {
+    if (rel.startsWith("/")) return rel;
+    if (rel === "") return this.base || "/";
+    return `${this.base}/${rel}`;
+  }
+
+  #writable(what: string): void {
+    if (this.#readOnly) throw err("AssertError", `unable to ${what}: ${this.role} storage is read-only`);
+  }
+
+  info(rel: string, opts?: { ignoreMissing?: boolean; followLink?: boolean }) {
+    return this.driver.info(this.path(rel), opts);
+  }
+
+  async exists(rel: string): Promise<boolean> {
+    return (await this.driver.info(this.path(rel), { ignoreMissing: true, followLink: true })) !== null;
+  }
+
+  list(rel: string, opts?: { ignoreMissing?: boolean }) {
+    return this.driver.list(this.path(rel), opts);
+  }
+
+  /** Names in a directory, sorted; [] when the directory is missing. */
+  async names(rel: string, filter?: RegExp): Promise<string[]> {
+    const list = (await this.driver.list(this.path(rel), { ignoreMissing: true })) ?? [];
+    return list.map((e) => e.name).filter((n) => !filter || filter.test(n)).sort();
+  }
+
+  openRead(rel: string, opts?: ReadOptions) {
+    return this.driver.openRead(this.path(rel), opts);
+  }
+
+  openWrite(rel: string, opts?: WriteOptions) {
+    this.#writable(`write '${this.path(rel)}'`);
+    return this.driver.openWrite(this.path(rel), opts);
+  }
+
+  /** Read a whole (small) file, through filters; null when missing and ignoreMissing. */
+  async get(rel: string, opts: ReadOptions = {}): Promise<Uint8Array | null> {
+    const r = await this.driver.openRead(this.path(rel), opts);
+    if (!r) return null;
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    try {
+      for (let c = await r.read(); c !== null; c = await r.read()) {
+        parts.push(c.slice());
+        total += c.byteLength;
+      }
+    } finally {
+      await r.close();
+    }
+    const out = new Uint8Array(total);
+    let pos = 0;
+    for (const p of parts) {
+      out.set(p, pos);
+      pos += p.byteLength;
+    }
+    return out;
+  }
+
+  /** Write a whole buffer atomically (temp + fsync + rename + dir fsync unless told otherwise). */
+  async put(rel: string, data: Uint8Array | string, opts: WriteOptions = {}): Promise<FilterResult[]> {
+    const w = await this.openWrite(rel, opts);
+    try {
+      await w.write(typeof data === "string" ? new TextEncoder().encode(data) : data);
+      return await w.close();
+    } catch (e) {
+      await w.abort().catch(() => {});
+      throw e;
+    }
+  }
+
+  remove(rel: string, opts?: { ignoreMissing?: boolean }) {
+    this.#writable(`remove '${this.path(rel)}'`);
+    return this.driver.remove(this.path(rel), opts);
+  }
+
+  pathCreate(rel: string, opts?: { mode?: number; parents?: boolean; errorOnExists?: boolean }) {
+    this.#writable(`create path '${this.path(rel)}'`);
+    return this.driver.pathCreate(this.path(rel), opts);
+  }
+
+  pathRemove(rel: string, opts?: { recurse?: boolean; ignoreMissing?: boolean }) {
+    this.#writable(`remove path '${this.path(rel)}'`);
+    return this.driver.pathRemove(this.path(rel), opts);
+  }
+
+  move(from: string, to: string) {
+    this.#writable(`move '${this.path(from)}'`);
+    return this.driver.move(this.path(from), this.path(to));
+  }
+
+  pathSync(rel: string) {
+    return this.driver.features.pathSync ? this.driver.pathSync(this.path(rel)) : Promise.resolve();
+  }
+
+  linkCreate(target: string, rel: string) {
+    this.#writable(`create link '${this.path(rel)}'`);
+    return this.driver.linkCreate(target, this.path(rel));
+  }
+
+  setAttributes(rel: string, attrs: Parameters<StorageDriver["setAttributes"]>[1]) {
+    this.#writable(`set attributes of '${this.path(rel)}'`);
+    return this.driver.setAttributes(this.path(rel), attrs);
+  }
+
+  /**
+   * Walk a tree depth-first in name order, calling `visit` with the path relative to `rel` for every
+   * entry below it. Links are reported, not followed. Return false from visit to skip a directory.
+   */
+  async walk(rel: string, visit: (relPath: string, info: StorageInfo) => boolean | void | Promise<boolean | void>): Promise<void> {
+    const walkDir = async (dir: string, prefix: string): Promise<void> => {
+      const entries = (await this.driver.list(this.path(dir), { ignoreMissing: true })) ?? [];
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const e of entries) {
+        const childRel = prefix ? `${prefix}/${e.name}` : e.name;
+        const descend = await visit(childRel, e);
+        if (e.type === "path" && descend !== false) await walkDir(dir ? `${dir}/${e.name}` : e.name, childRel);
+      }
+    };
+    await walkDir(rel, "");
+  }
+
+  close(): Promise<void> {
+    return this.driver.close?.() ?? Promise.resolve();
+  }
+}
