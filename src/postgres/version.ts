@@ -1,0 +1,94 @@
+/**
+ * THE table of per-major PostgreSQL facts pgbunker relies on: pg_control layout, catalog and
+ * control versions, WAL page magic, function names for backup start/stop and WAL switching, and
+ * recovery configuration style. Offsets were read from pg_control files written by each major's
+ * initdb (see test/unit/postgres/control.test.ts, which checks them against real clusters).
+ */
+import { err } from "../common/error.ts";
+
+export interface PgVersionFacts {
+  /** Major version as PostgreSQL spells it in PG_VERSION and pgBackRest in db-version ("15"). */
+  version: string;
+  major: number;
+  controlVersion: number;
+  catalogVersion: number;
+  /** XLOG_PAGE_MAGIC of this major's WAL pages. */
+  walMagic: number;
+  control: {
+    /** Offset of ControlFileData.checkPoint (LSN of the latest checkpoint record). */
+    checkpoint: number;
+    /** Offset of checkPointCopy.ThisTimeLineID. */
+    timeline: number;
+    /** Offset of blcksz; relseg_size, xlog_blcksz and xlog_seg_size follow as uint32. */
+    blcksz: number;
+    /** Offset of data_checksum_version. */
+    dataChecksumVersion: number;
+    /** Offset of the CRC-32C that covers every byte before it. */
+    crc: number;
+  };
+}
+
+const CONTROL_OLD = { checkpoint: 32, timeline: 56, blcksz: 216, dataChecksumVersion: 252, crc: 288 };
+const CONTROL_11 = { checkpoint: 32, timeline: 48, blcksz: 208, dataChecksumVersion: 244, crc: 280 };
+const CONTROL_12 = { checkpoint: 32, timeline: 48, blcksz: 216, dataChecksumVersion: 252, crc: 288 };
+const CONTROL_18 = { checkpoint: 32, timeline: 48, blcksz: 216, dataChecksumVersion: 252, crc: 292 };
+
+export const PG_VERSIONS: readonly PgVersionFacts[] = [
+  { version: "10", major: 10, controlVersion: 1002, catalogVersion: 201707211, walMagic: 0xd097, control: CONTROL_OLD },
+  { version: "11", major: 11, controlVersion: 1100, catalogVersion: 201809051, walMagic: 0xd098, control: CONTROL_11 },
+  { version: "12", major: 12, controlVersion: 1201, catalogVersion: 201909212, walMagic: 0xd101, control: CONTROL_12 },
+  { version: "13", major: 13, controlVersion: 1300, catalogVersion: 202007201, walMagic: 0xd106, control: CONTROL_12 },
+  { version: "14", major: 14, controlVersion: 1300, catalogVersion: 202107181, walMagic: 0xd10d, control: CONTROL_12 },
+  { version: "15", major: 15, controlVersion: 1300, catalogVersion: 202209061, walMagic: 0xd110, control: CONTROL_12 },
+  { version: "16", major: 16, controlVersion: 1300, catalogVersion: 202307071, walMagic: 0xd113, control: CONTROL_12 },
+  { version: "17", major: 17, controlVersion: 1700, catalogVersion: 202406281, walMagic: 0xd116, control: CONTROL_12 },
+  { version: "18", major: 18, controlVersion: 1800, catalogVersion: 202506291, walMagic: 0xd118, control: CONTROL_18 },
+];
+
+export const PG_VERSION_MIN = 10;
+export const PG_VERSION_MAX = 18;
+
+export function pgVersionSupported(): string {
+  return PG_VERSIONS.map((v) => v.version).join(", ");
+}
+
+/** Facts for a major given as "15" or 15. */
+export function pgVersion(version: string | number): PgVersionFacts {
+  const facts = PG_VERSIONS.find((v) => v.version === String(version));
+  if (!facts)
+    throw err("VersionNotSupportedError", `PostgreSQL version ${version} is not supported`, `pgbunker supports PostgreSQL ${pgVersionSupported()}.`);
+  return facts;
+}
+
+/** Identify the major from pg_control's control and catalog versions (13-16 share control 1300). */
+export function pgVersionFromControl(controlVersion: number, catalogVersion: number): PgVersionFacts {
+  const exact = PG_VERSIONS.find((v) => v.controlVersion === controlVersion && v.catalogVersion === catalogVersion);
+  if (exact) return exact;
+  // Development and beta builds bump the catalog version: take the newest major with this control
+  // version whose catalog version is not newer than the file's.
+  const byControl = PG_VERSIONS.filter((v) => v.controlVersion === controlVersion && v.catalogVersion <= catalogVersion);
+  const best = byControl.at(-1);
+  if (best) return best;
+  throw err(
+    "VersionNotSupportedError",
+    `unexpected control version = ${controlVersion} and catalog version = ${catalogVersion}`,
+    `is this version of PostgreSQL supported? pgbunker supports ${pgVersionSupported()}.`,
+  );
+}
+
+/** SQL function names that changed across majors. */
+export function pgFunctions(major: number) {
+  return {
+    backupStart: major >= 15 ? "pg_backup_start" : "pg_start_backup",
+    backupStop: major >= 15 ? "pg_backup_stop" : "pg_stop_backup",
+    walSwitch: "pg_switch_wal",
+    currentWalLsn: "pg_current_wal_lsn",
+    walFileName: "pg_walfile_name",
+    walDir: "pg_wal",
+  };
+}
+
+/** PostgreSQL 12 moved recovery settings into postgresql.auto.conf + signal files. */
+export function pgRecoveryUsesSignalFiles(major: number): boolean {
+  return major >= 12;
+}
