@@ -1,0 +1,31 @@
+/**
+ * Command name → module, loaded on demand so a short command (archive-push from PostgreSQL's
+ * archive_command) does not pay for loading the backup or SSH code.
+ */
+import type { CommandName } from "../config/options.ts";
+import type { Config } from "../config/parse.ts";
+
+export interface CommandModule {
+  /** Run the command; the return value is the exit code (0 when undefined). */
+  run(cfg: Config): Promise<number | void>;
+}
+
+type Loader = () => Promise<CommandModule>;
+
+export const COMMAND_MODULES: Partial<Record<CommandName, Loader>> = {
+  "archive-get": () => import("./archive-get.ts"),
+  "archive-push": () => import("./archive-push.ts"),
+  backup: () => import("./backup/backup.ts"),
+  check: () => import("./check.ts"),
+  expire: () => import("./expire.ts"),
+  info: () => import("./info.ts"),
+  remote: () => import("./remote.ts"),
+  restore: () => import("./restore/restore.ts"),
+  "self-check": () => import("./self-check.ts"),
+  "stanza-create": () => import("./stanza.ts").then((m) => ({ run: m.runCreate })),
+  "stanza-upgrade": () => import("./stanza.ts").then((m) => ({ run: m.runUpgrade })),
+  "stanza-delete": () => import("./stanza.ts").then((m) => ({ run: m.runDelete })),
+  start: () => import("./start-stop.ts").then((m) => ({ run: m.runStart })),
+  stop: () => import("./start-stop.ts").then((m) => ({ run: m.runStop })),
+  verify: () => import("./verify.ts"),
+};

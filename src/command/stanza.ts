@@ -1,0 +1,10 @@
+/** stanza-create, stanza-upgrade, stanza-delete (not yet implemented). */
+import { err } from "../common/error.ts";
+import type { Config } from "../config/parse.ts";
+
+const notYet = async (cfg: Config): Promise<number> => {
+  throw err("FeatureNotSupportedError", `command '${cfg.command}' is not implemented yet`);
+};
+export const runCreate = notYet;
+export const runUpgrade = notYet;
+export const runDelete = notYet;

@@ -1,0 +1,16 @@
+/**
+ * Every job a worker (or a remote) can run, by type. Each command's per-file job lives beside the
+ * command (command/backup/file.ts, ...); this table is the one place that collects them.
+ */
+import type { JobTable } from "./worker/protocol.ts";
+
+export const JOB_TABLE: JobTable = {
+  /** Self-check used by tests and `pgbunker version --check`: compress a buffer with lz4 in a worker. */
+  "self-check": async (params: { size: number }) => {
+    const { filterBuffer } = await import("./filter/pipeline.ts");
+    const data = new Uint8Array(params.size).map((_, i) => i % 251);
+    const c = filterBuffer(data, [{ type: "sha1", id: "in" }, { type: "compress", compressType: "lz4" }, { type: "size", id: "out" }]);
+    const d = filterBuffer(c.data, [{ type: "decompress", compressType: "lz4" }, { type: "sha1" }]);
+    return { in: c.results[0], out: c.results[2], back: d.results[1] };
+  },
+};

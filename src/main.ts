@@ -1,0 +1,120 @@
+/**
+ * pgbunker entry point: parse the configuration, set up logging, take the command's locks, run
+ * the command, and turn any error into pgBackRest-style output and exit code. Nothing else
+ * prints errors or exits.
+ */
+import { err, errorCode, PgbError } from "./common/error.ts";
+import { checkStopped, Lock, type LockType } from "./common/lock.ts";
+import { log, logConfigure, logError, logInfo, logSecret, type LogLevel } from "./common/log.ts";
+import { COMMANDS, OPTIONS } from "./config/options.ts";
+import { parseConfig, type Config } from "./config/parse.ts";
+import { COMMAND_MODULES } from "./command/index.ts";
+import { setWorkerUrl } from "./worker/pool.ts";
+import { VERSION } from "./version.ts";
+
+setWorkerUrl(new URL("./worker.ts", import.meta.url));
+
+/** Commands that manage their own locking or need none. */
+function locksFor(cfg: Config): LockType[] {
+  const lock = COMMANDS[cfg.command].lock;
+  if (lock === "archive+backup") return ["archive", "backup"];
+  if (lock === "backup") return ["backup"];
+  return [];
+}
+
+function configureLogging(cfg: Config): void {
+  const level = (k: string) => (cfg.str(k) ?? "off") as LogLevel;
+  const stanza = cfg.str("stanza") ?? "all";
+  const logPath = cfg.str("log-path");
+  const file = level("log-level-file");
+  logConfigure({
+    console: level("log-level-console"),
+    stderr: level("log-level-stderr"),
+    file,
+    timestamp: cfg.has("log-timestamp") ? cfg.bool("log-timestamp") : true,
+    filePath: logPath && file !== "off" && cfg.command !== "remote" ? `${logPath}/${stanza}-${cfg.command}.log` : undefined,
+    processId: 0,
+  });
+}
+
+function registerSecrets(cfg: Config): void {
+  for (const def of OPTIONS.filter((o) => o.secure))
+    for (const [key] of cfg.toJSON().values.filter(([k]) => k === def.name || k.endsWith(def.name.replace(/^repo-/, "-"))))
+      logSecret(String(cfg.raw(key)));
+}
+
+function printError(e: PgbError): void {
+  const code = String(e.code).padStart(3, "0");
+  const text = [`[${code}]: ${e.message}`, ...e.hints.map((h) => `HINT: ${h}`)].join("\n");
+  logError(text);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let cfg: Config;
+  try {
+    cfg = parseConfig({ argv, env: process.env });
+  } catch (e) {
+    logConfigure({ console: "off", stderr: "error", file: "off", timestamp: false });
+    printError(e instanceof PgbError ? e : err("UnhandledError", String((e as Error)?.message ?? e)));
+    return errorCode(e);
+  }
+
+  if (cfg.command === "version") {
+    process.stdout.write(`pgbunker ${VERSION}\n`);
+    return 0;
+  }
+  if (cfg.command === "help") {
+    try {
+      const { helpText } = await import("./config/help.ts");
+      process.stdout.write(helpText(VERSION, cfg.params));
+      return 0;
+    } catch (e) {
+      logConfigure({ console: "off", stderr: "error", file: "off", timestamp: false });
+      printError(e as PgbError);
+      return errorCode(e);
+    }
+  }
+
+  if (cfg.bool("neutral-umask")) process.umask(0);
+  configureLogging(cfg);
+  registerSecrets(cfg);
+
+  const started = performance.now();
+  const params = cfg.params.length ? `[${cfg.params.join(", ")}] ` : "";
+  logInfo(`${cfg.command} command begin ${VERSION}: ${params}${cfg.describe()}`);
+
+  let lock: Lock | undefined;
+  let code = 0;
+  try {
+    const stanza = cfg.str("stanza");
+    if (cfg.command !== "start" && cfg.command !== "stop" && cfg.command !== "remote" && cfg.command !== "info" && cfg.command !== "stanza-delete")
+      checkStopped(cfg.str("lock-path") ?? "/tmp/pgbunker", stanza);
+    const locks = locksFor(cfg);
+    if (locks.length && stanza) lock = Lock.acquire(cfg.req("lock-path"), stanza, locks, cfg.command);
+    const loader = COMMAND_MODULES[cfg.command];
+    if (!loader) throw err("CommandInvalidError", `command '${cfg.command}' is not available`);
+    const mod = await loader();
+    code = (await mod.run(cfg)) ?? 0;
+    const ms = Math.round(performance.now() - started);
+    logInfo(`${cfg.command} command end: completed successfully (${ms}ms)`);
+  } catch (e) {
+    const pe = e instanceof PgbError ? e : err("UnhandledError", (e as Error)?.stack ?? String(e));
+    printError(pe);
+    code = pe.code;
+    log("info", `${cfg.command} command end: aborted with exception [${String(code).padStart(3, "0")}]`);
+  } finally {
+    lock?.release();
+  }
+  return code;
+}
+
+if (import.meta.main) {
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+    process.on(sig, () => {
+      logError(`[063]: terminated on signal [${sig}]`);
+      process.exit(63);
+    });
+  }
+  const code = await main(process.argv.slice(2));
+  process.exit(code);
+}

@@ -1,0 +1,151 @@
+/**
+ * A pool of process-max Bun workers running jobs from a queue. The main thread plans and records;
+ * workers do the byte work (read → checksum → compress → write). Back-pressure: each worker holds
+ * one job at a time, so memory stays bounded by buffer-size × process-max whatever the job count.
+ * On the first failure no new job is started; jobs in flight finish, then the error is thrown.
+ */
+import { err, PgbError } from "../common/error.ts";
+import { log, logSettings, type LogLevel } from "../common/log.ts";
+import { deserializeError, type JobMessage, type WorkerInit, type WorkerReply } from "./protocol.ts";
+
+export interface Job<P = unknown> {
+  type: string;
+  params: P;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: boolean;
+  processId: number;
+}
+
+let workerUrl: string | URL | undefined;
+
+/** main.ts tells the pool where the worker entry is (it differs between source and compiled runs). */
+export function setWorkerUrl(url: string | URL): void {
+  workerUrl = url;
+}
+
+export class WorkerPool {
+  readonly #slots: Slot[] = [];
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: PgbError) => void; slot: Slot }>();
+  #nextId = 1;
+  #closed = false;
+
+  private constructor() {}
+
+  static async start(size: number, context?: unknown): Promise<WorkerPool> {
+    if (!workerUrl) throw err("AssertError", "worker entry is not set (setWorkerUrl)");
+    const pool = new WorkerPool();
+    const s = logSettings();
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(workerUrl, { smol: false });
+      const slot: Slot = { worker, busy: false, processId: i + 1 };
+      pool.#slots.push(slot);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          worker.onmessage = (ev: MessageEvent<WorkerReply>) => {
+            if (ev.data.kind === "ready") {
+              worker.onmessage = (e2: MessageEvent<WorkerReply>) => pool.#onMessage(slot, e2.data);
+              resolve();
+            }
+          };
+          worker.onerror = (ev) => reject(err("AssertError", `worker ${slot.processId} failed to start: ${ev.message}`));
+        }),
+      );
+      const init: WorkerInit = {
+        kind: "init",
+        processId: i + 1,
+        log: { console: s.console, stderr: s.stderr, file: s.file, timestamp: s.timestamp, filePath: s.filePath },
+        context,
+      };
+      worker.postMessage(init);
+    }
+    await Promise.all(ready);
+    for (const slot of pool.#slots) {
+      slot.worker.onerror = (ev) => pool.#onCrash(slot, ev.message);
+    }
+    return pool;
+  }
+
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  #onMessage(slot: Slot, msg: WorkerReply): void {
+    if (msg.kind === "log") {
+      log(msg.level as LogLevel, msg.message, slot.processId);
+      return;
+    }
+    if (msg.kind !== "result" && msg.kind !== "error") return;
+    const p = this.#pending.get(msg.id);
+    if (!p) return;
+    this.#pending.delete(msg.id);
+    slot.busy = false;
+    if (msg.kind === "result") p.resolve(msg.result);
+    else p.reject(deserializeError(msg.error));
+  }
+
+  #onCrash(slot: Slot, message: string): void {
+    for (const [id, p] of this.#pending) {
+      if (p.slot !== slot) continue;
+      this.#pending.delete(id);
+      p.reject(err("AssertError", `worker ${slot.processId} crashed: ${message}`));
+    }
+    slot.busy = false;
+  }
+
+  /** Run one job on a specific idle slot. */
+  #dispatch<T>(slot: Slot, job: Job): Promise<T> {
+    slot.busy = true;
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, slot });
+      const msg: JobMessage = { kind: "job", id, type: job.type, params: job.params };
+      slot.worker.postMessage(msg);
+    });
+  }
+
+  /**
+   * Run every job, at most one per worker at a time, in the order given (callers sort large files
+   * first). `onResult` is called on the main thread as each job finishes. Throws the first error
+   * after the jobs already running have finished.
+   */
+  async runAll<P, R>(jobs: Iterable<Job<P>>, onResult: (job: Job<P>, result: R) => void | Promise<void>): Promise<void> {
+    if (this.#closed) throw err("AssertError", "worker pool is closed");
+    const it = jobs[Symbol.iterator]();
+    let failure: unknown;
+    const runSlot = async (slot: Slot): Promise<void> => {
+      for (;;) {
+        if (failure !== undefined) return;
+        const next = it.next();
+        if (next.done) return;
+        try {
+          const result = await this.#dispatch<R>(slot, next.value as Job);
+          await onResult(next.value, result);
+        } catch (e) {
+          if (failure === undefined) failure = e;
+          return;
+        }
+      }
+    };
+    await Promise.all(this.#slots.map(runSlot));
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Run a single job on the first idle worker (or wait for one). */
+  async run<R>(job: Job): Promise<R> {
+    let result: R | undefined;
+    await this.runAll([job], (_j, r: R) => {
+      result = r;
+    });
+    return result as R;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of this.#slots) s.worker.terminate();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Messages between the main thread and its Bun workers. A job is a type name plus plain
+ * parameters; the handler for a type is the same function a remote runs (see job-table.ts), so
+ * "a queue of jobs over N clients" works whether the clients are threads or hosts.
+ */
+import { err, PgbError, type ErrorName } from "../common/error.ts";
+import type { LogSettings } from "../common/log.ts";
+
+export type JobHandler = (params: any) => Promise<unknown>;
+export type JobTable = Record<string, JobHandler>;
+
+export interface WorkerInit {
+  kind: "init";
+  log: Omit<LogSettings, "processId" | "filePath"> & { filePath?: string };
+  processId: number;
+  /** Extra per-command context a handler may need (e.g. the Config as JSON). */
+  context?: unknown;
+}
+
+export interface JobMessage {
+  kind: "job";
+  id: number;
+  type: string;
+  params: unknown;
+}
+
+export type WorkerReply =
+  | { kind: "ready" }
+  | { kind: "result"; id: number; result: unknown }
+  | { kind: "error"; id: number; error: SerializedError }
+  | { kind: "log"; level: string; message: string };
+
+export interface SerializedError {
+  kind: ErrorName;
+  message: string;
+  hints: string[];
+  stack?: string;
+}
+
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof PgbError) return { kind: e.kind, message: e.message, hints: e.hints, stack: e.stack };
+  const x = e as Error;
+  return { kind: "UnhandledError", message: x?.message ?? String(e), hints: [], stack: x?.stack };
+}
+
+export function deserializeError(s: SerializedError): PgbError {
+  const e = err(s.kind, s.message, s.hints);
+  if (s.stack) e.stack = s.stack;
+  return e;
+}
