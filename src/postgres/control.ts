@@ -5,6 +5,7 @@
  */
 import { err } from "../common/error.ts";
 import { crc32c } from "../native/helper.ts";
+import type { Storage } from "../storage/storage.ts";
 import { pgVersionFromControl, type PgVersionFacts } from "./version.ts";
 
 export const PG_CONTROL_PATH = "global/pg_control";
@@ -66,4 +67,11 @@ export function parsePgControl(buf: Uint8Array, source = PG_CONTROL_PATH): PgCon
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, "0")}`;
+}
+
+/** Read and check pg_control of a data directory (local or on a database host). */
+export async function readPgControl(pg: Storage): Promise<PgControl> {
+  const buf = await pg.get(PG_CONTROL_PATH);
+  if (buf === null) throw err("FileMissingError", `unable to open missing file '${pg.path(PG_CONTROL_PATH)}' for read`, "is pg1-path a PostgreSQL data directory?");
+  return parsePgControl(buf, pg.path(PG_CONTROL_PATH));
 }

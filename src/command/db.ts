@@ -1,0 +1,31 @@
+/**
+ * Database sessions by pgN index: the local unix socket, or a database host through the remote
+ * protocol (installed by the remote layer). Commands call dbConnect and never branch on where
+ * PostgreSQL runs.
+ */
+import { err } from "../common/error.ts";
+import type { Config } from "../config/parse.ts";
+import { LocalDb, type Db } from "../postgres/client.ts";
+import { pgIsRemote } from "./storage.ts";
+
+export type RemoteDbFactory = (cfg: Config, index: number) => Promise<Db>;
+let remoteDb: RemoteDbFactory | undefined;
+
+export function setRemoteDbFactory(f: RemoteDbFactory): void {
+  remoteDb = f;
+}
+
+export async function dbConnect(cfg: Config, index = 1): Promise<Db> {
+  if (pgIsRemote(cfg, index)) {
+    if (!remoteDb) throw err("FeatureNotSupportedError", `pg${index}-host is set but remote operation is not available in this build`);
+    return remoteDb(cfg, index);
+  }
+  return LocalDb.connect({
+    socketPath: cfg.str(`pg${index}-socket-path`),
+    port: cfg.num(`pg${index}-port`) ?? 5432,
+    database: cfg.str(`pg${index}-database`) ?? "postgres",
+    user: cfg.str(`pg${index}-user`),
+    timeout: cfg.num("db-timeout") ?? 1800,
+    applicationName: `pgbunker [${cfg.command}]`,
+  });
+}
