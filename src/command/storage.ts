@@ -16,10 +16,22 @@ export interface RepoStorageOptions {
   readOnly?: boolean;
 }
 
+/**
+ * A serialisable description of a storage, so a worker thread (or a remote) can open the same
+ * storage the command uses: each worker opens its own (its own SSH channel for remote storage).
+ */
+export type StorageSpec =
+  | { kind: "posix"; base: string; readOnly?: boolean; role?: string }
+  | { kind: "remote"; role: "repo" | "pg"; index: number; readOnly?: boolean; [key: string]: unknown };
+
 /** Hook the remote layer installs to serve repoN-host / pgN-host (keeps this file free of SSH code). */
 export interface RemoteStorageFactory {
   repo(cfg: Config, index: number, opts: RepoStorageOptions): Promise<Storage>;
   pg(cfg: Config, index: number, opts: { readOnly?: boolean }): Promise<Storage>;
+  /** Describe the remote storage for a worker (connection settings only, never secrets in clear). */
+  spec(cfg: Config, role: "repo" | "pg", index: number, readOnly: boolean): StorageSpec;
+  /** Open a remote storage from its description (inside a worker thread). */
+  open(spec: Extract<StorageSpec, { kind: "remote" }>): Promise<Storage>;
 }
 let remoteFactory: RemoteStorageFactory | undefined;
 
@@ -72,4 +84,24 @@ export function storageSpool(cfg: Config): Storage {
 /** A local absolute-path storage (restore targets outside pg1-path such as tablespaces). */
 export function storageLocal(readOnly = false): Storage {
   return new Storage(posix, "/", { readOnly, role: "local" });
+}
+
+/** How a worker reaches the repository or a data directory: the same place the command uses. */
+export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, readOnly = false): StorageSpec {
+  const i = index ?? (role === "repo" ? cfg.repoIndex : 1);
+  const remote = role === "repo" ? repoIsRemote(cfg, i) : pgIsRemote(cfg, i);
+  if (remote) {
+    if (!remoteFactory) throw err("FeatureNotSupportedError", `${role}${i}-host is set but remote operation is not available in this build`);
+    return remoteFactory.spec(cfg, role, i, readOnly);
+  }
+  const base = role === "repo" ? (cfg.str(`repo${i}-path`) ?? "/var/lib/pgbackrest") : cfg.str(`pg${i}-path`);
+  if (!base) throw err("OptionRequiredError", `${cfg.command} command requires option: pg${i}-path`);
+  return { kind: "posix", base, readOnly, role: role === "repo" ? "repository" : "data directory" };
+}
+
+/** Open a storage from its description (used inside workers). */
+export async function openStorage(spec: StorageSpec): Promise<Storage> {
+  if (spec.kind === "posix") return new Storage(posix, spec.base, { readOnly: spec.readOnly, role: spec.role });
+  if (!remoteFactory) throw err("FeatureNotSupportedError", "remote storage is not available in this build");
+  return remoteFactory.open(spec);
 }
