@@ -44,16 +44,20 @@ export function statToInfo(name: string, path: string, st: Stats): StorageInfo {
   };
 }
 
-/** Collects what a pipeline emits for one read call: one view when possible, else one copy. */
+/**
+ * Collects what a pipeline emits for one read call. A filter's output view is valid only during
+ * the sink call (the filter reuses its buffer for the next output, even within one process call),
+ * so it is copied. Without filters the view is the reader's own buffer, which stays valid until
+ * the next read: handed out as it is, no copy.
+ */
 class Collector {
   #parts: Uint8Array[] = [];
-  #copied = false;
+  readonly #copy: boolean;
+  constructor(copy: boolean) {
+    this.#copy = copy;
+  }
   readonly sink = (out: Uint8Array) => {
-    if (this.#parts.length === 1 && !this.#copied) {
-      this.#parts[0] = this.#parts[0]!.slice(); // the first view would be overwritten: keep a copy
-      this.#copied = true;
-    }
-    this.#parts.push(this.#parts.length === 0 ? out : out.slice());
+    this.#parts.push(this.#copy ? out.slice() : out);
   };
   get empty(): boolean {
     return this.#parts.length === 0;
@@ -61,7 +65,6 @@ class Collector {
   take(): Uint8Array {
     const parts = this.#parts;
     this.#parts = [];
-    this.#copied = false;
     if (parts.length === 1) return parts[0]!;
     let total = 0;
     for (const p of parts) total += p.byteLength;
@@ -80,7 +83,7 @@ class PosixRead implements StorageRead {
   #fd: number | undefined;
   readonly #buf: Uint8Array;
   readonly #pipeline: Pipeline;
-  readonly #collector = new Collector();
+  readonly #collector: Collector;
   #position: number;
   #remaining: number;
   #done = false;
@@ -90,6 +93,7 @@ class PosixRead implements StorageRead {
     this.#fd = fd;
     const size = opts.bufferSize ?? DEFAULT_BUFFER;
     this.#buf = new Uint8Array(size);
+    this.#collector = new Collector((opts.filters ?? []).length > 0);
     this.#pipeline = new Pipeline(opts.filters ?? [], this.#collector.sink, size);
     this.#position = opts.offset ?? 0;
     this.#remaining = opts.limit ?? Number.POSITIVE_INFINITY;
@@ -296,7 +300,9 @@ export class PosixDriver implements StorageDriver {
 
   async pathCreate(path: string, opts: { mode?: number; parents?: boolean; errorOnExists?: boolean } = {}): Promise<void> {
     try {
-      mkdirSync(path, { recursive: opts.parents ?? true, mode: opts.mode ?? PATH_MODE });
+      // mkdir -p succeeds on an existing directory: create the parents, then the path itself alone.
+      if (opts.errorOnExists && (opts.parents ?? true)) mkdirSync(dirname(path), { recursive: true, mode: opts.mode ?? PATH_MODE });
+      mkdirSync(path, { recursive: (opts.parents ?? true) && !opts.errorOnExists, mode: opts.mode ?? PATH_MODE });
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "EEXIST" && !opts.errorOnExists && statSync(path).isDirectory()) return;
