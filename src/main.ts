@@ -32,7 +32,7 @@ function configureLogging(cfg: Config): void {
     stderr: level("log-level-stderr"),
     file,
     timestamp: cfg.has("log-timestamp") ? cfg.bool("log-timestamp") : true,
-    filePath: logPath && file !== "off" && cfg.command !== "remote" ? `${logPath}/${stanza}-${cfg.command}.log` : undefined,
+    filePath: logPath && file !== "off" && cfg.command !== "remote" ? `${logPath}/${stanza}-${cfg.commandName.replace(":", "-")}.log` : undefined,
     processId: 0,
   });
 }
@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const started = performance.now();
   const params = cfg.params.length ? `[${cfg.params.join(", ")}] ` : "";
-  logInfo(`${cfg.command} command begin ${VERSION}: ${params}${cfg.describe()}`);
+  logInfo(`${cfg.commandName} command begin ${VERSION}: ${params}${cfg.describe()}`);
 
   let lock: Lock | undefined;
   let code = 0;
@@ -96,12 +96,12 @@ export async function main(argv: string[]): Promise<number> {
     const mod = await loader();
     code = (await mod.run(cfg)) ?? 0;
     const ms = Math.round(performance.now() - started);
-    logInfo(`${cfg.command} command end: completed successfully (${ms}ms)`);
+    logInfo(`${cfg.commandName} command end: completed successfully (${ms}ms)`);
   } catch (e) {
     const pe = e instanceof PgbError ? e : err("UnhandledError", (e as Error)?.stack ?? String(e));
     printError(pe);
     code = pe.code;
-    log("info", `${cfg.command} command end: aborted with exception [${String(code).padStart(3, "0")}]`);
+    log("info", `${cfg.commandName} command end: aborted with exception [${String(code).padStart(3, "0")}]`);
   } finally {
     lock?.release();
   }

@@ -73,9 +73,17 @@ export interface ParseInput {
   configSections?: ConfigSections;
 }
 
+/**
+ * A command's role: pgBackRest runs the background half of asynchronous archiving as
+ * `archive-push:async` / `archive-get:async`; the role is what tells the two halves apart.
+ */
+export type CommandRole = "async";
+const ROLE_COMMANDS: Partial<Record<CommandName, readonly CommandRole[]>> = { "archive-push": ["async"], "archive-get": ["async"] };
+
 export class Config {
   readonly command: CommandName;
   readonly params: readonly string[];
+  role?: CommandRole;
   readonly #values = new Map<string, OptionValue>();
   readonly #sources = new Map<string, OptionSource>();
   /** Remote commands receive their options pre-parsed; `helpRequested` for `COMMAND --help`. */
@@ -176,13 +184,37 @@ export class Config {
     return parts.join(" ");
   }
 
+  /** The command as logged and as its process is started: `archive-push` or `archive-push:async`. */
+  get commandName(): string {
+    return this.role ? `${this.command}:${this.role}` : this.command;
+  }
+
+  /**
+   * Options that came from the command line, as arguments (`--key=value`, `--no-key`), minus
+   * `omit`. Used when pgbunker starts itself (the async archive process): config files and the
+   * environment are read again by the child, so only the command line needs passing on.
+   */
+  cliArgs(omit: readonly string[] = []): string[] {
+    const out: string[] = [];
+    for (const key of [...this.#values.keys()].sort()) {
+      if (this.#sources.get(key) !== "cli" || omit.includes(key)) continue;
+      const r = resolveOptionName(key);
+      if (!r) continue;
+      const v = this.#values.get(key)!;
+      if (r.def.type === "boolean") out.push(v ? `--${key}` : `--no-${key}`);
+      else for (const t of renderValue(r.def, v)) out.push(`--${key}=${t}`);
+    }
+    return out;
+  }
+
   /** Every explicitly set option as plain data (for a remote or a worker to rebuild the Config). */
-  toJSON(): { command: CommandName; params: readonly string[]; values: [string, OptionValue, OptionSource][] } {
-    return { command: this.command, params: this.params, values: [...this.#values].map(([k, v]) => [k, v, this.#sources.get(k)!]) };
+  toJSON(): { command: CommandName; params: readonly string[]; values: [string, OptionValue, OptionSource][]; role?: CommandRole } {
+    return { command: this.command, params: this.params, values: [...this.#values].map(([k, v]) => [k, v, this.#sources.get(k)!]), role: this.role };
   }
 
   static fromJSON(data: ReturnType<Config["toJSON"]>): Config {
     const cfg = new Config(data.command, data.params);
+    cfg.role = data.role;
     for (const [k, v, s] of data.values) cfg.set(k, v, s);
     return cfg;
   }
@@ -206,8 +238,9 @@ function quoteIfNeeded(t: string): string {
 /** Parse argv + env + config files into a Config. Throws PgbError on any invalid input. */
 export function parseConfig(input: ParseInput): Config {
   const env = input.env ?? {};
-  const { command, params, cli, help } = parseArgv(input.argv);
+  const { command, params, cli, help, role } = parseArgv(input.argv);
   const cfg = new Config(command, params);
+  cfg.role = role;
   cfg.helpRequested = help;
   if (command === "help" || command === "version") return cfg;
 
@@ -255,6 +288,7 @@ interface ParsedArgv {
   params: string[];
   cli: RawSetting[];
   help: boolean;
+  role?: CommandRole;
 }
 
 function parseArgv(argv: string[]): ParsedArgv {
@@ -312,12 +346,22 @@ function parseArgv(argv: string[]): ParsedArgv {
     cli.push({ resolved, texts: text === undefined ? [] : [text], source: "cli", negate, reset });
   }
 
-  const first = positional.shift();
+  let first = positional.shift();
   if (first === undefined) return { command: "help", params: [], cli, help };
+  let role: CommandRole | undefined;
+  const colon = first.indexOf(":");
+  if (colon > 0) {
+    const base = first.slice(0, colon);
+    const r = first.slice(colon + 1) as CommandRole;
+    if (isCommand(base) && ROLE_COMMANDS[base]?.includes(r)) {
+      first = base;
+      role = r;
+    }
+  }
   if (!isCommand(first))
     throw err("CommandInvalidError", `invalid command '${first}'`, `valid commands: ${Object.keys(COMMANDS).join(", ")}.`);
   if (help) return { command: "help", params: [first, ...positional], cli: [], help: true };
-  return { command: first, params: positional, cli, help };
+  return { command: first, params: positional, cli, help, role };
 }
 
 function checkValidFor(def: OptionDef, command: CommandName, source: OptionSource): void {

@@ -76,6 +76,11 @@ export function pgVersionFromControl(controlVersion: number, catalogVersion: num
   );
 }
 
+/** The major that writes WAL pages with this XLOG_PAGE_MAGIC (from a segment's first page header). */
+export function pgVersionFromWalMagic(magic: number): PgVersionFacts | undefined {
+  return PG_VERSIONS.find((v) => v.walMagic === magic);
+}
+
 /** SQL function names that changed across majors. */
 export function pgFunctions(major: number) {
   return {

@@ -64,6 +64,11 @@ export class ArchiveInfo {
     return undefined;
   }
 
+  /** Archive ids of every history entry for this cluster, newest first (archive-get looks in each). */
+  archiveIdsFor(version: string, systemId: bigint): string[] {
+    return this.history.filter((h) => h.version === version && h.systemId === systemId).reverse().map((h) => repoPath.archiveId(h.version, h.id));
+  }
+
   /** Every archive id, oldest first. */
   archiveIds(): string[] {
     return this.history.map((h) => repoPath.archiveId(h.version, h.id));

@@ -7,7 +7,12 @@
  *   backup/STANZA/backup.info(.copy), latest → LABEL
  *   backup/STANZA/LABEL/backup.manifest(.copy), LABEL/pg_data/..., LABEL/pg_tblspc/OID/...
  *   backup/STANZA/backup.history/YYYY/LABEL.manifest.gz
+ *
+ * and the spool of asynchronous archiving (spool-path, same layout as pgBackRest's):
+ *   archive/STANZA/out/WALNAME.ok|.error, global.error    archive-push status per WAL file
+ *   archive/STANZA/in/WALNAME (+ .ok|.error)                archive-get prefetch queue
  */
+import { err } from "../common/error.ts";
 
 export const INFO_COPY_EXT = ".copy";
 export const ARCHIVE_INFO_FILE = "archive.info";
@@ -35,6 +40,38 @@ export const repoPath = {
   historyDir: (stanza: string) => `backup/${stanza}/backup.history`,
   historyManifest: (stanza: string, label: string) => `backup/${stanza}/backup.history/${label.slice(0, 4)}/${label}.manifest.gz`,
   latestLink: (stanza: string) => `backup/${stanza}/latest`,
+} as const;
+
+/**
+ * Where a WAL file PostgreSQL hands over is stored in an archive id: segments and .partial files
+ * under their 16-hex directory with the SHA-1 and compression extension in the name; .backup
+ * files plain under the same directory; history and anything else directly in the archive id.
+ */
+export function walRepoPath(stanza: string, archiveId: string, name: string, stored?: { sha1: string; ext: string }): string {
+  if (/^[0-9A-F]{24}(\.partial)?$/.test(name)) {
+    if (!stored) throw err("AssertError", `the repository name of WAL segment '${name}' needs its sha1`);
+    return repoPath.walFile(stanza, archiveId, name, stored.sha1, stored.ext);
+  }
+  if (/^[0-9A-F]{24}\.[0-9A-F]{8}\.backup$/.test(name)) return `${repoPath.walDir(stanza, archiveId, name)}/${name}`;
+  return repoPath.archiveIdFile(stanza, archiveId, name);
+}
+
+/** True when the repository name of a WAL file carries its SHA-1 (segments and partials). */
+export function walNameHasChecksum(name: string): boolean {
+  return /^[0-9A-F]{24}(\.partial)?$/.test(name);
+}
+
+export const STATUS_OK = ".ok";
+export const STATUS_ERROR = ".error";
+/** Status file of the asynchronous archive-push process when it failed before any WAL file. */
+export const STATUS_GLOBAL = "global";
+
+/** Paths inside spool-path. */
+export const spoolPath = {
+  out: (stanza: string) => `archive/${stanza}/out`,
+  in: (stanza: string) => `archive/${stanza}/in`,
+  outFile: (stanza: string, name: string) => `archive/${stanza}/out/${name}`,
+  inFile: (stanza: string, name: string) => `archive/${stanza}/in/${name}`,
 } as const;
 
 /** Parse a stored WAL file name: SEGMENT-SHA1[.ext] → parts. */
