@@ -1,0 +1,149 @@
+/**
+ * What archive-push, archive-get and their asynchronous halves share: the repositories to use and
+ * their passphrases, the cluster's identity from pg_control, PostgreSQL's relative WAL paths, and
+ * the error reported when no repository could do the work.
+ *
+ * Kept free of worker, SSH and database code: archive-push and archive-get run once per WAL
+ * segment, so what they load is paid for on every segment.
+ */
+import { realpathSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { err, PgbError, type ErrorName } from "../../common/error.ts";
+import type { Config } from "../../config/parse.ts";
+import type { CompressType } from "../../filter/filter.ts";
+import { readPgControl } from "../../postgres/control.ts";
+import { loadArchiveInfo, type ArchiveInfo } from "../../repo/archive-info.ts";
+import type { Storage } from "../../storage/storage.ts";
+import { storagePg, storageRepo } from "../storage.ts";
+
+/** The repository passphrase (repoN-cipher-pass) when repoN is encrypted, else undefined. */
+export function repoCipherPass(cfg: Config, index: number): string | undefined {
+  const type = cfg.str(`repo${index}-cipher-type`) ?? "none";
+  if (type === "none") return undefined;
+  const pass = cfg.str(`repo${index}-cipher-pass`);
+  if (!pass)
+    throw err("OptionRequiredError", `${cfg.command} command requires option: repo${index}-cipher-pass`, `repo${index}-cipher-type=${type} needs the repository passphrase in the config file or in PGBUNKER_REPO${index}_CIPHER_PASS.`);
+  return pass;
+}
+
+/** Repository indexes a command works on: --repo when given, else every configured repository. */
+export function repoIndexes(cfg: Config): number[] {
+  const one = cfg.num("repo");
+  return one !== undefined ? [one] : cfg.indexes("repo");
+}
+
+/** A repository whose archive.info loaded. */
+export interface ArchiveRepo {
+  index: number;
+  storage: Storage;
+  info: ArchiveInfo;
+  /** archive.info's cipher-pass: the passphrase of the WAL files (undefined when not encrypted). */
+  walPass?: string;
+}
+
+export interface RepoFailure {
+  index: number;
+  error: PgbError;
+}
+
+/** Open every repository and load its archive.info; a repository that fails is reported, not fatal. */
+export async function openArchiveRepos(cfg: Config, stanza: string, indexes = repoIndexes(cfg)): Promise<{ repos: ArchiveRepo[]; failures: RepoFailure[] }> {
+  const repos: ArchiveRepo[] = [];
+  const failures: RepoFailure[] = [];
+  for (const index of indexes) {
+    try {
+      const storage = await storageRepo(cfg, { repo: index });
+      const info = (await loadArchiveInfo(storage, stanza, { cipherPass: repoCipherPass(cfg, index) }))!;
+      repos.push({ index, storage, info, walPass: info.cipherPass });
+    } catch (e) {
+      failures.push({ index, error: asPgbError(e) });
+    }
+  }
+  return { repos, failures };
+}
+
+export function asPgbError(e: unknown): PgbError {
+  return e instanceof PgbError ? e : err("UnhandledError", (e as Error)?.stack ?? String(e));
+}
+
+/**
+ * The error when no repository could serve the command (pgBackRest's RepoInvalidError): each
+ * repository's own error on its own line, the first one's hints kept.
+ */
+export function noValidRepo(failures: RepoFailure[]): PgbError {
+  const lines = failures.map((f) => `repo${f.index}: [${f.error.kind}] ${f.error.message}`);
+  return err("RepoInvalidError", `unable to find a valid repository:\n${lines.join("\n")}`, failures[0]?.error.hints);
+}
+
+/** Several repositories failed one operation: keep the first error's kind, name every repository. */
+export function repoErrors(what: string, failures: RepoFailure[]): PgbError {
+  if (failures.length === 1) return failures[0]!.error;
+  const kind: ErrorName = failures[0]!.error.kind;
+  const lines = failures.map((f) => `repo${f.index}: [${f.error.kind}] ${f.error.message}`);
+  return err(kind, `${what}:\n${lines.join("\n")}`, failures[0]!.error.hints);
+}
+
+/** What pg_control of pg1-path says about the cluster that archives or restores. */
+export interface ClusterIdentity {
+  version: string;
+  systemId: bigint;
+  walSegmentSize: number;
+}
+
+export async function clusterIdentity(cfg: Config): Promise<ClusterIdentity> {
+  const control = await readPgControl(await storagePg(cfg, 1, { readOnly: true }));
+  return { version: control.version, systemId: control.systemId, walSegmentSize: control.walSegmentSize };
+}
+
+/**
+ * PostgreSQL passes %p relative to its data directory (pg_wal/...). A relative path is only
+ * meaningful when we run there, so the working directory must be pg1-path, as pgBackRest checks.
+ */
+export function pgRelativePath(cfg: Config, path: string): string {
+  if (isAbsolute(path)) return path;
+  const pgPath = cfg.req("pg1-path");
+  const cwd = process.cwd();
+  if (canonical(cwd) !== canonical(pgPath))
+    throw err(
+      "OptionInvalidValueError",
+      `PostgreSQL working directory '${cwd}' is not the same as option pg1-path '${pgPath}'`,
+      "is the PostgreSQL data_directory configured the same as the pg1-path option?",
+    );
+  return join(pgPath, path);
+}
+
+function canonical(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path.replace(/\/+$/, "");
+  }
+}
+
+/** compress-type, honouring the deprecated `compress=n`. */
+export function compressTypeOf(cfg: Config): CompressType {
+  if (cfg.has("compress") && cfg.source("compress") !== "default" && !cfg.bool("compress")) return "none";
+  return (cfg.str("compress-type") ?? "lz4") as CompressType;
+}
+
+/** "16MiB" for messages about sizes set in options. */
+export function sizeText(bytes: number): string {
+  for (const [unit, mult] of [["GB", 1024 ** 3], ["MB", 1024 ** 2], ["KB", 1024]] as const)
+    if (bytes >= mult && bytes % mult === 0) return `${bytes / mult}${unit}`;
+  return `${bytes}B`;
+}
+
+/**
+ * WAL files PostgreSQL has marked ready for archiving (pg_wal/archive_status/NAME.ready), history
+ * files first (PostgreSQL archives those first too: a standby needs them to follow a timeline).
+ */
+export async function readyWalFiles(local: Storage, walDir: string): Promise<string[]> {
+  const names = (await local.names(`${walDir}/archive_status`, /\.ready$/)).map((n) => n.slice(0, -".ready".length));
+  const history = names.filter((n) => n.endsWith(".history"));
+  return [...history, ...names.filter((n) => !n.endsWith(".history"))];
+}
+
+/** archive-push-queue-max: the WAL waiting in pg_wal, in bytes (each ready segment counts whole). */
+export function queueBytes(ready: readonly string[], walSegmentSize: number): number {
+  return ready.filter((n) => /^[0-9A-F]{24}$/.test(n)).length * walSegmentSize;
+}

@@ -1,0 +1,138 @@
+/**
+ * Find a WAL file in the archive and copy it out: the unit of work archive-get runs in-process
+ * and the asynchronous prefetcher runs in its workers.
+ *
+ * A file is looked for in every repository, in the archive ids of the cluster that asks for it
+ * (newest first). The copy is decrypted, decompressed and checked against the SHA-1 in its name
+ * (and the segment size) before it is renamed into place, so a corrupt archive never hands
+ * PostgreSQL a bad segment and a failed copy never leaves a partial file.
+ */
+import { randomBytes } from "node:crypto";
+import { basename } from "node:path";
+import { err } from "../../common/error.ts";
+import { compressTypeOfName } from "../../filter/compress.ts";
+import { findResult, type FilterSpec } from "../../filter/filter.ts";
+import { walFileKind } from "../../postgres/wal.ts";
+import { parseWalFileName, walNameHasChecksum, walRepoPath } from "../../repo/layout.ts";
+import { walFind } from "../../repo/wal-find.ts";
+import type { Storage } from "../../storage/storage.ts";
+import { asPgbError, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
+
+/** One stored copy of a WAL file. */
+export interface GetSource {
+  repoIndex: number;
+  storage: Storage;
+  archiveId: string;
+  /** Repository-relative path of the stored file. */
+  path: string;
+  walPass?: string;
+}
+
+/** Where each repository holds the file (at most one source per repository, in repository order). */
+export async function findWalFile(repos: ArchiveRepo[], stanza: string, cluster: ClusterIdentity, name: string): Promise<{ sources: GetSource[]; failures: RepoFailure[] }> {
+  const sources: GetSource[] = [];
+  const failures: RepoFailure[] = [];
+  for (const repo of repos) {
+    try {
+      const ids = repo.info.archiveIdsFor(cluster.version, cluster.systemId);
+      if (ids.length === 0)
+        throw err(
+          "ArchiveMismatchError",
+          `unable to retrieve the archive id for database version '${cluster.version}' and system-id '${cluster.systemId}'`,
+          "is pg1-path the cluster this stanza backs up? after a major upgrade, run stanza-upgrade.",
+        );
+      for (const archiveId of ids) {
+        const path = await storedPath(repo.storage, stanza, archiveId, name);
+        if (path) {
+          sources.push({ repoIndex: repo.index, storage: repo.storage, archiveId, path, walPass: repo.walPass });
+          break;
+        }
+      }
+    } catch (e) {
+      failures.push({ index: repo.index, error: asPgbError(e) });
+    }
+  }
+  return { sources, failures };
+}
+
+async function storedPath(storage: Storage, stanza: string, archiveId: string, name: string): Promise<string | undefined> {
+  if (walNameHasChecksum(name)) return (await walFind(storage, stanza, archiveId, name))?.path;
+  const path = walRepoPath(stanza, archiveId, name);
+  return (await storage.exists(path)) ? path : undefined;
+}
+
+export interface GetDestination {
+  storage: Storage;
+  path: string;
+  /** fsync the copy (spool files must survive a crash; PostgreSQL syncs what it keeps itself). */
+  sync: boolean;
+}
+
+/**
+ * Copy the file from the first source that yields a valid copy; a corrupt copy in one repository
+ * falls through to the next. Returns the source used.
+ */
+export async function getWalFile(name: string, sources: GetSource[], dest: GetDestination, opts: { walSegmentSize?: number; bufferSize?: number } = {}): Promise<GetSource> {
+  const failures: RepoFailure[] = [];
+  for (const source of sources) {
+    try {
+      await copyOut(name, source, dest, opts);
+      return source;
+    } catch (e) {
+      failures.push({ index: source.repoIndex, error: asPgbError(e) });
+    }
+  }
+  const detail = failures.map((f) => `repo${f.index}: ${where(sources, f.index)} [${f.error.kind}] ${f.error.message}`);
+  throw err(failures[0]?.error.kind ?? "FileMissingError", `unable to get ${name}:\n${detail.join("\n")}`, failures[0]?.error.hints);
+}
+
+function where(sources: GetSource[], index: number): string {
+  const s = sources.find((x) => x.repoIndex === index);
+  return s ? s.path.split("/").slice(2).join("/") : "";
+}
+
+async function copyOut(name: string, source: GetSource, dest: GetDestination, opts: { walSegmentSize?: number; bufferSize?: number }): Promise<void> {
+  const file = basename(source.path);
+  const stored = parseWalFileName(file);
+  // The filters run on the writing side, so decompressed bytes go straight to the file without
+  // being collected; the copy lands under a private name until it has been verified.
+  const filters: FilterSpec[] = [];
+  if (source.walPass) filters.push({ type: "decrypt", pass: source.walPass });
+  const compressType = compressTypeOfName(file);
+  if (stored && compressType !== "none") filters.push({ type: "decompress", compressType });
+  filters.push({ type: "sha1" }, { type: "size" });
+
+  const reader = await source.storage.openRead(source.path, { bufferSize: opts.bufferSize });
+  if (!reader) throw err("FileMissingError", `WAL file '${source.storage.path(source.path)}' disappeared from the archive`);
+  const temp = `${dest.path}.${process.pid}-${randomBytes(4).toString("hex")}.pgbunker.tmp`;
+  const writer = await dest.storage.openWrite(temp, { atomic: false, sync: dest.sync, filters, bufferSize: opts.bufferSize });
+  let placed = false;
+  try {
+    try {
+      for (let c = await reader.read(); c !== null; c = await reader.read()) await writer.write(c);
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    const results = await writer.close();
+    const sha1 = findResult(results, "sha1")!.hash;
+    const size = findResult(results, "size")!.size;
+    if (stored && sha1 !== stored.sha1)
+      throw err(
+        "ChecksumError",
+        `WAL file '${source.storage.path(source.path)}' is corrupt: its content has SHA-1 ${sha1}, its name says ${stored.sha1}`,
+        "the archived copy was damaged after it was written; it cannot be used for recovery. run 'verify' to find other damaged files.",
+      );
+    if (opts.walSegmentSize && walFileKind(name) === "segment" && size !== opts.walSegmentSize)
+      throw err(
+        "FormatError",
+        `WAL file '${source.storage.path(source.path)}' holds ${size} bytes, expected a ${opts.walSegmentSize}-byte segment`,
+        "the archived copy is truncated or from a cluster with another wal_segment_size.",
+      );
+    await dest.storage.move(temp, dest.path);
+    placed = true;
+  } finally {
+    await reader.close();
+    if (!placed) await dest.storage.remove(temp, { ignoreMissing: true }).catch(() => {});
+  }
+}
