@@ -51,3 +51,21 @@ export function groupId(name: string): number | undefined {
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
+
+/**
+ * Home directory of a user (default: the one running pgbunker) from /etc/passwd, as OpenSSH finds
+ * ~/.ssh: $HOME may still name another user's home after su or runuser.
+ */
+export function userHome(uid = process.getuid?.() ?? 0): string | undefined {
+  let text = "";
+  try {
+    text = readFileSync("/etc/passwd", "utf8");
+  } catch {
+    return process.env.HOME;
+  }
+  for (const line of text.split("\n")) {
+    const f = line.split(":");
+    if (f.length >= 6 && Number(f[2]) === uid) return f[5];
+  }
+  return process.env.HOME;
+}
