@@ -9,10 +9,12 @@ import { log, logConfigure, logError, logInfo, logSecret, type LogLevel } from "
 import { COMMANDS, OPTIONS } from "./config/options.ts";
 import { parseConfig, type Config } from "./config/parse.ts";
 import { COMMAND_MODULES } from "./command/index.ts";
+import { installRemote } from "./command/remote-factory.ts";
 import { setWorkerUrl } from "./worker/pool.ts";
 import { VERSION } from "./version.ts";
 
 setWorkerUrl(new URL("./worker.ts", import.meta.url));
+installRemote();
 
 /** Commands that manage their own locking or need none. */
 function locksFor(cfg: Config): LockType[] {
@@ -23,7 +25,8 @@ function locksFor(cfg: Config): LockType[] {
 }
 
 function configureLogging(cfg: Config): void {
-  const level = (k: string) => (cfg.str(k) ?? "off") as LogLevel;
+  // The remote command gets no defaults applied (its options come from the caller): use the table's.
+  const level = (k: string) => (cfg.str(k) ?? OPTIONS.find((o) => o.name === k)?.default ?? "off") as LogLevel;
   const stanza = cfg.str("stanza") ?? "all";
   const logPath = cfg.str("log-path");
   const file = level("log-level-file");

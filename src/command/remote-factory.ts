@@ -1,0 +1,77 @@
+/**
+ * Plugs remote operation into the role-based factories (storage.ts, db.ts): with repoN-host or
+ * pgN-host set, storageRepo/storagePg/dbConnect/openStorage return the same interfaces backed by
+ * a `pgbunker remote` over SSH, so commands never branch on local vs remote.
+ *
+ * Imported by main.ts and the worker entry. It loads nothing heavy itself: ssh2 and the protocol
+ * are imported on the first remote call, so archive-push without a repository host pays nothing.
+ */
+import type { Config } from "../config/parse.ts";
+import type { RemoteTarget } from "../protocol/connection.ts";
+import type { Storage } from "../storage/storage.ts";
+import { setRemoteDbFactory } from "./db.ts";
+import { setRemoteStorageFactory, type StorageSpec } from "./storage.ts";
+
+type Role = "repo" | "pg";
+
+/** Everything needed to reach the remote for repoN or pgN (plain data: it travels to workers). */
+export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarget {
+  const opt = `${role}${index}-host`;
+  const str = (name: string) => cfg.str(`${opt}-${name}`);
+  const explicit = (key: string) => (cfg.source(key) !== undefined && cfg.source(key) !== "default" ? cfg.str(key) : undefined);
+  const fallback: Record<string, string | number> = {};
+  if (role === "pg") {
+    for (const name of ["path", "port", "socket-path", "database", "user"]) {
+      const v = cfg.str(`pg${index}-${name}`);
+      if (v !== undefined) fallback[name] = v;
+    }
+    const dbTimeout = cfg.num("db-timeout");
+    if (dbTimeout !== undefined) fallback["db-timeout"] = dbTimeout;
+  }
+  return {
+    ssh: {
+      host: cfg.req(opt),
+      port: cfg.num(`${opt}-port`) ?? 22,
+      user: str("user") ?? (role === "repo" ? "pgbackrest" : "postgres"),
+      keyFile: str("key-file"),
+      knownHosts: str("known-hosts"),
+      keyCheck: str("key-check") === "accept-new" ? "accept-new" : "strict",
+      connectTimeout: cfg.num("io-timeout") ?? 60,
+      option: opt,
+    },
+    role,
+    index,
+    stanza: cfg.str("stanza"),
+    command: cfg.command,
+    cmd: str("cmd") ?? cfg.str("cmd") ?? process.execPath,
+    config: {
+      config: explicit(`${opt}-config`),
+      configIncludePath: explicit(`${opt}-config-include-path`),
+      configPath: explicit(`${opt}-config-path`),
+    },
+    timeout: cfg.num("protocol-timeout") ?? 1830,
+    fallback,
+  };
+}
+
+async function openRemote(target: RemoteTarget, readOnly: boolean): Promise<Storage> {
+  const [{ remoteSession }, { RemoteDriver }, { Storage }] = await Promise.all([
+    import("../protocol/connection.ts"), import("../storage/remote.ts"), import("../storage/storage.ts"),
+  ]);
+  const session = await remoteSession(target);
+  const role = target.role === "repo" ? "repository" : "data directory";
+  return new Storage(new RemoteDriver(session.client, session.open.features), session.open.base, { readOnly, role });
+}
+
+export function installRemote(): void {
+  setRemoteStorageFactory({
+    repo: (cfg, index, opts) => openRemote(remoteTarget(cfg, "repo", index), opts.readOnly ?? false),
+    pg: (cfg, index, opts) => openRemote(remoteTarget(cfg, "pg", index), opts.readOnly ?? false),
+    spec: (cfg, role, index, readOnly): StorageSpec => ({ kind: "remote", role, index, readOnly, target: remoteTarget(cfg, role, index) }),
+    open: (spec) => openRemote(spec.target as RemoteTarget, spec.readOnly ?? false),
+  });
+  setRemoteDbFactory(async (cfg, index) => {
+    const [{ remoteSession }, { RemoteDb }] = await Promise.all([import("../protocol/connection.ts"), import("../protocol/db.ts")]);
+    return RemoteDb.open((await remoteSession(remoteTarget(cfg, "pg", index))).client);
+  });
+}

@@ -1,0 +1,476 @@
+/**
+ * The calling side of the protocol: one session with one `pgbunker remote` over a Transport.
+ *
+ * Requests are concurrent (each has an id; the answer carries it back). A file is a stream on
+ * its request's id: DATA frames flow within a credit window the receiver grants as it consumes,
+ * so a slow consumer holds the sender back instead of growing a buffer. Errors come back with
+ * their kind and code. The session fails as a whole when the peer goes silent for longer than
+ * the protocol timeout (a PING every few seconds keeps an idle peer answering) or the
+ * transport closes.
+ */
+import { err, ERROR_CODES, errorKindByCode, PgbError, type ErrorName } from "../common/error.ts";
+import { logDebug } from "../common/log.ts";
+import { VERSION } from "../version.ts";
+import {
+  decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJson, foreignBytes, FrameDecoder, FrameType, frameTypeName,
+  printable, type Frame,
+} from "./frame.ts";
+import type { Transport } from "./transport.ts";
+
+export const PROTOCOL_NAME = "pgbunker";
+/** Bumped when frames or requests change incompatibly (the version check covers releases). */
+export const PROTOCOL_REVISION = 1;
+
+export interface Greeting {
+  name: string;
+  version: string;
+  protocol: number;
+}
+
+export interface WireError {
+  kind: string;
+  code: number;
+  message: string;
+  hints?: string[];
+}
+
+export interface ClientOptions {
+  /** Who the peer is, for messages: `repository host 'backup1'`. */
+  peer: string;
+  /** Seconds the peer may stay silent while we wait for it (protocol-timeout). */
+  timeout: number;
+  /** The version the peer must run (default: ours). */
+  version?: string;
+  /** Hint added when the peer is not a pgbunker remote at all (which option names its command). */
+  commandHint?: string;
+}
+
+/** Bytes a reader lets the remote send ahead of what it has consumed. */
+export const READ_WINDOW = 4 * 1024 * 1024;
+
+interface Pending {
+  frame(f: Frame): void;
+  fail(e: PgbError): void;
+}
+
+export class ProtocolClient {
+  readonly peer: string;
+  #greeting: Greeting | undefined;
+  readonly #opts: ClientOptions;
+  readonly #transport: Transport;
+  readonly #decoder = new FrameDecoder();
+  readonly #pending = new Map<number, Pending>();
+  readonly #timeoutMs: number;
+  #nextId = 1;
+  #lastHeard = performance.now();
+  #lastSent = performance.now();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #failure: PgbError | undefined;
+  #closing = false;
+  readonly #closeListeners: ((e?: PgbError) => void)[] = [];
+  /** Settles the handshake (set until the greeting has been checked). */
+  #handshake: { resolve: () => void; reject: (e: PgbError) => void } | undefined;
+
+  private constructor(transport: Transport, opts: ClientOptions) {
+    this.#transport = transport;
+    this.#opts = opts;
+    this.peer = opts.peer;
+    this.#timeoutMs = opts.timeout * 1000;
+  }
+
+  /** Start the transport, wait for the remote's greeting, and check that it runs our version. */
+  static async connect(transport: Transport, opts: ClientOptions): Promise<ProtocolClient> {
+    const client = new ProtocolClient(transport, opts);
+    await client.#start();
+    return client;
+  }
+
+  get greeting(): Greeting {
+    return this.#greeting!;
+  }
+
+  #start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => this.#handshakeFailed(err(
+        "ProtocolTimeoutError",
+        `timed out after ${this.#opts.timeout}s waiting for the pgbunker remote on ${this.peer} to start`,
+        ["the remote command did not answer: check that it runs on that host and does not wait for input.", "raise protocol-timeout if the host is only slow."],
+      )), this.#timeoutMs);
+      this.#handshake = {
+        resolve: () => {
+          clearTimeout(timer);
+          this.#handshake = undefined;
+          this.#startTimer();
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          this.#handshake = undefined;
+          this.#failure = e;
+          this.#transport.close();
+          reject(e);
+        },
+      };
+      this.#transport.start((chunk) => this.#receive(chunk), (error) => this.#closed(error));
+    });
+  }
+
+  #handshakeFailed(e: PgbError): void {
+    this.#handshake?.reject(e);
+  }
+
+  /** The first frame must be a greeting from a pgbunker remote of our version. */
+  #greet(f: Frame): void {
+    if (f.type !== FrameType.GREETING) throw foreignBytes(this.#decoder.head);
+    const g = decodeJson<Greeting>(f.payload);
+    if (g?.name !== PROTOCOL_NAME) throw foreignBytes(this.#decoder.head);
+    const want = this.#opts.version ?? VERSION;
+    if (g.version !== want || g.protocol !== PROTOCOL_REVISION)
+      throw err(
+        "ProtocolError",
+        `pgbunker remote on ${this.peer} is version ${g.version} (protocol ${g.protocol}), expected version ${want} (protocol ${PROTOCOL_REVISION})`,
+        "install the same pgbunker version on every host of the cluster and its repository.",
+      );
+    this.#greeting = g;
+    this.#handshake?.resolve();
+  }
+
+  get alive(): boolean {
+    return this.#failure === undefined && !this.#closing;
+  }
+
+  /** Called once when the session ends (error when it broke). */
+  onClose(fn: (e?: PgbError) => void): void {
+    this.#closeListeners.push(fn);
+  }
+
+  #startTimer(): void {
+    const pingMs = Math.max(50, Math.min(this.#timeoutMs / 3, 30_000));
+    const tick = Math.max(20, Math.min(pingMs / 2, 1000));
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      if (this.#pending.size > 0 && now - this.#lastHeard > this.#timeoutMs) {
+        this.#fail(err(
+          "ProtocolTimeoutError",
+          `timed out after ${this.#timeoutMs / 1000}s waiting for the pgbunker remote on ${this.peer}`,
+          "the remote host or the network stopped answering; raise protocol-timeout if the remote is only slow.",
+        ));
+        this.#transport.close();
+        return;
+      }
+      if (now - this.#lastSent > pingMs) this.#send(encodeFrame(FrameType.PING, 0));
+    }, tick);
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  #send(frame: Uint8Array): void {
+    if (this.#failure) throw this.#failure;
+    this.#lastSent = performance.now();
+    this.#transport.write(frame);
+  }
+
+  #receive(chunk: Uint8Array): void {
+    this.#lastHeard = performance.now();
+    try {
+      this.#decoder.push(chunk, (f) => (this.#greeting ? this.#frame(f) : this.#greet(f)));
+    } catch (e) {
+      const pe = e instanceof PgbError ? e : err("ProtocolError", `invalid data from ${this.peer}: ${(e as Error).message}`);
+      if (this.#handshake) return this.#handshake.reject(pe);
+      this.#fail(pe);
+      this.#transport.close();
+    }
+  }
+
+  #frame(f: Frame): void {
+    this.#lastHeard = performance.now();
+    if (f.type === FrameType.PONG || f.type === FrameType.PING) {
+      if (f.type === FrameType.PING) this.#send(encodeFrame(FrameType.PONG, f.id));
+      return;
+    }
+    const p = this.#pending.get(f.id);
+    if (!p) {
+      // A late frame for a stream the caller already closed (data in flight when it cancelled).
+      logDebug(`protocol: ignoring ${frameTypeName(f.type)} frame for closed id ${f.id} from ${this.peer}`);
+      return;
+    }
+    p.frame(f);
+  }
+
+  #closed(error?: Error): void {
+    const said = this.#transport.diagnostics?.().trim();
+    if (this.#handshake) {
+      const head = this.#decoder.head;
+      const heard = head.byteLength > 0 ? `; it sent ${printable(head)}` : "";
+      return this.#handshake.reject(err(
+        "ProtocolError",
+        `pgbunker remote on ${this.peer} exited before the protocol started${said ? `: ${said}` : heard}${error ? ` (${error.message})` : ""}`,
+        this.#opts.commandHint ?? "check that pgbunker is installed on that host.",
+      ));
+    }
+    if (this.#closing && !error) return this.#fail(err("ProtocolError", `connection to ${this.peer} is closed`));
+    this.#fail(err(
+      "ProtocolError",
+      `connection to the pgbunker remote on ${this.peer} was lost${error ? `: ${error.message}` : ""}${said ? `\n${said}` : ""}`,
+      "check the network and the remote host; run the command again (a backup resumes where it stopped).",
+    ));
+  }
+
+  #fail(e: PgbError): void {
+    if (this.#failure) return;
+    this.#failure = e;
+    if (this.#timer) clearInterval(this.#timer);
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.fail(e);
+    for (const fn of this.#closeListeners) fn(this.#closing ? undefined : e);
+  }
+
+  /** Rebuild an error raised on the remote, with its kind and code. */
+  remoteError(payload: Uint8Array): PgbError {
+    const w = decodeJson<WireError>(payload);
+    const kind: ErrorName = w.kind in ERROR_CODES ? (w.kind as ErrorName) : errorKindByCode(w.code);
+    return err(kind, `raised from remote on ${this.peer}: ${w.message}`, w.hints ?? []);
+  }
+
+  #register(p: Pending): number {
+    if (this.#failure) throw this.#failure;
+    const id = this.#nextId++;
+    if (this.#nextId > 0xffffffff) this.#nextId = 1;
+    this.#pending.set(id, p);
+    return id;
+  }
+
+  /** One request, one answer. */
+  request<T>(cmd: string, params: Record<string, unknown> = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let id = 0;
+      id = this.#register({
+        frame: (f) => {
+          this.#pending.delete(id);
+          if (f.type === FrameType.RESPONSE) resolve(decodeJson<T>(f.payload));
+          else if (f.type === FrameType.ERROR) reject(this.remoteError(f.payload));
+          else reject(err("ProtocolError", `unexpected ${frameTypeName(f.type)} frame answering '${cmd}' from ${this.peer}`));
+        },
+        fail: reject,
+      });
+      this.#send(encodeJson(FrameType.REQUEST, id, { cmd, ...params }));
+    });
+  }
+
+  /**
+   * Open a stream the remote sends (a file read): resolves with the stream, or null when the
+   * remote answered null (missing file with ignoreMissing).
+   */
+  openReadStream(cmd: string, params: Record<string, unknown>, window = READ_WINDOW): Promise<ClientReadStream | null> {
+    return new Promise((resolve, reject) => {
+      let id = 0;
+      id = this.#register({
+        frame: (f) => {
+          if (f.type === FrameType.RESPONSE) {
+            if (decodeJson<unknown>(f.payload) === null) {
+              this.#pending.delete(id);
+              return resolve(null);
+            }
+            // Register the stream before any DATA that follows in the same chunk is dispatched.
+            const stream = new ClientReadStream(this, id, window);
+            this.#pending.set(id, stream);
+            return resolve(stream);
+          }
+          this.#pending.delete(id);
+          reject(f.type === FrameType.ERROR ? this.remoteError(f.payload) : err("ProtocolError", `unexpected ${frameTypeName(f.type)} frame opening a stream`));
+        },
+        fail: reject,
+      });
+      this.#send(encodeJson(FrameType.REQUEST, id, { cmd, window, ...params }));
+    });
+  }
+
+  /** Open a stream we send (a file write); the remote answers with its credit window. */
+  openWriteStream(cmd: string, params: Record<string, unknown>): Promise<ClientWriteStream> {
+    return new Promise((resolve, reject) => {
+      let id = 0;
+      id = this.#register({
+        frame: (f) => {
+          if (f.type === FrameType.RESPONSE) {
+            const { window } = decodeJson<{ window: number }>(f.payload);
+            const stream = new ClientWriteStream(this, id, window);
+            this.#pending.set(id, stream);
+            return resolve(stream);
+          }
+          this.#pending.delete(id);
+          reject(f.type === FrameType.ERROR ? this.remoteError(f.payload) : err("ProtocolError", `unexpected ${frameTypeName(f.type)} frame opening a stream`));
+        },
+        fail: reject,
+      });
+      this.#send(encodeJson(FrameType.REQUEST, id, { cmd, ...params }));
+    });
+  }
+
+  /** Internal for streams. */
+  send(frame: Uint8Array): void {
+    this.#send(frame);
+  }
+
+  /** Internal for streams: stop routing frames of this id. */
+  release(id: number): void {
+    this.#pending.delete(id);
+  }
+
+  get failure(): PgbError | undefined {
+    return this.#failure;
+  }
+
+  /** End the session: the remote finishes what it was doing and exits. */
+  async close(): Promise<void> {
+    if (this.#closing || this.#failure) return;
+    this.#closing = true;
+    try {
+      this.#transport.write(encodeFrame(FrameType.GOODBYE, 0));
+    } catch {}
+    this.#transport.close();
+    this.#fail(err("ProtocolError", `connection to ${this.peer} is closed`));
+  }
+}
+
+/** A file arriving from the remote: chunks in order, then filter results (or an error). */
+export class ClientReadStream implements Pending {
+  readonly #client: ProtocolClient;
+  readonly #id: number;
+  readonly #window: number;
+  readonly #chunks: Uint8Array[] = [];
+  #consumed = 0;
+  #results: unknown;
+  #ended = false;
+  #error: PgbError | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+
+  constructor(client: ProtocolClient, id: number, window: number) {
+    this.#client = client;
+    this.#id = id;
+    this.#window = window;
+  }
+
+  frame(f: Frame): void {
+    if (f.type === FrameType.DATA) this.#chunks.push(f.payload);
+    else if (f.type === FrameType.END) {
+      this.#ended = true;
+      this.#results = decodeJson<unknown>(f.payload);
+      this.#client.release(this.#id);
+    } else if (f.type === FrameType.ERROR) this.fail(this.#client.remoteError(f.payload));
+    else this.fail(err("ProtocolError", `unexpected ${frameTypeName(f.type)} frame in a file stream from ${this.#client.peer}`));
+    this.#wake?.();
+  }
+
+  fail(e: PgbError): void {
+    if (this.#error || this.#ended) return;
+    this.#error = e;
+    this.#client.release(this.#id);
+    this.#wake?.();
+  }
+
+  /** Next chunk, or null at the end. */
+  async read(): Promise<Uint8Array | null> {
+    for (;;) {
+      const chunk = this.#chunks.shift();
+      if (chunk) {
+        this.#consumed += chunk.byteLength;
+        if (!this.#ended && this.#consumed >= this.#window / 2) {
+          this.#client.send(encodeCredit(this.#id, this.#consumed));
+          this.#consumed = 0;
+        }
+        return chunk;
+      }
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#wake = undefined;
+    }
+  }
+
+  /** What the remote's filters measured (available once read() returned null). */
+  get results(): unknown {
+    return this.#results;
+  }
+
+  /** Stop early: the remote stops sending; frames already on the way are dropped. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#chunks.length = 0;
+    if (this.#ended || this.#error) return;
+    this.#client.release(this.#id);
+    try {
+      this.#client.send(encodeFrame(FrameType.CANCEL, this.#id));
+    } catch {}
+  }
+}
+
+/** A file going to the remote: write waits for credit, so at most one window is in flight. */
+export class ClientWriteStream implements Pending {
+  readonly #client: ProtocolClient;
+  readonly #id: number;
+  #credit: number;
+  #error: PgbError | undefined;
+  #done = false;
+  #wake: (() => void) | undefined;
+
+  constructor(client: ProtocolClient, id: number, window: number) {
+    this.#client = client;
+    this.#id = id;
+    this.#credit = window;
+  }
+
+  get id(): number {
+    return this.#id;
+  }
+
+  frame(f: Frame): void {
+    if (f.type === FrameType.CREDIT) this.#credit += decodeCredit(f.payload);
+    else if (f.type === FrameType.ERROR) this.fail(this.#client.remoteError(f.payload));
+    else this.fail(err("ProtocolError", `unexpected ${frameTypeName(f.type)} frame in a write stream to ${this.#client.peer}`));
+    this.#wake?.();
+  }
+
+  fail(e: PgbError): void {
+    if (this.#error) return;
+    this.#error = e;
+    this.#client.release(this.#id);
+    this.#wake?.();
+  }
+
+  get error(): PgbError | undefined {
+    return this.#error;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (chunk.byteLength === 0) return;
+    while (this.#credit <= 0 && !this.#error) {
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#wake = undefined;
+    }
+    if (this.#error) throw this.#error;
+    this.#credit -= chunk.byteLength;
+    this.#client.send(encodeFrame(FrameType.DATA, this.#id, chunk));
+  }
+
+  /** Finish the file on the remote (filters flushed, synced, renamed into place). */
+  async close<T>(): Promise<T> {
+    if (this.#error) throw this.#error;
+    this.#done = true;
+    try {
+      return await this.#client.request<T>("writeClose", { stream: this.#id });
+    } finally {
+      this.#client.release(this.#id);
+    }
+  }
+
+  /** Discard the file on the remote (its temp file is removed). */
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    this.#client.release(this.#id);
+    if (this.#error || !this.#client.alive) return;
+    await this.#client.request("writeAbort", { stream: this.#id }).catch(() => {});
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * SSH transport (npm `ssh2`): connect to a host as a user, check its host key against
+ * known_hosts, authenticate with a key, run `pgbunker ... remote` there, and carry the protocol on
+ * the session's stdin/stdout. The remote's stderr is kept for error messages.
+ *
+ * What an OpenSSH user expects holds: identities from ~/.ssh (id_ed25519, id_ecdsa, id_rsa) or
+ * the ssh-agent, unless a key file is configured (then only that key, like IdentitiesOnly);
+ * host keys checked against ~/.ssh/known_hosts (or the configured file) and
+ * /etc/ssh/ssh_known_hosts; an unknown host is refused unless key checking is `accept-new`,
+ * which records the key on first connection; a changed key is always refused.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { Client, utils, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type ParsedKey } from "ssh2";
+import { err, PgbError } from "../common/error.ts";
+import { logDebug, logWarn } from "../common/log.ts";
+import { userHome } from "../common/user.ts";
+import { checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownHostsLine, knownKeyTypes, parseKnownHosts, type KnownHostEntry } from "./known-hosts.ts";
+import type { Transport } from "./transport.ts";
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  user: string;
+  /** Private key file (else ~/.ssh defaults and the agent). */
+  keyFile?: string;
+  /** known_hosts file (else ~/.ssh/known_hosts). */
+  knownHosts?: string;
+  keyCheck: "strict" | "accept-new";
+  /** Seconds to wait for the TCP connection and the SSH handshake. */
+  connectTimeout: number;
+  /** Option prefix for hints: `repo1-host`, `pg1-host`. */
+  option: string;
+}
+
+const SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts";
+const DEFAULT_IDENTITIES = ["id_ed25519", "id_ecdsa", "id_rsa"];
+const HOST_KEY_ALGORITHMS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+/** AES-GCM first: ssh2 runs it through OpenSSL (AES-NI); the others are fallbacks for old servers. */
+const CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"];
+
+function sshDir(): string {
+  return join(userHome() ?? "/", ".ssh");
+}
+
+function where(t: SshTarget): string {
+  return `${t.user}@${t.host}:${t.port}`;
+}
+
+interface Identity {
+  file: string;
+  key: ReturnType<typeof utils.parseKey>;
+}
+
+/** The keys to offer: the configured one (which must work), or the usable defaults. */
+function identities(t: SshTarget): Identity[] {
+  if (t.keyFile) {
+    let data: Buffer;
+    try {
+      data = readFileSync(t.keyFile);
+    } catch (e) {
+      throw err("FileOpenError", `unable to read SSH key file '${t.keyFile}' (${t.option}-key-file): ${(e as Error).message}`, "the key must be readable by the user running pgbunker.");
+    }
+    const key = utils.parseKey(data);
+    if (key instanceof Error)
+      throw err("HostConnectError", `unable to use SSH key file '${t.keyFile}': ${key.message}`, "pgbunker runs unattended and cannot ask for a passphrase: use a key without one for this service user, or an ssh-agent.");
+    return [{ file: t.keyFile, key }];
+  }
+  const out: Identity[] = [];
+  for (const name of DEFAULT_IDENTITIES) {
+    const file = join(sshDir(), name);
+    if (!existsSync(file)) continue;
+    try {
+      const key = utils.parseKey(readFileSync(file));
+      if (key instanceof Error) logDebug(`ssh: skipping ${file}: ${key.message}`);
+      else out.push({ file, key });
+    } catch (e) {
+      logDebug(`ssh: skipping ${file}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+function loadKnownHosts(t: SshTarget): { entries: KnownHostEntry[]; userFile: string } {
+  const userFile = t.knownHosts ?? join(sshDir(), "known_hosts");
+  const entries: KnownHostEntry[] = [];
+  for (const file of [userFile, SYSTEM_KNOWN_HOSTS]) {
+    try {
+      entries.push(...parseKnownHosts(readFileSync(file, "utf8"), file));
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOENT") logWarn(`unable to read known hosts file '${file}': ${(e as Error).message}`);
+    }
+  }
+  return { entries, userFile };
+}
+
+/** Prefer host key types we have an entry for, so a host listed with one key type can be checked. */
+function hostKeyOrder(known: string[]): string[] {
+  const wanted = new Set<string>();
+  for (const type of known) for (const alg of type === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [type]) wanted.add(alg);
+  return [...HOST_KEY_ALGORITHMS.filter((a) => wanted.has(a)), ...HOST_KEY_ALGORITHMS.filter((a) => !wanted.has(a))];
+}
+
+/** Quote one word for the remote user's shell. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_\-+=/.,:@%]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Connect, authenticate and start `argv` on the host; the returned transport carries its stdin and
+ * stdout. Failures before the command starts are HostConnectError with what to do.
+ */
+export async function sshExec(t: SshTarget, argv: string[]): Promise<Transport> {
+  const ids = identities(t);
+  const agent = t.keyFile ? undefined : process.env.SSH_AUTH_SOCK;
+  const { entries, userFile } = loadKnownHosts(t);
+  const name = hostKeyName(t.host, t.port);
+  let hostKeyError: PgbError | undefined;
+
+  const hostVerifier = (key: Buffer): boolean => {
+    const check = checkHostKey(entries, t.host, t.port, key);
+    const fp = `${keyTypeOf(key)} ${fingerprint(key)}`;
+    if (check.status === "known") return true;
+    if (check.status === "revoked") {
+      hostKeyError = err("HostConnectError", `host key of '${name}' (${fp}) is revoked in '${check.entry.file}' line ${check.entry.line}`, "the host presents a key marked @revoked: do not connect until it has a new key.");
+      return false;
+    }
+    if (check.status === "changed") {
+      hostKeyError = err(
+        "HostConnectError",
+        `host key verification failed: '${name}' presented ${fp}, which differs from the key in '${check.entry.file}' line ${check.entry.line}`,
+        [
+          "someone may be intercepting the connection, or the host was reinstalled with a new key.",
+          `once you have verified the new key, remove the old one with: ssh-keygen -R '${name}' -f ${check.entry.file}`,
+        ],
+      );
+      return false;
+    }
+    if (t.keyCheck === "accept-new") {
+      try {
+        mkdirSync(dirname(userFile), { recursive: true, mode: 0o700 });
+        appendFileSync(userFile, knownHostsLine(t.host, t.port, key), { mode: 0o600 });
+      } catch (e) {
+        hostKeyError = err("HostConnectError", `unable to record the host key of '${name}' in '${userFile}': ${(e as Error).message}`);
+        return false;
+      }
+      logWarn(`permanently added '${name}' (${fp}) to the list of known hosts in '${userFile}'`);
+      return true;
+    }
+    hostKeyError = err(
+      "HostConnectError",
+      `host key verification failed: '${name}' (${fp}) is not in '${userFile}' or '${SYSTEM_KNOWN_HOSTS}'`,
+      [
+        `check the fingerprint on that host (ssh-keygen -lf /etc/ssh/ssh_host_${keyTypeOf(key).replace(/^ssh-|-sha2-nistp\d+$/g, "").replace(/^ecdsa$/, "ecdsa")}_key.pub), then add the key as the user running pgbunker: ssh-keyscan -p ${t.port} ${t.host} >> ${userFile}`,
+        `or set ${t.option}-key-check=accept-new to record it on the first connection.`,
+      ],
+    );
+    return false;
+  };
+
+  if (ids.length === 0 && !agent)
+    throw err("HostConnectError", `no SSH key to authenticate to ${where(t)}: none of ${DEFAULT_IDENTITIES.map((n) => `~/.ssh/${n}`).join(", ")} is usable and no ssh-agent is running`, `create a key (ssh-keygen -t ed25519) and authorize it on ${t.host}, or set ${t.option}-key-file.`);
+
+  const auth: AnyAuthMethod[] = [];
+  if (agent) auth.push({ type: "agent", username: t.user, agent });
+  for (const id of ids) auth.push({ type: "publickey", username: t.user, key: id.key as ParsedKey });
+
+  const client = new Client();
+  const config: ConnectConfig = {
+    host: t.host,
+    port: t.port,
+    username: t.user,
+    readyTimeout: t.connectTimeout * 1000,
+    hostVerifier,
+    authHandler: auth,
+    algorithms: { cipher: CIPHERS as never, serverHostKey: hostKeyOrder(knownKeyTypes(entries, t.host, t.port)) as never },
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    client.once("ready", () => resolve());
+    client.once("error", (e: Error & { level?: string; code?: string }) => {
+      client.end();
+      if (hostKeyError) return reject(hostKeyError);
+      if (e.level === "client-authentication")
+        return reject(err(
+          "HostConnectError",
+          `unable to authenticate to ${where(t)}: the server refused ${[agent ? "the ssh-agent's keys" : "", ...ids.map((i) => `key '${i.file}'`)].filter(Boolean).join(" and ")}`,
+          `append the public key (${ids[0] ? `${ids[0].file}.pub` : "~/.ssh/id_ed25519.pub"}) to ~${t.user}/.ssh/authorized_keys on ${t.host}, or set ${t.option}-key-file and ${t.option}-user.`,
+        ));
+      const reason = e.code ? `${e.code}: ${e.message}` : e.message;
+      reject(err("HostConnectError", `unable to connect to ${where(t)}: ${reason}`, `check that ${t.host} is reachable and runs sshd on port ${t.port} (${t.option} and ${t.option}-port).`));
+    });
+    client.connect(config);
+  });
+  return execTransport(client, t, argv);
+}
+
+/** Run the command and wrap its session as a Transport. */
+function execTransport(client: Client, t: SshTarget, argv: string[]): Promise<Transport> {
+  const command = argv.map(shellQuote).join(" ");
+  logDebug(`ssh ${where(t)}: ${command}`);
+  return new Promise<Transport>((resolve, reject) => {
+    client.exec(command, (e, channel: ClientChannel) => {
+      if (e) {
+        client.end();
+        return reject(err("HostConnectError", `unable to run the pgbunker remote on ${where(t)}: ${e.message}`));
+      }
+      resolve(new SshTransport(client, channel));
+    });
+  });
+}
+
+class SshTransport implements Transport {
+  readonly #client: Client;
+  readonly #channel: ClientChannel;
+  #stderr = "";
+  #exit: string | undefined;
+  #closed = false;
+
+  constructor(client: Client, channel: ClientChannel) {
+    this.#client = client;
+    this.#channel = channel;
+    channel.stderr.on("data", (d: Buffer) => {
+      this.#stderr = (this.#stderr + d.toString()).slice(-4000);
+    });
+    channel.on("exit", (code: number | null, signal?: string) => {
+      this.#exit = signal ? `terminated by signal ${signal}` : `exit code ${code}`;
+    });
+  }
+
+  write(data: Uint8Array): void {
+    if (!this.#closed) this.#channel.write(data);
+  }
+
+  start(onData: (chunk: Uint8Array) => void, onClose: (error?: Error) => void): void {
+    let reported = false;
+    const report = (e?: Error) => {
+      if (reported) return;
+      reported = true;
+      this.#closed = true;
+      this.#client.end();
+      onClose(e);
+    };
+    this.#channel.on("data", (d: Buffer) => onData(d));
+    this.#channel.on("close", () => report(this.#exit && this.#exit !== "exit code 0" ? new Error(`remote ${this.#exit}`) : undefined));
+    this.#client.on("error", (e: Error) => report(e));
+    this.#client.on("close", () => report(new Error("the SSH connection closed")));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#channel.end();
+    this.#client.end();
+  }
+
+  diagnostics(): string {
+    const said = this.#stderr.trim();
+    return [said, this.#exit && this.#exit !== "exit code 0" ? `(remote ${this.#exit})` : ""].filter(Boolean).join(" ");
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * A byte pipe between protocol peers: an SSH channel (client side), stdin/stdout (the remote), or
+ * an in-process pair (tests). The protocol above does its own flow control with credits, so a
+ * transport only needs to accept bytes, deliver bytes, and say when it closed.
+ */
+
+export interface Transport {
+  /** Queue bytes for the peer. The transport keeps `data` (callers pass a fresh buffer). */
+  write(data: Uint8Array): void;
+  /**
+   * Receive bytes. Each chunk belongs to the receiver: the transport never reuses its memory.
+   * Close is reported once, with an error when the transport failed rather than ended.
+   */
+  start(onData: (chunk: Uint8Array) => void, onClose: (error?: Error) => void): void;
+  /** End the session (the peer sees end-of-file). */
+  close(): void;
+  /** Lines the peer wrote to stderr (SSH), for error messages. */
+  diagnostics?(): string;
+}
+
+/**
+ * Two connected in-process transports (unit tests): what one writes the other receives, on a
+ * later tick, in the chunk sizes written (optionally split to exercise reassembly).
+ */
+export function transportPair(opts: { splitAt?: number } = {}): [Transport, Transport] {
+  const a = new PipeEnd(opts.splitAt);
+  const b = new PipeEnd(opts.splitAt);
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+class PipeEnd implements Transport {
+  peer!: PipeEnd;
+  #onData: ((chunk: Uint8Array) => void) | undefined;
+  #onClose: ((error?: Error) => void) | undefined;
+  #queue: Uint8Array[] = [];
+  #closed = false;
+  readonly #splitAt: number | undefined;
+  /** Bytes written in total (tests check that back-pressure bounds what is in flight). */
+  written = 0;
+
+  constructor(splitAt?: number) {
+    this.#splitAt = splitAt;
+  }
+
+  write(data: Uint8Array): void {
+    if (this.#closed) return;
+    this.written += data.byteLength;
+    const peer = this.peer;
+    const parts: Uint8Array[] = [];
+    const step = this.#splitAt ?? data.byteLength;
+    for (let pos = 0; pos < data.byteLength; pos += step) parts.push(data.subarray(pos, pos + step));
+    queueMicrotask(() => {
+      for (const p of parts) peer.#deliver(p);
+    });
+  }
+
+  #deliver(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#onData) this.#onData(chunk);
+    else this.#queue.push(chunk);
+  }
+
+  start(onData: (chunk: Uint8Array) => void, onClose: (error?: Error) => void): void {
+    this.#onData = onData;
+    this.#onClose = onClose;
+    for (const c of this.#queue.splice(0)) onData(c);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const peer = this.peer;
+    queueMicrotask(() => {
+      this.#onClose?.();
+      peer.#end();
+    });
+  }
+
+  /** The peer closed: report end-of-file once. */
+  #end(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose?.();
+  }
+
+  /** Simulate a broken connection: both ends see an error. */
+  fail(message: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const e = new Error(message);
+    this.#onClose?.(e);
+    this.peer.#fail(e);
+  }
+
+  #fail(e: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose?.(e);
+  }
+}
+
+/** The remote's side: frames arrive on stdin and leave on stdout. */
+export function stdioTransport(): Transport {
+  let onCloseCb: ((error?: Error) => void) | undefined;
+  let closed = false;
+  const finish = (e?: Error) => {
+    if (closed) return;
+    closed = true;
+    onCloseCb?.(e);
+  };
+  return {
+    write(data) {
+      if (!closed) process.stdout.write(data);
+    },
+    start(onData, onClose) {
+      onCloseCb = onClose;
+      process.stdin.on("data", (chunk: Uint8Array) => onData(chunk));
+      process.stdin.on("end", () => finish());
+      process.stdin.on("error", (e: Error) => finish(e));
+      // The client went away while we were writing (EPIPE): same as end-of-file.
+      process.stdout.on("error", (e: Error) => finish(e));
+      process.stdin.resume();
+    },
+    close() {
+      finish();
+      process.stdin.pause();
+    },
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * A private OpenSSH sshd on 127.0.0.1 for tests: its own config, port, host key and
+ * authorized_keys in a temp dir, run in the foreground (`sshd -D -f cfg`) as root and stopped by
+ * pid. The system sshd and its configuration are never touched.
+ *
+ * The login user is `postgres` (pgbunker's commands run as postgres in tests); its client key is
+ * made by the harness and authorized only for this sshd. `knownHosts` holds the host key as
+ * OpenSSH writes it (`[127.0.0.1]:PORT ssh-ed25519 ...`).
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, PG_GID, PG_UID, tempDir } from "./cluster.ts";
+
+export interface SshdOptions {
+  /** Extra sshd_config lines (e.g. `MaxStartups 1`). */
+  config?: string[];
+}
+
+function keygen(file: string, comment: string): void {
+  const r = Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
+  if (r.exitCode !== 0) throw new Error(`ssh-keygen failed: ${r.stderr.toString()}`);
+}
+
+function chownPg(path: string, mode: number): void {
+  chownSync(path, PG_UID, PG_GID);
+  chmodSync(path, mode);
+}
+
+export class Sshd {
+  readonly dir: string;
+  readonly port: number;
+  readonly host = "127.0.0.1";
+  /** Private key of the postgres user, authorized on this sshd. */
+  readonly clientKey: string;
+  /** A second key that is NOT authorized (refused-key tests). */
+  readonly otherKey: string;
+  /** known_hosts with this sshd's host key. */
+  readonly knownHosts: string;
+  readonly hostKey: string;
+  readonly logFile: string;
+  #proc: ReturnType<typeof Bun.spawn> | undefined;
+
+  private constructor(dir: string, port: number) {
+    this.dir = dir;
+    this.port = port;
+    this.clientKey = join(dir, "id_ed25519");
+    this.otherKey = join(dir, "id_other");
+    this.knownHosts = join(dir, "known_hosts");
+    this.hostKey = join(dir, "ssh_host_ed25519_key");
+    this.logFile = join(dir, "sshd.log");
+  }
+
+  static async start(opts: SshdOptions = {}): Promise<Sshd> {
+    const s = new Sshd(tempDir("pgbunker-sshd-"), await freePort());
+    keygen(s.hostKey, "pgbunker-test-host");
+    for (const key of [s.clientKey, s.otherKey]) {
+      keygen(key, "pgbunker-test-client");
+      chownPg(key, 0o600);
+      chownPg(`${key}.pub`, 0o644);
+    }
+    const authorized = join(s.dir, "authorized_keys");
+    writeFileSync(authorized, readFileSync(`${s.clientKey}.pub`));
+    chownPg(authorized, 0o644);
+    const hostPub = readFileSync(`${s.hostKey}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
+    writeFileSync(s.knownHosts, `[${s.host}]:${s.port} ${hostPub}\n`);
+    chownPg(s.knownHosts, 0o644);
+
+    const cfg = join(s.dir, "sshd_config");
+    writeFileSync(cfg, [
+      `Port ${s.port}`,
+      `ListenAddress ${s.host}`,
+      `HostKey ${s.hostKey}`,
+      `PidFile ${join(s.dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${authorized}`,
+      "StrictModes no",
+      "PubkeyAuthentication yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM yes",
+      "PermitRootLogin no",
+      "AllowUsers postgres",
+      "X11Forwarding no",
+      "AllowTcpForwarding no",
+      "PrintMotd no",
+      "LogLevel VERBOSE",
+      ...(opts.config ?? []),
+      "",
+    ].join("\n"));
+    // sshd needs its privilege separation directory (the Debian package creates it at boot).
+    if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
+
+    const log = Bun.file(s.logFile);
+    s.#proc = Bun.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", cfg, "-p", String(s.port)], { stdout: log, stderr: log, stdin: "ignore" });
+    // Ready when the port accepts connections (or the process died: show its log).
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (s.#proc.exitCode !== null) throw new Error(`sshd exited ${s.#proc.exitCode}:\n${s.log()}`);
+      if (await s.#accepts()) break;
+      if (Date.now() > deadline) throw new Error(`sshd did not start on port ${s.port}:\n${s.log()}`);
+      await Bun.sleep(50);
+    }
+    return s;
+  }
+
+  async #accepts(): Promise<boolean> {
+    try {
+      const sock = await Bun.connect({ hostname: this.host, port: this.port, socket: { data() {} } });
+      sock.end();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  log(): string {
+    try {
+      return readFileSync(this.logFile, "utf8");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  /** Options a pgbunker config needs to reach this sshd as `repo1-host` or `pg1-host`. */
+  hostOptions(kind: "repo1" | "pg1", cmd: string, remoteConfig: string): Record<string, string | number> {
+    return {
+      [`${kind}-host`]: this.host,
+      [`${kind}-host-port`]: this.port,
+      [`${kind}-host-user`]: "postgres",
+      [`${kind}-host-cmd`]: cmd,
+      [`${kind}-host-config`]: remoteConfig,
+      [`${kind}-host-key-file`]: this.clientKey,
+      [`${kind}-host-known-hosts`]: this.knownHosts,
+    };
+  }
+
+  /** Kill sshd and every session it started (its process group), then remove the temp dir. */
+  async stop(): Promise<void> {
+    const p = this.#proc;
+    this.#proc = undefined;
+    if (p && p.exitCode === null) {
+      p.kill("SIGTERM");
+      await p.exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

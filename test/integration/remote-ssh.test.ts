@@ -1,0 +1,150 @@
+/**
+ * The remote storage driver over a real OpenSSH sshd on 127.0.0.1 and the built executable as
+ * `pgbunker remote`: the storage conformance suite, then what goes wrong in real deployments
+ * (refused key, unknown or changed host key, nothing listening, wrong remote command, a remote
+ * of another version, a remote that never answers) must fail with a clear error and exit code.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { closeRemoteSessions, remoteSession, type RemoteTarget } from "../../src/protocol/connection.ts";
+import { encodeJson, FrameType } from "../../src/protocol/frame.ts";
+import { RemoteDriver } from "../../src/storage/remote.ts";
+import { Storage } from "../../src/storage/storage.ts";
+import { VERSION } from "../../src/version.ts";
+import { storageConformance } from "../conformance/storage.ts";
+import { freePort, mkdirAsPostgres, tempDir } from "../harness/cluster.ts";
+import { BINARY, ensureBuilt, pgbunker, writeConfig } from "../harness/pgbunker.ts";
+import { Sshd } from "../harness/sshd.ts";
+
+let sshd: Sshd;
+let dir: string;
+let remoteConf: string;
+
+beforeAll(async () => {
+  ensureBuilt();
+  sshd = await Sshd.start();
+  dir = tempDir("pgbunker-remote-");
+  remoteConf = writeConfig(join(dir, "remote.conf"), { global: { "repo1-path": mkdirAsPostgres(join(dir, "repo")), "log-path": dir, "lock-path": dir } });
+});
+
+afterAll(async () => {
+  await closeRemoteSessions();
+  await sshd?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function target(over: Partial<RemoteTarget["ssh"]> = {}, rest: Partial<RemoteTarget> = {}): RemoteTarget {
+  return {
+    ssh: { host: sshd.host, port: sshd.port, user: "postgres", keyFile: sshd.clientKey, knownHosts: sshd.knownHosts, keyCheck: "strict", connectTimeout: 10, option: "repo1-host", ...over },
+    role: "repo",
+    index: 1,
+    command: "test",
+    cmd: BINARY,
+    config: { config: remoteConf },
+    timeout: 30,
+    fallback: {},
+    ...rest,
+  };
+}
+
+storageConformance("remote over a real sshd", async () => {
+  const session = await remoteSession(target());
+  const sub = `conformance-${Date.now()}`;
+  const storage = new Storage(new RemoteDriver(session.client, session.open.features), `${session.open.base}/${sub}`);
+  await storage.pathCreate("");
+  return { storage, cleanup: async () => rmSync(join(dir, "repo", sub), { recursive: true, force: true }) };
+});
+
+async function failure(p: Promise<unknown>): Promise<{ kind: string; code: number; message: string; hints: string[] }> {
+  try {
+    await p;
+  } catch (e) {
+    return e as { kind: string; code: number; message: string; hints: string[] };
+  }
+  throw new Error("expected a failure");
+}
+
+describe("remote over ssh: what goes wrong", () => {
+  test("the remote serves its own repo1-path and runs as the ssh user", async () => {
+    const s = await remoteSession(target({}, { index: 1 }));
+    expect(s.open.base).toBe(join(dir, "repo"));
+    const storage = new Storage(new RemoteDriver(s.client, s.open.features), s.open.base);
+    await storage.put("owned", "x");
+    expect((await storage.info("owned"))!.user).toBe("postgres");
+  });
+
+  test("a key the server does not accept: HostConnectError naming the key and what to do", async () => {
+    const e = await failure(remoteSession(target({ keyFile: sshd.otherKey })));
+    expect(e.kind).toBe("HostConnectError");
+    expect(e.code).toBe(49);
+    expect(e.message).toContain(`unable to authenticate to postgres@127.0.0.1:${sshd.port}: the server refused key '${sshd.otherKey}'`);
+    expect(e.hints.join("\n")).toContain(`${sshd.otherKey}.pub`);
+  });
+
+  test("unknown host key refused (strict); accept-new records it; a changed key is refused", async () => {
+    const kh = join(dir, "known_hosts_test");
+    writeFileSync(kh, "");
+    const unknown = await failure(remoteSession(target({ knownHosts: kh })));
+    expect(unknown.kind).toBe("HostConnectError");
+    expect(unknown.message).toMatch(/host key verification failed: '\[127\.0\.0\.1\]:\d+' \(ssh-ed25519 SHA256:[A-Za-z0-9+/]{43}\) is not in/);
+    expect(unknown.hints.join("\n")).toContain("repo1-host-key-check=accept-new");
+
+    const s = await remoteSession(target({ knownHosts: kh, keyCheck: "accept-new" }, { stanza: "accept-new" }));
+    expect(s.client.alive).toBe(true);
+    expect(readFileSync(kh, "utf8")).toBe(readFileSync(sshd.knownHosts, "utf8"));
+
+    // Same host and port, another key: someone in between, or a reinstalled host.
+    const other = readFileSync(`${sshd.otherKey}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+    writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${other}\n`);
+    const changed = await failure(remoteSession(target({ knownHosts: kh, keyCheck: "accept-new" }, { stanza: "changed" })));
+    expect(changed.kind).toBe("HostConnectError");
+    expect(changed.message).toContain("differs from the key in");
+    expect(changed.hints.join("\n")).toContain(`ssh-keygen -R '[127.0.0.1]:${sshd.port}'`);
+  });
+
+  test("nothing listening: HostConnectError", async () => {
+    const e = await failure(remoteSession(target({ port: await freePort() })));
+    expect(e.kind).toBe("HostConnectError");
+    expect(e.message).toMatch(/unable to connect to postgres@127\.0\.0\.1:\d+: ECONNREFUSED/);
+  });
+
+  test("wrong remote command path: ProtocolError with the shell's message and the option to fix", async () => {
+    const e = await failure(remoteSession(target({}, { cmd: "/nonexistent/pgbunker" })));
+    expect(e.kind).toBe("ProtocolError");
+    expect(e.message).toContain("exited before the protocol started");
+    expect(e.message).toContain("/nonexistent/pgbunker: No such file or directory");
+    expect(e.message).toContain("exit code 127");
+    expect(e.hints.join()).toContain("repo1-host-cmd");
+  });
+
+  test("a remote of another version: ProtocolError naming both versions", async () => {
+    // A stand-in remote that greets as pgbunker 0.0.1 and then waits.
+    const greeting = join(dir, "greeting.bin");
+    writeFileSync(greeting, encodeJson(FrameType.GREETING, 0, { name: "pgbunker", version: "0.0.1", protocol: 1 }));
+    const fake = join(dir, "old-pgbunker");
+    writeFileSync(fake, `#!/bin/sh\ncat '${greeting}'\nexec sleep 30\n`);
+    chmodSync(fake, 0o755);
+    const e = await failure(remoteSession(target({}, { cmd: fake })));
+    expect(e.kind).toBe("ProtocolError");
+    expect(e.code).toBe(39);
+    expect(e.message).toContain(`is version 0.0.1 (protocol 1), expected version ${VERSION}`);
+  });
+
+  test("a remote that never answers: ProtocolTimeoutError after protocol-timeout", async () => {
+    const silent = join(dir, "silent");
+    writeFileSync(silent, "#!/bin/sh\nexec sleep 30\n");
+    chmodSync(silent, 0o755);
+    const t0 = performance.now();
+    const e = await failure(remoteSession(target({}, { cmd: silent, timeout: 1 })));
+    expect(e.kind).toBe("ProtocolTimeoutError");
+    expect(e.code).toBe(66);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
+  test("pgbunker remote run by hand refuses", () => {
+    const r = pgbunker(["remote"]);
+    expect(r.code).toBe(37);
+    expect(r.stderr).toContain("remote command requires option: remote-type");
+  });
+});
