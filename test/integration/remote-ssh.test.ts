@@ -148,3 +148,53 @@ describe("remote over ssh: what goes wrong", () => {
     expect(r.stderr).toContain("remote command requires option: remote-type");
   });
 });
+
+describe("database host over ssh", () => {
+  test("storagePg and dbConnect of a pg1-host config: pg_control, queries, backup start/stop on one session", async () => {
+    const { Cluster } = await import("../harness/cluster.ts");
+    const { parseConfig } = await import("../../src/config/parse.ts");
+    const { installRemote } = await import("../../src/command/remote-factory.ts");
+    const { storagePg, storageSpec, openStorage } = await import("../../src/command/storage.ts");
+    const { dbConnect } = await import("../../src/command/db.ts");
+    const { readPgControl } = await import("../../src/postgres/control.ts");
+    const { backupStart, backupStop, pgInfo } = await import("../../src/postgres/queries.ts");
+    installRemote();
+    const cluster = await Cluster.create();
+    try {
+      cluster.start();
+      // The database host's own config knows the cluster; the backup host's names only the host.
+      const dbConf = writeConfig(join(dir, "db.conf"), { demo: { "pg1-path": cluster.dataDir, "pg1-socket-path": cluster.socketDir, "pg1-port": cluster.port } });
+      const backupConf = writeConfig(join(dir, "backup.conf"), {
+        global: { "repo1-path": join(dir, "repo"), "lock-path": dir, "log-path": dir },
+        demo: { ...sshd.hostOptions("pg1", BINARY, dbConf), "pg1-path": "/ignored/by/the/remote" },
+      });
+      const cfg = parseConfig({ argv: [`--config=${backupConf}`, "--stanza=demo", "check"], env: {} });
+      const pg = await storagePg(cfg, 1, { readOnly: true });
+      expect(pg.base).toBe(cluster.dataDir);
+      const control = await readPgControl(pg);
+      expect(control.systemId).toBeGreaterThan(0n);
+      expect(new TextDecoder().decode((await pg.get("PG_VERSION"))!).trim()).toBe(String(cluster.major));
+
+      const db = await dbConnect(cfg, 1);
+      expect(db.description).toContain(`on database host '127.0.0.1'`);
+      const info = await pgInfo(db);
+      expect(info.dataDirectory).toBe(cluster.dataDir);
+      const start = await backupStart(db, cluster.major, "remote test", true);
+      // Another query in between on the same session, then stop: only one session can stop it.
+      expect((await db.query("select 1 as one"))[0]!.one).toBe("1");
+      const stop = await backupStop(db, cluster.major);
+      expect(stop.lsn).toBeGreaterThanOrEqual(start.lsn);
+      expect(stop.backupLabel).toContain("LABEL: remote test");
+      await db.close();
+
+      // A worker opens the same storage from its description: its own session.
+      const spec = storageSpec(cfg, "pg", 1, true);
+      expect(spec.kind).toBe("remote");
+      expect(JSON.parse(JSON.stringify(spec))).toEqual(spec);
+      const again = await openStorage(spec);
+      expect(await again.exists("global/pg_control")).toBe(true);
+    } finally {
+      await cluster.destroy();
+    }
+  });
+});
