@@ -5,7 +5,7 @@
  */
 import { err } from "../common/error.ts";
 import type { Config } from "../config/parse.ts";
-import { LocalDb, type Db } from "../postgres/client.ts";
+import type { Db } from "../postgres/client.ts";
 import { pgIsRemote } from "./storage.ts";
 
 export type RemoteDbFactory = (cfg: Config, index: number) => Promise<Db>;
@@ -20,6 +20,8 @@ export async function dbConnect(cfg: Config, index = 1): Promise<Db> {
     if (!remoteDb) throw err("FeatureNotSupportedError", `pg${index}-host is set but remote operation is not available in this build`);
     return remoteDb(cfg, index);
   }
+  // Loaded on use: the SQL client is not needed by commands that never connect (archive-push).
+  const { LocalDb } = await import("../postgres/client.ts");
   return LocalDb.connect({
     socketPath: cfg.str(`pg${index}-socket-path`),
     port: cfg.num(`pg${index}-port`) ?? 5432,
