@@ -5,10 +5,11 @@
  *   STANZA.stop / all.stop   written by `stop`, removed by `start`
  *
  * Locks are flock()s on the file (taken by the native helper): the kernel drops them when the
- * process dies, so a kill -9 never leaves a stale lock. The file holds the owner's pid so that
- * `stop --force` can terminate it.
+ * process dies, so a kill -9 never leaves a stale lock. The file holds what pgBackRest writes there,
+ * {"execId":"PID-XXXXXXXX","pid":PID} plus "pctCplt" (percent × 100) while a backup runs, so each
+ * tool's `info` sees the other's running backup and `stop --force` can terminate the holder.
  */
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, writeSync, ftruncateSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeSync, ftruncateSync } from "node:fs";
 import { err } from "./error.ts";
 import { lockAcquire } from "../native/helper.ts";
 
@@ -32,18 +33,34 @@ function ensureDir(lockPath: string): void {
   }
 }
 
+/** Locks this process holds, so a long command can publish its progress in them. */
+const held = new Set<Lock>();
+
+function lockContent(execId: string, percentComplete?: number): string {
+  const pct = percentComplete === undefined ? "" : `"pctCplt":${Math.round(percentComplete * 100)},`;
+  return `{"execId":"${execId}",${pct}"pid":${process.pid}}`;
+}
+
+function writeContent(fd: number, text: string): void {
+  ftruncateSync(fd, 0);
+  writeSync(fd, text, 0);
+}
+
 export class Lock {
   readonly #fds: number[];
   readonly files: string[];
+  readonly #execId: string;
 
-  private constructor(fds: number[], files: string[]) {
+  private constructor(fds: number[], files: string[], execId: string) {
     this.#fds = fds;
     this.files = files;
+    this.#execId = execId;
   }
 
   /** Take one or more locks for a stanza; throws LockAcquireError naming the holder. */
   static acquire(lockPath: string, stanza: string, types: readonly LockType[], command: string): Lock {
     ensureDir(lockPath);
+    const execId = `${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0")}`;
     const fds: number[] = [];
     const files: string[] = [];
     try {
@@ -61,8 +78,7 @@ export class Lock {
           }
           throw err("LockAcquireError", `unable to acquire lock on file '${file}': error ${-fd}`, "check lock-path and its permissions.");
         }
-        ftruncateSync(fd, 0);
-        writeSync(fd, `${process.pid}\n${command}\n`, 0);
+        writeContent(fd, lockContent(execId));
         fds.push(fd);
         files.push(file);
       }
@@ -70,10 +86,24 @@ export class Lock {
       for (const fd of fds) closeSync(fd);
       throw e;
     }
-    return new Lock(fds, files);
+    const lock = new Lock(fds, files, execId);
+    held.add(lock);
+    return lock;
+  }
+
+  /** Publish progress (0-100) in the lock files, where `info` on this host reads it. */
+  progress(percentComplete: number): void {
+    for (const fd of this.#fds) {
+      try {
+        writeContent(fd, lockContent(this.#execId, percentComplete));
+      } catch {
+        // Progress is informational; never fail the command over it.
+      }
+    }
   }
 
   release(): void {
+    held.delete(this);
     for (const fd of this.#fds.splice(0)) {
       try {
         closeSync(fd);
@@ -82,13 +112,77 @@ export class Lock {
   }
 }
 
-function lockHolder(file: string): number | undefined {
+/** Publish progress in every lock this process holds (backup calls this as it copies files). */
+export function lockProgress(percentComplete: number): void {
+  for (const lock of held) lock.progress(percentComplete);
+}
+
+interface LockContent {
+  pid?: number;
+  percentComplete?: number;
+}
+
+/** The lock file's content: pgBackRest's JSON, or the "PID\nCOMMAND" of earlier pgbunker builds. */
+function readContent(file: string): LockContent {
+  let text: string;
   try {
-    const pid = Number(readFileSync(file, "utf8").split("\n")[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    text = readFileSync(file, "utf8");
   } catch {
-    return undefined;
+    return {};
   }
+  try {
+    const o = JSON.parse(text) as { pid?: unknown; pctCplt?: unknown };
+    return {
+      pid: typeof o.pid === "number" && o.pid > 0 ? o.pid : undefined,
+      percentComplete: typeof o.pctCplt === "number" ? o.pctCplt / 100 : undefined,
+    };
+  } catch {
+    const pid = Number(text.split("\n")[0]);
+    return { pid: Number.isInteger(pid) && pid > 0 ? pid : undefined };
+  }
+}
+
+function lockHolder(file: string): number | undefined {
+  return readContent(file).pid;
+}
+
+/**
+ * Is a stanza's lock held on this host, and how far is its holder? Read from /proc/locks, without
+ * taking the lock: `info` must never make a starting backup fail. Falls back to trying the lock
+ * where /proc/locks is not available.
+ */
+export function lockState(lockPath: string, stanza: string, type: LockType): { held: boolean; pid?: number; percentComplete?: number } {
+  const file = lockFile(lockPath, stanza, type);
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(file);
+  } catch {
+    return { held: false };
+  }
+  let held: boolean;
+  try {
+    held = flockHeld(readFileSync("/proc/locks", "utf8"), st.dev, st.ino);
+  } catch {
+    const fd = lockAcquire(file);
+    held = fd === EWOULDBLOCK;
+    if (fd >= 0) closeSync(fd);
+  }
+  if (!held) return { held: false };
+  return { held: true, ...readContent(file) };
+}
+
+/** Does /proc/locks list a lock on the file with this device and inode? */
+export function flockHeld(procLocks: string, dev: number, ino: number): boolean {
+  // Linux dev_t: major in bits 8-19 (and 32+), minor in bits 0-7 (and 20-31); printed %02x:%02x:%lu.
+  const major = ((dev >> 8) & 0xfff) | Math.floor(dev / 2 ** 32) & ~0xfff;
+  const minor = (dev & 0xff) | ((dev >> 12) & ~0xff & 0xfffff);
+  const id = `${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")}:${ino}`;
+  return procLocks.split("\n").some((line) => !line.includes("->") && line.split(/\s+/).includes(id));
+}
+
+/** Does a stop file exist for the stanza or for all stanzas? */
+export function stopped(lockPath: string, stanza?: string): boolean {
+  return existsSync(stopFile(lockPath)) || (stanza !== undefined && existsSync(stopFile(lockPath, stanza)));
 }
 
 /** Refuse to run when a stop file exists for the stanza or for all stanzas. */
