@@ -16,7 +16,8 @@ import { loadArchiveInfo } from "../repo/archive-info.ts";
 import { loadBackupInfo, saveBackupInfo } from "../repo/backup-info.ts";
 import { planArchive, planBackups, planHistory, type ExpireSet, type PlanBackup, type PlanNote, type RetentionPolicy } from "./expire/plan.ts";
 import { backupDirs, expireArchiveId, historyLabels, removeBackupDir, removeHistory, updateLatestLink, type ExpireContext } from "./expire/remove.ts";
-import { archiveIdOfDb, repoCipherPass, repoIndexes } from "./repo-read.ts";
+import { repoCipherPass, repoIndexes } from "./archive/common.ts";
+import { archiveIdOfDb } from "./repo-read.ts";
 import { storageRepo } from "./storage.ts";
 
 export async function run(cfg: Config): Promise<number> {

@@ -11,7 +11,7 @@ import { gatherRepo, repoStanzas } from "./info/gather.ts";
 import { infoJson } from "./info/json.ts";
 import type { StanzaInfo } from "./info/model.ts";
 import { infoText } from "./info/text.ts";
-import { repoIndexes } from "./repo-read.ts";
+import { repoIndexes } from "./archive/common.ts";
 import { storageRepo } from "./storage.ts";
 
 export async function run(cfg: Config): Promise<number> {

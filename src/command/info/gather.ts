@@ -12,7 +12,8 @@ import { loadInfoFile } from "../../repo/info-file.ts";
 import { repoPath } from "../../repo/layout.ts";
 import { Manifest } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { repoCipherPass, repoCipherType } from "../repo-read.ts";
+import { repoCipherPass } from "../archive/common.ts";
+import { repoCipherType } from "../repo-read.ts";
 import { storageRepo } from "../storage.ts";
 import { INFO_STATUS, type BackupDetail, type InfoArchive, type InfoBackup, type RepoStanza } from "./model.ts";
 
