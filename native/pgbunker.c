@@ -9,6 +9,7 @@
  * FNV-1a-like lanes over the page read as uint32 words with pd_checksum taken
  * as zero, folded by xor, mixed with the block number, reduced to 1..65535.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -239,4 +240,18 @@ int pgb_lock_acquire(const char *path)
         return -e;
     }
     return fd;
+}
+
+/*
+ * Flush every dirty page and inode of the file system that holds path (syncfs(2)): one call makes
+ * a whole backup's files durable, instead of one fsync per file. Returns 0 or -errno.
+ */
+int pgb_syncfs(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = syncfs(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
 }

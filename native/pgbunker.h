@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a signature below changes; src/native/helper.ts checks it. */
-#define PGB_ABI_VERSION 2
+#define PGB_ABI_VERSION 3
 
 uint32_t pgb_abi_version(void);
 uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t block_no);
@@ -16,5 +16,6 @@ uint32_t pgb_crc32c(uint32_t crc, const uint8_t *p, size_t len);
 int pgb_crc32c_hardware(void);
 void pgb_crc32c_force_table(int force);
 int pgb_lock_acquire(const char *path);
+int pgb_syncfs(const char *path);
 
 #endif

@@ -5,6 +5,7 @@
 import type { JobTable } from "./worker/protocol.ts";
 
 export const JOB_TABLE: JobTable = {
+  "backup-file": async (params) => (await import("./command/backup/file.ts")).backupFile(params),
   /** Self-check used by tests and `pgbunker version --check`: compress a buffer with lz4 in a worker. */
   "self-check": async (params: { size: number }) => {
     const { filterBuffer } = await import("./filter/pipeline.ts");

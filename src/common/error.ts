@@ -138,17 +138,17 @@ export function fromSystemError(
       return err("FileOpenError", `unable to open file '${path}' for read: ${reason}`, permissionHint(code));
     case "open-write":
       if (code === "ENOENT") return err("PathMissingError", `unable to open file '${path}' for write: parent path is missing`);
-      return err("FileOpenError", `unable to open file '${path}' for write: ${reason}`, permissionHint(code));
+      return err("FileOpenError", `unable to open file '${path}' for write: ${reason}`, code === "ENOSPC" ? SPACE_HINT : permissionHint(code));
     case "read":
       return err("FileReadError", `unable to read file '${path}': ${reason}`);
     case "write":
-      return err("FileWriteError", `unable to write file '${path}': ${reason}`, code === "ENOSPC" ? "free space on the device that holds this path, then run the command again." : permissionHint(code));
+      return err("FileWriteError", `unable to write file '${path}': ${reason}`, code === "ENOSPC" ? SPACE_HINT : permissionHint(code));
     case "sync":
       return err("FileSyncError", `unable to sync '${path}': ${reason}`);
     case "remove":
       return err("FileRemoveError", `unable to remove '${path}': ${reason}`, permissionHint(code));
     case "path-create":
-      return err("PathCreateError", `unable to create path '${path}': ${reason}`, permissionHint(code));
+      return err("PathCreateError", `unable to create path '${path}': ${reason}`, code === "ENOSPC" ? SPACE_HINT : permissionHint(code));
     case "path-open":
       if (code === "ENOENT") return err("PathMissingError", `unable to list missing path '${path}'`);
       return err("PathOpenError", `unable to open path '${path}': ${reason}`, permissionHint(code));
@@ -161,6 +161,8 @@ export function fromSystemError(
       return err("FileOpenError", `unable to create link '${path}': ${reason}`, permissionHint(code));
   }
 }
+
+const SPACE_HINT = "free space on the device that holds this path, then run the command again.";
 
 const SYSTEM_REASON: Record<string, string> = {
   ENOENT: "[2] No such file or directory",

@@ -9,7 +9,7 @@ import libPath from "../../native/libpgbunker.so" with { type: "file" };
 import { err } from "../common/error.ts";
 
 /** Must equal PGB_ABI_VERSION in native/pgbunker.h. */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 const SYMBOLS = {
   pgb_abi_version: { args: [], returns: FFIType.u32 },
@@ -22,6 +22,7 @@ const SYMBOLS = {
   pgb_crc32c_hardware: { args: [], returns: FFIType.i32 },
   pgb_crc32c_force_table: { args: [FFIType.i32], returns: FFIType.void },
   pgb_lock_acquire: { args: [FFIType.cstring], returns: FFIType.i32 },
+  pgb_syncfs: { args: [FFIType.cstring], returns: FFIType.i32 },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
@@ -73,4 +74,9 @@ export function crc32cForceTable(force: boolean): void {
 /** flock(LOCK_EX|LOCK_NB) on a created file: fd >= 0 holds the lock; negative is -errno (-11: held elsewhere). */
 export function lockAcquire(path: string): number {
   return helper().pgb_lock_acquire(Buffer.from(path + "\0"));
+}
+
+/** syncfs(2) on the file system holding path: 0, or -errno. */
+export function syncFileSystem(path: string): number {
+  return helper().pgb_syncfs(Buffer.from(path + "\0"));
 }

@@ -6,9 +6,9 @@
  * the protocol, so commands do not branch on local vs remote.
  */
 import postgres from "postgres";
-import { userInfo } from "node:os";
 import { err } from "../common/error.ts";
 import { logDebug } from "../common/log.ts";
+import { userName } from "../common/user.ts";
 
 export type Row = Record<string, string | null>;
 
@@ -48,7 +48,8 @@ export class LocalDb implements Db {
 
   static async connect(opts: DbOptions): Promise<LocalDb> {
     const dir = opts.socketPath ?? DEFAULT_SOCKET_PATH;
-    const user = opts.user ?? userInfo().username;
+    // Like libpq: the operating system user's name (from the password database, not $USER).
+    const user = opts.user ?? userName(process.getuid?.() ?? -1) ?? process.env.USER ?? "postgres";
     const description = `dbname='${opts.database}' port=${opts.port} host='${dir}' user='${user}'`;
     const sql = postgres({
       path: `${dir}/.s.PGSQL.${opts.port}`,

@@ -112,6 +112,8 @@ export class Manifest {
   readonly paths = new Map<string, ManifestPath>();
   readonly links = new Map<string, ManifestLink>();
   annotation?: Record<string, string>;
+  /** Passphrase of this backup's files in an encrypted repository ([cipher] cipher-pass). */
+  cipherPass?: string;
   /** Backrest format/version of the program that wrote the manifest. */
   format = REPO_FORMAT;
   programVersion = REPO_VERSION;
@@ -180,6 +182,8 @@ export class Manifest {
       const v = ini.value("db", k) as Record<string, JsonValue>;
       m.dbs.set(k, { name: k, id: Number(v["db-id"]), lastSystemId: Number(v["db-last-system-id"]) });
     }
+    const pass = ini.value("cipher", "cipher-pass");
+    if (typeof pass === "string") m.cipherPass = pass;
     const ann = ini.value("metadata", "annotation");
     if (ann && typeof ann === "object") m.annotation = ann as Record<string, string>;
 
@@ -216,7 +220,7 @@ export class Manifest {
       m.links.set(k, { name: k, destination: String(v.destination), user: ownerOf(v.user, linkDef.user), group: ownerOf(v.group, linkDef.group) });
     }
 
-    const modelled = new Set(["backrest", "backup", "backup:db", "backup:option", "backup:target", "db", "metadata", "target:file", "target:file:default", "target:link", "target:link:default", "target:path", "target:path:default"]);
+    const modelled = new Set(["backrest", "cipher", "backup", "backup:db", "backup:option", "backup:target", "db", "metadata", "target:file", "target:file:default", "target:link", "target:link:default", "target:path", "target:path:default"]);
     for (const sec of ini.sectionNames()) if (!modelled.has(sec)) m.#otherSections.set(sec, ini.keys(sec).map((k) => [k, ini.raw(sec, k)!]));
     return m;
   }
@@ -259,6 +263,7 @@ export class Manifest {
       ini.setValue("backup:target", t.name, { file: t.file, path: t.path, "tablespace-id": t.tablespaceId, "tablespace-name": t.tablespaceName, type: t.type });
     for (const d of this.dbs.values()) ini.setValue("db", d.name, { "db-id": d.id, "db-last-system-id": d.lastSystemId });
     if (this.annotation && Object.keys(this.annotation).length) ini.setValue("metadata", "annotation", this.annotation);
+    if (this.cipherPass) ini.setValue("cipher", "cipher-pass", this.cipherPass);
 
     const fileDef = commonDefaults([...this.files.values()], true);
     ini.ensureSection("target:file");

@@ -12,12 +12,15 @@ import { dirname } from "node:path";
 import { err, fromSystemError } from "../common/error.ts";
 import { fsyncPath, writeAll } from "../common/fs.ts";
 import { groupId, groupName, isRoot, userId, userName } from "../common/user.ts";
+import { syncFileSystem } from "../native/helper.ts";
 import type { FilterResult } from "../filter/filter.ts";
 import { Pipeline } from "../filter/pipeline.ts";
 import type { ReadOptions, StorageDriver, StorageInfo, StorageRead, StorageWrite, WriteOptions } from "./storage.ts";
 
 export const TEMP_EXT = ".pgbunker.tmp";
 const DEFAULT_BUFFER = 1024 * 1024;
+const MIN_BUFFER = 16 * 1024;
+const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 const FILE_MODE = 0o640;
 const PATH_MODE = 0o750;
 
@@ -88,10 +91,13 @@ class PosixRead implements StorageRead {
   #remaining: number;
   #done = false;
 
-  constructor(path: string, fd: number, opts: ReadOptions) {
+  constructor(path: string, fd: number, opts: ReadOptions, fileSize: number) {
     this.#path = path;
     this.#fd = fd;
-    const size = opts.bufferSize ?? DEFAULT_BUFFER;
+    // Small files get small buffers: a 1MiB buffer (and codec buffers sized from it) for every
+    // 8KiB relation file would be most of a backup's allocation work.
+    const want = Math.min(opts.limit ?? Number.POSITIVE_INFINITY, fileSize + 1);
+    const size = Math.min(opts.bufferSize ?? DEFAULT_BUFFER, Math.max(MIN_BUFFER, roundUp(want, MIN_BUFFER)));
     this.#buf = new Uint8Array(size);
     this.#collector = new Collector((opts.filters ?? []).length > 0);
     this.#pipeline = new Pipeline(opts.filters ?? [], this.#collector.sink, size);
@@ -151,7 +157,8 @@ class PosixWrite implements StorageWrite {
     this.#target = target;
     this.#fd = fd;
     this.#opts = opts;
-    this.#pipeline = new Pipeline(opts.filters ?? [], (out) => writeAll(this.#fd!, out, this.#path), opts.bufferSize ?? DEFAULT_BUFFER);
+    const size = opts.sizeHint === undefined ? (opts.bufferSize ?? DEFAULT_BUFFER) : Math.min(opts.bufferSize ?? DEFAULT_BUFFER, Math.max(MIN_BUFFER, roundUp(opts.sizeHint + 1, MIN_BUFFER)));
+    this.#pipeline = new Pipeline(opts.filters ?? [], (out) => writeAll(this.#fd!, out, this.#path), size);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -256,11 +263,12 @@ export class PosixDriver implements StorageDriver {
       if ((e as { code?: string }).code === "ENOENT" && opts.ignoreMissing) return null;
       throw fromSystemError(e, "open-read", path);
     }
-    if (fstatSync(fd).isDirectory()) {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) {
       closeSync(fd);
       throw err("FileOpenError", `unable to open '${path}' for read: it is a directory`);
     }
-    return new PosixRead(path, fd, opts);
+    return new PosixRead(path, fd, opts, st.size);
   }
 
   async openWrite(path: string, opts: WriteOptions = {}): Promise<StorageWrite> {
@@ -335,6 +343,11 @@ export class PosixDriver implements StorageDriver {
 
   async pathSync(path: string): Promise<void> {
     fsyncPath(path);
+  }
+
+  async syncTree(path: string): Promise<void> {
+    const rc = syncFileSystem(path);
+    if (rc !== 0) throw err("PathSyncError", `unable to sync the file system holding '${path}': error ${-rc}`);
   }
 
   async linkCreate(target: string, path: string): Promise<void> {

@@ -40,7 +40,10 @@ export interface ReadOptions {
 export interface WriteOptions {
   /** Write to a temp name and rename on close (default true): a crash never leaves a partial file. */
   atomic?: boolean;
-  /** fsync the file and its directory on close (default true). */
+  /**
+   * fsync the file and its directory on close (default true). Bulk writers (backup, restore) pass
+   * false and make the whole tree durable at once with syncTree before recording the result.
+   */
   sync?: boolean;
   /** Create missing parent directories (default true). */
   pathCreate?: boolean;
@@ -52,6 +55,8 @@ export interface WriteOptions {
   mtime?: number;
   filters?: readonly FilterSpec[];
   bufferSize?: number;
+  /** Expected size of the data written, when known: small files get small buffers. */
+  sizeHint?: number;
 }
 
 export interface StorageRead {
@@ -90,6 +95,11 @@ export interface StorageDriver {
   pathRemove(path: string, opts?: { recurse?: boolean; ignoreMissing?: boolean }): Promise<void>;
   move(from: string, to: string): Promise<void>;
   pathSync(path: string): Promise<void>;
+  /**
+   * Make every file and directory written under path durable (posix: syncfs of its file system),
+   * after writes made with `sync: false`. Optional: drivers without it sync on every close.
+   */
+  syncTree?(path: string): Promise<void>;
   linkCreate(target: string, path: string): Promise<void>;
   /** Set mode, owner and/or mtime of an existing path (restore). */
   setAttributes(path: string, attrs: { mode?: number; user?: string; group?: string; mtime?: number; followLink?: boolean }): Promise<void>;
@@ -216,6 +226,17 @@ export class Storage {
 
   pathSync(rel: string) {
     return this.driver.features.pathSync ? this.driver.pathSync(this.path(rel)) : Promise.resolve();
+  }
+
+  /** Durability of everything written under rel with `sync: false`. */
+  async syncTree(rel = ""): Promise<void> {
+    if (this.driver.syncTree) await this.driver.syncTree(this.path(rel));
+    else throw err("AssertError", `${this.role} storage cannot sync a tree: write with sync enabled instead`);
+  }
+
+  /** Whether bulk writes may skip per-file sync and call syncTree once. */
+  get canSyncTree(): boolean {
+    return this.driver.syncTree !== undefined;
   }
 
   linkCreate(target: string, rel: string) {

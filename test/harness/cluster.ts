@@ -256,3 +256,11 @@ export function listFiles(dir: string, prefix = ""): string[] {
   }
   return out.sort();
 }
+
+/** Start a long-running command as postgres without waiting (setpriv execs, so pid is the command's own). */
+export function spawnAsPostgres(cmd: string[], opts: { env?: Record<string, string>; output?: "pipe" | "ignore" } = {}) {
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", HOME: "/var/lib/postgresql", ...opts.env };
+  // "ignore" for chatty commands whose output nobody reads: a full pipe would block them.
+  const out = opts.output ?? "ignore";
+  return Bun.spawn(["setpriv", `--reuid=${PG_UID}`, `--regid=${PG_GID}`, "--init-groups", "--", ...cmd], { cwd: "/tmp", env, stdout: out, stderr: out });
+}

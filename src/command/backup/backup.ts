@@ -1,7 +1,335 @@
-/** The 'backup' command (not yet implemented). */
+/**
+ * backup: a consistent online (or offline) backup of the cluster into the repository.
+ *
+ *   1. check the cluster against the stanza (pg_control, database settings, archive settings)
+ *   2. choose type and prior backup; resume an interrupted backup of the same kind or clean it up
+ *   3. start the backup in PostgreSQL (non-exclusive), build the manifest from the data directory
+ *   4. decide per file: reference the prior backup, check by checksum (delta), or copy
+ *   5. copy with process-max workers, saving a resumable manifest as it goes
+ *   6. stop the backup, store backup_label (and tablespace_map)
+ *   7. wait until the WAL the backup needs is archived (archive-check), copy it in (archive-copy)
+ *   8. write the manifest, then add the backup to backup.info: only now is the backup valid
+ *   9. expire (expire-auto)
+ */
+import { randomBytes } from "node:crypto";
 import { err } from "../../common/error.ts";
+import { logInfo, logWarn } from "../../common/log.ts";
+import { formatBytes } from "../../common/progress.ts";
+import { nowSeconds } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
+import { COMPRESS_EXT } from "../../filter/compress.ts";
+import type { CompressType } from "../../filter/filter.ts";
+import type { Db } from "../../postgres/client.ts";
+import { readPgControl, type PgControl } from "../../postgres/control.ts";
+import { isRelationFile, tablespaceVersionDir } from "../../postgres/exclude.ts";
+import { backupStart, backupStop, databaseList, pgInfo, tablespaceList, type PgTablespace } from "../../postgres/queries.ts";
+import { loadArchiveInfo } from "../../repo/archive-info.ts";
+import { loadBackupInfo, saveBackupInfo, type BackupInfo, type BackupType } from "../../repo/backup-info.ts";
+import { REPO_VERSION } from "../../repo/ini.ts";
+import { labelCreate } from "../../repo/label.ts";
+import { repoPath } from "../../repo/layout.ts";
+import { loadManifest, Manifest, savePartialManifest, type ManifestFile } from "../../repo/manifest.ts";
+import type { Storage } from "../../storage/storage.ts";
+import { dbConnect } from "../db.ts";
+import { storagePg, storageRepo, storageSpec } from "../storage.ts";
+import { copyFiles, type CopyTask } from "./copy.ts";
+import { finishBackup } from "./finish.ts";
+import { decideFile, referencePrior } from "./incremental.ts";
+import { buildFileList } from "./manifest-build.ts";
+import { prepareResume, removeUnlisted } from "./resume.ts";
+import { copyWalIntoBackup, waitForArchive } from "./wal.ts";
+
+interface Cluster {
+  control: PgControl;
+  db?: Db;
+  timeline: number;
+  tablespaces: PgTablespace[];
+  checksums: boolean;
+}
 
 export async function run(cfg: Config): Promise<number> {
-  throw err("FeatureNotSupportedError", `command '${cfg.command}' is not implemented yet`);
+  const stanza = cfg.req("stanza");
+  const online = cfg.bool("online");
+  if (cfg.bool("backup-standby"))
+    throw err("FeatureNotSupportedError", "option backup-standby is not supported yet", "back up from the primary (backup-standby=n).");
+  if (cfg.bool(cfg.repoKey("repo-hardlink")))
+    throw err("FeatureNotSupportedError", "option repo-hardlink is not supported", "set repo-hardlink=n.");
+
+  const repo = await storageRepo(cfg);
+  const pg = await storagePg(cfg, 1, { readOnly: true });
+  const repoPass = cfg.str(cfg.repoKey("repo-cipher-pass"));
+  const info = (await loadBackupInfo(repo, stanza, {
+    cipherPass: repoPass,
+    hint: ["backup.info cannot be opened and is required to perform a backup.", "has a stanza-create been performed?"],
+  }))!;
+
+  // 1. the cluster
+  const cluster = await inspectCluster(cfg, pg, info, online);
+  const { control } = cluster;
+  try {
+    // 2. type, prior, resume
+    const { type, prior } = await chooseType(cfg, repo, stanza, info);
+    const resume = await prepareResume(repo, stanza, info, { type, prior: prior?.backup.label, systemId: control.systemId, version: control.version, cipherPass: info.cipherPass }, cfg.bool("resume"));
+    if (prior) logInfo(`last backup label = ${prior.backup.label}, version = ${prior.programVersion}`);
+
+    const timestampStart = nowSeconds();
+    const label = resume?.label ?? labelCreate(type, prior ? prior.backup.label.slice(0, 16) : undefined, info.labels(), new Date(timestampStart * 1000));
+    const archiveInfo = cfg.bool("archive-check") && online ? await loadArchiveInfo(repo, stanza, { cipherPass: repoPass }) : null;
+    archiveInfo?.checkCurrent(control.version, control.systemId, "backup");
+
+    // 3. start, manifest
+    let start: Awaited<ReturnType<typeof backupStart>> | undefined;
+    if (cluster.db) {
+      logInfo(`execute non-exclusive backup start: backup begins after the ${cfg.bool("start-fast") ? "requested immediate checkpoint" : "next regular checkpoint"} completes`);
+      start = await backupStart(cluster.db, control.facts.major, `pgbunker backup started at ${new Date().toISOString()}`, cfg.bool("start-fast"));
+      logInfo(`backup start archive = ${start.walFile}, lsn = ${start.lsnText}`);
+    }
+
+    const manifest = newManifest(cfg, info, control, label, type, prior, timestampStart, start && { lsn: start.lsnText, wal: start.walFile });
+    const rules = { user: cfg.list("exclude"), tablespaceVersionDir: tablespaceVersionDir(control.version, control.catalogVersion) };
+    await buildFileList({ pg, manifest, rules, tablespaces: cluster.tablespaces });
+    if (cluster.db) for (const d of await databaseList(cluster.db, control.facts.major)) manifest.dbs.set(d.name, { name: d.name, id: d.oid, lastSystemId: d.lastSystemOid });
+    const filePass = info.cipherPass ? randomBytes(48).toString("base64") : undefined;
+    if (filePass) manifest.cipherPass = filePass;
+
+    // 4. per-file decisions
+    const delta = cfg.bool("delta") || (prior !== undefined && timelineChanged(prior, cluster.timeline));
+    if (delta && !cfg.bool("delta")) logWarn("the cluster is on a different timeline than the prior backup: checksums decide which files changed (delta)");
+    const tasks = planTasks(manifest, prior, delta, resume?.manifest);
+
+    // Every file is copied at or after this second; incremental.ts relies on it.
+    manifest.backup.timestampCopyStart = nowSeconds();
+    await savePartialManifest(repo, stanza, manifest, info.cipherPass);
+
+    // 5. copy (a diff/incr keeps its prior's compression: references resolve by the backup's extension)
+    const compressType = manifest.options["compress-type"] as CompressType;
+    const compressLevel = manifest.options["compress-level"] as number;
+    const stats = await copyFiles(manifest, tasks, {
+      stanza,
+      pg: storageSpec(cfg, "pg", 1, true),
+      repo: storageSpec(cfg, "repo"),
+      processMax: cfg.num("process-max") ?? 1,
+      bufferSize: cfg.num("buffer-size") ?? 1024 * 1024,
+      compressType,
+      compressLevel,
+      cipherPass: filePass,
+      pageChecksum: cluster.checksums
+        ? { lsnLimit: (start?.lsn ?? 0xffffffffffffffffn).toString(), pageSize: control.pageSize, relSegSize: control.relSegSize, isRelation: (p) => isRelationFile(p, rules) }
+        : undefined,
+      saveThreshold: cfg.num("manifest-save-threshold") ?? 1024 ** 3,
+      savePartial: () => savePartialManifest(repo, stanza, manifest, info.cipherPass),
+      onUnchanged: (t) => referencePrior(t.file, t.delta!.prior, t.delta!.label),
+    });
+
+    // 6. stop
+    const fileDefaults = defaultFileOwner(manifest);
+    if (cluster.db) {
+      logInfo("execute non-exclusive backup stop and wait for all WAL segments to archive");
+      const stop = await backupStop(cluster.db, control.facts.major, false);
+      manifest.backup.lsnStop = stop.lsnText;
+      manifest.backup.archiveStop = stop.walFile;
+      logInfo(`backup stop archive = ${stop.walFile}, lsn = ${stop.lsnText}`);
+      await storeText(repo, stanza, manifest, "pg_data/backup_label", stop.backupLabel, compressType, compressLevel, filePass, fileDefaults);
+      if (stop.tablespaceMap.trim() !== "")
+        await storeText(repo, stanza, manifest, "pg_data/tablespace_map", stop.tablespaceMap, compressType, compressLevel, filePass, fileDefaults);
+      await cluster.db.close();
+      cluster.db = undefined;
+    }
+    manifest.backup.timestampStop = nowSeconds();
+
+    // 7. WAL
+    if (start && manifest.backup.archiveStop && (cfg.bool("archive-check") || cfg.bool("archive-copy"))) {
+      const archive = archiveInfo ?? (await loadArchiveInfo(repo, stanza, { cipherPass: repoPass }))!;
+      const wal = await waitForArchive(repo, stanza, archive.archiveId, { start: start.walFile, stop: manifest.backup.archiveStop, segmentSize: control.walSegmentSize }, cfg.num("archive-timeout") ?? 60);
+      if (cfg.bool("archive-copy"))
+        await copyWalIntoBackup(repo, stanza, archive.archiveId, manifest, wal, {
+          compressType, compressLevel, cipherPassWal: archive.cipherPass, cipherPassFile: filePass,
+          bufferSize: cfg.num("buffer-size") ?? 1024 * 1024, fileTemplate: fileDefaults,
+        });
+    }
+
+    // 8. complete
+    if (resume) {
+      const keep = new Set([...manifest.files.values()].filter((f) => f.reference === undefined).map((f) => f.name + COMPRESS_EXT[compressType]));
+      const removed = await removeUnlisted(repo, stanza, label, keep);
+      if (removed) logInfo(`removed ${removed} stale file(s) of the interrupted backup`);
+    }
+    // Every stored file was written without its own fsync: make the whole backup durable at once
+    // before the manifest that vouches for it is written.
+    if (repo.canSyncTree) await repo.syncTree(repoPath.backupDir(stanza, label));
+    await finishBackup(cfg, repo, stanza, info, manifest);
+    const sizes = manifest.sizes();
+    logInfo(`new backup label = ${label}`);
+    logInfo(`${type} backup size = ${formatBytes(sizes.sizeDelta)}, file total = ${manifest.files.size}`);
+    if (stats.pageErrorFiles) logWarn(`${stats.pageErrorFiles} file(s) have invalid page checksums (see above); the backup is complete and flagged with an error`);
+
+    // 9. expire
+    if (cfg.bool("expire-auto")) await expireAfterBackup(cfg);
+    return 0;
+  } finally {
+    await cluster.db?.close();
+  }
+}
+
+/** Check the cluster, the configuration and the stanza agree before anything is written. */
+async function inspectCluster(cfg: Config, pg: Storage, info: BackupInfo, online: boolean): Promise<Cluster> {
+  const control = await readPgControl(pg);
+  info.checkCurrent(control.version, control.systemId);
+  if (!online) {
+    if (await pg.exists("postmaster.pid"))
+      throw err("PgRunningError", `--no-online passed but postmaster.pid exists in '${pg.path()}': is PostgreSQL running?`, "stop PostgreSQL for an offline backup, or omit --no-online.");
+    return { control, timeline: control.timeline, tablespaces: [], checksums: checksumsOn(cfg, control) };
+  }
+  const db = await dbConnect(cfg, 1);
+  try {
+    const p = await pgInfo(db);
+    if (p.facts.version !== control.version)
+      throw err("DbMismatchError", `version ${p.facts.version} of the running cluster does not match pg_control version ${control.version} of '${pg.path()}'`, "is pg1-port pointing at another cluster?");
+    if (p.dataDirectory.replace(/\/+$/, "") !== pg.path().replace(/\/+$/, ""))
+      throw err("DbMismatchError", `the cluster on port ${cfg.num("pg1-port")} runs from '${p.dataDirectory}' but pg1-path is '${pg.path()}'`, "point pg1-path and pg1-port/pg1-socket-path at the same cluster.");
+    if (p.inRecovery) throw err("FeatureNotSupportedError", "the cluster is a standby; backup from a standby is not supported yet", "back up the primary.");
+    if (cfg.bool("archive-check")) {
+      if (p.archiveMode === "off")
+        throw err("ArchiveDisabledError", "archive_mode must be enabled", "set archive_mode=on and archive_command in postgresql.conf (then restart PostgreSQL), or use --no-archive-check.");
+      if (p.archiveCommand === "" || p.archiveCommand === "(disabled)")
+        throw err("ArchiveCommandInvalidError", "archive_command must be set", "set archive_command = 'pgbunker --stanza=NAME archive-push %p' in postgresql.conf, or use --no-archive-check.");
+    }
+    return { control, db, timeline: p.timeline, tablespaces: await tablespaceList(db), checksums: checksumsOn(cfg, control) };
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+}
+
+function checksumsOn(cfg: Config, control: PgControl): boolean {
+  const want = cfg.has("checksum-page") ? cfg.bool("checksum-page") : control.dataChecksumVersion > 0;
+  if (want && control.dataChecksumVersion === 0) {
+    logWarn("checksum-page option set to true but checksums are not enabled on the cluster, resetting to false");
+    return false;
+  }
+  if (want && control.pageSize !== 8192) {
+    logWarn(`page checksums are verified for 8KiB pages only; this cluster uses ${control.pageSize}: not verified`);
+    return false;
+  }
+  return want;
+}
+
+/** incr (default) and diff need a full backup of the current cluster; without one they become full. */
+async function chooseType(cfg: Config, repo: Storage, stanza: string, info: BackupInfo): Promise<{ type: BackupType; prior?: Manifest }> {
+  let type = cfg.str("type") as BackupType;
+  const labels = info.labels().filter((l) => info.backups.get(l)!.dbId === info.current.id);
+  let priorLabel: string | undefined;
+  if (type === "diff") priorLabel = labels.filter((l) => info.backups.get(l)!.type === "full").at(-1);
+  if (type === "incr") priorLabel = labels.at(-1);
+  if (type !== "full" && !priorLabel) {
+    logWarn(`no prior backup exists, ${type} backup has been changed to full`);
+    type = "full";
+  }
+  if (!priorLabel) return { type };
+  return { type, prior: await loadManifest(repo, stanza, priorLabel, info.cipherPass) };
+}
+
+function timelineChanged(prior: Manifest, timeline: number): boolean {
+  const start = prior.backup.archiveStart;
+  return start !== undefined && parseInt(start.slice(0, 8), 16) !== timeline;
+}
+
+function newManifest(cfg: Config, info: BackupInfo, control: PgControl, label: string, type: BackupType, prior: Manifest | undefined, timestampStart: number, start?: { lsn: string; wal: string }): Manifest {
+  const m = new Manifest(
+    {
+      label,
+      type,
+      prior: prior?.backup.label,
+      reference: [...(prior ? prior.backup.reference : []), label],
+      lsnStart: start?.lsn,
+      archiveStart: start?.wal,
+      timestampStart,
+    },
+    { id: info.current.id, systemId: control.systemId, version: control.version, catalogVersion: control.catalogVersion, controlVersion: control.controlVersion },
+  );
+  m.programVersion = REPO_VERSION;
+  let compressType = cfg.str("compress-type") as CompressType;
+  const priorType = prior?.options["compress-type"] as CompressType | undefined;
+  if (priorType !== undefined && priorType !== compressType) {
+    logWarn(`${type} backup cannot alter compress-type option to '${compressType}', reset to value in ${prior!.backup.label}`);
+    compressType = priorType;
+  }
+  m.options = {
+    "archive-check": cfg.bool("archive-check"),
+    "archive-copy": cfg.bool("archive-copy"),
+    "backup-standby": cfg.bool("backup-standby"),
+    "buffer-size": cfg.num("buffer-size") ?? 1048576,
+    "checksum-page": control.dataChecksumVersion > 0 && (!cfg.has("checksum-page") || cfg.bool("checksum-page")),
+    compress: compressType !== "none",
+    "compress-level": (priorType === undefined || priorType === cfg.str("compress-type") ? cfg.num("compress-level") : undefined) ?? defaultLevel(compressType),
+    "compress-level-network": cfg.num("compress-level-network") ?? 3,
+    "compress-type": compressType,
+    delta: cfg.bool("delta"),
+    hardlink: false,
+    online: cfg.bool("online"),
+    "process-max": cfg.num("process-max") ?? 1,
+  };
+  const annotation = cfg.hash("annotation");
+  if (Object.keys(annotation).length) m.annotation = annotation;
+  return m;
+}
+
+function defaultLevel(t: CompressType): number {
+  return t === "lz4" ? 1 : t === "gz" ? 6 : t === "zst" ? 3 : t === "bz2" ? 9 : 0;
+}
+
+/** Turn the manifest into copy tasks, referencing what the prior backup (or the interrupted run) holds. */
+function planTasks(manifest: Manifest, prior: Manifest | undefined, delta: boolean, partial: Manifest | undefined): CopyTask[] {
+  const tasks: CopyTask[] = [];
+  for (const f of manifest.files.values()) {
+    const d = decideFile(f, prior, delta);
+    if (d.kind === "reference") {
+      referencePrior(f, d.prior, d.label);
+      continue;
+    }
+    const task: CopyTask = { file: f };
+    if (d.kind === "delta") task.delta = { checksum: d.prior.checksum!, size: d.prior.size, label: d.label, prior: d.prior };
+    const p = partial?.files.get(f.name);
+    if (p && p.reference === undefined && p.checksum !== undefined && p.rck !== undefined && p.size === f.size && p.timestamp === f.timestamp)
+      task.resume = { rck: p.rck, repoSize: p.repoSize ?? p.size, checksum: p.checksum, size: p.size };
+    tasks.push(task);
+  }
+  return tasks;
+}
+
+function defaultFileOwner(m: Manifest): Pick<ManifestFile, "mode" | "user" | "group"> {
+  const pgVersion = m.files.get("pg_data/PG_VERSION");
+  return { mode: pgVersion?.mode ?? "0600", user: pgVersion?.user ?? "postgres", group: pgVersion?.group ?? "postgres" };
+}
+
+/** Store a small generated file (backup_label, tablespace_map) in the backup. */
+async function storeText(
+  repo: Storage, stanza: string, m: Manifest, name: string, text: string, compressType: CompressType, compressLevel: number, cipherPass: string | undefined,
+  owner: Pick<ManifestFile, "mode" | "user" | "group">,
+): Promise<void> {
+  const data = new TextEncoder().encode(text);
+  const filters = [
+    { type: "sha1" as const, id: "file" },
+    ...(compressType !== "none" ? [{ type: "compress" as const, compressType, level: compressLevel }] : []),
+    ...(cipherPass ? [{ type: "encrypt" as const, pass: cipherPass }] : []),
+    { type: "sha1" as const, id: "repo" },
+    { type: "size" as const, id: "repo" },
+  ];
+  const results = await repo.put(repoPath.backupFile(stanza, m.backup.label, name, COMPRESS_EXT[compressType]), data, { filters });
+  const find = (type: string, id: string) => results.find((r) => r.type === type && r.id === id) as { hash?: string; size?: number };
+  m.files.set(name, {
+    name,
+    size: data.byteLength,
+    timestamp: nowSeconds(),
+    checksum: find("sha1", "file").hash,
+    repoSize: find("size", "repo").size,
+    rck: find("sha1", "repo").hash,
+    ...owner,
+  });
+}
+
+/** expire-auto: the backup is already complete and valid when this runs; its errors still fail the command. */
+async function expireAfterBackup(cfg: Config): Promise<void> {
+  const mod = (await import("../expire.ts")) as { expireRun?: (cfg: Config) => Promise<void> };
+  if (typeof mod.expireRun === "function") await mod.expireRun(cfg);
 }

@@ -1,0 +1,151 @@
+/**
+ * The copy phase: one job per file that must be stored (largest first, so the long files start
+ * early and the workers finish together), run by process-max workers; the main thread records each
+ * result in the manifest, shows progress and saves the resumable manifest every
+ * manifest-save-threshold bytes.
+ */
+import { logDetail, logInfo, logWarn } from "../../common/log.ts";
+import { formatBytes, Progress } from "../../common/progress.ts";
+import { COMPRESS_EXT } from "../../filter/compress.ts";
+import type { CompressType } from "../../filter/filter.ts";
+import { relationSegment } from "../../postgres/exclude.ts";
+import { repoPath } from "../../repo/layout.ts";
+import { pageErrorRanges, pageErrorText, type Manifest, type ManifestFile } from "../../repo/manifest.ts";
+import type { Job } from "../../worker/pool.ts";
+import { WorkerPool } from "../../worker/pool.ts";
+import type { StorageSpec } from "../storage.ts";
+import { BACKUP_FILE_JOB, type BackupFileParams, type BackupFileResult } from "./file.ts";
+
+export interface CopyTask {
+  file: ManifestFile;
+  /** Set when the prior backup's copy may be referenced if the SHA-1 still matches. */
+  delta?: { checksum: string; size: number; label: string; prior: ManifestFile };
+  /** Set when an interrupted run of this backup stored the file already. */
+  resume?: { rck: string; repoSize: number; checksum: string; size: number };
+}
+
+export interface CopyOptions {
+  stanza: string;
+  pg: StorageSpec;
+  repo: StorageSpec;
+  processMax: number;
+  bufferSize: number;
+  compressType: CompressType;
+  compressLevel?: number;
+  cipherPass?: string;
+  /** Verify page checksums of relation files. */
+  pageChecksum?: { lsnLimit: string; pageSize: number; relSegSize: number; isRelation: (pgRel: string) => boolean };
+  saveThreshold: number;
+  savePartial: () => Promise<void>;
+  /** Referencing the prior copy of a delta-checked file. */
+  onUnchanged: (task: CopyTask) => void;
+}
+
+export interface CopyStats {
+  copied: number;
+  copiedBytes: number;
+  unchanged: number;
+  kept: number;
+  missing: number;
+  pageErrorFiles: number;
+}
+
+/** Manifest name → path relative to the data directory ("pg_data/base/1/2" → "base/1/2"). */
+export function pgRelPath(name: string): string {
+  return name.startsWith("pg_data/") ? name.slice("pg_data/".length) : `pg_tblspc/${name.slice("pg_tblspc/".length)}`;
+}
+
+export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOptions): Promise<CopyStats> {
+  const stats: CopyStats = { copied: 0, copiedBytes: 0, unchanged: 0, kept: 0, missing: 0, pageErrorFiles: 0 };
+  if (tasks.length === 0) return stats;
+  tasks.sort((a, b) => b.file.size - a.file.size || (a.file.name < b.file.name ? -1 : 1));
+  const totalBytes = tasks.reduce((n, t) => n + t.file.size, 0);
+  const ext = COMPRESS_EXT[o.compressType];
+  const label = manifest.backup.label;
+
+  const jobs: Job<BackupFileParams>[] = tasks.map((t) => {
+    const pgFile = pgRelPath(t.file.name);
+    const pc = o.pageChecksum && o.pageChecksum.isRelation(pgFile)
+      ? { firstBlock: relationSegment(pgFile) * o.pageChecksum.relSegSize, lsnLimit: o.pageChecksum.lsnLimit, pageSize: o.pageChecksum.pageSize }
+      : undefined;
+    return {
+      type: BACKUP_FILE_JOB,
+      params: {
+        pg: o.pg,
+        repo: o.repo,
+        pgFile,
+        repoFile: repoPath.backupFile(o.stanza, label, t.file.name, ext),
+        compressType: o.compressType,
+        compressLevel: o.compressLevel,
+        cipherPass: o.cipherPass,
+        bufferSize: o.bufferSize,
+        pageChecksum: pc,
+        delta: t.delta ? { checksum: t.delta.checksum, size: t.delta.size } : undefined,
+        resume: t.resume,
+      },
+    };
+  });
+  const taskOf = new Map(jobs.map((j, i) => [j, tasks[i]!]));
+
+  const progress = new Progress("backup", tasks.length, totalBytes);
+  const threshold = Math.max(o.saveThreshold, Math.floor(totalBytes / 100));
+  let sinceSave = 0;
+  const pool = await WorkerPool.start(Math.max(1, Math.min(o.processMax, tasks.length)));
+  try {
+    await pool.runAll(jobs, async (job, r: BackupFileResult) => {
+      const t = taskOf.get(job)!;
+      const f = t.file;
+      const pct = totalBytes ? ((progress.bytes + f.size) * 100) / totalBytes : 100;
+      switch (r.status) {
+        case "missing":
+          manifest.files.delete(f.name);
+          stats.missing++;
+          logDetail(`skip file removed by database ${job.params.pgFile}`);
+          break;
+        case "unchanged":
+          o.onUnchanged(t);
+          stats.unchanged++;
+          logDetail(`match file from prior backup ${job.params.pgFile} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum}`);
+          break;
+        case "kept":
+        case "copied": {
+          f.size = r.size;
+          f.checksum = r.size > 0 ? r.checksum : undefined;
+          f.repoSize = r.repoSize;
+          f.rck = r.rck;
+          f.reference = undefined;
+          if (r.status === "kept") stats.kept++;
+          else {
+            stats.copied++;
+            stats.copiedBytes += r.size;
+          }
+          if (r.pageErrors !== undefined) {
+            const ok = r.pageErrors.length === 0 && r.pageAlign !== false;
+            f.checksumPage = ok;
+            f.checksumPageError = r.pageErrors.length ? pageErrorRanges(r.pageErrors) : undefined;
+            if (!ok) {
+              stats.pageErrorFiles++;
+              if (r.pageErrors.length)
+                logWarn(`invalid page checksums found in file ${job.params.pgFile} at pages ${pageErrorText(f.checksumPageError!)}`);
+              else logWarn(`page misalignment in file ${job.params.pgFile}: file size ${r.size} is not divisible by page size ${job.params.pageChecksum!.pageSize}`);
+            }
+          }
+          logDetail(`${r.status === "kept" ? "checksum resumed file" : "backup file"} ${job.params.pgFile} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum ?? ""}`);
+          break;
+        }
+      }
+      progress.add(f.size);
+      sinceSave += f.size;
+      if (sinceSave >= threshold) {
+        sinceSave = 0;
+        await o.savePartial();
+      }
+    });
+  } finally {
+    progress.done();
+    await pool.close();
+  }
+  const secs = progress.elapsedSeconds();
+  logInfo(`copied ${stats.copied} files (${formatBytes(stats.copiedBytes)}) in ${secs.toFixed(1)}s (${formatBytes(secs > 0 ? stats.copiedBytes / secs : 0)}/s); ${stats.unchanged + stats.kept} verified unchanged`);
+  return stats;
+}

@@ -1,0 +1,144 @@
+/**
+ * The per-file unit of work of a backup, run inside a worker (or on a remote): copy one file of
+ * the data directory into the repository through sha1 → size → page-checksum → compress →
+ * (encrypt) → sha1 → size, and report what was stored. Also the two cheap checks that avoid a copy:
+ * delta (the file's SHA-1 equals the prior backup's) and resume (the repository already holds the
+ * file from an interrupted run, verified by the SHA-1 of its stored bytes).
+ */
+import { PgbError } from "../../common/error.ts";
+import { logDetail } from "../../common/log.ts";
+import { findResult, type CompressType, type FilterSpec } from "../../filter/filter.ts";
+import { pageVerify } from "../../native/helper.ts";
+import type { Storage } from "../../storage/storage.ts";
+import { openStorage, type StorageSpec } from "../storage.ts";
+
+export const BACKUP_FILE_JOB = "backup-file";
+
+export interface BackupFileParams {
+  pg: StorageSpec;
+  repo: StorageSpec;
+  /** Path relative to the data directory (follows tablespace and other links). */
+  pgFile: string;
+  /** Path relative to the repository (with compression extension). */
+  repoFile: string;
+  compressType: CompressType;
+  compressLevel?: number;
+  cipherPass?: string;
+  bufferSize: number;
+  /** Verify page checksums: block number of the first page, LSN limit (decimal). */
+  pageChecksum?: { firstBlock: number; lsnLimit: string; pageSize: number };
+  /** Delta: skip the copy when the file's SHA-1 and size equal these (the prior backup's). */
+  delta?: { checksum: string; size: number };
+  /** Resume: keep the stored file when its stored bytes' SHA-1 and size equal these. */
+  resume?: { rck: string; repoSize: number; checksum: string; size: number };
+}
+
+export interface BackupFileResult {
+  /** copied: stored now; unchanged: delta match (reference the prior backup); kept: resume match; missing: gone from the data directory. */
+  status: "copied" | "unchanged" | "kept" | "missing";
+  size: number;
+  checksum?: string;
+  repoSize?: number;
+  rck?: string;
+  pageErrors?: number[];
+  pageAlign?: boolean;
+}
+
+const storages = new Map<string, Promise<Storage>>();
+
+/** Each worker keeps its storages open across jobs (one connection per worker for remote storage). */
+function storage(spec: StorageSpec): Promise<Storage> {
+  const key = JSON.stringify(spec);
+  let s = storages.get(key);
+  if (!s) storages.set(key, (s = openStorage(spec)));
+  return s;
+}
+
+async function drain(s: Storage, path: string, filters: FilterSpec[], bufferSize: number) {
+  const r = await s.openRead(path, { filters, bufferSize, ignoreMissing: true });
+  if (!r) return null;
+  try {
+    while ((await r.read()) !== null);
+  } finally {
+    await r.close();
+  }
+  return r.results();
+}
+
+export async function backupFile(p: BackupFileParams): Promise<BackupFileResult> {
+  const pg = await storage(p.pg);
+  const repo = await storage(p.repo);
+
+  if (p.resume) {
+    const r = await drain(repo, p.repoFile, [{ type: "sha1" }, { type: "size" }], p.bufferSize);
+    if (r && findResult(r, "sha1")!.hash === p.resume.rck && findResult(r, "size")!.size === p.resume.repoSize) {
+      return { status: "kept", size: p.resume.size, checksum: p.resume.checksum, repoSize: p.resume.repoSize, rck: p.resume.rck };
+    }
+  }
+
+  if (p.delta) {
+    const r = await drain(pg, p.pgFile, [{ type: "sha1" }, { type: "size" }], p.bufferSize);
+    if (!r) return { status: "missing", size: 0 };
+    const size = findResult(r, "size")!.size;
+    const checksum = findResult(r, "sha1")!.hash;
+    if (checksum === p.delta.checksum && size === p.delta.size) return { status: "unchanged", size, checksum };
+  }
+
+  const filters: FilterSpec[] = [{ type: "sha1", id: "file" }, { type: "size", id: "file" }];
+  if (p.pageChecksum) filters.push({ type: "page-checksum", ...p.pageChecksum });
+  if (p.compressType !== "none") filters.push({ type: "compress", compressType: p.compressType, level: p.compressLevel });
+  if (p.cipherPass) filters.push({ type: "encrypt", pass: p.cipherPass });
+  filters.push({ type: "sha1", id: "repo" }, { type: "size", id: "repo" });
+
+  // Filters run where the data is: for a remote data directory the compressed bytes cross the wire.
+  const reader = await pg.openRead(p.pgFile, { filters, bufferSize: p.bufferSize, ignoreMissing: true });
+  if (!reader) return { status: "missing", size: 0 };
+  // Durability comes from one syncTree of the backup directory before the manifest is written.
+  const writer = await repo.openWrite(p.repoFile, { bufferSize: p.bufferSize, sync: !repo.canSyncTree });
+  try {
+    for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) await writer.write(chunk);
+    await writer.close();
+  } catch (e) {
+    await writer.abort().catch(() => {});
+    await reader.close().catch(() => {});
+    // The file went away while being read (a dropped table): not an error, it is not in the backup.
+    if (e instanceof PgbError && e.kind === "FileMissingError") return { status: "missing", size: 0 };
+    throw e;
+  }
+  await reader.close();
+  const results = reader.results();
+  const out: BackupFileResult = {
+    status: "copied",
+    size: findResult(results, "size", "file")!.size,
+    checksum: findResult(results, "sha1", "file")!.hash,
+    repoSize: findResult(results, "size", "repo")!.size,
+    rck: findResult(results, "sha1", "repo")!.hash,
+  };
+  const page = findResult(results, "page-checksum");
+  if (page) {
+    out.pageAlign = page.align;
+    out.pageErrors = page.errors.length ? await recheckPages(pg, p, page.errors) : [];
+    if (out.pageErrors.length) logDetail(`page checksum errors in '${pg.path(p.pgFile)}' before recheck: ${page.errorTotal}`);
+  }
+  return out;
+}
+
+/**
+ * A page can fail verification because PostgreSQL was writing it while we read it (a torn read).
+ * Read each failed page again on its own: it counts as an error only if it still fails.
+ */
+async function recheckPages(pg: Storage, p: BackupFileParams, pages: number[]): Promise<number[]> {
+  const pc = p.pageChecksum!;
+  const still: number[] = [];
+  const bad = new Uint32Array(1);
+  const lsnLimit = BigInt(pc.lsnLimit);
+  for (const page of pages) {
+    const r = await pg.openRead(p.pgFile, { offset: page * pc.pageSize, limit: pc.pageSize, ignoreMissing: true, bufferSize: pc.pageSize });
+    if (!r) return [];
+    const buf = await r.read();
+    await r.close();
+    if (!buf || buf.byteLength < pc.pageSize) continue; // truncated since: the page no longer exists
+    if (pageVerify(buf, 1, pc.pageSize, pc.firstBlock + page, lsnLimit, bad) > 0) still.push(page);
+  }
+  return still;
+}

@@ -1,0 +1,111 @@
+/**
+ * A ready stanza for integration tests: a running cluster archiving into a repository, a config
+ * file both pgbunker and pgbackrest read, and shortcuts to run either tool against it.
+ */
+import { join } from "node:path";
+import { Cluster, mkdirAsPostgres, tempDir, type RunResult } from "./cluster.ts";
+import { BINARY, ensureBuilt, pgbackrest, pgbunker, writeConfig } from "./pgbunker.ts";
+
+export interface StanzaOptions {
+  /** Which tool PostgreSQL's archive_command runs (and which creates the stanza). */
+  archiver?: "pgbunker" | "pgbackrest";
+  stanza?: string;
+  major?: number;
+  /** Extra [global] settings. */
+  global?: Record<string, string | number | boolean>;
+  conf?: Record<string, string | number>;
+}
+
+export class StanzaEnv {
+  readonly base: string;
+  readonly conf: string;
+  readonly stanza: string;
+  readonly repo: string;
+  readonly cluster: Cluster;
+
+  private constructor(base: string, conf: string, stanza: string, cluster: Cluster) {
+    this.base = base;
+    this.conf = conf;
+    this.stanza = stanza;
+    this.repo = join(base, "repo");
+    this.cluster = cluster;
+  }
+
+  static async create(opts: StanzaOptions = {}): Promise<StanzaEnv> {
+    ensureBuilt();
+    const base = tempDir();
+    const stanza = opts.stanza ?? "demo";
+    const conf = join(base, "pgbunker.conf");
+    const archiver = opts.archiver ?? "pgbunker";
+    const archiveCommand = archiver === "pgbunker" ? `${BINARY} --config=${conf} --stanza=${stanza} archive-push %p` : `pgbackrest --config=${conf} --stanza=${stanza} archive-push %p`;
+    const cluster = await Cluster.create({ baseDir: base, major: opts.major, conf: { archive_mode: "on", archive_command: `'${archiveCommand}'`, ...opts.conf } });
+    mkdirAsPostgres(join(base, "log"));
+    mkdirAsPostgres(join(base, "spool"));
+    writeConfig(conf, {
+      global: {
+        "repo1-path": join(base, "repo"),
+        "log-path": join(base, "log"),
+        "lock-path": join(base, "lock"),
+        "spool-path": join(base, "spool"),
+        "log-level-console": "info",
+        "log-level-file": "detail",
+        "start-fast": true,
+        "compress-type": "lz4",
+        "repo1-retention-full": 99,
+        "archive-timeout": 30,
+        ...opts.global,
+      },
+      [stanza]: { "pg1-path": cluster.dataDir, "pg1-port": cluster.port, "pg1-socket-path": cluster.socketDir },
+    });
+    const env = new StanzaEnv(base, conf, stanza, cluster);
+    cluster.start();
+    const r = archiver === "pgbunker" ? env.run(["stanza-create"]) : env.backrest(["stanza-create"]);
+    if (r.code !== 0) throw new Error(`stanza-create failed: ${r.stdout}\n${r.stderr}`);
+    return env;
+  }
+
+  /** pgbunker --config --stanza ARGS */
+  run(args: string[]): RunResult {
+    return pgbunker([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args]);
+  }
+
+  runOk(args: string[]): string {
+    const r = this.run(args);
+    if (r.code !== 0) throw new Error(`pgbunker ${args.join(" ")} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** pgbackrest --config --stanza ARGS */
+  backrest(args: string[]): RunResult {
+    return pgbackrest([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args]);
+  }
+
+  backrestOk(args: string[]): string {
+    const r = this.backrest(args);
+    if (r.code !== 0) throw new Error(`pgbackrest ${args.join(" ")} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Switch WAL and wait until the segment is archived (so everything up to now is in the archive). */
+  async archiveNow(timeoutMs = 30_000): Promise<string> {
+    const seg = await this.cluster.scalar("select pg_walfile_name(pg_switch_wal())");
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.cluster.query("select last_archived_wal, last_failed_wal from pg_stat_archiver");
+      const last = r[0]!.last_archived_wal as string | null;
+      if (last && last >= seg) return seg;
+      if (Date.now() > deadline) throw new Error(`segment ${seg} not archived in time (last ${last}, failed ${r[0]!.last_failed_wal}); log:\n${this.cluster.tailLog()}`);
+      await Bun.sleep(100);
+    }
+  }
+
+  /** Labels of the backups in backup.info, oldest first (read by pgbackrest, the oracle). */
+  backupLabels(): string[] {
+    const info = JSON.parse(this.backrestOk(["info", "--output=json"])) as { backup: { label: string }[] }[];
+    return info[0]!.backup.map((b) => b.label);
+  }
+
+  async destroy(): Promise<void> {
+    await this.cluster.destroy();
+  }
+}
