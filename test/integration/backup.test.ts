@@ -35,7 +35,7 @@ function countFiles(dir: string): number {
 }
 
 beforeAll(async () => {
-  env = await StanzaEnv.create({ archiver: "pgbackrest" });
+  env = await StanzaEnv.create({ archiver: "pgbunker" });
   env.cluster.pgbenchInit(5);
 });
 
