@@ -133,6 +133,12 @@ export class Sshd {
     };
   }
 
+  /** Also trust this sshd's host key on another port (a TcpProxy in front of it). */
+  trustPort(port: number): void {
+    const line = readFileSync(this.knownHosts, "utf8").split("\n")[0]!.replace(/^\[[^\]]+\]:\d+/, `[${this.host}]:${port}`);
+    writeFileSync(this.knownHosts, `${readFileSync(this.knownHosts, "utf8")}${line}\n`);
+  }
+
   /** Kill sshd and every session it started (its process group), then remove the temp dir. */
   async stop(): Promise<void> {
     const p = this.#proc;
@@ -142,5 +148,140 @@ export class Sshd {
       await p.exited;
     }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A TCP relay in front of sshd, so a test can break the network under a running command: `cut()`
+ * resets every connection (a dropped link), `freeze()` stops forwarding without closing (a
+ * silent peer). Runs in the test process: commands must be spawned asynchronously meanwhile.
+ */
+export class TcpProxy {
+  readonly port: number;
+  /** Bytes relayed from the server to the clients so far. */
+  downstream = 0;
+  #frozen = false;
+  readonly #server: Bun.TCPSocketListener<Pair>;
+  readonly #pairs: Set<Pair>;
+
+  private constructor(server: Bun.TCPSocketListener<Pair>, pairs: Set<Pair>) {
+    this.#server = server;
+    this.#pairs = pairs;
+    this.port = server.port;
+  }
+
+  static start(targetPort: number, host = "127.0.0.1"): TcpProxy {
+    const pairs = new Set<Pair>();
+    let proxy: TcpProxy | undefined;
+    const server = Bun.listen<Pair>({
+      hostname: host,
+      port: 0,
+      socket: {
+        open(client) {
+          const pair: Pair = { client: new Pipe(client), upstream: undefined };
+          client.data = pair;
+          pairs.add(pair);
+          void Bun.connect<Pair>({
+            hostname: host,
+            port: targetPort,
+            data: pair,
+            socket: {
+              open(up) {
+                pair.upstream = new Pipe(up);
+                pair.upstream.flush();
+              },
+              data(_up, chunk) {
+                if (proxy!.#frozen) return;
+                proxy!.downstream += chunk.byteLength;
+                pair.client.send(chunk);
+              },
+              drain() {
+                pair.upstream?.flush();
+              },
+              close() {
+                pair.client.socket.end();
+              },
+              error() {
+                pair.client.socket.end();
+              },
+            },
+          }).catch(() => client.end());
+        },
+        data(client, chunk) {
+          if (proxy!.#frozen) return;
+          const pair = client.data;
+          if (pair.upstream) pair.upstream.send(chunk);
+          else (pair.early ??= []).push(new Uint8Array(chunk));
+        },
+        drain(client) {
+          client.data.client.flush();
+        },
+        close(client) {
+          client.data.upstream?.socket.end();
+          pairs.delete(client.data);
+        },
+      },
+    });
+    proxy = new TcpProxy(server, pairs);
+    return proxy;
+  }
+
+  /** Drop every connection now (both ends see the link go away). */
+  cut(): void {
+    for (const p of this.#pairs) {
+      p.client.socket.terminate();
+      p.upstream?.socket.terminate();
+    }
+    this.#pairs.clear();
+  }
+
+  /** Stop relaying in both directions, keeping the connections open. */
+  freeze(): void {
+    this.#frozen = true;
+  }
+
+  stop(): void {
+    this.cut();
+    this.#server.stop(true);
+  }
+}
+
+interface Pair {
+  client: Pipe;
+  upstream: Pipe | undefined;
+  /** Client bytes that arrived before the upstream connection opened. */
+  early?: Uint8Array[];
+}
+
+/** One direction of the relay: Bun sockets write what they can; the rest waits for drain. */
+class Pipe {
+  readonly socket: Bun.Socket<Pair>;
+  #queue: Uint8Array[] = [];
+
+  constructor(socket: Bun.Socket<Pair>) {
+    this.socket = socket;
+  }
+
+  send(chunk: Uint8Array): void {
+    this.#queue.push(new Uint8Array(chunk));
+    this.flush();
+  }
+
+  flush(): void {
+    const early = this.socket.data?.early;
+    if (early && this.socket.data.upstream === this) {
+      this.#queue.unshift(...early);
+      this.socket.data.early = undefined;
+    }
+    while (this.#queue.length) {
+      const head = this.#queue[0]!;
+      const n = this.socket.write(head);
+      if (n < 0) return;
+      if (n < head.byteLength) {
+        this.#queue[0] = head.subarray(n);
+        return;
+      }
+      this.#queue.shift();
+    }
   }
 }

@@ -5,17 +5,17 @@
  * of another version, a remote that never answers) must fail with a clear error and exit code.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { closeRemoteSessions, remoteSession, type RemoteTarget } from "../../src/protocol/connection.ts";
 import { encodeJson, FrameType } from "../../src/protocol/frame.ts";
 import { RemoteDriver } from "../../src/storage/remote.ts";
 import { Storage } from "../../src/storage/storage.ts";
 import { VERSION } from "../../src/version.ts";
-import { storageConformance } from "../conformance/storage.ts";
+import { storageConformance, testBytes } from "../conformance/storage.ts";
 import { freePort, mkdirAsPostgres, tempDir } from "../harness/cluster.ts";
 import { BINARY, ensureBuilt, pgbunker, writeConfig } from "../harness/pgbunker.ts";
-import { Sshd } from "../harness/sshd.ts";
+import { Sshd, TcpProxy } from "../harness/sshd.ts";
 
 let sshd: Sshd;
 let dir: string;
@@ -146,6 +146,58 @@ describe("remote over ssh: what goes wrong", () => {
     const r = pgbunker(["remote"]);
     expect(r.code).toBe(37);
     expect(r.stderr).toContain("remote command requires option: remote-type");
+  });
+});
+
+describe("remote over ssh: the network fails under a running transfer", () => {
+  test("link dropped mid-write: ProtocolError at once, the remote removes the partial file, the next session works", async () => {
+    const proxy = TcpProxy.start(sshd.port);
+    sshd.trustPort(proxy.port);
+    try {
+      const s = await remoteSession(target({ port: proxy.port }, { stanza: "drop" }));
+      const storage = new Storage(new RemoteDriver(s.client, s.open.features), s.open.base);
+      const w = await storage.openWrite("dropped/file");
+      await w.write(testBytes(4 * 1024 * 1024));
+      proxy.cut();
+      const t0 = performance.now();
+      const e = await failure((async () => {
+        for (;;) await w.write(testBytes(1024 * 1024));
+      })());
+      expect(e.kind).toBe("ProtocolError");
+      expect(e.message).toContain("connection to the pgbunker remote on repository host '127.0.0.1' was lost");
+      expect(performance.now() - t0).toBeLessThan(5000);
+      // The remote noticed too and withdrew the temp file: nothing anyone would trust.
+      const dirPath = join(dir, "repo", "dropped");
+      for (let i = 0; i < 50 && readdirSync(dirPath).length > 0; i++) await Bun.sleep(100);
+      expect(readdirSync(dirPath)).toEqual([]);
+      // A new session (the broken one is not reused).
+      const again = await remoteSession(target({ port: proxy.port }, { stanza: "drop" }));
+      expect(again.client).not.toBe(s.client);
+      expect(again.client.alive).toBe(true);
+    } finally {
+      proxy.stop();
+    }
+  });
+
+  test("link goes silent mid-read: ProtocolTimeoutError after protocol-timeout, not a hang", async () => {
+    const proxy = TcpProxy.start(sshd.port);
+    sshd.trustPort(proxy.port);
+    try {
+      const s = await remoteSession(target({ port: proxy.port }, { stanza: "silent", timeout: 1 }));
+      const storage = new Storage(new RemoteDriver(s.client, s.open.features), s.open.base);
+      await storage.put("silent-big", testBytes(32 * 1024 * 1024));
+      const r = (await storage.openRead("silent-big"))!;
+      await r.read();
+      proxy.freeze();
+      const t0 = performance.now();
+      const e = await failure((async () => {
+        while ((await r.read()) !== null);
+      })());
+      expect(e.kind).toBe("ProtocolTimeoutError");
+      expect(performance.now() - t0).toBeLessThan(6000);
+    } finally {
+      proxy.stop();
+    }
   });
 });
 

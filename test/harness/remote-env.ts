@@ -1,0 +1,148 @@
+/**
+ * Two hosts on one machine, talking over a private sshd only: a backup host (the repository,
+ * its own config, log and lock paths) and a database host (the cluster, its own config, log,
+ * lock and spool paths). Each config names the other host through repo1-host / pg1-host, so
+ * every command below reaches the other side as it would in production: over SSH, running the
+ * built pgbunker there as `pgbunker remote`. The cluster has no TCP port at all.
+ */
+import { join } from "node:path";
+import { Cluster, mkdirAsPostgres, runAsPostgres, tempDir, type RunResult } from "./cluster.ts";
+import { BINARY, ensureBuilt, writeConfig } from "./pgbunker.ts";
+import { Sshd } from "./sshd.ts";
+
+export interface RemoteEnvOptions {
+  stanza?: string;
+  /** Extra [global] options of the backup host (compress-type, process-max, ...). */
+  backupGlobal?: Record<string, string | number | boolean>;
+  /** Extra [global] options of the database host. */
+  dbGlobal?: Record<string, string | number | boolean>;
+  /** Put the backup host's repo1-host-port / pg1-host-port on this port instead of sshd's (a proxy). */
+  port?: number;
+}
+
+export class RemoteEnv {
+  readonly base: string;
+  readonly stanza: string;
+  readonly sshd: Sshd;
+  readonly cluster: Cluster;
+  /** Backup host. */
+  readonly backupDir: string;
+  readonly backupConf: string;
+  readonly repo: string;
+  /** Database host. */
+  readonly dbDir: string;
+  readonly dbConf: string;
+  readonly opts: RemoteEnvOptions;
+
+  private constructor(base: string, stanza: string, sshd: Sshd, cluster: Cluster, opts: RemoteEnvOptions) {
+    this.base = base;
+    this.stanza = stanza;
+    this.sshd = sshd;
+    this.cluster = cluster;
+    this.backupDir = join(base, "backup-host");
+    this.backupConf = join(this.backupDir, "pgbunker.conf");
+    this.repo = join(this.backupDir, "repo");
+    this.dbDir = join(base, "db-host");
+    this.dbConf = join(this.dbDir, "pgbunker.conf");
+    this.opts = opts;
+  }
+
+  static async create(opts: RemoteEnvOptions = {}): Promise<RemoteEnv> {
+    ensureBuilt();
+    const base = tempDir("pgbunker-topology-");
+    const stanza = opts.stanza ?? "demo";
+    const sshd = await Sshd.start();
+    const dbDir = mkdirAsPostgres(join(base, "db-host"));
+    mkdirAsPostgres(join(base, "backup-host"));
+    const dbConf = join(dbDir, "pgbunker.conf");
+    const cluster = await Cluster.create({
+      baseDir: dbDir,
+      conf: { archive_mode: "on", archive_command: `'${BINARY} --config=${dbConf} --stanza=${stanza} archive-push %p'` },
+    });
+    const env = new RemoteEnv(base, stanza, sshd, cluster, opts);
+    for (const d of ["log", "lock", "spool"]) mkdirAsPostgres(join(env.dbDir, d));
+    for (const d of ["log", "lock"]) mkdirAsPostgres(join(env.backupDir, d));
+    env.writeConfigs();
+    cluster.start();
+    return env;
+  }
+
+  writeConfigs(over: { backupGlobal?: Record<string, string | number | boolean>; dbGlobal?: Record<string, string | number | boolean> } = {}): void {
+    const port = this.opts.port;
+    const pgHost = this.sshd.hostOptions("pg1", BINARY, this.dbConf);
+    const repoHost = this.sshd.hostOptions("repo1", BINARY, this.backupConf);
+    if (port !== undefined) {
+      pgHost["pg1-host-port"] = port;
+      repoHost["repo1-host-port"] = port;
+    }
+    writeConfig(this.backupConf, {
+      global: {
+        "repo1-path": this.repo,
+        "log-path": join(this.backupDir, "log"),
+        "lock-path": join(this.backupDir, "lock"),
+        "log-level-console": "info",
+        "log-level-file": "detail",
+        "archive-timeout": 30,
+        ...this.opts.backupGlobal,
+        ...over.backupGlobal,
+      },
+      [this.stanza]: { ...pgHost, "pg1-path": this.cluster.dataDir },
+    });
+    writeConfig(this.dbConf, {
+      global: {
+        ...repoHost,
+        "log-path": join(this.dbDir, "log"),
+        "lock-path": join(this.dbDir, "lock"),
+        "spool-path": join(this.dbDir, "spool"),
+        "log-level-console": "info",
+        "log-level-file": "detail",
+        ...this.opts.dbGlobal,
+        ...over.dbGlobal,
+      },
+      [this.stanza]: { "pg1-path": this.cluster.dataDir, "pg1-socket-path": this.cluster.socketDir, "pg1-port": this.cluster.port },
+    });
+  }
+
+  /** pgbunker on the backup host. */
+  backupHost(args: string[], opts: { env?: Record<string, string> } = {}): RunResult {
+    return runAsPostgres([BINARY, `--config=${this.backupConf}`, `--stanza=${this.stanza}`, ...args], { cwd: this.backupDir, env: opts.env });
+  }
+
+  /** pgbunker on the database host. */
+  dbHost(args: string[], opts: { cwd?: string } = {}): RunResult {
+    return runAsPostgres([BINARY, `--config=${this.dbConf}`, `--stanza=${this.stanza}`, ...args], { cwd: opts.cwd ?? this.dbDir });
+  }
+
+  static ok(r: RunResult, what: string): string {
+    if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    return r.stdout;
+  }
+
+  backupHostOk(args: string[]): string {
+    return RemoteEnv.ok(this.backupHost(args), `backup host: pgbunker ${args.join(" ")}`);
+  }
+
+  dbHostOk(args: string[], opts: { cwd?: string } = {}): string {
+    return RemoteEnv.ok(this.dbHost(args, opts), `database host: pgbunker ${args.join(" ")}`);
+  }
+
+  /** Switch WAL and wait until PostgreSQL reports the segment archived. */
+  async switchAndWait(timeoutMs = 30_000): Promise<string> {
+    await this.cluster.query("select pg_switch_wal() from (select txid_current()) t");
+    const seg = await this.cluster.scalar("select pg_walfile_name(pg_current_wal_lsn() - 1)");
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const last = await this.cluster.scalar("select coalesce(last_archived_wal, '') from pg_stat_archiver");
+      if (last >= seg && /^[0-9A-F]{24}$/.test(last)) return seg;
+      if (Date.now() > deadline) throw new Error(`segment ${seg} not archived (last ${last}); log:\n${this.cluster.tailLog(20)}`);
+      await Bun.sleep(100);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    await this.cluster.destroy();
+    await this.sshd.stop();
+    const { rmSync } = await import("node:fs");
+    rmSync(this.base, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The two topologies of remote operation, with the built binary on both ends and a real sshd in
+ * between (test/harness/remote-env.ts): the backup host runs stanza-create, backup, expire, info
+ * and verify against PostgreSQL on the database host; the database host runs archive-push,
+ * archive-get and restore against the repository on the backup host.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { sha1File, sha1OfStored } from "../harness/archive.ts";
+import { PG_GID, PG_UID } from "../harness/cluster.ts";
+import { RemoteEnv } from "../harness/remote-env.ts";
+
+let env: RemoteEnv;
+
+beforeAll(async () => {
+  env = await RemoteEnv.create();
+});
+
+afterAll(async () => {
+  await env?.destroy();
+});
+
+function archived(): Map<string, string> {
+  const out = new Map<string, string>();
+  const dir = join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`);
+  if (!existsSync(dir)) return out;
+  for (const d of readdirSync(dir).filter((x) => /^[0-9A-F]{16}$/.test(x)))
+    for (const f of readdirSync(join(dir, d))) {
+      const m = /^([0-9A-F]{24})-[0-9a-f]{40}/.exec(f);
+      if (m) out.set(m[1]!, join(dir, d, f));
+    }
+  return out;
+}
+
+describe("backup host → database host", () => {
+  test("stanza-create on the backup host reads pg_control and queries PostgreSQL through the remote", () => {
+    const out = env.backupHostOk(["stanza-create"]);
+    expect(out).toContain("stanza-create command end: completed successfully");
+    const info = readFileSync(join(env.repo, "backup", env.stanza, "backup.info"), "utf8");
+    expect(info).toContain(`"db-version":"${env.cluster.major}"`);
+    // The backup host has no cluster of its own: everything it learned came over SSH.
+    expect(existsSync(join(env.backupDir, "pg"))).toBe(false);
+  });
+});
+
+describe("database host → backup host", () => {
+  test("archive-push from archive_command stores every segment in the remote repository", async () => {
+    env.cluster.pgbenchInit(1);
+    const last = await env.switchAndWait();
+    const segs = archived();
+    expect(segs.has(last)).toBe(true);
+    for (const [seg, file] of segs) expect(file).toContain(`${seg}-${sha1OfStored(file)}.lz4`);
+    // Nothing half-written in the repository.
+    const dir = join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`, last.slice(0, 16));
+    expect(readdirSync(dir).filter((f) => f.includes("tmp"))).toEqual([]);
+    // The push log is on the database host; the repository host only ran remotes.
+    expect(readFileSync(join(env.dbDir, "log", `${env.stanza}-archive-push.log`), "utf8")).toContain(`pushed WAL file '${last}' to the archive`);
+  });
+
+  test("archive-get from the database host returns byte-identical segments", () => {
+    const segs = archived();
+    const seg = [...segs.keys()].sort().at(-1)!;
+    const out = join(env.dbDir, "out");
+    mkdirSync(out, { recursive: true });
+    chownSync(out, PG_UID, PG_GID);
+    const dest = join(out, seg);
+    const r = env.dbHostOk(["archive-get", seg, dest]);
+    expect(r).toContain(`found ${seg} in the repo1: ${env.cluster.major}-1 archive`);
+    expect(`${seg}-${sha1File(dest)}`).toBe(segs.get(seg)!.split("/").pop()!.replace(/\.lz4$/, ""));
+    const missing = env.dbHost(["archive-get", "0000000100000000000000FE", join(out, "missing")]);
+    expect(missing.code).toBe(1);
+    expect(existsSync(join(out, "missing"))).toBe(false);
+  });
+});
