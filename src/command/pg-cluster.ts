@@ -61,7 +61,11 @@ export async function connectClusters(cfg: Config, opts: { primaryRequired: bool
     await close();
     throw err("DbMismatchError", `more than one primary cluster found: ${primaries.map((c) => `pg${c.index}`).join(", ")}`, "only one configured cluster may be a primary: check the pgN-* options.");
   }
-  if (conns.length === 0) throw err("ConfigError", "no database found", "check indexed pg-path/pg-host configurations.");
+  if (conns.length === 0) {
+    // As pgBackRest: commands that need the primary report a connection failure (56), others a configuration one.
+    if (opts.primaryRequired) throw err("DbConnectError", "unable to find primary cluster - cannot proceed", ["are all available clusters in recovery?", "is PostgreSQL running? the warnings above say why each cluster could not be reached."]);
+    throw err("ConfigError", "no database found", "check indexed pg-path/pg-host configurations.");
+  }
   if (opts.primaryRequired && primaries.length === 0) {
     await close();
     throw err("ConfigError", "primary database not found", "check indexed pg-path/pg-host configurations.");

@@ -217,6 +217,7 @@ describe("backup: bad input", () => {
     r = env.run(["--pg1-port=1", "backup"]);
     expect(r.code).toBe(56);
     expect(r.stderr).toMatch(/unable to connect to .*port=1/);
+    expect(r.stderr).toContain("unable to find primary cluster - cannot proceed");
 
     r = pgbunkerIn(["--stanza=other", `--pg1-path=${env.cluster.dataDir}`, "backup"]);
     expect(r.code).toBe(55);

@@ -22,7 +22,7 @@ import type { CompressType } from "../../filter/filter.ts";
 import type { Db } from "../../postgres/client.ts";
 import { readPgControl, type PgControl } from "../../postgres/control.ts";
 import { isRelationFile, tablespaceVersionDir } from "../../postgres/exclude.ts";
-import { backupStart, backupStop, databaseList, pgInfo, tablespaceList, type PgTablespace } from "../../postgres/queries.ts";
+import { backupStart, backupStop, databaseList, tablespaceList, type PgTablespace } from "../../postgres/queries.ts";
 import { loadArchiveInfo } from "../../repo/archive-info.ts";
 import { loadBackupInfo, saveBackupInfo, type BackupInfo, type BackupType } from "../../repo/backup-info.ts";
 import { REPO_VERSION } from "../../repo/ini.ts";
@@ -30,7 +30,7 @@ import { labelCreate } from "../../repo/label.ts";
 import { repoPath } from "../../repo/layout.ts";
 import { loadManifest, Manifest, savePartialManifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { dbConnect } from "../db.ts";
+import { connectClusters } from "../pg-cluster.ts";
 import { storagePg, storageRepo, storageSpec } from "../storage.ts";
 import { copyFiles, type CopyTask } from "./copy.ts";
 import { finishBackup } from "./finish.ts";
@@ -40,6 +40,8 @@ import { prepareResume, removeUnlisted } from "./resume.ts";
 import { copyWalIntoBackup, waitForArchive } from "./wal.ts";
 
 interface Cluster {
+  pg: Storage;
+  pgIndex: number;
   control: PgControl;
   db?: Db;
   timeline: number;
@@ -56,7 +58,6 @@ export async function run(cfg: Config): Promise<number> {
     throw err("FeatureNotSupportedError", "option repo-hardlink is not supported", "set repo-hardlink=n.");
 
   const repo = await storageRepo(cfg);
-  const pg = await storagePg(cfg, 1, { readOnly: true });
   const repoPass = cfg.str(cfg.repoKey("repo-cipher-pass"));
   const info = (await loadBackupInfo(repo, stanza, {
     cipherPass: repoPass,
@@ -64,8 +65,8 @@ export async function run(cfg: Config): Promise<number> {
   }))!;
 
   // 1. the cluster
-  const cluster = await inspectCluster(cfg, pg, info, online);
-  const { control } = cluster;
+  const cluster = await inspectCluster(cfg, info, online);
+  const { control, pg } = cluster;
   try {
     // 2. type, prior, resume
     const { type, prior } = await chooseType(cfg, repo, stanza, info);
@@ -106,7 +107,7 @@ export async function run(cfg: Config): Promise<number> {
     const compressLevel = manifest.options["compress-level"] as number;
     const stats = await copyFiles(manifest, tasks, {
       stanza,
-      pg: storageSpec(cfg, "pg", 1, true),
+      pg: storageSpec(cfg, "pg", cluster.pgIndex, true),
       repo: storageSpec(cfg, "repo"),
       processMax: cfg.num("process-max") ?? 1,
       bufferSize: cfg.num("buffer-size") ?? 1024 * 1024,
@@ -171,32 +172,38 @@ export async function run(cfg: Config): Promise<number> {
   }
 }
 
-/** Check the cluster, the configuration and the stanza agree before anything is written. */
-async function inspectCluster(cfg: Config, pg: Storage, info: BackupInfo, online: boolean): Promise<Cluster> {
-  const control = await readPgControl(pg);
-  info.checkCurrent(control.version, control.systemId);
+/**
+ * Check the cluster, the configuration and the stanza agree before anything is written. Online,
+ * the primary among pg1..pgN is found and backed up (standbys are not supported yet).
+ */
+async function inspectCluster(cfg: Config, info: BackupInfo, online: boolean): Promise<Cluster> {
   if (!online) {
+    const pg = await storagePg(cfg, 1, { readOnly: true });
+    const control = await readPgControl(pg);
+    info.checkCurrent(control.version, control.systemId);
     if (await pg.exists("postmaster.pid"))
       throw err("PgRunningError", `--no-online passed but postmaster.pid exists in '${pg.path()}': is PostgreSQL running?`, "stop PostgreSQL for an offline backup, or omit --no-online.");
-    return { control, timeline: control.timeline, tablespaces: [], checksums: checksumsOn(cfg, control) };
+    return { pg, pgIndex: 1, control, timeline: control.timeline, tablespaces: [], checksums: checksumsOn(cfg, control) };
   }
-  const db = await dbConnect(cfg, 1);
+  const clusters = await connectClusters(cfg, { primaryRequired: true });
+  const primary = clusters.primary!;
+  for (const s of clusters.standbys) await s.db.close();
   try {
-    const p = await pgInfo(db);
+    const pg = await storagePg(cfg, primary.index, { readOnly: true });
+    const control = await readPgControl(pg);
+    info.checkCurrent(control.version, control.systemId);
+    const p = primary.info;
     if (p.facts.version !== control.version)
-      throw err("DbMismatchError", `version ${p.facts.version} of the running cluster does not match pg_control version ${control.version} of '${pg.path()}'`, "is pg1-port pointing at another cluster?");
-    if (p.dataDirectory.replace(/\/+$/, "") !== pg.path().replace(/\/+$/, ""))
-      throw err("DbMismatchError", `the cluster on port ${cfg.num("pg1-port")} runs from '${p.dataDirectory}' but pg1-path is '${pg.path()}'`, "point pg1-path and pg1-port/pg1-socket-path at the same cluster.");
-    if (p.inRecovery) throw err("FeatureNotSupportedError", "the cluster is a standby; backup from a standby is not supported yet", "back up the primary.");
+      throw err("DbMismatchError", `version ${p.facts.version} of the running cluster does not match pg_control version ${control.version} of '${pg.path()}'`, `is pg${primary.index}-port pointing at another cluster?`);
     if (cfg.bool("archive-check")) {
       if (p.archiveMode === "off")
         throw err("ArchiveDisabledError", "archive_mode must be enabled", "set archive_mode=on and archive_command in postgresql.conf (then restart PostgreSQL), or use --no-archive-check.");
       if (p.archiveCommand === "" || p.archiveCommand === "(disabled)")
         throw err("ArchiveCommandInvalidError", "archive_command must be set", "set archive_command = 'pgbunker --stanza=NAME archive-push %p' in postgresql.conf, or use --no-archive-check.");
     }
-    return { control, db, timeline: p.timeline, tablespaces: await tablespaceList(db), checksums: checksumsOn(cfg, control) };
+    return { pg, pgIndex: primary.index, control, db: primary.db, timeline: p.timeline, tablespaces: await tablespaceList(primary.db), checksums: checksumsOn(cfg, control) };
   } catch (e) {
-    await db.close();
+    await primary.db.close();
     throw e;
   }
 }
