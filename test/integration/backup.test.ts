@@ -211,8 +211,8 @@ describe("backup: bad input", () => {
     runAsPostgres(["rm", join(env.base, "lock", `${env.stanza}.stop`)]);
 
     r = env.run([`--pg1-path=${env.base}/nowhere`, "backup"]);
-    expect(r.code).toBe(55);
-    expect(r.stderr).toContain("global/pg_control");
+    expect(r.code).toBe(58);
+    expect(r.stderr).toContain(`do not match version '15' and '${env.base}/nowhere' of option pg1-path`);
 
     r = env.run(["--pg1-port=1", "backup"]);
     expect(r.code).toBe(56);
