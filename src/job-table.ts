@@ -6,6 +6,10 @@ import type { JobTable } from "./worker/protocol.ts";
 
 export const JOB_TABLE: JobTable = {
   "backup-file": async (params) => (await import("./command/backup/file.ts")).backupFile(params),
+  /** Asynchronous archive-push: one WAL file into every repository (command/archive/push-file.ts). */
+  "archive-push-file": async (params) => (await import("./command/archive/push-file.ts")).pushFileJob(params),
+  /** Asynchronous archive-get: one WAL file from the archive into the spool (command/archive/get-file.ts). */
+  "archive-get-file": async (params) => (await import("./command/archive/get-file.ts")).getFileJob(params),
   /** Self-check used by tests and `pgbunker version --check`: compress a buffer with lz4 in a worker. */
   "self-check": async (params: { size: number }) => {
     const { filterBuffer } = await import("./filter/pipeline.ts");

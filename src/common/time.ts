@@ -10,17 +10,18 @@ export function sleep(ms: number): Promise<void> {
 
 /**
  * Call `check` until it returns a value (not undefined) or `timeoutSeconds` pass; the wait
- * between tries grows from 10ms to 1s so short waits are quick and long ones cheap.
+ * between tries grows from 10ms to 1s (or maxDelayMs) so short waits are quick and long ones cheap.
  */
-export async function waitFor<T>(timeoutSeconds: number, check: () => Promise<T | undefined>): Promise<T | undefined> {
+export async function waitFor<T>(timeoutSeconds: number, check: () => Promise<T | undefined>, opts: { maxDelayMs?: number } = {}): Promise<T | undefined> {
   const deadline = performance.now() + timeoutSeconds * 1000;
-  let delay = 10;
+  const maxDelay = opts.maxDelayMs ?? 1000;
+  let delay = Math.min(10, maxDelay);
   for (;;) {
     const v = await check();
     if (v !== undefined) return v;
     if (performance.now() >= deadline) return undefined;
     await sleep(Math.min(delay, Math.max(1, deadline - performance.now())));
-    delay = Math.min(delay * 2, 1000);
+    delay = Math.min(delay * 2, maxDelay);
   }
 }
 

@@ -1,7 +1,109 @@
-/** Asynchronous archive-get (archive-async=y): not implemented yet. */
+/**
+ * archive-get with archive-async=y, the half PostgreSQL runs: hand over the segment when the
+ * background process has prefetched it into the spool (in/NAME), start that process (with the
+ * next archive-get-queue-max worth of segments) when it has not, and report "not in the archive"
+ * when it says so (in/NAME.ok). The prefetching happens in archive/get-process.ts.
+ */
 import { err } from "../../common/error.ts";
+import { logInfo } from "../../common/log.ts";
+import { waitFor } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
+import { segmentNext } from "../../postgres/wal.ts";
+import { spoolPath } from "../../repo/layout.ts";
+import type { Storage } from "../../storage/storage.ts";
+import { storageLocal, storageSpool } from "../storage.ts";
+import { AsyncStarter, globalStatus, globalStatusRemove, statusRead, statusRemove, type Status } from "./async.ts";
+import { clusterIdentity } from "./common.ts";
 
-export async function getAsync(_cfg: Config, _name: string, _dest: string): Promise<number> {
-  throw err("FeatureNotSupportedError", "archive-async=y is not implemented yet", "set archive-async=n.");
+const WAL_NOT_FOUND = 1;
+
+export async function getAsync(cfg: Config, name: string, dest: string): Promise<number> {
+  const stanza = cfg.req("stanza");
+  const spool = storageSpool(cfg);
+  const dir = spoolPath.in(stanza);
+  const take = async (): Promise<boolean> => {
+    if (!(await spool.exists(`${dir}/${name}`))) return false;
+    await moveOut(spool, `${dir}/${name}`, dest);
+    logInfo(`found ${name} in the archive asynchronously`);
+    return true;
+  };
+  if (await take()) {
+    await topUp(cfg, spool, dir, name);
+    return 0;
+  }
+
+  // A "missing" answer left from before this request may be stale (WAL archived since, or a
+  // previous restore): with archive-missing-retry it is asked again rather than trusted.
+  const earlier = await statusRead(spool, dir, name);
+  await statusRemove(spool, dir, name);
+  if (earlier?.kind === "ok" && !cfg.bool("archive-missing-retry")) return notFound(name);
+  await globalStatusRemove(spool, dir);
+
+  const starter = new AsyncStarter(cfg, await queueFrom(cfg, name));
+  const timeout = cfg.num("archive-timeout") ?? 60;
+  const outcome = await waitFor(
+    timeout,
+    async (): Promise<"found" | Status | undefined> => {
+      if (await take()) return "found";
+      const s = (await statusRead(spool, dir, name)) ?? (await globalStatus(spool, dir));
+      if (!s) starter.ensureRunning();
+      return s;
+    },
+    { maxDelayMs: 100 },
+  );
+  if (outcome === "found") return 0;
+  if (!outcome)
+    throw err("ArchiveTimeoutError", `unable to get WAL file '${name}' from the archive asynchronously after ${timeout} second(s)`, [
+      `check '${cfg.str("log-path")}/${stanza}-archive-get-async.log' for errors.`,
+    ]);
+  await statusRemove(spool, dir, name);
+  if (outcome.kind === "error") throw outcome.error;
+  return notFound(name);
+}
+
+/**
+ * Keep the queue full: after handing over a prefetched segment, start the background process for
+ * the segments after it unless they are all in the spool already (or it is still running).
+ */
+async function topUp(cfg: Config, spool: Storage, dir: string, name: string): Promise<void> {
+  const { walSegmentSize } = await clusterIdentity(cfg);
+  const queue = await queueFrom(cfg, segmentNext(name, walSegmentSize));
+  const present = new Set(await spool.names(dir));
+  if (queue.every((n) => present.has(n))) return;
+  new AsyncStarter(cfg, queue).ensureRunning();
+}
+
+function notFound(name: string): number {
+  logInfo(`unable to find ${name} in the archive asynchronously`);
+  return WAL_NOT_FOUND;
+}
+
+/** The segment asked for and the ones after it, as many as archive-get-queue-max holds. */
+async function queueFrom(cfg: Config, name: string): Promise<string[]> {
+  const { walSegmentSize } = await clusterIdentity(cfg);
+  const count = Math.max(1, Math.floor((cfg.num("archive-get-queue-max") ?? 128 * 1024 * 1024) / walSegmentSize));
+  const queue = [name];
+  while (queue.length < count) queue.push(segmentNext(queue.at(-1)!, walSegmentSize));
+  return queue;
+}
+
+/** Rename out of the spool; copy when the spool is on another file system than pg_wal. */
+async function moveOut(spool: Storage, file: string, dest: string): Promise<void> {
+  const local = storageLocal();
+  try {
+    await local.move(spool.path(file), dest);
+  } catch {
+    const reader = (await spool.openRead(file))!;
+    const writer = await local.openWrite(dest, { sync: false });
+    try {
+      for (let c = await reader.read(); c !== null; c = await reader.read()) await writer.write(c);
+      await writer.close();
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    } finally {
+      await reader.close();
+    }
+    await spool.remove(file);
+  }
 }

@@ -16,6 +16,8 @@ import { walFileKind } from "../../postgres/wal.ts";
 import { parseWalFileName, walNameHasChecksum, walRepoPath } from "../../repo/layout.ts";
 import { walFind } from "../../repo/wal-find.ts";
 import type { Storage } from "../../storage/storage.ts";
+import { serializeError, type SerializedError } from "../../worker/protocol.ts";
+import { openStorage, type StorageSpec } from "../storage.ts";
 import { asPgbError, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
 
 /** One stored copy of a WAL file. */
@@ -134,5 +136,36 @@ async function copyOut(name: string, source: GetSource, dest: GetDestination, op
   } finally {
     await reader.close();
     if (!placed) await dest.storage.remove(temp, { ignoreMissing: true }).catch(() => {});
+  }
+}
+
+/** getWalFile as a worker job (storages as specs, each worker opens its own). */
+export interface GetFileJob {
+  name: string;
+  sources: (Omit<GetSource, "storage"> & { spec: StorageSpec })[];
+  dest: Omit<GetDestination, "storage"> & { spec: StorageSpec };
+  walSegmentSize?: number;
+  bufferSize?: number;
+}
+
+export type GetOutcome = { ok: true; repoIndex: number; archiveId: string } | { ok: false; error: SerializedError };
+
+export async function getFileJob(job: GetFileJob): Promise<GetOutcome> {
+  const opened: Storage[] = [];
+  const open = async (spec: StorageSpec) => {
+    const s = await openStorage(spec);
+    opened.push(s);
+    return s;
+  };
+  try {
+    const sources: GetSource[] = [];
+    for (const s of job.sources) sources.push({ repoIndex: s.repoIndex, archiveId: s.archiveId, path: s.path, walPass: s.walPass, storage: await open(s.spec) });
+    const dest = { path: job.dest.path, sync: job.dest.sync, storage: await open(job.dest.spec) };
+    const used = await getWalFile(job.name, sources, dest, { walSegmentSize: job.walSegmentSize, bufferSize: job.bufferSize });
+    return { ok: true, repoIndex: used.repoIndex, archiveId: used.archiveId };
+  } catch (e) {
+    return { ok: false, error: serializeError(e) };
+  } finally {
+    for (const s of opened) await s.close();
   }
 }

@@ -17,6 +17,8 @@ import { parseWalHeader, walFileKind } from "../../postgres/wal.ts";
 import { walNameHasChecksum, walRepoPath } from "../../repo/layout.ts";
 import { walFindAll } from "../../repo/wal-find.ts";
 import type { Storage, StorageWrite } from "../../storage/storage.ts";
+import { serializeError, type SerializedError } from "../../worker/protocol.ts";
+import { openStorage, storageLocal, type StorageSpec } from "../storage.ts";
 import { asPgbError, repoErrors, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
 
 export interface PushTarget {
@@ -199,4 +201,25 @@ function checkHeader(first: Uint8Array | null, path: string, stanza: { version: 
       `WAL file '${path}' version ${version ?? `unknown (page magic 0x${h.magic.toString(16)})`}, system-id ${h.systemId} do not match stanza version ${stanza.version}, system-id ${stanza.systemId}`,
       "is this WAL from the cluster this stanza backs up? are you archiving to the correct stanza?",
     );
+}
+
+/** pushWalFile as a worker job: storages travel as specs and each worker opens its own. */
+export interface PushFileJob extends Omit<PushFileOptions, "source"> {
+  targets: (Omit<PushTarget, "storage"> & { spec: StorageSpec })[];
+}
+
+/** A job's outcome: failures come back as data so one bad file does not stop the others. */
+export type JobOutcome = { ok: true; warnings: string[] } | { ok: false; error: SerializedError };
+
+export async function pushFileJob(job: PushFileJob): Promise<JobOutcome> {
+  const targets: PushTarget[] = [];
+  try {
+    for (const t of job.targets) targets.push({ repoIndex: t.repoIndex, archiveId: t.archiveId, walPass: t.walPass, storage: await openStorage(t.spec) });
+    const r = await pushWalFile({ ...job, source: storageLocal(true) }, targets);
+    return { ok: true, warnings: r.warnings };
+  } catch (e) {
+    return { ok: false, error: serializeError(e) };
+  } finally {
+    for (const t of targets) await t.storage.close();
+  }
 }

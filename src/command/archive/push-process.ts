@@ -1,7 +1,132 @@
-/** The background half of asynchronous archive-push: not implemented yet. */
-import { err } from "../../common/error.ts";
+/**
+ * The background half of asynchronous archive-push (`archive-push:async PG_WAL_DIR`), started by
+ * the foreground when no such process runs. Holding the stanza's archive lock, it:
+ *
+ *  1. lists the WAL files PostgreSQL has marked .ready, and forgets the status of those it has
+ *     since marked .done;
+ *  2. drops the whole queue, loudly, when it exceeds archive-push-queue-max (PostgreSQL would
+ *     otherwise fill its disk and stop);
+ *  3. pushes what has no status yet with process-max workers, writing NAME.ok or NAME.error;
+ *  4. looks again, and exits when a pass finds nothing new.
+ */
+import { errorCode } from "../../common/error.ts";
+import { logDetail, logInfo, logWarn } from "../../common/log.ts";
 import type { Config } from "../../config/parse.ts";
+import { spoolPath } from "../../repo/layout.ts";
+import type { Storage } from "../../storage/storage.ts";
+import { deserializeError, serializeError } from "../../worker/protocol.ts";
+import { WorkerPool } from "../../worker/pool.ts";
+import { storageLocal, storageSpec, storageSpool } from "../storage.ts";
+import { acquireArchiveLock, globalStatusRemove, globalStatusWrite, statusOf, statusRemove, statusWriteError, statusWriteOk } from "./async.ts";
+import { asPgbError, clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoErrors, sizeText } from "./common.ts";
+import { pushTargets, pushWalFile, type JobOutcome, type PushFileJob } from "./push-file.ts";
 
-export async function runPushProcess(_cfg: Config): Promise<number> {
-  throw err("FeatureNotSupportedError", "archive-async=y is not implemented yet", "set archive-async=n.");
+export async function runPushProcess(cfg: Config): Promise<number> {
+  const stanza = cfg.req("stanza");
+  const walDir = cfg.params[0] ?? `${cfg.req("pg1-path")}/pg_wal`;
+  const spool = storageSpool(cfg);
+  const dir = spoolPath.out(stanza);
+  const lock = await acquireArchiveLock(cfg);
+  if (!lock) return 0; // another background process is at work and will pick up every .ready file
+  try {
+    await globalStatusRemove(spool, dir);
+    await pushQueue(cfg, stanza, walDir, spool, dir);
+    return 0;
+  } catch (e) {
+    // The foreground waiting for its file learns why nothing will come.
+    await globalStatusWrite(spool, dir, asPgbError(e)).catch(() => {});
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+
+async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Storage, dir: string): Promise<void> {
+  const local = storageLocal(true);
+  const cluster = await clusterIdentity(cfg);
+  const opened = await openArchiveRepos(cfg, stanza);
+  const { targets, failures } = pushTargets(opened.repos, cluster);
+  failures.unshift(...opened.failures);
+  if (targets.length === 0) throw noValidRepo(failures);
+  // A repository that cannot take WAL fails every file, after the others have it.
+  const partial = failures.length ? repoErrors(`WAL was pushed to ${targets.map((t) => `repo${t.repoIndex}`).join(", ")} but not to every repository`, failures) : undefined;
+
+  const base: Omit<PushFileJob, "sourcePath" | "name"> = {
+    stanza,
+    compressType: compressTypeOf(cfg),
+    compressLevel: cfg.num("compress-level"),
+    headerCheck: cfg.bool("archive-header-check") ? { version: cluster.version, systemId: cluster.systemId } : undefined,
+    bufferSize: cfg.num("buffer-size"),
+    targets: targets.map((t) => ({ repoIndex: t.repoIndex, archiveId: t.archiveId, walPass: t.walPass, spec: storageSpec(cfg, "repo", t.repoIndex) })),
+  };
+  const processMax = cfg.num("process-max") ?? 1;
+  let pool: WorkerPool | undefined;
+  // Files that failed in this process wait for the foreground to ask again: no tight retry loop.
+  const failed = new Set<string>();
+  try {
+    for (;;) {
+      const ready = await readyWalFiles(local, walDir);
+      const done = await forgetFinished(spool, dir, ready);
+      const todo = ready.filter((n) => !done.has(n) && !failed.has(n));
+      if (todo.length === 0) return;
+      logInfo(`push ${todo.length} WAL file(s) to archive: ${todo[0]}${todo.length > 1 ? `...${todo.at(-1)}` : ""}`);
+
+      const queueMax = cfg.num("archive-push-queue-max");
+      if (queueMax !== undefined && queueBytes(ready, cluster.walSegmentSize) > queueMax) {
+        for (const name of todo) {
+          const warning = `dropped WAL file '${name}' because archive queue exceeded ${sizeText(queueMax)}`;
+          logWarn(warning);
+          await statusWriteOk(spool, dir, name, warning);
+        }
+        continue;
+      }
+
+      const jobs = todo.map((name) => ({ type: "archive-push-file", params: { ...base, name, sourcePath: `${walDir}/${name}` } as PushFileJob }));
+      const onResult = async (name: string, outcome: JobOutcome) => {
+        if (outcome.ok && !partial) {
+          for (const w of outcome.warnings) logWarn(w);
+          logDetail(`pushed WAL file '${name}' to the archive`);
+          await statusWriteOk(spool, dir, name, outcome.warnings[0]);
+          return;
+        }
+        const e = outcome.ok ? partial! : deserializeError(outcome.error);
+        failed.add(name);
+        logWarn(`could not push WAL file '${name}' to the archive (will be retried): [${errorCode(e)}] ${e.message}`);
+        await statusWriteError(spool, dir, name, e);
+      };
+      if (processMax > 1 && todo.length > 1) {
+        pool ??= await WorkerPool.start(Math.min(processMax, todo.length));
+        await pool.runAll(jobs, (job, outcome: JobOutcome) => onResult(job.params.name, outcome));
+      } else {
+        // One at a time in this process, with the storages already open.
+        for (const job of jobs) {
+          let outcome: JobOutcome;
+          try {
+            outcome = { ok: true, warnings: (await pushWalFile({ ...job.params, source: local }, targets)).warnings };
+          } catch (e) {
+            outcome = { ok: false, error: serializeError(e) };
+          }
+          await onResult(job.params.name, outcome);
+        }
+      }
+    }
+  } finally {
+    await pool?.close();
+  }
+}
+
+/**
+ * Status files of WAL files PostgreSQL no longer lists as ready are removed (it has recorded them
+ * as archived); returns the ready files already pushed.
+ */
+async function forgetFinished(spool: Storage, dir: string, ready: string[]): Promise<Set<string>> {
+  const readySet = new Set(ready);
+  const pushed = new Set<string>();
+  for (const file of await spool.names(dir)) {
+    const name = statusOf(file);
+    if (name === undefined || name === "global") continue;
+    if (!readySet.has(name)) await statusRemove(spool, dir, name);
+    else if (file.endsWith(".ok")) pushed.add(name);
+  }
+  return pushed;
 }
