@@ -4,7 +4,7 @@
  * pgbunker and pgbackrest both read (named pgbackrest.conf so that pgbackrest's own `check`,
  * which wants its name in archive_command, accepts a cluster archiving with pgbunker).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Cluster, mkdirAsPostgres, tempDir, type RunResult } from "./cluster.ts";
 import { BINARY, ensureBuilt, pgbackrest, pgbunker, writeConfig } from "./pgbunker.ts";
@@ -140,8 +140,10 @@ export class ArchiveEnv {
     }
   }
 
+  /** Stop the cluster and remove everything under the temp dir. */
   async destroy(): Promise<void> {
     await this.cluster.destroy();
+    rmSync(this.base, { recursive: true, force: true });
   }
 }
 
