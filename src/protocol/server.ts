@@ -182,6 +182,7 @@ export class ProtocolServer {
       case "pathRemove": return d.pathRemove(p.path, p.opts);
       case "move": return d.move(p.from, p.to);
       case "pathSync": return d.pathSync(p.path);
+      case "syncTree": return d.syncTree ? d.syncTree(p.path) : d.pathSync(p.path);
       case "linkCreate": return d.linkCreate(p.target, p.path);
       case "setAttributes": return d.setAttributes(p.path, p.attrs);
       case "openRead": return this.#openRead(id, p.path, p.opts ?? {}, p.window);

@@ -94,6 +94,11 @@ export class RemoteDriver implements StorageDriver {
     return this.#client.request("linkCreate", { target, path });
   }
 
+  /** Make a whole tree durable on the remote (its file system sync, or a directory fsync). */
+  syncTree(path: string): Promise<void> {
+    return this.#client.request("syncTree", { path });
+  }
+
   setAttributes(path: string, attrs: Parameters<StorageDriver["setAttributes"]>[1]): Promise<void> {
     return this.#client.request("setAttributes", { path, attrs });
   }

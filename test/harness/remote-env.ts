@@ -126,6 +126,23 @@ export class RemoteEnv {
     return RemoteEnv.ok(this.dbHost(args, opts), `database host: pgbunker ${args.join(" ")}`);
   }
 
+  /**
+   * pgBackRest 2.45 on the backup host's repository, as the oracle (its own config: the backup
+   * host's has pgbunker-only SSH options).
+   */
+  backrest(args: string[]): RunResult {
+    const conf = join(this.backupDir, "pgbackrest.conf");
+    writeConfig(conf, {
+      global: { "repo1-path": this.repo, "log-path": join(this.backupDir, "log"), "lock-path": join(this.backupDir, "lock"), "log-level-console": "warn" },
+      [this.stanza]: { "pg1-path": this.cluster.dataDir },
+    });
+    return runAsPostgres(["pgbackrest", `--config=${conf}`, `--stanza=${this.stanza}`, ...args]);
+  }
+
+  backrestOk(args: string[]): string {
+    return RemoteEnv.ok(this.backrest(args), `pgbackrest ${args.join(" ")}`);
+  }
+
   /** Switch WAL and wait until PostgreSQL reports the segment archived. */
   async switchAndWait(timeoutMs = 30_000): Promise<string> {
     await this.cluster.query("select pg_switch_wal() from (select txid_current()) t");

@@ -8,10 +8,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { sha1File, sha1OfStored } from "../harness/archive.ts";
-import { PG_GID, PG_UID } from "../harness/cluster.ts";
+import { PG_GID, PG_UID, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
 import { RemoteEnv } from "../harness/remote-env.ts";
 
 let env: RemoteEnv;
+let full = "";
+let incr = "";
+const TABLES = ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "after_full"];
+const sums: Record<string, string> = {};
 
 beforeAll(async () => {
   env = await RemoteEnv.create();
@@ -46,7 +50,7 @@ describe("backup host → database host", () => {
 
 describe("database host → backup host", () => {
   test("archive-push from archive_command stores every segment in the remote repository", async () => {
-    env.cluster.pgbenchInit(1);
+    env.cluster.pgbenchInit(3);
     const last = await env.switchAndWait();
     const segs = archived();
     expect(segs.has(last)).toBe(true);
@@ -71,5 +75,39 @@ describe("database host → backup host", () => {
     const missing = env.dbHost(["archive-get", "0000000100000000000000FE", join(out, "missing")]);
     expect(missing.code).toBe(1);
     expect(existsSync(join(out, "missing"))).toBe(false);
+  });
+});
+
+describe("backup host: backups of the database host under load", () => {
+  test("full backup under pgbench load, then incr: compressed on the database host, valid for pgBackRest", async () => {
+    const bench = spawnAsPostgres([join(SYSTEM_BIN, "pgbench"), "-h", env.cluster.socketDir, "-p", String(env.cluster.port), "-U", "postgres", "-c", "2", "-T", "8", "postgres"]);
+    await Bun.sleep(1000);
+    const out = env.backupHostOk(["--type=full", "--process-max=2", "--start-fast", "backup"]);
+    full = /new backup label = (\S+)/.exec(out)![1]!;
+    expect(full).toMatch(/F$/);
+    expect(await bench.exited).toBe(0);
+    // Each worker had its own session with the database host (main + 2 workers).
+    const log = readFileSync(join(env.backupDir, "log", `${env.stanza}-backup.log`), "utf8");
+    expect(log.match(/connected to the pgbunker remote on database host '127\.0\.0\.1'/g)?.length).toBeGreaterThanOrEqual(3);
+
+    await env.cluster.query("create table after_full as select g, md5(g::text) as v from generate_series(1, 20000) g");
+    const incrOut = env.backupHostOk(["--type=incr", "--start-fast", "backup"]);
+    incr = /new backup label = (\S+)/.exec(incrOut)![1]!;
+    expect(incr).toMatch(new RegExp(`^${full}_\\d{8}-\\d{6}I$`));
+    for (const t of TABLES) sums[t] = await env.cluster.tableChecksum(t);
+    await env.cluster.query("select pg_create_restore_point('after_incr')");
+    await env.switchAndWait();
+
+    // pgBackRest (the oracle) reads what the backup host wrote: info lists both, verify passes.
+    expect(env.backrestOk(["info"])).toContain(`incr backup: ${incr}`);
+    expect(env.backrest(["verify"]).code).toBe(0);
+  });
+
+  test("info and expire on the backup host", () => {
+    const info = env.backupHostOk(["info"]);
+    expect(info).toContain(`full backup: ${full}`);
+    expect(info).toContain(`incr backup: ${incr}`);
+    env.backupHostOk(["expire", "--repo1-retention-full=1"]);
+    expect(env.backupHostOk(["info"])).toContain(`incr backup: ${incr}`);
   });
 });
