@@ -101,6 +101,45 @@ function hostKeyOrder(known: string[]): string[] {
   return [...HOST_KEY_ALGORITHMS.filter((a) => wanted.has(a)), ...HOST_KEY_ALGORITHMS.filter((a) => !wanted.has(a))];
 }
 
+/** Check the key the host presented; the error to report when it must be refused. */
+function verifyHostKey(t: SshTarget, entries: KnownHostEntry[], userFile: string, key: Buffer): PgbError | undefined {
+  const name = hostKeyName(t.host, t.port);
+  const check = checkHostKey(entries, t.host, t.port, key);
+  const fp = `${keyTypeOf(key)} ${fingerprint(key)}`;
+  switch (check.status) {
+    case "known":
+      return undefined;
+    case "revoked":
+      return err("HostConnectError", `host key of '${name}' (${fp}) is revoked in '${check.entry.file}' line ${check.entry.line}`, "the host presents a key marked @revoked: do not connect until it has a new key.");
+    case "changed":
+      return err(
+        "HostConnectError",
+        `host key verification failed: '${name}' presented ${fp}, which differs from the key in '${check.entry.file}' line ${check.entry.line}`,
+        [
+          "someone may be intercepting the connection, or the host was reinstalled with a new key.",
+          `once you have verified the new key, remove the old one with: ssh-keygen -R '${name}' -f ${check.entry.file}`,
+        ],
+      );
+  }
+  if (t.keyCheck !== "accept-new")
+    return err(
+      "HostConnectError",
+      `host key verification failed: '${name}' (${fp}) is not in '${userFile}' or '${SYSTEM_KNOWN_HOSTS}'`,
+      [
+        `compare the fingerprint with 'ssh-keygen -lf' of the host's /etc/ssh/ssh_host_*_key.pub, then add the key as the user running pgbunker: ssh-keyscan -p ${t.port} ${t.host} >> ${userFile}`,
+        `or set ${t.option}-key-check=accept-new to record it on the first connection.`,
+      ],
+    );
+  try {
+    mkdirSync(dirname(userFile), { recursive: true, mode: 0o700 });
+    appendFileSync(userFile, knownHostsLine(t.host, t.port, key), { mode: 0o600 });
+  } catch (e) {
+    return err("HostConnectError", `unable to record the host key of '${name}' in '${userFile}': ${(e as Error).message}`);
+  }
+  logWarn(`permanently added '${name}' (${fp}) to the list of known hosts in '${userFile}'`);
+  return undefined;
+}
+
 /** Quote one word for the remote user's shell. */
 export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_\-+=/.,:@%]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
@@ -114,48 +153,10 @@ export async function sshExec(t: SshTarget, argv: string[]): Promise<Transport> 
   const ids = identities(t);
   const agent = t.keyFile ? undefined : process.env.SSH_AUTH_SOCK;
   const { entries, userFile } = loadKnownHosts(t);
-  const name = hostKeyName(t.host, t.port);
   let hostKeyError: PgbError | undefined;
-
   const hostVerifier = (key: Buffer): boolean => {
-    const check = checkHostKey(entries, t.host, t.port, key);
-    const fp = `${keyTypeOf(key)} ${fingerprint(key)}`;
-    if (check.status === "known") return true;
-    if (check.status === "revoked") {
-      hostKeyError = err("HostConnectError", `host key of '${name}' (${fp}) is revoked in '${check.entry.file}' line ${check.entry.line}`, "the host presents a key marked @revoked: do not connect until it has a new key.");
-      return false;
-    }
-    if (check.status === "changed") {
-      hostKeyError = err(
-        "HostConnectError",
-        `host key verification failed: '${name}' presented ${fp}, which differs from the key in '${check.entry.file}' line ${check.entry.line}`,
-        [
-          "someone may be intercepting the connection, or the host was reinstalled with a new key.",
-          `once you have verified the new key, remove the old one with: ssh-keygen -R '${name}' -f ${check.entry.file}`,
-        ],
-      );
-      return false;
-    }
-    if (t.keyCheck === "accept-new") {
-      try {
-        mkdirSync(dirname(userFile), { recursive: true, mode: 0o700 });
-        appendFileSync(userFile, knownHostsLine(t.host, t.port, key), { mode: 0o600 });
-      } catch (e) {
-        hostKeyError = err("HostConnectError", `unable to record the host key of '${name}' in '${userFile}': ${(e as Error).message}`);
-        return false;
-      }
-      logWarn(`permanently added '${name}' (${fp}) to the list of known hosts in '${userFile}'`);
-      return true;
-    }
-    hostKeyError = err(
-      "HostConnectError",
-      `host key verification failed: '${name}' (${fp}) is not in '${userFile}' or '${SYSTEM_KNOWN_HOSTS}'`,
-      [
-        `check the fingerprint on that host (ssh-keygen -lf /etc/ssh/ssh_host_${keyTypeOf(key).replace(/^ssh-|-sha2-nistp\d+$/g, "").replace(/^ecdsa$/, "ecdsa")}_key.pub), then add the key as the user running pgbunker: ssh-keyscan -p ${t.port} ${t.host} >> ${userFile}`,
-        `or set ${t.option}-key-check=accept-new to record it on the first connection.`,
-      ],
-    );
-    return false;
+    hostKeyError = verifyHostKey(t, entries, userFile, key);
+    return hostKeyError === undefined;
   };
 
   if (ids.length === 0 && !agent)
@@ -177,22 +178,34 @@ export async function sshExec(t: SshTarget, argv: string[]): Promise<Transport> 
   };
 
   await new Promise<void>((resolve, reject) => {
-    client.once("ready", () => resolve());
-    client.once("error", (e: Error & { level?: string; code?: string }) => {
+    let settled = false;
+    client.once("ready", () => {
+      settled = true;
+      resolve();
+    });
+    // ssh2 may emit several errors for one failure (timeout, then connection lost): only the first
+    // decides; the listener stays so a later one is never an unhandled 'error' event.
+    client.on("error", (e: Error & { level?: string; code?: string }) => {
+      if (settled) return;
+      settled = true;
       client.end();
-      if (hostKeyError) return reject(hostKeyError);
-      if (e.level === "client-authentication")
-        return reject(err(
-          "HostConnectError",
-          `unable to authenticate to ${where(t)}: the server refused ${[agent ? "the ssh-agent's keys" : "", ...ids.map((i) => `key '${i.file}'`)].filter(Boolean).join(" and ")}`,
-          `append the public key (${ids[0] ? `${ids[0].file}.pub` : "~/.ssh/id_ed25519.pub"}) to ~${t.user}/.ssh/authorized_keys on ${t.host}, or set ${t.option}-key-file and ${t.option}-user.`,
-        ));
-      const reason = e.code ? `${e.code}: ${e.message}` : e.message;
-      reject(err("HostConnectError", `unable to connect to ${where(t)}: ${reason}`, `check that ${t.host} is reachable and runs sshd on port ${t.port} (${t.option} and ${t.option}-port).`));
+      reject(connectError(t, e, hostKeyError, ids, agent));
     });
     client.connect(config);
   });
   return execTransport(client, t, argv);
+}
+
+function connectError(t: SshTarget, e: Error & { level?: string; code?: string }, hostKeyError: PgbError | undefined, ids: Identity[], agent: string | undefined): PgbError {
+  if (hostKeyError) return hostKeyError;
+  if (e.level === "client-authentication")
+    return err(
+      "HostConnectError",
+      `unable to authenticate to ${where(t)}: the server refused ${[agent ? "the ssh-agent's keys" : "", ...ids.map((i) => `key '${i.file}'`)].filter(Boolean).join(" and ")}`,
+      `append the public key (${ids[0] ? `${ids[0].file}.pub` : "~/.ssh/id_ed25519.pub"}) to ~${t.user}/.ssh/authorized_keys on ${t.host}, or set ${t.option}-key-file and ${t.option}-user.`,
+    );
+  const reason = e.code ? `${e.code}: ${e.message}` : e.message;
+  return err("HostConnectError", `unable to connect to ${where(t)}: ${reason}`, `check that ${t.host} is reachable and runs sshd on port ${t.port} (${t.option} and ${t.option}-port).`);
 }
 
 /** Run the command and wrap its session as a Transport. */

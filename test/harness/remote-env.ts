@@ -6,7 +6,7 @@
  * built pgbunker there as `pgbunker remote`. The cluster has no TCP port at all.
  */
 import { join } from "node:path";
-import { Cluster, mkdirAsPostgres, runAsPostgres, tempDir, type RunResult } from "./cluster.ts";
+import { Cluster, mkdirAsPostgres, runAsPostgres, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
 import { BINARY, ensureBuilt, writeConfig } from "./pgbunker.ts";
 import { Sshd } from "./sshd.ts";
 
@@ -67,8 +67,8 @@ export class RemoteEnv {
     return env;
   }
 
-  writeConfigs(over: { backupGlobal?: Record<string, string | number | boolean>; dbGlobal?: Record<string, string | number | boolean> } = {}): void {
-    const port = this.opts.port;
+  writeConfigs(over: { backupGlobal?: Record<string, string | number | boolean>; dbGlobal?: Record<string, string | number | boolean>; port?: number } = {}): void {
+    const port = over.port ?? this.opts.port;
     const pgHost = this.sshd.hostOptions("pg1", BINARY, this.dbConf);
     const repoHost = this.sshd.hostOptions("repo1", BINARY, this.backupConf);
     if (port !== undefined) {
@@ -106,6 +106,13 @@ export class RemoteEnv {
   /** pgbunker on the backup host. */
   backupHost(args: string[], opts: { env?: Record<string, string> } = {}): RunResult {
     return runAsPostgres([BINARY, `--config=${this.backupConf}`, `--stanza=${this.stanza}`, ...args], { cwd: this.backupDir, env: opts.env });
+  }
+
+  /** pgbunker on the backup host, asynchronously (the test process keeps running, e.g. a TcpProxy). */
+  async backupHostAsync(args: string[]): Promise<RunResult> {
+    const p = spawnAsPostgres([BINARY, `--config=${this.backupConf}`, `--stanza=${this.stanza}`, ...args], { output: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout as ReadableStream).text(), new Response(p.stderr as ReadableStream).text(), p.exited]);
+    return { code, stdout, stderr };
   }
 
   /** pgbunker on the database host. */

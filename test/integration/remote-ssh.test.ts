@@ -183,9 +183,11 @@ describe("remote over ssh: the network fails under a running transfer", () => {
     const proxy = TcpProxy.start(sshd.port);
     sshd.trustPort(proxy.port);
     try {
+      // Written through a direct session (fsync of a large file may take longer than 1s here).
+      const direct = await remoteSession(target());
+      await new Storage(new RemoteDriver(direct.client, direct.open.features), direct.open.base).put("silent-big", testBytes(32 * 1024 * 1024));
       const s = await remoteSession(target({ port: proxy.port }, { stanza: "silent", timeout: 1 }));
       const storage = new Storage(new RemoteDriver(s.client, s.open.features), s.open.base);
-      await storage.put("silent-big", testBytes(32 * 1024 * 1024));
       const r = (await storage.openRead("silent-big"))!;
       await r.read();
       proxy.freeze();

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { sha1File, sha1OfStored } from "../harness/archive.ts";
 import { PG_GID, PG_UID, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
 import { RemoteEnv } from "../harness/remote-env.ts";
+import { TcpProxy } from "../harness/sshd.ts";
 
 let env: RemoteEnv;
 let full = "";
@@ -109,5 +110,36 @@ describe("backup host: backups of the database host under load", () => {
     expect(info).toContain(`incr backup: ${incr}`);
     env.backupHostOk(["expire", "--repo1-retention-full=1"]);
     expect(env.backupHostOk(["info"])).toContain(`incr backup: ${incr}`);
+  });
+});
+
+describe("backup host: the network fails mid-backup", () => {
+  test("link to the database host dropped during the copy: the backup fails cleanly, a retry resumes and completes", async () => {
+    const proxy = TcpProxy.start(env.sshd.port);
+    env.sshd.trustPort(proxy.port);
+    env.writeConfigs({ port: proxy.port });
+    try {
+      const before = env.backupHostOk(["info"]);
+      const running = env.backupHostAsync(["--type=full", "--process-max=2", "--start-fast", "--compress-type=gz", "--compress-level=6", "backup"]);
+      // Cut once the copy is well under way (compressed file data is flowing back).
+      const deadline = Date.now() + 60_000;
+      while (proxy.downstream < 3 * 1024 * 1024 && Date.now() < deadline) await Bun.sleep(5);
+      proxy.cut();
+      const failed = await running;
+      expect(failed.code).toBe(39);
+      expect(failed.stderr).toMatch(/ERROR: \[039\]: .*connection to the pgbunker remote on database host '127\.0\.0\.1' was lost/);
+      // Nothing was added to the repository's list of backups: the partial one is not trusted.
+      expect(env.backupHostOk(["info"]).replace(/^.*INFO:.*$/gm, "")).toBe(before.replace(/^.*INFO:.*$/gm, ""));
+      // PostgreSQL ended the backup with the session: a new one can start at once.
+      env.writeConfigs();
+      const retry = env.backupHostOk(["--type=full", "--process-max=2", "--start-fast", "--compress-type=gz", "--compress-level=6", "backup"]);
+      expect(retry).toContain("resumable backup");
+      const label = /new backup label = (\S+)/.exec(retry)![1]!;
+      expect(env.backrest(["verify"]).code).toBe(0);
+      expect(env.backrestOk(["info"])).toContain(`full backup: ${label}`);
+    } finally {
+      proxy.stop();
+      env.writeConfigs();
+    }
   });
 });
