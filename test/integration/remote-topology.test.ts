@@ -77,6 +77,28 @@ describe("database host → backup host", () => {
     expect(missing.code).toBe(1);
     expect(existsSync(join(out, "missing"))).toBe(false);
   });
+
+  test("asynchronous archive-push (archive-async=y): the background archiver's workers reach the repository host", async () => {
+    env.writeConfigs({ dbGlobal: { "archive-async": true, "process-max": 2 } });
+    try {
+      const segs: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        await env.cluster.query("create table if not exists async_t (g int); insert into async_t select generate_series(1, 1000)");
+        segs.push(await env.switchAndWait());
+      }
+      const stored = archived();
+      for (const seg of segs) expect(stored.has(seg)).toBe(true);
+      expect(readFileSync(join(env.dbDir, "log", `${env.stanza}-archive-push-async.log`), "utf8")).toContain(segs.at(-1)!);
+    } finally {
+      env.writeConfigs();
+    }
+  });
+
+  test("check on the backup host: PostgreSQL switches WAL through the remote and the segment arrives", () => {
+    const out = env.backupHostOk(["check"]);
+    expect(out).toContain("check command end: completed successfully");
+    expect(out).toMatch(/WAL segment [0-9A-F]{24} successfully archived/);
+  });
 });
 
 describe("backup host: backups of the database host under load", () => {
