@@ -207,7 +207,7 @@ describe("stanza-delete, stop and start", () => {
 describe("encrypted repository (repo1-cipher-type=aes-256-cbc)", () => {
   const cipher = { "repo1-cipher-type": "aes-256-cbc", "repo1-cipher-pass": "correct horse battery staple" };
 
-  test("pgbunker's encrypted stanza and WAL are read by pgbackrest, and the other way round", () => {
+  test("pgbunker's encrypted stanza and WAL (sync and async) are read by pgbackrest, and the other way round", async () => {
     const ours = conf("enc-ours", { global: cipher });
     const theirs = conf("enc-theirs", { global: cipher });
     expect(ours.run(["stanza-create"]).code).toBe(0);
@@ -223,6 +223,21 @@ describe("encrypted repository (repo1-cipher-type=aes-256-cbc)", () => {
       expect(p.code).toBe(0);
       const out = join(work, `${name}.out`);
       expect(getter(["archive-get", name, out]).code).toBe(0);
+      expect(sha1File(out)).toBe(sha1File(segFile));
+    }
+    // Asynchronous push (a worker per file) into the encrypted repository, read back by pgbackrest.
+    const wal = mkdirAsPostgres(join(work, "enc-wal", "pg_wal"));
+    mkdirAsPostgres(join(wal, "archive_status"));
+    for (const n of ["000000010000000000000E03", "000000010000000000000E04"]) {
+      copyFileSync(segFile, join(wal, n));
+      chownSync(join(wal, n), PG_UID, PG_GID);
+      writeFileSync(join(wal, "archive_status", `${n}.ready`), "");
+    }
+    const async = ours.run(["--archive-async", `--spool-path=${join(work, "enc-spool")}`, "--process-max=2", "archive-push", join(wal, "000000010000000000000E03")]);
+    expect(async.stderr).toBe("");
+    for (const n of ["000000010000000000000E03", "000000010000000000000E04"]) {
+      const out = join(work, `${n}.out`);
+      for (let i = 0; i < 100 && ours.backrest(["archive-get", n, out]).code !== 0; i++) await Bun.sleep(100);
       expect(sha1File(out)).toBe(sha1File(segFile));
     }
     // WAL is stored compressed then encrypted with archive.info's own passphrase.

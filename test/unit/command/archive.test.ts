@@ -1,0 +1,210 @@
+/**
+ * The archive's pure parts and its per-file units of work over a local repository: where WAL
+ * files are stored, the spool's status files, the `:async` command role, and pushWalFile /
+ * getWalFile (duplicates, header check, repositories that fail, corrupt copies) without a cluster.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PgbError } from "../../../src/common/error.ts";
+import { parseConfig } from "../../../src/config/parse.ts";
+import { statusOf, statusRead, statusWriteError, statusWriteOk } from "../../../src/command/archive/async.ts";
+import { queueBytes, readyWalFiles, sizeText } from "../../../src/command/archive/common.ts";
+import { getWalFile, type GetSource } from "../../../src/command/archive/get-file.ts";
+import { pushWalFile, type PushTarget } from "../../../src/command/archive/push-file.ts";
+import { err } from "../../../src/common/error.ts";
+import { PG_VERSIONS } from "../../../src/postgres/version.ts";
+import { walNameHasChecksum, walRepoPath } from "../../../src/repo/layout.ts";
+import { posix } from "../../../src/storage/posix.ts";
+import { Storage } from "../../../src/storage/storage.ts";
+
+const dirs: string[] = [];
+function temp(): string {
+  const d = mkdtempSync(join(tmpdir(), "pgb-archive-unit-"));
+  dirs.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function fails(p: Promise<unknown>): Promise<PgbError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof PgbError) return e;
+    throw e;
+  }
+  throw new Error("expected an error");
+}
+
+const SYSTEM_ID = 7712153727444328942n;
+const PG15 = PG_VERSIONS.find((v) => v.major === 15)!;
+
+/** A 1 MiB "segment" whose first page is a long header naming a cluster. */
+function segment(seed: number, systemId = SYSTEM_ID, magic = PG15.walMagic): Uint8Array {
+  const buf = new Uint8Array(1024 * 1024);
+  for (let i = 40; i < buf.length; i++) buf[i] = (i * seed) % 251;
+  const v = new DataView(buf.buffer);
+  v.setUint16(0, magic, true);
+  v.setUint16(2, 0x0002, true); // XLP_LONG_HEADER
+  v.setUint32(4, 1, true);
+  v.setBigUint64(24, systemId, true);
+  v.setUint32(32, 16 * 1024 * 1024, true);
+  v.setUint32(36, 8192, true);
+  return buf;
+}
+
+const sha1 = (b: Uint8Array) => new Bun.CryptoHasher("sha1").update(b).digest("hex");
+
+describe("where WAL files live in the repository", () => {
+  test("segments and partials carry SHA-1 and extension; backup labels beside them; history in the archive id", () => {
+    const s = { sha1: "a".repeat(40), ext: ".lz4" };
+    expect(walRepoPath("demo", "15-1", "000000010000000200000003", s)).toBe(`archive/demo/15-1/0000000100000002/000000010000000200000003-${"a".repeat(40)}.lz4`);
+    expect(walRepoPath("demo", "15-1", "000000010000000200000003.partial", s)).toBe(`archive/demo/15-1/0000000100000002/000000010000000200000003.partial-${"a".repeat(40)}.lz4`);
+    expect(walRepoPath("demo", "15-1", "000000010000000200000003.00000028.backup")).toBe("archive/demo/15-1/0000000100000002/000000010000000200000003.00000028.backup");
+    expect(walRepoPath("demo", "15-1", "00000002.history")).toBe("archive/demo/15-1/00000002.history");
+    expect(walNameHasChecksum("00000002.history")).toBe(false);
+    expect(() => walRepoPath("demo", "15-1", "000000010000000200000003")).toThrow(/needs its sha1/);
+  });
+});
+
+describe("spool status files", () => {
+  test("ok, ok with a warning, error with code and hints round-trip in pgBackRest's format", async () => {
+    const spool = new Storage(posix, temp());
+    await statusWriteOk(spool, "out", "A");
+    await statusWriteOk(spool, "out", "B", "dropped WAL file 'B'");
+    await statusWriteError(spool, "out", "C", err("ArchiveDuplicateError", "WAL file 'C' already exists", ["hint one", "hint two"]));
+    expect(await statusRead(spool, "out", "A")).toEqual({ kind: "ok" });
+    expect(await statusRead(spool, "out", "B")).toEqual({ kind: "ok", warning: "dropped WAL file 'B'" });
+    expect(readFileSync(spool.path("out/B.ok"), "utf8")).toBe("0\ndropped WAL file 'B'");
+    expect(readFileSync(spool.path("out/C.error"), "utf8")).toBe("45\nWAL file 'C' already exists\nHINT: hint one\nHINT: hint two");
+    const c = await statusRead(spool, "out", "C");
+    expect(c?.kind).toBe("error");
+    if (c?.kind === "error") {
+      expect(c.error.kind).toBe("ArchiveDuplicateError");
+      expect(c.error.message).toBe("WAL file 'C' already exists");
+      expect(c.error.hints).toEqual(["hint one", "hint two"]);
+    }
+    expect(await statusRead(spool, "out", "D")).toBeUndefined();
+    expect([statusOf("X.ok"), statusOf("X.error"), statusOf("X")]).toEqual(["X", "X", undefined]);
+  });
+});
+
+describe("queue helpers", () => {
+  test("ready files: history first; only segments count toward the queue size", async () => {
+    const dir = temp();
+    mkdirSync(join(dir, "archive_status"));
+    for (const n of ["000000010000000000000003", "00000002.history", "000000010000000000000004.partial", "000000010000000000000002"])
+      writeFileSync(join(dir, "archive_status", `${n}.ready`), "");
+    writeFileSync(join(dir, "archive_status", "000000010000000000000001.done"), "");
+    const ready = await readyWalFiles(new Storage(posix, "/"), dir);
+    expect(ready).toEqual(["00000002.history", "000000010000000000000002", "000000010000000000000003", "000000010000000000000004.partial"]);
+    expect(queueBytes(ready, 16 << 20)).toBe(32 << 20);
+    expect([sizeText(16 << 20), sizeText(1 << 30), sizeText(1000)]).toEqual(["16MB", "1GB", "1000B"]);
+  });
+});
+
+describe("the :async command role", () => {
+  test("archive-push:async parses as archive-push with role async; other commands have no role", () => {
+    const cfg = parseConfig({ argv: ["--stanza=demo", "--pg1-path=/pg", "--no-compress", "--process-max=2", "archive-push:async", "/pg/pg_wal"], configSections: new Map() });
+    expect([cfg.command, cfg.role, cfg.commandName, cfg.params]).toEqual(["archive-push", "async", "archive-push:async", ["/pg/pg_wal"]]);
+    // Only what came from the command line is passed on to a child, minus what the caller overrides.
+    expect(cfg.cliArgs(["process-max"])).toEqual(["--no-compress", "--pg1-path=/pg", "--stanza=demo"]);
+    expect(() => parseConfig({ argv: ["--stanza=demo", "backup:async"], configSections: new Map() })).toThrow(/invalid command 'backup:async'/);
+  });
+});
+
+describe("pushWalFile and getWalFile over local repositories", () => {
+  const name = "000000010000000000000007";
+  const stanza = "demo";
+
+  function setup(repos = 1) {
+    const base = temp();
+    const src = join(base, name);
+    const data = segment(3);
+    writeFileSync(src, data);
+    const targets: PushTarget[] = Array.from({ length: repos }, (_, i) => ({ repoIndex: i + 1, storage: new Storage(posix, join(base, `repo${i + 1}`)), archiveId: "15-1" }));
+    const opts = { source: new Storage(posix, "/"), sourcePath: src, name, stanza, compressType: "lz4" as const, headerCheck: { version: "15", systemId: SYSTEM_ID } };
+    return { base, src, data, targets, opts };
+  }
+
+  test("push then get: stored compressed under its SHA-1, fetched byte-identical; an identical push warns", async () => {
+    const { base, data, targets, opts } = setup();
+    expect(await pushWalFile(opts, targets)).toEqual({ warnings: [] });
+    const dir = join(base, "repo1/archive/demo/15-1/0000000100000000");
+    expect(readdirSync(dir)).toEqual([`${name}-${sha1(data)}.lz4`]);
+    const again = await pushWalFile(opts, targets);
+    expect(again.warnings[0]).toContain(`WAL file '${name}' already exists in the repo1 archive with the same checksum`);
+
+    const source: GetSource = { repoIndex: 1, storage: targets[0]!.storage, archiveId: "15-1", path: `archive/demo/15-1/0000000100000000/${name}-${sha1(data)}.lz4` };
+    const out = new Storage(posix, base);
+    await getWalFile(name, [source], { storage: out, path: "fetched", sync: false }, { walSegmentSize: data.length });
+    expect(sha1(readFileSync(join(base, "fetched")))).toBe(sha1(data));
+    // The size of a segment is checked too.
+    expect((await fails(getWalFile(name, [source], { storage: out, path: "small", sync: false }, { walSegmentSize: 2 * data.length }))).kind).toBe("FormatError");
+    expect(existsSync(join(base, "small"))).toBe(false);
+  });
+
+  test("header check: another cluster's or another major's segment is refused before anything is written", async () => {
+    const { base, src, targets, opts } = setup();
+    writeFileSync(src, segment(3, SYSTEM_ID + 1n));
+    const e = await fails(pushWalFile(opts, targets));
+    expect(e.kind).toBe("ArchiveMismatchError");
+    expect(e.message).toContain(`system-id ${SYSTEM_ID + 1n} do not match stanza version 15, system-id ${SYSTEM_ID}`);
+    writeFileSync(src, segment(3, SYSTEM_ID, PG_VERSIONS.find((v) => v.major === 14)!.walMagic));
+    expect((await fails(pushWalFile(opts, targets))).message).toContain("version 14, system-id");
+    expect(existsSync(join(base, "repo1"))).toBe(false);
+    expect((await pushWalFile({ ...opts, headerCheck: undefined }, targets)).warnings).toEqual([]);
+  });
+
+  test("different content under the same name is ArchiveDuplicateError and leaves the first copy alone", async () => {
+    const { base, src, data, targets, opts } = setup();
+    await pushWalFile(opts, targets);
+    writeFileSync(src, segment(5));
+    const e = await fails(pushWalFile(opts, targets));
+    expect(e.kind).toBe("ArchiveDuplicateError");
+    expect(readdirSync(join(base, "repo1/archive/demo/15-1/0000000100000000"))).toEqual([`${name}-${sha1(data)}.lz4`]);
+  });
+
+  test("two repositories, one unwritable: the other gets the file, the error names the failing one", async () => {
+    const { base, data, targets, opts } = setup(2);
+    writeFileSync(join(base, "repo2"), ""); // a file where the repository should be: fails even as root
+    const e = await fails(pushWalFile(opts, targets));
+    expect(e.kind).toBe("FileOpenError");
+    expect(e.message).toContain(`unable to open file '${join(base, "repo2")}/archive/demo/15-1/0000000100000000/${name}.`);
+    expect(readdirSync(join(base, "repo1/archive/demo/15-1/0000000100000000"))).toEqual([`${name}-${sha1(data)}.lz4`]);
+  });
+
+  test("get falls through a corrupt copy to the next repository; all corrupt is an error and writes nothing", async () => {
+    const { base, data, targets, opts } = setup(2);
+    await pushWalFile(opts, targets);
+    const rel = `archive/demo/15-1/0000000100000000/${name}-${sha1(data)}.lz4`;
+    const stored = join(base, "repo1", rel);
+    const bytes = readFileSync(stored);
+    bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
+    writeFileSync(stored, bytes);
+    const sources: GetSource[] = targets.map((t) => ({ repoIndex: t.repoIndex, storage: t.storage, archiveId: "15-1", path: rel }));
+    const out = new Storage(posix, base);
+    const used = await getWalFile(name, sources, { storage: out, path: "ok", sync: false });
+    expect(used.repoIndex).toBe(2);
+    expect(sha1(readFileSync(join(base, "ok")))).toBe(sha1(data));
+
+    writeFileSync(join(base, "repo2", rel), bytes);
+    const e = await fails(getWalFile(name, sources, { storage: out, path: "bad", sync: false }));
+    expect(e.message).toMatch(/unable to get 000000010000000000000007:\nrepo1: .* \[FormatError\] .*\nrepo2: /);
+    expect(readdirSync(base).filter((f) => f.startsWith("bad"))).toEqual([]);
+  });
+
+  test("history and backup-label files are stored plain and replaced by a newer copy", async () => {
+    const { base, targets, opts } = setup();
+    const hist = join(base, "00000002.history");
+    writeFileSync(hist, "1\t0/3000000\tno recovery target specified\n");
+    const h = { ...opts, sourcePath: hist, name: "00000002.history" };
+    await pushWalFile(h, targets);
+    writeFileSync(hist, "1\t0/3000001\tno recovery target specified\n");
+    await pushWalFile(h, targets);
+    expect(readFileSync(join(base, "repo1/archive/demo/15-1/00000002.history"), "utf8")).toBe("1\t0/3000001\tno recovery target specified\n");
+  });
+});
