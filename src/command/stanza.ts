@@ -59,21 +59,24 @@ async function otherFiles(storage: Storage, dir: string, info: string): Promise<
   return names.filter((n) => !n.startsWith(info));
 }
 
-export async function runCreate(cfg: Config): Promise<number> {
+/** stanza-create / stanza-upgrade: the cluster's pg_control, then each repository in turn. */
+async function eachRepo(cfg: Config, fn: (r: RepoStanza, stanza: string, pg: PgControl) => Promise<void>): Promise<number> {
   const stanza = cfg.req("stanza");
   const pg = await stanzaControl(cfg);
   for (const index of repoIndexes(cfg)) {
-    logInfo(`stanza-create for stanza '${stanza}' on repo${index}`);
-    const r = await loadStanza(cfg, stanza, index);
-    if (r.archive && r.backup) {
-      if (!matches(r.archive.current, pg) || !matches(r.backup.current, pg))
-        throw err("FileInvalidError", "backup and archive info files exist but do not match the database", ["is this the correct stanza?", "did an error occur during stanza-upgrade?"]);
-      logInfo(`stanza '${stanza}' already exists on repo${index} and is valid`);
-      continue;
-    }
-    await createMissing(r, stanza, pg);
+    logInfo(`${cfg.command} for stanza '${stanza}' on repo${index}`);
+    await fn(await loadStanza(cfg, stanza, index), stanza, pg);
   }
   return 0;
+}
+
+export async function runCreate(cfg: Config): Promise<number> {
+  return eachRepo(cfg, async (r, stanza, pg) => {
+    if (!r.archive || !r.backup) return createMissing(r, stanza, pg);
+    if (!matches(r.archive.current, pg) || !matches(r.backup.current, pg))
+      throw err("FileInvalidError", "backup and archive info files exist but do not match the database", ["is this the correct stanza?", "did an error occur during stanza-upgrade?"]);
+    logInfo(`stanza '${stanza}' already exists on repo${r.index} and is valid`);
+  });
 }
 
 /**
@@ -109,21 +112,17 @@ function missingError(missing: string, present: string, index: number) {
 }
 
 export async function runUpgrade(cfg: Config): Promise<number> {
-  const stanza = cfg.req("stanza");
-  const pg = await stanzaControl(cfg);
-  for (const index of repoIndexes(cfg)) {
-    logInfo(`stanza-upgrade for stanza '${stanza}' on repo${index}`);
-    const r = await loadStanza(cfg, stanza, index);
+  return eachRepo(cfg, async (r, stanza, pg) => {
     for (const [file, info] of [[ARCHIVE_INFO_FILE, r.archive], [BACKUP_INFO_FILE, r.backup]] as const)
       if (!info)
-        throw err("FileMissingError", `${file} is missing for stanza '${stanza}' on repo${index}`, ["has a stanza-create been performed?", "stanza-upgrade records a new cluster in an existing stanza."]);
+        throw err("FileMissingError", `${file} is missing for stanza '${stanza}' on repo${r.index}`, ["has a stanza-create been performed?", "stanza-upgrade records a new cluster in an existing stanza."]);
     const archive = r.archive!;
     const backup = r.backup!;
     const archiveOk = matches(archive.current, pg);
     const backupOk = matches(backup.current, pg);
     if (archiveOk && backupOk) {
-      logInfo(`stanza '${stanza}' on repo${index} is already up to date`);
-      continue;
+      logInfo(`stanza '${stanza}' on repo${r.index} is already up to date`);
+      return;
     }
     // Both histories share ids: the new entry takes the next id after the larger of the two.
     const nextId = Math.max(...archive.history.map((h) => h.id), ...backup.history.map((h) => h.id)) + 1;
@@ -137,8 +136,7 @@ export async function runUpgrade(cfg: Config): Promise<number> {
       backup.history.push(backup.current);
       await saveBackupInfo(r.storage, stanza, backup, r.pass);
     }
-  }
-  return 0;
+  });
 }
 
 export async function runDelete(cfg: Config): Promise<number> {

@@ -204,6 +204,28 @@ export class Storage {
     }
   }
 
+  /**
+   * Stream a file into `dest` (this or another storage), through read and write filters. The
+   * destination write is aborted on any error, so a failed copy leaves nothing behind. Returns
+   * both sides' filter results; throws FileMissingError when the source does not exist.
+   */
+  async copyTo(rel: string, dest: Storage, destRel: string, opts: { read?: ReadOptions; write?: WriteOptions } = {}): Promise<{ read: FilterResult[]; write: FilterResult[] }> {
+    const r = await this.driver.openRead(this.path(rel), { ...opts.read, ignoreMissing: false });
+    if (!r) throw err("FileMissingError", `unable to open missing file '${this.path(rel)}' for read`);
+    try {
+      const w = await dest.openWrite(destRel, opts.write);
+      try {
+        for (let c = await r.read(); c !== null; c = await r.read()) await w.write(c);
+        return { write: await w.close(), read: r.results() };
+      } catch (e) {
+        await w.abort().catch(() => {});
+        throw e;
+      }
+    } finally {
+      await r.close();
+    }
+  }
+
   remove(rel: string, opts?: { ignoreMissing?: boolean }) {
     this.#writable(`remove '${this.path(rel)}'`);
     return this.driver.remove(this.path(rel), opts);

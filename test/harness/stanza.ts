@@ -2,6 +2,7 @@
  * A ready stanza for integration tests: a running cluster archiving into a repository, a config
  * file both pgbunker and pgbackrest read, and shortcuts to run either tool against it.
  */
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { Cluster, mkdirAsPostgres, tempDir, type RunResult } from "./cluster.ts";
 import { BINARY, ensureBuilt, pgbackrest, pgbunker, writeConfig } from "./pgbunker.ts";
@@ -14,6 +15,8 @@ export interface StanzaOptions {
   /** Extra [global] settings. */
   global?: Record<string, string | number | boolean>;
   conf?: Record<string, string | number>;
+  /** Name of the config file in the temp dir (default pgbunker.conf). */
+  configName?: string;
 }
 
 export class StanzaEnv {
@@ -21,21 +24,32 @@ export class StanzaEnv {
   readonly conf: string;
   readonly stanza: string;
   readonly repo: string;
+  readonly spool: string;
+  readonly lock: string;
+  readonly log: string;
   readonly cluster: Cluster;
 
-  private constructor(base: string, conf: string, stanza: string, cluster: Cluster) {
+  constructor(base: string, conf: string, stanza: string, cluster: Cluster) {
     this.base = base;
     this.conf = conf;
     this.stanza = stanza;
     this.repo = join(base, "repo");
+    this.spool = join(base, "spool");
+    this.lock = join(base, "lock");
+    this.log = join(base, "log");
     this.cluster = cluster;
   }
 
-  static async create(opts: StanzaOptions = {}): Promise<StanzaEnv> {
+  static create(opts: StanzaOptions = {}): Promise<StanzaEnv> {
+    return StanzaEnv.build(StanzaEnv, opts);
+  }
+
+  /** Create the cluster and the stanza, as an instance of `make` (subclasses add helpers). */
+  protected static async build<T extends StanzaEnv>(make: new (base: string, conf: string, stanza: string, cluster: Cluster) => T, opts: StanzaOptions): Promise<T> {
     ensureBuilt();
     const base = tempDir();
     const stanza = opts.stanza ?? "demo";
-    const conf = join(base, "pgbunker.conf");
+    const conf = join(base, opts.configName ?? "pgbunker.conf");
     const archiver = opts.archiver ?? "pgbunker";
     const archiveCommand = archiver === "pgbunker" ? `${BINARY} --config=${conf} --stanza=${stanza} archive-push %p` : `pgbackrest --config=${conf} --stanza=${stanza} archive-push %p`;
     const cluster = await Cluster.create({ baseDir: base, major: opts.major, conf: { archive_mode: "on", archive_command: `'${archiveCommand}'`, ...opts.conf } });
@@ -57,20 +71,20 @@ export class StanzaEnv {
       },
       [stanza]: { "pg1-path": cluster.dataDir, "pg1-port": cluster.port, "pg1-socket-path": cluster.socketDir },
     });
-    const env = new StanzaEnv(base, conf, stanza, cluster);
+    const env = new make(base, conf, stanza, cluster);
     cluster.start();
     const r = archiver === "pgbunker" ? env.run(["stanza-create"]) : env.backrest(["stanza-create"]);
     if (r.code !== 0) throw new Error(`stanza-create failed: ${r.stdout}\n${r.stderr}`);
     return env;
   }
 
-  /** pgbunker --config --stanza ARGS */
-  run(args: string[]): RunResult {
-    return pgbunker([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args]);
+  /** pgbunker --config --stanza ARGS (cwd: where to run it, as PostgreSQL runs it in the data directory) */
+  run(args: string[], opts: { cwd?: string } = {}): RunResult {
+    return pgbunker([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args], opts);
   }
 
-  runOk(args: string[]): string {
-    const r = this.run(args);
+  runOk(args: string[], opts: { cwd?: string } = {}): string {
+    const r = this.run(args, opts);
     if (r.code !== 0) throw new Error(`pgbunker ${args.join(" ")} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     return r.stdout;
   }
@@ -105,7 +119,9 @@ export class StanzaEnv {
     return info[0]!.backup.map((b) => b.label);
   }
 
+  /** Stop the cluster and remove the temp dir (the cluster only removes its data directory). */
   async destroy(): Promise<void> {
     await this.cluster.destroy();
+    rmSync(this.base, { recursive: true, force: true });
   }
 }

@@ -16,7 +16,6 @@ let work: string;
 
 beforeAll(async () => {
   env = await ArchiveEnv.create({ global: { "archive-async": true, "process-max": 2 } });
-  env.runOk(["stanza-create"]);
   work = mkdirAsPostgres(join(env.base, "work"));
 });
 

@@ -19,7 +19,6 @@ let work: string;
 
 beforeAll(async () => {
   env = await ArchiveEnv.create();
-  env.runOk(["stanza-create"]);
   seg = await env.switchAndWait();
   work = join(env.base, "work");
   mkdirSync(work);

@@ -15,7 +15,6 @@ let out: string;
 
 beforeAll(async () => {
   env = await ArchiveEnv.create();
-  env.runOk(["stanza-create"]);
   out = join(env.base, "out");
   mkdirSync(out);
   chownSync(out, PG_UID, PG_GID);

@@ -12,7 +12,6 @@ let env: ArchiveEnv;
 
 beforeAll(async () => {
   env = await ArchiveEnv.create();
-  env.runOk(["stanza-create"]);
 });
 
 afterAll(async () => {

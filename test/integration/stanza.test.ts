@@ -17,7 +17,6 @@ let segFile: string;
 beforeAll(async () => {
   env = await ArchiveEnv.create();
   work = mkdirAsPostgres(join(env.base, "work"));
-  env.runOk(["stanza-create"]);
   const seg = await env.switchAndWait();
   segFile = join(work, "segment");
   copyFileSync(join(env.cluster.dataDir, "pg_wal", seg), segFile);

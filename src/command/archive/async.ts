@@ -18,6 +18,7 @@ import { sleep } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
 import { STATUS_ERROR, STATUS_GLOBAL, STATUS_OK } from "../../repo/layout.ts";
 import type { Storage } from "../../storage/storage.ts";
+import { asPgbError } from "./common.ts";
 
 export type Status = { kind: "ok"; warning?: string } | { kind: "error"; error: PgbError };
 
@@ -112,10 +113,30 @@ function selfCommand(): string[] {
 }
 
 /**
+ * The frame of a background process: the stanza's archive lock (none: another background process
+ * is at work and will do this one's job), a clean global status, and global.error if it fails so
+ * that the foreground waiting for its file learns why nothing will come.
+ */
+export async function runBackground(cfg: Config, spool: Storage, dir: string, work: () => Promise<void>): Promise<number> {
+  const lock = await acquireArchiveLock(cfg);
+  if (!lock) return 0;
+  try {
+    await globalStatusRemove(spool, dir);
+    await work();
+    return 0;
+  } catch (e) {
+    await globalStatusWrite(spool, dir, asPgbError(e)).catch(() => {});
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+
+/**
  * The background process's lock. A foreground probing the lock at the same instant can make the
  * first attempt fail, so try for a moment before concluding another process holds it.
  */
-export async function acquireArchiveLock(cfg: Config): Promise<Lock | undefined> {
+async function acquireArchiveLock(cfg: Config): Promise<Lock | undefined> {
   const deadline = performance.now() + 500;
   for (;;) {
     try {

@@ -93,17 +93,7 @@ async function moveOut(spool: Storage, file: string, dest: string): Promise<void
   try {
     await local.move(spool.path(file), dest);
   } catch {
-    const reader = (await spool.openRead(file))!;
-    const writer = await local.openWrite(dest, { sync: false });
-    try {
-      for (let c = await reader.read(); c !== null; c = await reader.read()) await writer.write(c);
-      await writer.close();
-    } catch (e) {
-      await writer.abort();
-      throw e;
-    } finally {
-      await reader.close();
-    }
+    await spool.copyTo(file, local, dest, { write: { sync: false } });
     await spool.remove(file);
   }
 }

@@ -104,19 +104,13 @@ async function copyOut(name: string, source: GetSource, dest: GetDestination, op
   if (stored && compressType !== "none") filters.push({ type: "decompress", compressType });
   filters.push({ type: "sha1" }, { type: "size" });
 
-  const reader = await source.storage.openRead(source.path, { bufferSize: opts.bufferSize });
-  if (!reader) throw err("FileMissingError", `WAL file '${source.storage.path(source.path)}' disappeared from the archive`);
   const temp = `${dest.path}.${process.pid}-${randomBytes(4).toString("hex")}.pgbunker.tmp`;
-  const writer = await dest.storage.openWrite(temp, { atomic: false, sync: dest.sync, filters, bufferSize: opts.bufferSize });
   let placed = false;
   try {
-    try {
-      for (let c = await reader.read(); c !== null; c = await reader.read()) await writer.write(c);
-    } catch (e) {
-      await writer.abort();
-      throw e;
-    }
-    const results = await writer.close();
+    const { write: results } = await source.storage.copyTo(source.path, dest.storage, temp, {
+      read: { bufferSize: opts.bufferSize },
+      write: { atomic: false, sync: dest.sync, filters, bufferSize: opts.bufferSize },
+    });
     const sha1 = findResult(results, "sha1")!.hash;
     const size = findResult(results, "size")!.size;
     if (stored && sha1 !== stored.sha1)
@@ -134,7 +128,6 @@ async function copyOut(name: string, source: GetSource, dest: GetDestination, op
     await dest.storage.move(temp, dest.path);
     placed = true;
   } finally {
-    await reader.close();
     if (!placed) await dest.storage.remove(temp, { ignoreMissing: true }).catch(() => {});
   }
 }

@@ -16,26 +16,15 @@ import type { Storage } from "../../storage/storage.ts";
 import { deserializeError, serializeError } from "../../worker/protocol.ts";
 import { WorkerPool } from "../../worker/pool.ts";
 import { storageSpec, storageSpool, type StorageSpec } from "../storage.ts";
-import { acquireArchiveLock, globalStatusRemove, globalStatusWrite, statusOf, statusWriteError, statusWriteOk } from "./async.ts";
-import { asPgbError, clusterIdentity, noValidRepo, openArchiveRepos } from "./common.ts";
+import { runBackground, statusOf, statusWriteError, statusWriteOk } from "./async.ts";
+import { clusterIdentity, noValidRepo, openArchiveRepos } from "./common.ts";
 import { findWalFile, getWalFile, type GetFileJob, type GetOutcome, type GetSource } from "./get-file.ts";
 
 export async function runGetProcess(cfg: Config): Promise<number> {
   const stanza = cfg.req("stanza");
   const spool = storageSpool(cfg);
   const dir = spoolPath.in(stanza);
-  const lock = await acquireArchiveLock(cfg);
-  if (!lock) return 0; // another background process is at work; the foreground will ask again
-  try {
-    await globalStatusRemove(spool, dir);
-    await fetchQueue(cfg, stanza, [...cfg.params], spool, dir);
-    return 0;
-  } catch (e) {
-    await globalStatusWrite(spool, dir, asPgbError(e)).catch(() => {});
-    throw e;
-  } finally {
-    lock.release();
-  }
+  return runBackground(cfg, spool, dir, () => fetchQueue(cfg, stanza, [...cfg.params], spool, dir));
 }
 
 async function fetchQueue(cfg: Config, stanza: string, queue: string[], spool: Storage, dir: string): Promise<void> {

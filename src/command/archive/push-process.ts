@@ -17,8 +17,8 @@ import type { Storage } from "../../storage/storage.ts";
 import { deserializeError, serializeError } from "../../worker/protocol.ts";
 import { WorkerPool } from "../../worker/pool.ts";
 import { storageLocal, storageSpec, storageSpool } from "../storage.ts";
-import { acquireArchiveLock, globalStatusRemove, globalStatusWrite, statusOf, statusRemove, statusWriteError, statusWriteOk } from "./async.ts";
-import { asPgbError, clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoErrors, sizeText } from "./common.ts";
+import { runBackground, statusOf, statusRemove, statusWriteError, statusWriteOk } from "./async.ts";
+import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoErrors, sizeText } from "./common.ts";
 import { pushTargets, pushWalFile, type JobOutcome, type PushFileJob } from "./push-file.ts";
 
 export async function runPushProcess(cfg: Config): Promise<number> {
@@ -26,19 +26,7 @@ export async function runPushProcess(cfg: Config): Promise<number> {
   const walDir = cfg.params[0] ?? `${cfg.req("pg1-path")}/pg_wal`;
   const spool = storageSpool(cfg);
   const dir = spoolPath.out(stanza);
-  const lock = await acquireArchiveLock(cfg);
-  if (!lock) return 0; // another background process is at work and will pick up every .ready file
-  try {
-    await globalStatusRemove(spool, dir);
-    await pushQueue(cfg, stanza, walDir, spool, dir);
-    return 0;
-  } catch (e) {
-    // The foreground waiting for its file learns why nothing will come.
-    await globalStatusWrite(spool, dir, asPgbError(e)).catch(() => {});
-    throw e;
-  } finally {
-    lock.release();
-  }
+  return runBackground(cfg, spool, dir, () => pushQueue(cfg, stanza, walDir, spool, dir));
 }
 
 async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Storage, dir: string): Promise<void> {
