@@ -32,9 +32,7 @@ export function buildExecutable(): string {
   mkdirSync(join(root, "dist"), { recursive: true });
   const out = join(root, "dist/pgbunker");
   run([
-    // --bytecode: JavaScriptCore bytecode instead of source in the executable. Startup is what
-    // archive-push/archive-get pay once per WAL segment: ~60ms of CPU without, ~15ms with.
-    process.execPath, "build", "--compile", "--bytecode", "--minify-syntax", "--sourcemap=inline",
+    process.execPath, "build", "--compile", "--minify-syntax", "--sourcemap=inline",
     join(root, "src/main.ts"), join(root, "src/worker.ts"),
     "--outfile", out,
   ]);

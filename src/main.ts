@@ -118,7 +118,6 @@ if (import.meta.main) {
       process.exit(63);
     });
   }
-  // No top-level await: the executable is compiled to bytecode (build.ts), which needs a module
-  // that can load as CommonJS.
-  void main(process.argv.slice(2)).then((code) => process.exit(code));
+  const code = await main(process.argv.slice(2));
+  process.exit(code);
 }
