@@ -12,7 +12,7 @@ import { basename, dirname } from "node:path";
 import { err } from "../common/error.ts";
 import { logInfo, logWarn } from "../common/log.ts";
 import type { Config } from "../config/parse.ts";
-import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, pgRelativePath, queueBytes, readyWalFiles, repoErrors, sizeText } from "./archive/common.ts";
+import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, pgRelativePath, queueBytes, readyWalFiles, repoFailuresError, sizeText } from "./archive/common.ts";
 import { pushTargets, pushWalFile } from "./archive/push-file.ts";
 import { storageLocal } from "./storage.ts";
 
@@ -58,6 +58,7 @@ async function pushSync(cfg: Config, source: string, name: string): Promise<void
     targets,
   );
   for (const w of result.warnings) logWarn(w);
-  if (failures.length) throw repoErrors(`WAL file '${name}' was pushed to ${targets.map((t) => `repo${t.repoIndex}`).join(", ")} but not to every repository`, failures);
+  failures.push(...result.failures);
+  if (failures.length) throw repoFailuresError(cfg, failures);
   logInfo(`pushed WAL file '${name}' to the archive`);
 }

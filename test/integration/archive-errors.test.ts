@@ -9,7 +9,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync,
 import { join } from "node:path";
 import { ArchiveEnv, sha1File } from "../harness/archive.ts";
 import { Cluster, PG_GID, PG_UID, availableMajors, listFiles } from "../harness/cluster.ts";
-import { BINARY, pgbunker, writeConfig } from "../harness/pgbunker.ts";
+import { BINARY, pgbackrest, pgbunker, writeConfig } from "../harness/pgbunker.ts";
 
 let env: ArchiveEnv;
 let seg: string; // a real archived segment of env's cluster
@@ -112,6 +112,26 @@ describe("stanza problems", () => {
       await old.destroy();
     }
   });
+});
+
+test("two repositories, one without the stanza: the other gets the WAL, the command reports CommandError naming repo2", () => {
+  const conf = join(work, "two-repos.conf");
+  writeConfig(conf, {
+    global: { "repo1-path": env.repo, "repo2-path": join(work, "empty-repo2"), "lock-path": env.lock, "log-path": env.log },
+    demo: { "pg1-path": env.cluster.dataDir },
+  });
+  const name = "0000000100000000000000C9";
+  const push = withConf(conf, ["archive-push", copyAs(segFile, name)]);
+  expect(push.code).toBe(104);
+  expect(push.stderr).toContain("archive-push command encountered error(s):");
+  expect(push.stderr).toMatch(/repo2: \[FileMissingError\] unable to load info file '.*empty-repo2\/archive\/demo\/archive.info'/);
+  expect(env.archivedSegments().has(name)).toBe(true);
+  // pgbackrest says the same of this configuration, and both find the segment in repo1.
+  expect(pgbackrest([`--config=${conf}`, "--stanza=demo", "archive-push", join(work, name)]).code).toBe(104);
+  const get = withConf(conf, ["archive-get", name, join(work, `${name}.out`)]);
+  expect(get.code).toBe(0);
+  expect(get.stderr).toContain("WARN: repo2: [FileMissingError]");
+  expect(sha1File(join(work, `${name}.out`))).toBe(sha1File(segFile));
 });
 
 describe("damaged repository", () => {

@@ -101,6 +101,14 @@ describe("archive-push from PostgreSQL's archive_command", () => {
     const got = join(out, "h");
     expect(env.backrest(["archive-get", "00000002.history", got]).code).toBe(0);
     expect(readFileSync(got, "utf8")).toBe("1\t0/3000000\tno recovery target specified\n");
+    // A .partial segment (left by a promotion) is compressed and named by its SHA-1 like a segment.
+    const seg = [...env.archivedSegments().keys()].sort()[0]!;
+    const partial = walCopy(seg, "000000010000000000000003.partial");
+    env.runOk(["archive-push", partial]);
+    const stored = readdirSync(join(env.archiveIdDir(), "0000000100000000")).find((f) => f.startsWith("000000010000000000000003.partial-"));
+    expect(stored).toBe(`000000010000000000000003.partial-${sha1File(partial)}.lz4`);
+    expect(env.backrest(["archive-get", "000000010000000000000003.partial", join(out, "p")]).code).toBe(0);
+    expect(sha1File(join(out, "p"))).toBe(sha1File(partial));
   });
 });
 

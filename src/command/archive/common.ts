@@ -8,7 +8,7 @@
  */
 import { realpathSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { err, PgbError, type ErrorName } from "../../common/error.ts";
+import { err, PgbError } from "../../common/error.ts";
 import type { Config } from "../../config/parse.ts";
 import type { CompressType } from "../../filter/filter.ts";
 import { readPgControl } from "../../postgres/control.ts";
@@ -75,12 +75,15 @@ export function noValidRepo(failures: RepoFailure[]): PgbError {
   return err("RepoInvalidError", `unable to find a valid repository:\n${lines.join("\n")}`, failures[0]?.error.hints);
 }
 
-/** Several repositories failed one operation: keep the first error's kind, name every repository. */
-export function repoErrors(what: string, failures: RepoFailure[]): PgbError {
-  if (failures.length === 1) return failures[0]!.error;
-  const kind: ErrorName = failures[0]!.error.kind;
+/**
+ * Repositories that failed while others did the work, as pgBackRest reports them: with one
+ * repository configured its own error (and exit code); with several, CommandError (104) naming
+ * each failed repository.
+ */
+export function repoFailuresError(cfg: Config, failures: RepoFailure[]): PgbError {
+  if (failures.length === 1 && repoIndexes(cfg).length === 1) return failures[0]!.error;
   const lines = failures.map((f) => `repo${f.index}: [${f.error.kind}] ${f.error.message}`);
-  return err(kind, `${what}:\n${lines.join("\n")}`, failures[0]!.error.hints);
+  return err("CommandError", `${cfg.commandName} command encountered error(s):\n${lines.join("\n")}`, failures[0]?.error.hints);
 }
 
 /** What pg_control of pg1-path says about the cluster that archives or restores. */

@@ -19,7 +19,7 @@ import { walFindAll } from "../../repo/wal-find.ts";
 import type { Storage, StorageWrite } from "../../storage/storage.ts";
 import { serializeError, type SerializedError } from "../../worker/protocol.ts";
 import { openStorage, storageLocal, type StorageSpec } from "../storage.ts";
-import { asPgbError, repoErrors, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
+import { asPgbError, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
 
 export interface PushTarget {
   repoIndex: number;
@@ -46,6 +46,8 @@ export interface PushFileOptions {
 export interface PushFileResult {
   /** Warnings for the log (an identical copy was already archived). */
   warnings: string[];
+  /** Repositories that could not take the file (the others have it). */
+  failures: RepoFailure[];
 }
 
 /** Repositories whose stanza is this cluster receive the WAL; the others are reported. */
@@ -119,8 +121,7 @@ export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]):
       failures.push({ index: w.target.repoIndex, error: asPgbError(e) });
     }
   }
-  if (failures.length) throw repoErrors(`unable to push WAL file '${opts.name}'`, failures);
-  return { warnings };
+  return { warnings, failures };
 }
 
 /** A copy being written under a temporary name, placed under its final name once complete. */
@@ -209,16 +210,25 @@ export interface PushFileJob extends Omit<PushFileOptions, "source"> {
 }
 
 /** A job's outcome: failures come back as data so one bad file does not stop the others. */
-export type JobOutcome = { ok: true; warnings: string[] } | { ok: false; error: SerializedError };
+export type JobOutcome = { ok: true; warnings: string[]; failures: { index: number; error: SerializedError }[] } | { ok: false; error: SerializedError };
+
+/** pushWalFile's result (or error) as plain data, for a worker to send back. */
+export async function pushOutcome(push: () => Promise<PushFileResult>): Promise<JobOutcome> {
+  try {
+    const r = await push();
+    return { ok: true, warnings: r.warnings, failures: r.failures.map((f) => ({ index: f.index, error: serializeError(f.error) })) };
+  } catch (e) {
+    return { ok: false, error: serializeError(e) };
+  }
+}
 
 export async function pushFileJob(job: PushFileJob): Promise<JobOutcome> {
   const targets: PushTarget[] = [];
   try {
-    for (const t of job.targets) targets.push({ repoIndex: t.repoIndex, archiveId: t.archiveId, walPass: t.walPass, storage: await openStorage(t.spec) });
-    const r = await pushWalFile({ ...job, source: storageLocal(true) }, targets);
-    return { ok: true, warnings: r.warnings };
-  } catch (e) {
-    return { ok: false, error: serializeError(e) };
+    return await pushOutcome(async () => {
+      for (const t of job.targets) targets.push({ repoIndex: t.repoIndex, archiveId: t.archiveId, walPass: t.walPass, storage: await openStorage(t.spec) });
+      return pushWalFile({ ...job, source: storageLocal(true) }, targets);
+    });
   } finally {
     for (const t of targets) await t.storage.close();
   }

@@ -14,12 +14,12 @@ import { logDetail, logInfo, logWarn } from "../../common/log.ts";
 import type { Config } from "../../config/parse.ts";
 import { spoolPath } from "../../repo/layout.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { deserializeError, serializeError } from "../../worker/protocol.ts";
+import { deserializeError } from "../../worker/protocol.ts";
 import { WorkerPool } from "../../worker/pool.ts";
 import { storageLocal, storageSpec, storageSpool } from "../storage.ts";
 import { runBackground, statusOf, statusRemove, statusWriteError, statusWriteOk } from "./async.ts";
-import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoErrors, sizeText } from "./common.ts";
-import { pushTargets, pushWalFile, type JobOutcome, type PushFileJob } from "./push-file.ts";
+import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoFailuresError, sizeText } from "./common.ts";
+import { pushOutcome, pushTargets, pushWalFile, type JobOutcome, type PushFileJob } from "./push-file.ts";
 
 export async function runPushProcess(cfg: Config): Promise<number> {
   const stanza = cfg.req("stanza");
@@ -36,8 +36,7 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
   const { targets, failures } = pushTargets(opened.repos, cluster);
   failures.unshift(...opened.failures);
   if (targets.length === 0) throw noValidRepo(failures);
-  // A repository that cannot take WAL fails every file, after the others have it.
-  const partial = failures.length ? repoErrors(`WAL was pushed to ${targets.map((t) => `repo${t.repoIndex}`).join(", ")} but not to every repository`, failures) : undefined;
+
 
   const base: Omit<PushFileJob, "sourcePath" | "name"> = {
     stanza,
@@ -71,13 +70,15 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
 
       const jobs = todo.map((name) => ({ type: "archive-push-file", params: { ...base, name, sourcePath: `${walDir}/${name}` } as PushFileJob }));
       const onResult = async (name: string, outcome: JobOutcome) => {
-        if (outcome.ok && !partial) {
+        // A repository that cannot take WAL fails every file, after the others have it.
+        const repoFailed = outcome.ok ? [...failures, ...outcome.failures.map((f) => ({ index: f.index, error: deserializeError(f.error) }))] : [];
+        if (outcome.ok && repoFailed.length === 0) {
           for (const w of outcome.warnings) logWarn(w);
           logDetail(`pushed WAL file '${name}' to the archive`);
           await statusWriteOk(spool, dir, name, outcome.warnings[0]);
           return;
         }
-        const e = outcome.ok ? partial! : deserializeError(outcome.error);
+        const e = outcome.ok ? repoFailuresError(cfg, repoFailed) : deserializeError(outcome.error);
         failed.add(name);
         logWarn(`could not push WAL file '${name}' to the archive (will be retried): [${errorCode(e)}] ${e.message}`);
         await statusWriteError(spool, dir, name, e);
@@ -87,15 +88,7 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
         await pool.runAll(jobs, (job, outcome: JobOutcome) => onResult(job.params.name, outcome));
       } else {
         // One at a time in this process, with the storages already open.
-        for (const job of jobs) {
-          let outcome: JobOutcome;
-          try {
-            outcome = { ok: true, warnings: (await pushWalFile({ ...job.params, source: local }, targets)).warnings };
-          } catch (e) {
-            outcome = { ok: false, error: serializeError(e) };
-          }
-          await onResult(job.params.name, outcome);
-        }
+        for (const job of jobs) await onResult(job.params.name, await pushOutcome(() => pushWalFile({ ...job.params, source: local }, targets)));
       }
     }
   } finally {

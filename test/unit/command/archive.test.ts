@@ -132,7 +132,7 @@ describe("pushWalFile and getWalFile over local repositories", () => {
 
   test("push then get: stored compressed under its SHA-1, fetched byte-identical; an identical push warns", async () => {
     const { base, data, targets, opts } = setup();
-    expect(await pushWalFile(opts, targets)).toEqual({ warnings: [] });
+    expect(await pushWalFile(opts, targets)).toEqual({ warnings: [], failures: [] });
     const dir = join(base, "repo1/archive/demo/15-1/0000000100000000");
     expect(readdirSync(dir)).toEqual([`${name}-${sha1(data)}.lz4`]);
     const again = await pushWalFile(opts, targets);
@@ -156,24 +156,24 @@ describe("pushWalFile and getWalFile over local repositories", () => {
     writeFileSync(src, segment(3, SYSTEM_ID, PG_VERSIONS.find((v) => v.major === 14)!.walMagic));
     expect((await fails(pushWalFile(opts, targets))).message).toContain("version 14, system-id");
     expect(existsSync(join(base, "repo1"))).toBe(false);
-    expect((await pushWalFile({ ...opts, headerCheck: undefined }, targets)).warnings).toEqual([]);
+    expect(await pushWalFile({ ...opts, headerCheck: undefined }, targets)).toEqual({ warnings: [], failures: [] });
   });
 
   test("different content under the same name is ArchiveDuplicateError and leaves the first copy alone", async () => {
     const { base, src, data, targets, opts } = setup();
     await pushWalFile(opts, targets);
     writeFileSync(src, segment(5));
-    const e = await fails(pushWalFile(opts, targets));
-    expect(e.kind).toBe("ArchiveDuplicateError");
+    const { failures } = await pushWalFile(opts, targets);
+    expect(failures.map((f) => [f.index, f.error.kind])).toEqual([[1, "ArchiveDuplicateError"]]);
     expect(readdirSync(join(base, "repo1/archive/demo/15-1/0000000100000000"))).toEqual([`${name}-${sha1(data)}.lz4`]);
   });
 
   test("two repositories, one unwritable: the other gets the file, the error names the failing one", async () => {
     const { base, data, targets, opts } = setup(2);
     writeFileSync(join(base, "repo2"), ""); // a file where the repository should be: fails even as root
-    const e = await fails(pushWalFile(opts, targets));
-    expect(e.kind).toBe("FileOpenError");
-    expect(e.message).toContain(`unable to open file '${join(base, "repo2")}/archive/demo/15-1/0000000100000000/${name}.`);
+    const { failures } = await pushWalFile(opts, targets);
+    expect(failures.map((f) => [f.index, f.error.kind])).toEqual([[2, "FileOpenError"]]);
+    expect(failures[0]!.error.message).toContain(`unable to open file '${join(base, "repo2")}/archive/demo/15-1/0000000100000000/${name}.`);
     expect(readdirSync(join(base, "repo1/archive/demo/15-1/0000000100000000"))).toEqual([`${name}-${sha1(data)}.lz4`]);
   });
 
