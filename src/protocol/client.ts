@@ -12,7 +12,7 @@ import { err, ERROR_CODES, errorKindByCode, PgbError, type ErrorName } from "../
 import { logDebug } from "../common/log.ts";
 import { VERSION } from "../version.ts";
 import {
-  decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJson, foreignBytes, FrameDecoder, FrameType, frameTypeName,
+  dataFrame, decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJson, foreignBytes, FrameDecoder, FrameType, frameTypeName,
   printable, type Frame,
 } from "./frame.ts";
 import type { Transport } from "./transport.ts";
@@ -47,6 +47,8 @@ export interface ClientOptions {
 
 /** Bytes a reader lets the remote send ahead of what it has consumed. */
 export const READ_WINDOW = 4 * 1024 * 1024;
+/** Largest DATA frame a writer sends. */
+const MAX_DATA_FRAME = 1024 * 1024;
 
 interface Pending {
   frame(f: Frame): void;
@@ -163,10 +165,10 @@ export class ProtocolClient {
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  #send(frame: Uint8Array): void {
+  #send(...parts: Uint8Array[]): void {
     if (this.#failure) throw this.#failure;
     this.#lastSent = performance.now();
-    this.#transport.write(frame);
+    this.#transport.write(parts);
   }
 
   #receive(chunk: Uint8Array): void {
@@ -307,8 +309,8 @@ export class ProtocolClient {
   }
 
   /** Internal for streams. */
-  send(frame: Uint8Array): void {
-    this.#send(frame);
+  send(...parts: Uint8Array[]): void {
+    this.#send(...parts);
   }
 
   /** Internal for streams: stop routing frames of this id. */
@@ -325,7 +327,7 @@ export class ProtocolClient {
     if (this.#closing || this.#failure) return;
     this.#closing = true;
     try {
-      this.#transport.write(encodeFrame(FrameType.GOODBYE, 0));
+      this.#transport.write([encodeFrame(FrameType.GOODBYE, 0)]);
     } catch {}
     this.#transport.close();
     this.#fail(err("ProtocolError", `connection to ${this.peer} is closed`));
@@ -443,15 +445,18 @@ export class ClientWriteStream implements Pending {
     return this.#error;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    if (chunk.byteLength === 0) return;
-    while (this.#credit <= 0 && !this.#error) {
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = undefined;
+  async write(data: Uint8Array): Promise<void> {
+    // Large buffers go as several frames, so credit (and the remote's memory) stays in steps.
+    for (let pos = 0; pos < data.byteLength; pos += MAX_DATA_FRAME) {
+      const chunk = data.subarray(pos, pos + MAX_DATA_FRAME);
+      while (this.#credit <= 0 && !this.#error) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
+      }
+      if (this.#error) throw this.#error;
+      this.#credit -= chunk.byteLength;
+      this.#client.send(...dataFrame(this.#id, chunk));
     }
-    if (this.#error) throw this.#error;
-    this.#credit -= chunk.byteLength;
-    this.#client.send(encodeFrame(FrameType.DATA, this.#id, chunk));
   }
 
   /** Finish the file on the remote (filters flushed, synced, renamed into place). */

@@ -53,17 +53,28 @@ export interface Frame {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** One frame as a fresh buffer (the payload is copied, so the caller may reuse its buffer at once). */
-export function encodeFrame(type: FrameTypeCode, id: number, payload?: Uint8Array): Uint8Array {
-  const size = payload?.byteLength ?? 0;
+/** The 9 header bytes of a frame whose payload has `size` bytes. */
+function header(type: FrameTypeCode, id: number, size: number, into = new Uint8Array(HEADER_SIZE)): Uint8Array {
   if (size > MAX_PAYLOAD) throw err("AssertError", `frame payload of ${size} bytes exceeds ${MAX_PAYLOAD}`);
-  const out = new Uint8Array(HEADER_SIZE + size);
-  const view = new DataView(out.buffer);
+  const view = new DataView(into.buffer, into.byteOffset, HEADER_SIZE);
   view.setUint32(0, size + 5);
   view.setUint8(4, type);
   view.setUint32(5, id);
+  return into;
+}
+
+/** One frame as a fresh buffer (control frames: small payloads, copied). */
+export function encodeFrame(type: FrameTypeCode, id: number, payload?: Uint8Array): Uint8Array {
+  const size = payload?.byteLength ?? 0;
+  const out = new Uint8Array(HEADER_SIZE + size);
+  header(type, id, size, out);
   if (payload) out.set(payload, HEADER_SIZE);
   return out;
+}
+
+/** A DATA frame as [header, payload]: the payload is not copied (transports write both parts). */
+export function dataFrame(id: number, payload: Uint8Array): Uint8Array[] {
+  return [header(FrameType.DATA, id, payload.byteLength), payload];
 }
 
 export function encodeJson(type: FrameTypeCode, id: number, value: unknown): Uint8Array {

@@ -14,7 +14,7 @@ import type { Db } from "../postgres/client.ts";
 import type { ReadOptions, StorageDriver, StorageRead, StorageWrite, WriteOptions } from "../storage/storage.ts";
 import { VERSION } from "../version.ts";
 import { PROTOCOL_NAME, PROTOCOL_REVISION, type Greeting, type WireError } from "./client.ts";
-import { decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJson, FrameDecoder, FrameType, frameTypeName, type Frame } from "./frame.ts";
+import { dataFrame, decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJson, FrameDecoder, FrameType, frameTypeName, type Frame } from "./frame.ts";
 import type { Transport } from "./transport.ts";
 
 /** What the client learns when it opens the session. */
@@ -104,8 +104,8 @@ export class ProtocolServer {
     }, Math.max(20, Math.min(this.#timeoutMs / 4, 1000)));
   }
 
-  #send(frame: Uint8Array): void {
-    if (!this.#finished) this.#transport.write(frame);
+  #send(...parts: Uint8Array[]): void {
+    if (!this.#finished) this.#transport.write(parts);
   }
 
   #sendError(id: number, e: unknown): void {
@@ -204,7 +204,25 @@ export class ProtocolServer {
     if (!read) return null;
     const s: ReadStreamState = { read, credit: window, cancelled: false };
     this.#reads.set(id, s);
-    this.#send(encodeJson(FrameType.RESPONSE, id, { open: true }));
+    // The answer goes out with the first chunk (and the end, for a small file): one write, one
+    // packet, one wake-up of the client per small file.
+    let first: Uint8Array | null;
+    try {
+      first = await read.read();
+    } catch (e) {
+      this.#reads.delete(id);
+      await read.close().catch(() => {});
+      throw e;
+    }
+    const opened = encodeJson(FrameType.RESPONSE, id, { open: true });
+    if (first === null) {
+      this.#reads.delete(id);
+      this.#send(opened, encodeJson(FrameType.END, id, read.results()));
+      await read.close();
+      return STREAMING;
+    }
+    s.credit -= first.byteLength;
+    this.#send(opened, ...dataFrame(id, first));
     void this.#pump(id, s);
     return STREAMING;
   }
@@ -221,7 +239,8 @@ export class ProtocolServer {
           break;
         }
         s.credit -= chunk.byteLength;
-        this.#send(encodeFrame(FrameType.DATA, id, chunk));
+        // The chunk is valid until the next read: the transport writes it before returning.
+        this.#send(...dataFrame(id, chunk));
       }
     } catch (e) {
       this.#sendError(id, e);

@@ -16,7 +16,7 @@ import { err, PgbError } from "../common/error.ts";
 import { logDebug, logWarn } from "../common/log.ts";
 import { userHome } from "../common/user.ts";
 import { checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownHostsLine, knownKeyTypes, parseKnownHosts, type KnownHostEntry } from "./known-hosts.ts";
-import type { Transport } from "./transport.ts";
+import { concat, type Transport } from "./transport.ts";
 
 export interface SshTarget {
   host: string;
@@ -241,8 +241,9 @@ class SshTransport implements Transport {
     });
   }
 
-  write(data: Uint8Array): void {
-    if (!this.#closed) this.#channel.write(data);
+  write(parts: readonly Uint8Array[]): void {
+    // ssh2 may hold on to what it is given until the window opens: give it a copy.
+    if (!this.#closed) this.#channel.write(concat(parts));
   }
 
   start(onData: (chunk: Uint8Array) => void, onClose: (error?: Error) => void): void {

@@ -1,3 +1,5 @@
+import { writevSync } from "node:fs";
+
 /**
  * A byte pipe between protocol peers: an SSH channel (client side), stdin/stdout (the remote), or
  * an in-process pair (tests). The protocol above does its own flow control with credits, so a
@@ -5,8 +7,11 @@
  */
 
 export interface Transport {
-  /** Queue bytes for the peer. The transport keeps `data` (callers pass a fresh buffer). */
-  write(data: Uint8Array): void;
+  /**
+   * Send the parts, in order, as one message. The transport writes them at once or copies them:
+   * the caller may reuse their memory as soon as write returns.
+   */
+  write(parts: readonly Uint8Array[]): void;
   /**
    * Receive bytes. Each chunk belongs to the receiver: the transport never reuses its memory.
    * Close is reported once, with an error when the transport failed rather than ended.
@@ -44,15 +49,16 @@ class PipeEnd implements Transport {
     this.#splitAt = splitAt;
   }
 
-  write(data: Uint8Array): void {
+  write(parts: readonly Uint8Array[]): void {
     if (this.#closed) return;
+    const data = concat(parts);
     this.written += data.byteLength;
     const peer = this.peer;
-    const parts: Uint8Array[] = [];
+    const pieces: Uint8Array[] = [];
     const step = this.#splitAt ?? data.byteLength;
-    for (let pos = 0; pos < data.byteLength; pos += step) parts.push(data.subarray(pos, pos + step));
+    for (let pos = 0; pos < data.byteLength; pos += step) pieces.push(data.subarray(pos, pos + step));
     queueMicrotask(() => {
-      for (const p of parts) peer.#deliver(p);
+      for (const p of pieces) peer.#deliver(p);
     });
   }
 
@@ -101,7 +107,52 @@ class PipeEnd implements Transport {
   }
 }
 
-/** The remote's side: frames arrive on stdin and leave on stdout. */
+/** A fresh buffer holding the parts one after the other. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.byteLength;
+  const out = new Uint8Array(total);
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Write every byte of the parts to a file descriptor with writev, synchronously: nothing is
+ * buffered (so the caller's buffers are free on return) and a full pipe simply holds the writer
+ * back. The remote does nothing else meanwhile, and the protocol's credits bound each write.
+ */
+export function writeFully(fd: number, parts: readonly Uint8Array[]): void {
+  const queue = parts.filter((p) => p.byteLength > 0);
+  while (queue.length > 0) {
+    let n: number;
+    try {
+      n = writevSync(fd, queue);
+    } catch (e) {
+      // A descriptor someone made non-blocking: wait for the reader instead of spinning.
+      if ((e as { code?: string }).code === "EAGAIN") {
+        Bun.sleepSync(1);
+        continue;
+      }
+      throw e;
+    }
+    while (n > 0) {
+      const head = queue[0]!;
+      if (n >= head.byteLength) {
+        n -= head.byteLength;
+        queue.shift();
+      } else {
+        queue[0] = head.subarray(n);
+        n = 0;
+      }
+    }
+  }
+}
+
+/** The remote's side: frames arrive on stdin and leave on stdout (written synchronously). */
 export function stdioTransport(): Transport {
   let onCloseCb: ((error?: Error) => void) | undefined;
   let closed = false;
@@ -111,16 +162,20 @@ export function stdioTransport(): Transport {
     onCloseCb?.(e);
   };
   return {
-    write(data) {
-      if (!closed) process.stdout.write(data);
+    write(parts) {
+      if (closed) return;
+      try {
+        writeFully(1, parts);
+      } catch (e) {
+        // The client went away while we were writing (EPIPE): the same as end-of-file.
+        finish(e as Error);
+      }
     },
     start(onData, onClose) {
       onCloseCb = onClose;
       process.stdin.on("data", (chunk: Uint8Array) => onData(chunk));
       process.stdin.on("end", () => finish());
       process.stdin.on("error", (e: Error) => finish(e));
-      // The client went away while we were writing (EPIPE): same as end-of-file.
-      process.stdout.on("error", (e: Error) => finish(e));
       process.stdin.resume();
     },
     close() {

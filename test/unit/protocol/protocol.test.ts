@@ -90,7 +90,7 @@ describe("session", () => {
   test("a peer that is not pgbunker, or exits at once, or never answers", async () => {
     const [c1, s1] = transportPair();
     s1.start(() => {}, () => {});
-    s1.write(new TextEncoder().encode("bash: line 1: /opt/pgbunker: No such file or directory\n"));
+    s1.write([new TextEncoder().encode("bash: line 1: /opt/pgbunker: No such file or directory\n")]);
     const e1 = await failure(ProtocolClient.connect(c1, { peer: "p", timeout: 5 }));
     expect(e1.kind).toBe("ProtocolError");
     expect(e1.message).toContain("No such file or directory");
@@ -117,9 +117,9 @@ describe("session", () => {
     let answered = 0;
     s.start((chunk) => decoder.push(chunk, (f) => {
       // Answer the first request, then go silent (no PONG either).
-      if (f.type === FrameType.REQUEST && answered++ === 0) s.write(encodeJson(FrameType.RESPONSE, f.id, "ok"));
+      if (f.type === FrameType.REQUEST && answered++ === 0) s.write([encodeJson(FrameType.RESPONSE, f.id, "ok")]);
     }), () => {});
-    s.write(encodeJson(FrameType.GREETING, 0, { name: "pgbunker", version: VERSION, protocol: 1 }));
+    s.write([encodeJson(FrameType.GREETING, 0, { name: "pgbunker", version: VERSION, protocol: 1 })]);
     const client = await ProtocolClient.connect(c, { peer: "p", timeout: 0.3 });
     expect(await client.request<string>("x")).toBe("ok");
     const e = await failure(client.request("y"));
@@ -183,10 +183,10 @@ describe("streams", () => {
     const decoder = new FrameDecoder();
     let dataBytes = 0;
     s.start((chunk) => decoder.push(chunk, (f) => {
-      if (f.type === FrameType.REQUEST) s.write(encodeJson(FrameType.RESPONSE, f.id, { window: 1024 * 1024 }));
+      if (f.type === FrameType.REQUEST) s.write([encodeJson(FrameType.RESPONSE, f.id, { window: 1024 * 1024 })]);
       if (f.type === FrameType.DATA) dataBytes += f.payload.byteLength;
     }), () => {});
-    s.write(encodeJson(FrameType.GREETING, 0, { name: "pgbunker", version: VERSION, protocol: 1 }));
+    s.write([encodeJson(FrameType.GREETING, 0, { name: "pgbunker", version: VERSION, protocol: 1 })]);
     const client = await ProtocolClient.connect(c, { peer: "p", timeout: 5 });
     const w = await client.openWriteStream("openWrite", { path: "/x" });
     const chunk = testBytes(256 * 1024);
@@ -195,7 +195,7 @@ describe("streams", () => {
     expect(await Promise.race([fifth, Bun.sleep(200).then(() => "waiting")])).toBe("waiting");
     expect(dataBytes).toBe(1024 * 1024);
     // One credit frame releases it.
-    s.write(encodeCredit(w.id, 256 * 1024));
+    s.write([encodeCredit(w.id, 256 * 1024)]);
     expect(await fifth).toBe("written");
     await client.close();
   });
