@@ -132,6 +132,9 @@ describe("backup host: backups of the database host under load", () => {
     expect(info).toContain(`incr backup: ${incr}`);
     env.backupHostOk(["expire", "--repo1-retention-full=1"]);
     expect(env.backupHostOk(["info"])).toContain(`incr backup: ${incr}`);
+    // The database host sees the same through its repository host.
+    const remoteInfo = JSON.parse(env.dbHostOk(["--log-level-console=warn", "info", "--output=json"]));
+    expect(remoteInfo[0].backup.map((b: { label: string }) => b.label)).toEqual([full, incr]);
   });
 });
 
