@@ -264,43 +264,29 @@ export class ProtocolClient {
    * remote answered null (missing file with ignoreMissing).
    */
   openReadStream(cmd: string, params: Record<string, unknown>, window = READ_WINDOW): Promise<ClientReadStream | null> {
-    return new Promise((resolve, reject) => {
-      let id = 0;
-      id = this.#register({
-        frame: (f) => {
-          if (f.type === FrameType.RESPONSE) {
-            if (decodeJson<unknown>(f.payload) === null) {
-              this.#pending.delete(id);
-              return resolve(null);
-            }
-            // Register the stream before any DATA that follows in the same chunk is dispatched.
-            const stream = new ClientReadStream(this, id, window);
-            this.#pending.set(id, stream);
-            return resolve(stream);
-          }
-          this.#pending.delete(id);
-          reject(f.type === FrameType.ERROR ? this.remoteError(f.payload) : err("ProtocolError", `unexpected ${frameTypeName(f.type)} frame opening a stream`));
-        },
-        fail: reject,
-      });
-      this.#send(encodeJson(FrameType.REQUEST, id, { cmd, window, ...params }));
-    });
+    return this.#openStream(cmd, { window, ...params }, (id, answer) => (answer === null ? null : new ClientReadStream(this, id, window)));
   }
 
   /** Open a stream we send (a file write); the remote answers with its credit window. */
-  openWriteStream(cmd: string, params: Record<string, unknown>): Promise<ClientWriteStream> {
+  async openWriteStream(cmd: string, params: Record<string, unknown>): Promise<ClientWriteStream> {
+    return (await this.#openStream(cmd, params, (id, answer) => new ClientWriteStream(this, id, (answer as { window: number }).window)))!;
+  }
+
+  /**
+   * A request whose answer opens a stream on the same id. The stream is registered while the
+   * answer is handled, before any DATA that follows it in the same chunk is dispatched.
+   */
+  #openStream<S extends Pending>(cmd: string, params: Record<string, unknown>, make: (id: number, answer: unknown) => S | null): Promise<S | null> {
     return new Promise((resolve, reject) => {
       let id = 0;
       id = this.#register({
         frame: (f) => {
-          if (f.type === FrameType.RESPONSE) {
-            const { window } = decodeJson<{ window: number }>(f.payload);
-            const stream = new ClientWriteStream(this, id, window);
-            this.#pending.set(id, stream);
-            return resolve(stream);
-          }
           this.#pending.delete(id);
-          reject(f.type === FrameType.ERROR ? this.remoteError(f.payload) : err("ProtocolError", `unexpected ${frameTypeName(f.type)} frame opening a stream`));
+          if (f.type !== FrameType.RESPONSE)
+            return reject(f.type === FrameType.ERROR ? this.remoteError(f.payload) : err("ProtocolError", `unexpected ${frameTypeName(f.type)} frame opening a stream`));
+          const stream = make(id, decodeJson<unknown>(f.payload));
+          if (stream) this.#pending.set(id, stream);
+          resolve(stream);
         },
         fail: reject,
       });

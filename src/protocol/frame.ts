@@ -7,6 +7,7 @@
  * payloads are UTF-8 JSON; DATA payloads are raw bytes, never re-encoded. A frame is at most
  * MAX_PAYLOAD bytes of payload, so a corrupt or foreign length is caught before it is buffered.
  */
+import { concatBytes } from "../common/bytes.ts";
 import { err } from "../common/error.ts";
 
 export const FrameType = {
@@ -109,14 +110,14 @@ export class FrameDecoder {
 
   /** Decode every complete frame in `chunk` (plus what was left over), calling `onFrame` for each. */
   push(chunk: Uint8Array, onFrame: (f: Frame) => void): void {
-    if (this.#head.byteLength < 64) this.#head = concat([this.#head, chunk.subarray(0, 64 - this.#head.byteLength)]);
+    if (this.#head.byteLength < 64) this.#head = concatBytes([this.#head, chunk.subarray(0, 64 - this.#head.byteLength)]);
     let buf = chunk;
     if (this.#pendingSize > 0) {
       this.#pending.push(chunk);
       this.#pendingSize += chunk.byteLength;
       if (this.#need === undefined && this.#pendingSize >= 4) this.#need = 4 + this.#check(readLength(this.#pending));
       if (this.#need === undefined || this.#pendingSize < this.#need) return;
-      buf = concat(this.#pending);
+      buf = concatBytes(this.#pending);
       this.#pending = [];
       this.#pendingSize = 0;
       this.#need = undefined;
@@ -181,17 +182,4 @@ export function printable(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes.subarray(0, 64)) s += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : b === 0x0a ? "\\n" : `\\x${b.toString(16).padStart(2, "0")}`;
   return `'${s}'`;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let total = 0;
-  for (const p of parts) total += p.byteLength;
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.byteLength;
-  }
-  return out;
 }

@@ -12,11 +12,12 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Client, utils, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type ParsedKey } from "ssh2";
+import { concatBytes } from "../common/bytes.ts";
 import { err, PgbError } from "../common/error.ts";
 import { logDebug, logWarn } from "../common/log.ts";
 import { userHome } from "../common/user.ts";
 import { checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownHostsLine, knownKeyTypes, parseKnownHosts, type KnownHostEntry } from "./known-hosts.ts";
-import { concat, type Transport } from "./transport.ts";
+import type { Transport } from "./transport.ts";
 
 export interface SshTarget {
   host: string;
@@ -243,7 +244,7 @@ class SshTransport implements Transport {
 
   write(parts: readonly Uint8Array[]): void {
     // ssh2 may hold on to what it is given until the window opens: give it a copy.
-    if (!this.#closed) this.#channel.write(concat(parts));
+    if (!this.#closed) this.#channel.write(concatBytes(parts));
   }
 
   start(onData: (chunk: Uint8Array) => void, onClose: (error?: Error) => void): void {

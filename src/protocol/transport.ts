@@ -1,4 +1,5 @@
 import { writevSync } from "node:fs";
+import { concatBytes } from "../common/bytes.ts";
 
 /**
  * A byte pipe between protocol peers: an SSH channel (client side), stdin/stdout (the remote), or
@@ -51,7 +52,7 @@ class PipeEnd implements Transport {
 
   write(parts: readonly Uint8Array[]): void {
     if (this.#closed) return;
-    const data = concat(parts);
+    const data = concatBytes(parts);
     this.written += data.byteLength;
     const peer = this.peer;
     const pieces: Uint8Array[] = [];
@@ -105,19 +106,6 @@ class PipeEnd implements Transport {
     this.#closed = true;
     this.#onClose?.(e);
   }
-}
-
-/** A fresh buffer holding the parts one after the other. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.byteLength;
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.byteLength;
-  }
-  return out;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type Stats,
 } from "node:fs";
 import { dirname } from "node:path";
+import { concatBytes } from "../common/bytes.ts";
 import { err, fromSystemError } from "../common/error.ts";
 import { fsyncPath, writeAll } from "../common/fs.ts";
 import { groupId, groupName, isRoot, userId, userName } from "../common/user.ts";
@@ -68,16 +69,7 @@ class Collector {
   take(): Uint8Array {
     const parts = this.#parts;
     this.#parts = [];
-    if (parts.length === 1) return parts[0]!;
-    let total = 0;
-    for (const p of parts) total += p.byteLength;
-    const out = new Uint8Array(total);
-    let pos = 0;
-    for (const p of parts) {
-      out.set(p, pos);
-      pos += p.byteLength;
-    }
-    return out;
+    return parts.length === 1 ? parts[0]! : concatBytes(parts);
   }
 }
 

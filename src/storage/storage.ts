@@ -5,6 +5,7 @@
  *
  * Callers test `features` instead of asking which driver they have.
  */
+import { concatBytes } from "../common/bytes.ts";
 import { err } from "../common/error.ts";
 import type { FilterResult, FilterSpec } from "../filter/filter.ts";
 
@@ -174,22 +175,12 @@ export class Storage {
     const r = await this.driver.openRead(this.path(rel), opts);
     if (!r) return null;
     const parts: Uint8Array[] = [];
-    let total = 0;
     try {
-      for (let c = await r.read(); c !== null; c = await r.read()) {
-        parts.push(c.slice());
-        total += c.byteLength;
-      }
+      for (let c = await r.read(); c !== null; c = await r.read()) parts.push(c.slice());
     } finally {
       await r.close();
     }
-    const out = new Uint8Array(total);
-    let pos = 0;
-    for (const p of parts) {
-      out.set(p, pos);
-      pos += p.byteLength;
-    }
-    return out;
+    return concatBytes(parts);
   }
 
   /** Write a whole buffer atomically (temp + fsync + rename + dir fsync unless told otherwise). */

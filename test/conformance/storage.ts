@@ -13,6 +13,7 @@ import type { FilterResult } from "../../src/filter/filter.ts";
 import { findResult } from "../../src/filter/filter.ts";
 import { filterBuffer } from "../../src/filter/pipeline.ts";
 import type { Storage } from "../../src/storage/storage.ts";
+import { failure } from "../harness/failure.ts";
 
 export interface ConformanceTarget {
   storage: Storage;
@@ -53,15 +54,6 @@ async function readAll(storage: Storage, path: string, opts: Parameters<Storage[
   return { data, results, chunks: parts.length };
 }
 
-async function rejects(p: Promise<unknown>): Promise<{ kind: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { kind: string; message: string };
-  }
-  throw new Error("expected a rejection");
-}
-
 export function storageConformance(name: string, make: () => Promise<ConformanceTarget>): void {
   describe(`storage conformance: ${name}`, () => {
     let t: ConformanceTarget;
@@ -92,12 +84,12 @@ export function storageConformance(name: string, make: () => Promise<Conformance
     test("missing files: null with ignoreMissing, FileMissingError otherwise", async () => {
       expect(await s.get("nope", { ignoreMissing: true })).toBeNull();
       expect(await s.openRead("nope", { ignoreMissing: true })).toBeNull();
-      expect((await rejects(s.get("nope"))).kind).toBe("FileMissingError");
+      expect((await failure(s.get("nope"))).kind).toBe("FileMissingError");
       expect(await s.info("nope", { ignoreMissing: true })).toBeNull();
-      expect((await rejects(s.info("nope"))).kind).toBe("FileMissingError");
+      expect((await failure(s.info("nope"))).kind).toBe("FileMissingError");
       expect(await s.exists("nope")).toBe(false);
       expect(await s.list("nope", { ignoreMissing: true })).toBeNull();
-      expect((await rejects(s.list("nope"))).kind).toBe("PathMissingError");
+      expect((await failure(s.list("nope"))).kind).toBe("PathMissingError");
       expect(await s.names("nope")).toEqual([]);
     });
 
@@ -113,14 +105,14 @@ export function storageConformance(name: string, make: () => Promise<Conformance
         walked.push(`${rel}:${info.type}`);
       });
       expect(walked).toEqual(["3:file", "x:path", "x/2:file", "x/y:path", "x/y/1:file"]);
-      expect((await rejects(s.pathCreate("tree/x", { errorOnExists: true }))).kind).toBe("PathExistsError");
+      expect((await failure(s.pathCreate("tree/x", { errorOnExists: true }))).kind).toBe("PathExistsError");
       await s.pathCreate("tree/x"); // exists: fine
       await s.move("tree/3", "tree/moved/3");
       expect(await s.exists("tree/3")).toBe(false);
       expect(new TextDecoder().decode((await s.get("tree/moved/3"))!)).toBe("333");
       await s.remove("tree/moved/3");
       await s.remove("tree/moved/3", { ignoreMissing: true });
-      expect((await rejects(s.remove("tree/moved/3", { ignoreMissing: false }))).kind).toBe("FileRemoveError");
+      expect((await failure(s.remove("tree/moved/3", { ignoreMissing: false }))).kind).toBe("FileRemoveError");
       await s.pathRemove("tree", { recurse: true });
       expect(await s.exists("tree")).toBe(false);
       await s.pathRemove("tree", { recurse: true, ignoreMissing: true });
@@ -189,10 +181,10 @@ export function storageConformance(name: string, make: () => Promise<Conformance
       await w.abort();
       expect(await s.names("aborted")).toEqual([]);
       await s.put("plain", "x");
-      const e = await rejects(s.openWrite("plain/below", {}).then((w2) => w2.close()));
+      const e = await failure(s.openWrite("plain/below", {}).then((w2) => w2.close()));
       expect(["FileOpenError", "PathCreateError", "PathMissingError"]).toContain(e.kind);
       expect(e.message).toContain("plain/below");
-      const d = await rejects(s.openRead("aborted").then((r) => r!.read()));
+      const d = await failure(s.openRead("aborted").then((r) => r!.read()));
       expect(d.kind).toBe("FileOpenError");
     });
 

@@ -16,6 +16,7 @@ import { storageConformance, testBytes } from "../conformance/storage.ts";
 import { freePort, mkdirAsPostgres, tempDir } from "../harness/cluster.ts";
 import { BINARY, ensureBuilt, pgbunker, writeConfig } from "../harness/pgbunker.ts";
 import { Sshd, TcpProxy } from "../harness/sshd.ts";
+import { failure } from "../harness/failure.ts";
 
 let sshd: Sshd;
 let dir: string;
@@ -55,15 +56,6 @@ storageConformance("remote over a real sshd", async () => {
   await storage.pathCreate("");
   return { storage, cleanup: async () => rmSync(join(dir, "repo", sub), { recursive: true, force: true }) };
 });
-
-async function failure(p: Promise<unknown>): Promise<{ kind: string; code: number; message: string; hints: string[] }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { kind: string; code: number; message: string; hints: string[] };
-  }
-  throw new Error("expected a failure");
-}
 
 describe("remote over ssh: what goes wrong", () => {
   test("the remote serves its own repo1-path and runs as the ssh user", async () => {

@@ -13,6 +13,7 @@ import { posix } from "../../../src/storage/posix.ts";
 import { VERSION } from "../../../src/version.ts";
 import { testBytes } from "../../conformance/storage.ts";
 import { pipeRemote } from "./pipe.ts";
+import { failure } from "../../harness/failure.ts";
 
 const dirs: string[] = [];
 function dir(): string {
@@ -23,15 +24,6 @@ function dir(): string {
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function failure(p: Promise<unknown>): Promise<{ kind: string; code: number; message: string; hints: string[] }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { kind: string; code: number; message: string; hints: string[] };
-  }
-  throw new Error("expected a failure");
-}
 
 describe("frames", () => {
   test("encode/decode round trip, whatever the chunking", () => {
