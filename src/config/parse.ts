@@ -30,7 +30,9 @@ const DEPENDS: Record<string, { option: string; values: readonly string[] }> = {
   target: { option: "type", values: ["lsn", "name", "time", "xid"] },
   "target-exclusive": { option: "type", values: ["lsn", "time", "xid"] },
   "target-action": { option: "type", values: ["immediate", "lsn", "name", "time", "xid"] },
-  "target-timeline": { option: "type", values: ["default", "immediate", "lsn", "name", "standby", "time", "xid"] },
+  // As pgBackRest 2.45: no --target-timeline with immediate (restore sets it to current itself).
+  "target-timeline": { option: "type", values: ["default", "lsn", "name", "standby", "time", "xid"] },
+  "recovery-option": { option: "type", values: ["default", "immediate", "lsn", "name", "standby", "time", "xid"] },
 };
 
 export function indexedKey(def: OptionDef, index: number): string {

@@ -50,3 +50,9 @@ export function findResult<T extends FilterResult["type"]>(
 ): Extract<FilterResult, { type: T }> | undefined {
   return results.find((r) => r.type === type && (id === undefined || r.id === id)) as Extract<FilterResult, { type: T }> | undefined;
 }
+
+/** The last result of a type: in a pipeline that ends with sha1/size, the one describing the bytes written. */
+export function findLastResult<T extends FilterResult["type"]>(results: readonly FilterResult[], type: T): Extract<FilterResult, { type: T }> | undefined {
+  for (let i = results.length - 1; i >= 0; i--) if (results[i]!.type === type) return results[i] as Extract<FilterResult, { type: T }>;
+  return undefined;
+}

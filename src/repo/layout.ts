@@ -6,6 +6,7 @@
  *   archive/STANZA/VERSION-ID/TTTTTTTT.history, SEGMENT.OFFSET.backup
  *   backup/STANZA/backup.info(.copy), latest → LABEL
  *   backup/STANZA/LABEL/backup.manifest(.copy), LABEL/pg_data/..., LABEL/pg_tblspc/OID/...
+ *   backup/STANZA/LABEL/bundle/N          (repo-bundle: small files stored back to back)
  *   backup/STANZA/backup.history/YYYY/LABEL.manifest.gz
  *
  * and the spool of asynchronous archiving (spool-path, same layout as pgBackRest's):
@@ -37,6 +38,8 @@ export const repoPath = {
   manifest: (stanza: string, label: string) => `backup/${stanza}/${label}/${MANIFEST_FILE}`,
   /** A backed-up file: manifest name (pg_data/..., pg_tblspc/...) plus compression extension. */
   backupFile: (stanza: string, label: string, name: string, ext: string) => `backup/${stanza}/${label}/${name}${ext}`,
+  /** A bundle of small files (repo-bundle): file N of a backup, each member at its manifest offset. */
+  bundleFile: (stanza: string, label: string, bundleId: number) => `backup/${stanza}/${label}/bundle/${bundleId}`,
   historyDir: (stanza: string) => `backup/${stanza}/backup.history`,
   historyManifest: (stanza: string, label: string) => `backup/${stanza}/backup.history/${label.slice(0, 4)}/${label}.manifest.gz`,
   latestLink: (stanza: string) => `backup/${stanza}/latest`,

@@ -5,8 +5,8 @@
  */
 import {
   chmodSync, chownSync, closeSync, fstatSync, fsyncSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync,
-  readdirSync, readlinkSync, readSync, renameSync, rmSync, rmdirSync, statSync, symlinkSync, unlinkSync, utimesSync,
-  type Stats,
+  readdirSync, readlinkSync, readSync, renameSync, rmSync, rmdirSync, statSync, symlinkSync, truncateSync, unlinkSync,
+  utimesSync, type Stats,
 } from "node:fs";
 import { dirname } from "node:path";
 import { concatBytes } from "../common/bytes.ts";
@@ -15,6 +15,7 @@ import { fsyncPath, writeAll } from "../common/fs.ts";
 import { groupId, groupName, isRoot, userId, userName } from "../common/user.ts";
 import { syncFileSystem } from "../native/helper.ts";
 import type { FilterResult } from "../filter/filter.ts";
+import { findLastResult } from "../filter/filter.ts";
 import { Pipeline } from "../filter/pipeline.ts";
 import type { ReadOptions, StorageDriver, StorageInfo, StorageRead, StorageWrite, WriteOptions } from "./storage.ts";
 
@@ -167,6 +168,7 @@ class PosixWrite implements StorageWrite {
     if (fd === undefined) throw err("AssertError", `file '${this.#path}' is already closed`);
     try {
       this.#pipeline.end();
+      checkExpected(this.#path, this.#pipeline.results(), this.#opts.expect);
       if (this.#opts.sync !== false) fsyncSync(fd);
     } catch (e) {
       await this.abort();
@@ -183,7 +185,7 @@ class PosixWrite implements StorageWrite {
       } catch {}
       throw fromSystemError(e, "move", this.#target);
     }
-    if (this.#opts.sync !== false) fsyncPath(dirname(this.#path));
+    if ((this.#opts.syncPath ?? this.#opts.sync) !== false) fsyncPath(dirname(this.#path));
     return this.#pipeline.results();
   }
 
@@ -197,6 +199,19 @@ class PosixWrite implements StorageWrite {
       unlinkSync(this.#target);
     } catch {}
   }
+}
+
+/** WriteOptions.expect: the bytes written must have this size and SHA-1, or nothing is committed. */
+function checkExpected(path: string, results: FilterResult[], expect: WriteOptions["expect"]): void {
+  if (!expect) return;
+  const size = findLastResult(results, "size");
+  const sha1 = findLastResult(results, "sha1");
+  if ((expect.size !== undefined && !size) || (expect.sha1 !== undefined && !sha1))
+    throw err("AssertError", `write of '${path}' expects a size/sha1 but its filters do not compute them`);
+  if (expect.size !== undefined && size!.size !== expect.size)
+    throw err("ChecksumError", `'${path}' has size ${size!.size} but ${expect.size} was expected`);
+  if (expect.sha1 !== undefined && sha1!.hash !== expect.sha1)
+    throw err("ChecksumError", `'${path}' has checksum ${sha1!.hash} but ${expect.sha1} was expected`);
 }
 
 function applyAttributes(path: string, a: { mode?: number; user?: string; group?: string; mtime?: number; followLink?: boolean }): void {
@@ -347,6 +362,14 @@ export class PosixDriver implements StorageDriver {
       symlinkSync(target, path);
     } catch (e) {
       throw fromSystemError(e, "link", path);
+    }
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    try {
+      truncateSync(path, size);
+    } catch (e) {
+      throw fromSystemError(e, "write", path);
     }
   }
 

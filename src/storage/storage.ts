@@ -46,6 +46,17 @@ export interface WriteOptions {
    * false and make the whole tree durable at once with syncTree before recording the result.
    */
   sync?: boolean;
+  /**
+   * fsync the directory after the rename (default: as `sync`). A restore writing thousands of
+   * files sets it false and syncs each directory once at the end instead.
+   */
+  syncPath?: boolean;
+  /**
+   * Commit only if the bytes written match: checked against the last size and sha1 results of
+   * `filters` once they are flushed, before the rename. On a mismatch nothing is committed (the
+   * temp file is removed) and a ChecksumError names the file.
+   */
+  expect?: { size?: number; sha1?: string };
   /** Create missing parent directories (default true). */
   pathCreate?: boolean;
   mode?: number;
@@ -104,6 +115,8 @@ export interface StorageDriver {
   linkCreate(target: string, path: string): Promise<void>;
   /** Set mode, owner and/or mtime of an existing path (restore). */
   setAttributes(path: string, attrs: { mode?: number; user?: string; group?: string; mtime?: number; followLink?: boolean }): Promise<void>;
+  /** Set the length of an existing file: cut it, or extend it with a sparse zeroed tail (restore). */
+  truncate?(path: string, size: number): Promise<void>;
   /** Release connections (remote); no-op for local drivers. */
   close?(): Promise<void>;
 }
@@ -260,6 +273,12 @@ export class Storage {
   setAttributes(rel: string, attrs: Parameters<StorageDriver["setAttributes"]>[1]) {
     this.#writable(`set attributes of '${this.path(rel)}'`);
     return this.driver.setAttributes(this.path(rel), attrs);
+  }
+
+  truncate(rel: string, size: number): Promise<void> {
+    this.#writable(`truncate '${this.path(rel)}'`);
+    if (!this.driver.truncate) throw err("FeatureNotSupportedError", `${this.role} storage cannot truncate files`);
+    return this.driver.truncate(this.path(rel), size);
   }
 
   /**

@@ -154,6 +154,8 @@ describe("config: errors", () => {
     [["--repo-path=relative", "info"], "OptionInvalidValueError", /'relative' is not valid/],
     [["--repo300-path=/x", "info"], "OptionInvalidError", /invalid option/],
     [["--target=x", "--stanza=s", "--pg1-path=/p", "restore"], "OptionInvalidError", /not valid without option 'type'/],
+    [["--type=immediate", "--target-timeline=2", "--stanza=s", "--pg1-path=/p", "restore"], "OptionInvalidError", /'target-timeline' not valid without option 'type' in \('default', 'lsn'/],
+    [["--type=none", "--recovery-option=a=b", "--stanza=s", "--pg1-path=/p", "restore"], "OptionInvalidError", /'recovery-option' not valid without option 'type'/],
     [["--type=bogus", "--stanza=s", "--pg1-path=/p", "restore"], "OptionInvalidValueError", /not allowed/],
     [["--repo1-block", "--stanza=s", "--pg1-path=/p", "backup"], "FeatureNotSupportedError", /not supported/],
   ];
