@@ -1,0 +1,152 @@
+/**
+ * The per-file restore job a worker (or a remote) runs: plain parameters in, a small result out.
+ *
+ *   repository file (or a member of a bundle) → decrypt → decompress → sha1 + size → data directory
+ *
+ * The write is atomic and committed only when size and SHA-1 match the manifest, so a corrupt
+ * repository file fails naming the file and leaves nothing half-written. With --delta an existing
+ * file is kept when its first `size` bytes hash to the manifest's checksum (a relation that grew
+ * since the backup is cut back); with --force --delta when size and modification time match.
+ */
+import { err, PgbError } from "../../common/error.ts";
+import type { CompressType, FilterSpec } from "../../filter/filter.ts";
+import { findResult } from "../../filter/filter.ts";
+import type { Storage } from "../../storage/storage.ts";
+import { openStorage, type StorageSpec } from "../storage.ts";
+
+export const RESTORE_FILE_JOB = "restore-file";
+
+export interface RestoreFileParams {
+  repo: StorageSpec;
+  pg: StorageSpec;
+  /** Manifest name, for messages. */
+  name: string;
+  /** Repository file relative to the repository; for a bundle member, with its offset and length. */
+  repoFile: string;
+  offset?: number;
+  limit?: number;
+  compressType: CompressType;
+  cipherPass?: string;
+  /** Absolute destination. */
+  dest: string;
+  /** Write to this name instead, not atomically (pg_control, put in place after everything else). */
+  writeTo?: string;
+  size: number;
+  checksum?: string;
+  timestamp: number;
+  mode: number;
+  user?: string;
+  group?: string;
+  /** Sparse zeroed file (database excluded from a selective restore). */
+  zero?: boolean;
+  /** none: always write; checksum: --delta; time: --delta --force. */
+  delta: "none" | "checksum" | "time";
+  /** --force: a file stamped at or after the backup's copy start may have changed within that second. */
+  copyStart: number;
+  /** --type=preserve: keep the file if it exists. */
+  preserve?: boolean;
+  bufferSize?: number;
+}
+
+export type RestoreAction = "copy" | "match" | "match-time" | "zero-size" | "zero" | "preserve";
+
+export interface RestoreFileResult {
+  action: RestoreAction;
+}
+
+const opened = new Map<string, Promise<Storage>>();
+
+/** Each worker opens a storage once and keeps it for every job. */
+function storageFor(spec: StorageSpec): Promise<Storage> {
+  const key = JSON.stringify(spec);
+  let s = opened.get(key);
+  if (!s) opened.set(key, (s = openStorage(spec)));
+  return s;
+}
+
+export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResult> {
+  const pg = await storageFor(p.pg);
+  const attrs = { mode: p.mode, user: p.user, group: p.group, mtime: p.timestamp };
+
+  if (p.preserve && (await pg.info(p.dest, { ignoreMissing: true })) !== null) return { action: "preserve" };
+
+  if (p.delta !== "none" && !p.zero && p.writeTo === undefined) {
+    const kept = await keepExisting(pg, p);
+    if (kept) {
+      await pg.setAttributes(p.dest, attrs);
+      return { action: kept };
+    }
+  }
+
+  if (p.zero || p.size === 0) {
+    // An empty file is not read from the repository (bundles do not even store it).
+    await pg.put(p.dest, new Uint8Array(0), { ...attrs, syncPath: false });
+    if (p.zero && p.size > 0) await pg.truncate(p.dest, p.size);
+    if (p.zero) await pg.setAttributes(p.dest, { mtime: p.timestamp });
+    return { action: p.zero ? "zero" : "copy" };
+  }
+
+  await copyFromRepo(pg, await storageFor(p.repo), p);
+  return { action: "copy" };
+}
+
+/** Delta: can the file already in place stay? */
+async function keepExisting(pg: Storage, p: RestoreFileParams): Promise<RestoreAction | undefined> {
+  const info = await pg.info(p.dest, { ignoreMissing: true });
+  if (info === null || info.type !== "file") return undefined;
+  if (p.delta === "time") return info.size === p.size && info.mtime === p.timestamp && p.timestamp < p.copyStart ? "match-time" : undefined;
+  if (info.size < p.size) return undefined;
+  if (p.size === 0) {
+    if (info.size > 0) await pg.truncate(p.dest, 0);
+    return "zero-size";
+  }
+  const r = await pg.openRead(p.dest, { limit: p.size, filters: [{ type: "sha1" }], bufferSize: p.bufferSize });
+  try {
+    while ((await r!.read()) !== null);
+  } finally {
+    await r!.close();
+  }
+  if (findResult(r!.results(), "sha1")?.hash !== p.checksum) return undefined;
+  // A relation that grew after the backup: its first `size` bytes are the backup's, cut the rest.
+  if (info.size > p.size) await pg.truncate(p.dest, p.size);
+  return "match";
+}
+
+async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): Promise<void> {
+  const filters: FilterSpec[] = [];
+  if (p.cipherPass !== undefined) filters.push({ type: "decrypt", pass: p.cipherPass });
+  if (p.compressType !== "none") filters.push({ type: "decompress", compressType: p.compressType });
+  filters.push({ type: "sha1" }, { type: "size" });
+  const where = `'${p.name}' from '${repo.path(p.repoFile)}'${p.offset !== undefined ? ` (offset ${p.offset}, ${p.limit} bytes)` : ""}`;
+  try {
+    const r = await repo.openRead(p.repoFile, { offset: p.offset, limit: p.limit, bufferSize: p.bufferSize });
+    try {
+      const w = await pg.openWrite(p.writeTo ?? p.dest, {
+        atomic: p.writeTo === undefined,
+        syncPath: false,
+        mode: p.mode,
+        user: p.user,
+        group: p.group,
+        mtime: p.timestamp,
+        filters,
+        expect: { size: p.size, sha1: p.checksum },
+        bufferSize: p.bufferSize,
+      });
+      try {
+        for (let chunk = await r!.read(); chunk !== null; chunk = await r!.read()) await w.write(chunk);
+      } catch (e) {
+        await w.abort();
+        throw e;
+      }
+      await w.close();
+    } finally {
+      await r!.close();
+    }
+  } catch (e) {
+    if (!(e instanceof PgbError)) throw e;
+    const hint = e.kind === "ChecksumError" || e.kind === "FormatError" || e.kind === "CryptoError"
+      ? ["the repository copy of this file is damaged: run 'pgbunker verify' to see what else is affected.", "restore an earlier backup set with --set, or take a new backup."]
+      : e.hints;
+    throw err(e.kind, `unable to restore ${where}: ${e.message}`, hint);
+  }
+}
