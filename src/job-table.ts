@@ -20,4 +20,6 @@ export const JOB_TABLE: JobTable = {
   },
   /** Restore one file from the repository into the data directory (command/restore/file.ts). */
   "restore-file": async (params) => (await import("./command/restore/file.ts")).restoreFile(params),
+  /** fsync a batch of restored files. */
+  "restore-sync": async (params) => (await import("./command/restore/file.ts")).syncFiles(params),
 };

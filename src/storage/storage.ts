@@ -106,6 +106,7 @@ export interface StorageDriver {
   pathCreate(path: string, opts?: { mode?: number; parents?: boolean; errorOnExists?: boolean }): Promise<void>;
   pathRemove(path: string, opts?: { recurse?: boolean; ignoreMissing?: boolean }): Promise<void>;
   move(from: string, to: string): Promise<void>;
+  /** fsync a directory (or a file written with sync: false). */
   pathSync(path: string): Promise<void>;
   /**
    * Make every file and directory written under path durable (posix: syncfs of its file system),

@@ -7,6 +7,9 @@
  * repository file fails naming the file and leaves nothing half-written. With --delta an existing
  * file is kept when its first `size` bytes hash to the manifest's checksum (a relation that grew
  * since the backup is cut back); with --force --delta when size and modification time match.
+ *
+ * Files are not fsynced one by one as they are written: `syncFiles` does it for all of them at the
+ * end (a file at a time costs a journal commit each), before pg_control is put in place.
  */
 import { err, PgbError } from "../../common/error.ts";
 import type { CompressType, FilterSpec } from "../../filter/filter.ts";
@@ -15,6 +18,7 @@ import type { Storage } from "../../storage/storage.ts";
 import { openStorage, type StorageSpec } from "../storage.ts";
 
 export const RESTORE_FILE_JOB = "restore-file";
+export const RESTORE_SYNC_JOB = "restore-sync";
 
 export interface RestoreFileParams {
   repo: StorageSpec;
@@ -80,7 +84,7 @@ export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResu
 
   if (p.zero || p.size === 0) {
     // An empty file is not read from the repository (bundles do not even store it).
-    await pg.put(p.dest, new Uint8Array(0), { ...attrs, syncPath: false });
+    await pg.put(p.dest, new Uint8Array(0), { ...attrs, sync: false });
     if (p.zero && p.size > 0) await pg.truncate(p.dest, p.size);
     if (p.zero) await pg.setAttributes(p.dest, { mtime: p.timestamp });
     return { action: p.zero ? "zero" : "copy" };
@@ -123,6 +127,7 @@ async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): P
     try {
       const w = await pg.openWrite(p.writeTo ?? p.dest, {
         atomic: p.writeTo === undefined,
+        sync: false, // every file is fsynced at the end, in one pass (restore-sync)
         syncPath: false,
         mode: p.mode,
         user: p.user,
@@ -149,4 +154,11 @@ async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): P
       : e.hints;
     throw err(e.kind, `unable to restore ${where}: ${e.message}`, hint);
   }
+}
+
+/** fsync restored files (kept ones too: an interrupted run may have left them unsynced). */
+export async function syncFiles(p: { pg: StorageSpec; paths: string[] }): Promise<number> {
+  const pg = await storageFor(p.pg);
+  for (const path of p.paths) await pg.pathSync(path);
+  return p.paths.length;
 }

@@ -23,7 +23,7 @@ import { pgVersion } from "../../postgres/version.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { WorkerPool, type Job } from "../../worker/pool.ts";
 import { storagePg, storageRepo, storageSpec } from "../storage.ts";
-import { RESTORE_FILE_JOB, type RestoreAction, type RestoreFileParams, type RestoreFileResult } from "./file.ts";
+import { RESTORE_FILE_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreFileParams, type RestoreFileResult } from "./file.ts";
 import { planRestore, type PlanFile, type RestorePlan } from "./plan.ts";
 import { AUTO_CONF, checkRecoveryInput, RECOVERY_CONF, RECOVERY_SIGNAL, recoveryFiles, STANDBY_SIGNAL, type RecoveryInput, type RecoveryType, type TargetAction } from "./recovery.ts";
 import { archiveGetCommand } from "./restore-command.ts";
@@ -88,9 +88,16 @@ export async function run(cfg: Config): Promise<number> {
   for (const t of plan.targets) if (t.file !== undefined) await createMissingParents(pg, t.checkPath, dataOwner);
   await createLinks(pg, plan.links, owners);
 
-  // 7. Files.
+  // 7. Files, then fsync them all.
   const mode = !overwrite ? "none" : cfg.bool("force") && cfg.bool("delta") ? "time" : cfg.bool("delta") ? "checksum" : "none";
-  const stats = await restoreFiles(cfg, src, plan, { delta: mode, preserved: new Set(preserved), owners });
+  const pool = await WorkerPool.start(Math.max(1, cfg.num("process-max") ?? 1));
+  let stats: FileStats;
+  try {
+    stats = await restoreFiles(pool, cfg, src, plan, { delta: mode, preserved: new Set(preserved), owners });
+    await syncFiles(pool, cfg, [...plan.files.map((f) => (f.name === `pg_data/${PG_CONTROL}` ? `${pgPath}/${PG_CONTROL_TEMP}` : f.dest))]);
+  } finally {
+    await pool.close();
+  }
 
   // 8. Recovery settings.
   await writeRecovery(pg, pgPath, recovery, major, dataOwner);
@@ -151,7 +158,7 @@ const ACTION_TEXT: Record<RestoreAction, string> = {
 };
 
 async function restoreFiles(
-  cfg: Config, src: RestoreSource, plan: RestorePlan,
+  pool: WorkerPool, cfg: Config, src: RestoreSource, plan: RestorePlan,
   opts: { delta: RestoreFileParams["delta"]; preserved: Set<string>; owners: ReturnType<typeof ownerResolver> },
 ): Promise<FileStats> {
   const repoSpec = storageSpec(cfg, "repo", undefined, true);
@@ -187,7 +194,6 @@ async function restoreFiles(
   const total = plan.files.reduce((n, f) => n + f.size, 0);
   const progress = new Progress("restore", plan.files.length, total);
   const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0 };
-  const pool = await WorkerPool.start(Math.max(1, cfg.num("process-max") ?? 1));
   try {
     await pool.runAll(fileOf.keys(), (job, r: RestoreFileResult) => {
       const f = fileOf.get(job)!;
@@ -203,9 +209,18 @@ async function restoreFiles(
     });
   } finally {
     progress.done();
-    await pool.close();
   }
   return stats;
+}
+
+/** fsync every restored file, spread over the workers in batches. */
+async function syncFiles(pool: WorkerPool, cfg: Config, paths: string[]): Promise<void> {
+  const pg = storageSpec(cfg, "pg", 1);
+  const per = Math.max(64, Math.ceil(paths.length / (pool.size * 4)));
+  const jobs: Job<{ pg: typeof pg; paths: string[] }>[] = [];
+  for (let i = 0; i < paths.length; i += per) jobs.push({ type: RESTORE_SYNC_JOB, params: { pg, paths: paths.slice(i, i + per) } });
+  logDetail(`sync ${paths.length} restored files`);
+  await pool.runAll(jobs, () => {});
 }
 
 async function writeRecovery(pg: Storage, pgPath: string, r: RecoveryInput, major: number, owner: { user?: string; group?: string }): Promise<void> {

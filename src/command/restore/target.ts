@@ -60,37 +60,35 @@ export interface Owners {
  * Who owns the restored files. As root: the manifest's user and group, which must exist here
  * (a cluster owned by root would not start). Otherwise everything belongs to the running user;
  * a different owner in the manifest is mapped to it with a warning, as pgBackRest does.
+ * Every owner of the plan is resolved now, so a missing user fails before anything is written.
  */
 export function ownerResolver(plan: RestorePlan): (user: Owner, group: Owner) => Owners {
   const dataPath = plan.paths.find((p) => p.name === "pg_data");
   const root = isRoot();
   const me = { user: userName(process.getuid?.() ?? -1), group: groupName(process.getgid?.() ?? -1) };
-  const warned = new Set<string>();
   const pick = (kind: "user" | "group", v: Owner): string | undefined => {
     const name = v === false ? (dataPath?.[kind] || undefined) : v;
+    const kindError = kind === "user" ? "UserMissingError" : "GroupMissingError";
     if (root) {
-      if (name === undefined) throw err(kind === "user" ? "UserMissingError" : "GroupMissingError", `backup manifest names no ${kind} for the data directory`, `run the restore as the user PostgreSQL runs as.`);
+      if (name === undefined) throw err(kindError, `backup manifest names no ${kind} for the data directory`, "run the restore as the user PostgreSQL runs as.");
       if ((kind === "user" ? userId(name) : groupId(name)) === undefined)
-        throw err(
-          kind === "user" ? "UserMissingError" : "GroupMissingError",
-          `${kind} '${name}' of the backup manifest does not exist on this host`,
-          `create the ${kind} PostgreSQL ran as (${name}), or run the restore as the user that will own the cluster instead of root.`,
-        );
+        throw err(kindError, `${kind} '${name}' of the backup manifest does not exist on this host`, `create the ${kind} PostgreSQL ran as (${name}), or run the restore as the user that will own the cluster instead of root.`);
       return name;
     }
-    if (name !== undefined && name !== me[kind] && !warned.has(`${kind}:${name}`)) {
-      warned.add(`${kind}:${name}`);
-      logWarn(`unknown ${kind} '${name}' in backup manifest mapped to current ${kind}`);
-    }
+    if (name !== undefined && name !== me[kind]) logWarn(`unknown ${kind} '${name}' in backup manifest mapped to current ${kind}`);
     return undefined;
   };
-  const cache = new Map<string, Owners>();
-  return (user, group) => {
-    const key = `${user}\0${group}`;
-    let o = cache.get(key);
-    if (!o) cache.set(key, (o = { user: pick("user", user), group: pick("group", group) }));
-    return o;
+  const resolved = new Map<string, string | undefined>();
+  const one = (kind: "user" | "group", v: Owner) => {
+    const key = `${kind}:${v}`;
+    if (!resolved.has(key)) resolved.set(key, pick(kind, v));
+    return resolved.get(key);
   };
+  for (const e of [...plan.paths, ...plan.files, ...plan.links]) {
+    one("user", e.user);
+    one("group", e.group);
+  }
+  return (user, group) => ({ user: one("user", user), group: one("group", group) });
 }
 
 type Expected = { type: "file" } | { type: "path" } | { type: "link"; destination: string };
