@@ -100,8 +100,3 @@ export function pgRecoveryUsesSignalFiles(major: number): boolean {
 
 /** Objects (databases among them) with an OID below this were made by initdb: the system ones. */
 export const FIRST_NORMAL_OBJECT_ID = 16384;
-
-/** The directory a tablespace holds for one major: PG_15_202209061 (version + catalog version). */
-export function tablespaceVersionDir(version: string, catalogVersion: number): string {
-  return `PG_${version}_${catalogVersion}`;
-}

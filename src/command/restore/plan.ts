@@ -15,7 +15,8 @@
 import { isAbsolute, resolve } from "node:path";
 import { err } from "../../common/error.ts";
 import type { LogLevel } from "../../common/log.ts";
-import { FIRST_NORMAL_OBJECT_ID, tablespaceVersionDir } from "../../postgres/version.ts";
+import { tablespaceVersionDir } from "../../postgres/exclude.ts";
+import { FIRST_NORMAL_OBJECT_ID } from "../../postgres/version.ts";
 import type { Manifest, ManifestTarget, Owner } from "../../repo/manifest.ts";
 
 export interface PlanOptions {

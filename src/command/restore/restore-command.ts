@@ -7,7 +7,6 @@
 import { basename, resolve } from "node:path";
 import { optionValidFor } from "../../config/options.ts";
 import { resolveOptionName, type Config } from "../../config/parse.ts";
-import { renderValue } from "../../config/value.ts";
 
 /** Restore-only noise: how this restore logs and how many workers it used say nothing about archive-get. */
 const LEFT_OUT = new Set(["log-level-console", "log-level-file", "log-level-stderr", "log-timestamp", "process-max"]);
@@ -24,13 +23,9 @@ function shellWord(text: string): string {
 }
 
 export function archiveGetCommand(cfg: Config): string {
-  const args: string[] = [];
-  for (const [key, value, source] of [...cfg.toJSON().values].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    if (source !== "cli" || key === "cmd" || LEFT_OUT.has(key)) continue;
+  const omit = cfg.toJSON().values.map(([key]) => key).filter((key) => {
     const r = resolveOptionName(key);
-    if (!r || r.def.secure || !optionValidFor(r.def, "archive-get")) continue;
-    if (r.def.type === "boolean") args.push(value ? `--${key}` : `--no-${key}`);
-    else for (const t of renderValue(r.def, value)) args.push(shellWord(`--${key}=${t}`));
-  }
-  return `${cfg.str("cmd") ?? selfCommand()} ${args.join(" ")} archive-get %f "%p"`;
+    return !r || r.def.secure || key === "cmd" || LEFT_OUT.has(key) || !optionValidFor(r.def, "archive-get");
+  });
+  return `${cfg.str("cmd") ?? selfCommand()} ${cfg.cliArgs(omit).map(shellWord).join(" ")} archive-get %f "%p"`;
 }

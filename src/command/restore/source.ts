@@ -13,6 +13,7 @@ import { loadInfoFile } from "../../repo/info-file.ts";
 import { repoPath } from "../../repo/layout.ts";
 import { Manifest } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
+import { repoCipherPass } from "../archive/common.ts";
 import { selectBackupSet, type SetChoice } from "./select.ts";
 
 export interface RestoreSource {
@@ -25,17 +26,9 @@ export interface RestoreSource {
   compressType: CompressType;
 }
 
-/** The repository passphrase, when repoN-cipher-type asks for one. */
-export function repoCipherPass(cfg: Config): string | undefined {
-  if ((cfg.str(cfg.repoKey("repo-cipher-type")) ?? "none") === "none") return undefined;
-  const pass = cfg.str(cfg.repoKey("repo-cipher-pass"));
-  if (!pass) throw err("OptionRequiredError", `${cfg.command} command requires option: ${cfg.repoKey("repo-cipher-pass")}`, "an encrypted repository needs its passphrase in the configuration file or the environment.");
-  return pass;
-}
-
 export async function loadRestoreSource(cfg: Config, repo: Storage): Promise<RestoreSource> {
   const stanza = cfg.req("stanza");
-  const info = (await loadBackupInfo(repo, stanza, { cipherPass: repoCipherPass(cfg) }))!;
+  const info = (await loadBackupInfo(repo, stanza, { cipherPass: repoCipherPass(cfg, cfg.repoIndex) }))!;
   const choice = selectBackupSet(info, {
     set: cfg.str("set") ?? "latest",
     setExplicit: cfg.source("set") !== "default" && cfg.source("set") !== undefined,
