@@ -190,7 +190,7 @@ function tablespaceTargets(manifest: Manifest, pgPath: string, opts: PlanOptions
 }
 
 function linkTargets(manifest: Manifest, pgPath: string, opts: PlanOptions, messages: PlanMessage[]): PlanTarget[] {
-  const links = [...manifest.targets.values()].filter((t) => t.type === "link" && t.tablespaceId === undefined);
+  const links = [...manifest.targets.values()].filter((t) => t.type === "link" && t.tablespaceId === undefined).sort((a, b) => (a.name < b.name ? -1 : 1));
   const short = (t: ManifestTarget) => t.name.replace(/^pg_data\//, "");
   const map = opts.linkMap ?? {};
   for (const key of Object.keys(map))
