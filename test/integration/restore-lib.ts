@@ -1,82 +1,31 @@
 /**
- * Shared by the restore integration tests: a cluster archiving into a stanza (through pgbackrest
- * or pgbunker), one config file both tools read, and ways to compare restored trees.
+ * Shared by the restore integration tests: a stanza to restore from, restored clusters started
+ * without archiving, and ways to compare restored trees.
  */
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Cluster, mkdirAsPostgres, tempDir, type RunResult } from "../harness/cluster.ts";
-import { BINARY, ensureBuilt, pgbackrestOk, pgbunker, writeConfig } from "../harness/pgbunker.ts";
+import { Cluster, type RunResult } from "../harness/cluster.ts";
+import { pgbunker } from "../harness/pgbunker.ts";
+import { StanzaEnv, type StanzaOptions } from "../harness/stanza.ts";
 
 export const STANZA = "demo";
 
-export interface Lab {
-  base: string;
-  cluster: Cluster;
-  config: string;
-  repo: string;
-  /** pgbunker with --config and --stanza. */
-  bunker(args: string[], opts?: { asRoot?: boolean }): RunResult;
-  bunkerOk(args: string[], opts?: { asRoot?: boolean }): string;
-  /** pgbackrest with --config and --stanza. */
-  backrest(args: string[]): string;
-  destroy(): Promise<void>;
+/** A stanza (StanzaEnv) whose whole temp directory goes when the tests are done. */
+export async function makeStanza(opts: StanzaOptions = {}): Promise<StanzaEnv> {
+  return StanzaEnv.create({ global: { "log-level-console": "warn" }, ...opts, stanza: STANZA });
 }
 
-export interface LabOptions {
-  major?: number;
-  /** Who archives WAL (archive_command). */
-  archiver?: "pgbackrest" | "pgbunker";
-  /** Extra [global] settings (a second repository, bundles, a cipher), given the lab's base directory. */
-  global?: (base: string) => Record<string, string | number | boolean>;
+export async function removeStanza(env: StanzaEnv | undefined, extraDirs: string[] = []): Promise<void> {
+  if (!env) return;
+  if (process.env.PGBUNKER_KEEP_TEST_DIRS) return console.error(`kept ${env.base}`);
+  await env.destroy();
+  for (const d of [env.base, ...extraDirs]) rmSync(d, { recursive: true, force: true });
 }
 
-export async function makeLab(opts: LabOptions = {}): Promise<Lab> {
-  ensureBuilt();
-  const base = tempDir("pgb-restore-");
-  for (const d of ["repo", "log", "lock", "spool"]) mkdirAsPostgres(join(base, d));
-  const config = join(base, "pgbackrest.conf");
-  const archiver = opts.archiver === "pgbunker" ? BINARY : "pgbackrest";
-  const cluster = await Cluster.create({
-    major: opts.major,
-    baseDir: base,
-    conf: { archive_mode: "on", archive_command: `'${archiver} --config=${config} --stanza=${STANZA} archive-push %p'` },
-  });
-  writeConfig(config, {
-    global: {
-      "repo1-path": join(base, "repo"),
-      "log-path": join(base, "log"),
-      "lock-path": join(base, "lock"),
-      "spool-path": join(base, "spool"),
-      "log-level-console": "warn",
-      "log-level-file": "detail",
-      "compress-type": "lz4",
-      "start-fast": true,
-      ...opts.global?.(base),
-    },
-    [STANZA]: { "pg1-path": cluster.dataDir, "pg1-port": cluster.port, "pg1-socket-path": cluster.socketDir },
-  });
-  const common = [`--config=${config}`, `--stanza=${STANZA}`];
-  const lab: Lab = {
-    base,
-    cluster,
-    config,
-    repo: join(base, "repo"),
-    bunker: (args, o) => pgbunker([...common, ...args], o),
-    bunkerOk: (args, o) => {
-      const r = pgbunker([...common, ...args], o);
-      if (r.code !== 0) throw new Error(`pgbunker ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-      return r.stdout;
-    },
-    backrest: (args) => pgbackrestOk([...common, ...args]),
-    destroy: async () => {
-      if (process.env.PGBUNKER_KEEP_TEST_DIRS) return console.error(`kept ${base}`);
-      await cluster.destroy();
-      rmSync(base, { recursive: true, force: true });
-    },
-  };
-  cluster.start();
-  return lab;
+/** pgbunker as root with the stanza's config (lock and log paths of root's own). */
+export function bunkerAsRoot(env: StanzaEnv, args: string[]): RunResult {
+  return pgbunker([`--config=${env.conf}`, `--stanza=${STANZA}`, `--lock-path=${join(env.base, "lock-root")}`, `--log-path=${join(env.base, "log-root")}`, ...args], { asRoot: true });
 }
 
 /** A restored data directory attached as a cluster of its own (own port, socket beside it). */

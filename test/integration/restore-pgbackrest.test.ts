@@ -10,10 +10,22 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, ut
 import { join } from "node:path";
 import { Manifest } from "../../src/repo/manifest.ts";
 import { InfoIni } from "../../src/repo/ini.ts";
-import { Cluster, mkdirAsPostgres, PG_GID, PG_UID, runAsPostgres } from "../harness/cluster.ts";
-import { attachRestored, countLines, makeLab, STANZA, startRestored, tree, treeLines, type Lab } from "./restore-lib.ts";
+import { Cluster, mkdirAsPostgres, PG_GID, PG_UID, runAsPostgres, tempDir } from "../harness/cluster.ts";
+import type { StanzaEnv } from "../harness/stanza.ts";
+import { attachRestored, bunkerAsRoot, countLines, makeStanza, removeStanza, STANZA, startRestored, tree, treeLines } from "./restore-lib.ts";
 
-let lab: Lab;
+/** The stanza, with shortcuts named after the tool they run. */
+let env: StanzaEnv;
+const lab = {
+  get base() { return env.base; },
+  get cluster() { return env.cluster; },
+  get config() { return env.conf; },
+  get repo() { return env.repo; },
+  bunker: (args: string[]) => env.run(args),
+  bunkerOk: (args: string[]) => env.runOk(args),
+  backrest: (args: string[]) => env.backrestOk(args),
+};
+const repo2 = tempDir("pgb-restore-repo2-");
 let labels: string[];
 let data: Awaited<ReturnType<typeof checksums>>;
 const started: Cluster[] = [];
@@ -28,9 +40,7 @@ const checksums = async (c: Cluster) => ({
 });
 
 beforeAll(async () => {
-  lab = await makeLab({
-    global: (base) => ({ "repo2-path": join(base, "repo2"), "repo2-bundle": true, "repo2-cipher-type": "aes-256-cbc", "repo2-cipher-pass": CIPHER_PASS }),
-  });
+  env = await makeStanza({ archiver: "pgbackrest", global: { "log-level-console": "warn", "repo2-path": repo2, "repo2-bundle": true, "repo2-cipher-type": "aes-256-cbc", "repo2-cipher-pass": CIPHER_PASS } });
   const c = lab.cluster;
   mkdirAsPostgres(join(lab.base, "ts1"));
   await c.query(`create tablespace ts1 location '${join(lab.base, "ts1")}'`);
@@ -55,7 +65,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of started) if (c.running()) c.stop("immediate");
-  await lab?.destroy();
+  await removeStanza(env, [repo2]);
 });
 
 /** A copy of the repository whose latest manifest gives the files an owner this host lacks. */
@@ -171,8 +181,8 @@ describe("restore of pgBackRest 2.45 backups", () => {
   test("bundled, encrypted repository (repo2): restored and started", async () => {
     const b = join(lab.base, "b1");
     lab.bunkerOk(["--repo=2", `--pg1-path=${b}`, `--tablespace-map-all=${join(lab.base, "b1ts")}`, "--archive-mode=off", "restore"]);
-    const bundles = readdirSync(join(lab.base, "repo2", "backup", STANZA)).filter((l) => l.endsWith("F"));
-    expect(existsSync(join(lab.base, "repo2", "backup", STANZA, bundles[0]!, "bundle", "1"))).toBe(true);
+    const bundles = readdirSync(join(repo2, "backup", STANZA)).filter((l) => l.endsWith("F"));
+    expect(existsSync(join(repo2, "backup", STANZA, bundles[0]!, "bundle", "1"))).toBe(true);
     const c = await attachRestored(b);
     started.push(c);
     await startRestored(c);
@@ -233,7 +243,9 @@ describe("restore of pgBackRest 2.45 backups", () => {
 
   test("as root: owners and modes from the manifest; a user missing on this host is a clear error", () => {
     const o = join(lab.base, "o1");
-    lab.bunkerOk([`--pg1-path=${o}`, `--tablespace-map-all=${join(lab.base, "o1ts", "deep")}`, `--lock-path=${join(lab.base, "lock-root")}`, `--log-path=${join(lab.base, "log-root")}`, "restore"], { asRoot: true });
+    const root = bunkerAsRoot(env, [`--pg1-path=${o}`, `--tablespace-map-all=${join(lab.base, "o1ts", "deep")}`, "restore"]);
+    expect(root.stderr).toBe("");
+    expect(root.code).toBe(0);
     for (const p of [o, join(o, "PG_VERSION"), join(o, "base/1"), join(lab.base, "o1ts"), join(lab.base, "o1ts/deep/ts1")]) {
       const st = statSync(p);
       expect({ p, uid: st.uid, gid: st.gid }).toEqual({ p, uid: PG_UID, gid: PG_GID });
@@ -242,7 +254,7 @@ describe("restore of pgBackRest 2.45 backups", () => {
     expect(statSync(join(o, "base")).mode & 0o777).toBe(0o700);
 
     // A backup whose files belong to a user this host does not have: refused before anything is written.
-    const r = lab.bunker([`--repo1-path=${badRepo()}`, `--pg1-path=${join(lab.base, "o2")}`, `--tablespace-map-all=${join(lab.base, "o2ts")}`, `--lock-path=${join(lab.base, "lock-root")}`, `--log-path=${join(lab.base, "log-root")}`, "restore"], { asRoot: true });
+    const r = bunkerAsRoot(env, [`--repo1-path=${badRepo()}`, `--pg1-path=${join(lab.base, "o2")}`, `--tablespace-map-all=${join(lab.base, "o2ts")}`, "restore"]);
     expect(r.code).toBe(89);
     expect(r.stderr).toContain("user 'ghost-user' of the backup manifest does not exist on this host");
     expect(existsSync(join(lab.base, "o2"))).toBe(false);
