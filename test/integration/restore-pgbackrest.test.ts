@@ -6,7 +6,7 @@
  * restores, selective restore, ownership and bad input are checked on the same backups.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Manifest } from "../../src/repo/manifest.ts";
 import { InfoIni } from "../../src/repo/ini.ts";
@@ -43,6 +43,9 @@ beforeAll(async () => {
   env = await makeStanza({ archiver: "pgbackrest", global: { "log-level-console": "warn", "repo2-path": repo2, "repo2-bundle": true, "repo2-cipher-type": "aes-256-cbc", "repo2-cipher-pass": CIPHER_PASS } });
   const c = lab.cluster;
   mkdirAsPostgres(join(lab.base, "ts1"));
+  // A directory link and a file link inside the data directory, as DBAs make them.
+  const ext = join(lab.base, "ext");
+  expect(runAsPostgres(["sh", "-c", `mkdir ${ext} && echo hello > ${ext}/afile && echo '# extra' > ${lab.base}/extra.conf && ln -s ${ext} ${c.dataDir}/ext_link_dir && ln -s ${lab.base}/extra.conf ${c.dataDir}/ext_link.conf`]).code).toBe(0);
   await c.query(`create tablespace ts1 location '${join(lab.base, "ts1")}'`);
   await c.query("create database db2");
   await c.query("create database db3");
@@ -86,15 +89,22 @@ const noTemp = (dir: string) => [...tree(dir).keys()].filter((n) => n.includes("
 describe("restore of pgBackRest 2.45 backups", () => {
   test("latest (full → diff → incr): the files pgBackRest restores, then the cluster starts with the incr's data", async () => {
     const r1 = join(lab.base, "r1");
-    const out = lab.bunkerOk([`--pg1-path=${r1}`, `--tablespace-map-all=${join(lab.base, "r1ts")}`, "--archive-mode=off", "--log-level-console=info", "restore"]);
+    const run = lab.bunker([`--pg1-path=${r1}`, `--tablespace-map-all=${join(lab.base, "r1ts")}`, "--archive-mode=off", "--log-level-console=info", "restore"]);
+    expect(run.code).toBe(0);
+    const out = run.stdout;
     expect(out).toContain(`restore backup set ${labels[2]}`);
     expect(out).toContain(`map tablespace 'pg_tblspc/16384' to '${join(lab.base, "r1ts", "ts1")}'`);
+    expect(run.stderr).toContain("WARN: file link 'ext_link.conf' will be restored as a file at the same location");
+    expect(run.stderr).toContain("WARN: contents of directory link 'ext_link_dir' will be restored in a directory at the same location");
     lab.backrest([`--pg1-path=${join(lab.base, "p1")}`, `--tablespace-map-all=${join(lab.base, "p1ts")}`, "restore"]);
 
     const differs = (rel: string) => rel === "postgresql.auto.conf" || rel === "pg_tblspc/16384";
     expect(treeLines(tree(r1), differs)).toEqual(treeLines(tree(join(lab.base, "p1")), differs));
     expect(treeLines(tree(join(lab.base, "r1ts")))).toEqual(treeLines(tree(join(lab.base, "p1ts"))));
     expect(noTemp(r1)).toEqual([]);
+    expect(tree(r1).get("ext_link_dir")!.type).toBe("dir");
+    expect(readFileSync(join(r1, "ext_link_dir/afile"), "utf8")).toBe("hello\n");
+    expect(tree(r1).get("ext_link.conf")!.type).toBe("file");
     expect(existsSync(join(r1, "recovery.signal"))).toBe(true);
     expect(existsSync(join(r1, "tablespace_map"))).toBe(false);
     const auto = readFileSync(join(r1, "postgresql.auto.conf"), "utf8");
@@ -155,6 +165,13 @@ describe("restore of pgBackRest 2.45 backups", () => {
     expect(tree(d).get(branches)!.sha1).not.toBe(fresh.get(branches)!.sha1);
     lab.bunkerOk([...args, "--delta", "restore"]);
     expect(treeLines(tree(d), recoverySettings)).toEqual(treeLines(fresh, recoverySettings));
+
+    // --type=preserve keeps the recovery settings and signal files already there.
+    asPg(["sh", "-c", `echo "# mine" >> ${join(d, "postgresql.auto.conf")} && mv ${join(d, "recovery.signal")} ${join(d, "standby.signal")}`]);
+    const mine = readFileSync(join(d, "postgresql.auto.conf"), "utf8");
+    lab.bunkerOk([...args, "--delta", "--type=preserve", "restore"]);
+    expect(readFileSync(join(d, "postgresql.auto.conf"), "utf8")).toBe(mine);
+    expect([existsSync(join(d, "standby.signal")), existsSync(join(d, "recovery.signal"))]).toEqual([true, false]);
   });
 
   test("--db-include: other user databases are sparse zeroed files; the cluster starts and they can be dropped", async () => {
@@ -243,11 +260,17 @@ describe("restore of pgBackRest 2.45 backups", () => {
 
   test("as root: owners and modes from the manifest; a user missing on this host is a clear error", () => {
     const o = join(lab.base, "o1");
-    const root = bunkerAsRoot(env, [`--pg1-path=${o}`, `--tablespace-map-all=${join(lab.base, "o1ts", "deep")}`, "restore"]);
+    const links = join(lab.base, "o1links");
+    const root = bunkerAsRoot(env, [`--pg1-path=${o}`, `--tablespace-map-all=${join(lab.base, "o1ts", "deep")}`, "--link-all", `--link-map=ext_link_dir=${links}/dir`, `--link-map=ext_link.conf=${links}/x.conf`, "restore"]);
     expect(root.stderr).toBe("");
     expect(root.code).toBe(0);
-    for (const p of [o, join(o, "PG_VERSION"), join(o, "base/1"), join(lab.base, "o1ts"), join(lab.base, "o1ts/deep/ts1")]) {
-      const st = statSync(p);
+    // --link-all with --link-map: the links point to the new places, which hold the contents.
+    expect(tree(o).get("ext_link_dir")!.link).toBe(`${links}/dir`);
+    expect(tree(o).get("ext_link.conf")!.link).toBe(`${links}/x.conf`);
+    expect(readFileSync(join(links, "dir/afile"), "utf8")).toBe("hello\n");
+    expect(readFileSync(join(links, "x.conf"), "utf8")).toBe("# extra\n");
+    for (const p of [o, join(o, "PG_VERSION"), join(o, "base/1"), join(lab.base, "o1ts"), join(lab.base, "o1ts/deep/ts1"), links, join(o, "ext_link_dir"), join(links, "x.conf")]) {
+      const st = lstatSync(p);
       expect({ p, uid: st.uid, gid: st.gid }).toEqual({ p, uid: PG_UID, gid: PG_GID });
     }
     expect(statSync(join(o, "PG_VERSION")).mode & 0o777).toBe(0o600);
