@@ -14,9 +14,12 @@ afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
+/** Restore with pgBackRest (the oracle) where it knows the major (up to 15), else with pgbunker. */
 async function restoreAndStart(env: StanzaEnv, label: string, extra: string[], major?: number): Promise<Cluster> {
   const dir = mkdirAsPostgres(join(env.base, `restore-${label}`));
-  env.backrestOk([`--pg1-path=${dir}`, `--set=${label}`, "--type=immediate", "--target-action=promote", ...extra, "restore"]);
+  const args = [`--pg1-path=${dir}`, `--set=${label}`, "--type=immediate", "--target-action=promote", ...extra, "restore"];
+  if ((major ?? 15) <= 15) env.backrestOk(args);
+  else env.runOk(args);
   const c = await Cluster.attach(dir, major);
   cleanup.push(() => c.destroy());
   c.writeConf({ archive_mode: "off" });
@@ -60,9 +63,9 @@ describe("backup layouts", () => {
     expect(existsSync(join(tsNew, `PG_15_${await r.scalar("select catalog_version_no from pg_control_system()")}`))).toBe(true);
   });
 
-  // pgBackRest 2.45 (the oracle here) knows PostgreSQL up to 15: the oldest supported major is
-  // checked here; newer majors are covered by pgbunker's own restore tests.
-  const majors = availableMajors().filter((m) => m === 11);
+  // The oldest and newest majors: pgBackRest 2.45 checks PostgreSQL 11 (it knows majors up to
+  // 15); PostgreSQL 18 is checked with pgbunker's own verify-on-restore and a started cluster.
+  const majors = availableMajors().filter((m) => m === 11 || m === 18);
   for (const major of majors) {
     test(`PostgreSQL ${major}: full and incr backups restore with the expected data`, async () => {
       const env = await StanzaEnv.create({ major });
@@ -74,7 +77,8 @@ describe("backup layouts", () => {
       const out = env.runOk(["--type=incr", "backup"]);
       const label = /new backup label = (\S+)/.exec(out)![1]!;
       const sum = await c.tableChecksum("t");
-      expect(env.backrest(["verify"]).code).toBe(0);
+      // pgbunker restore checks every file's SHA-1 and size as it writes it.
+      if (major <= 15) expect(env.backrest(["verify"]).code).toBe(0);
       const r = await restoreAndStart(env, label, [], major);
       expect(await r.tableChecksum("t")).toBe(sum);
       expect(await r.scalar("select count(*) from t where v = 'incr'")).toBe("10000");
