@@ -33,9 +33,12 @@ export function buildExecutable(): string {
   const out = join(root, "dist/pgbunker");
   run([
     // --splitting: modules behind a dynamic import (each command, the SQL client, SSH) become
-    // chunks of their own, parsed only when a command loads them. archive-push/archive-get pay
-    // startup once per WAL segment: ~80ms of CPU for the single bundle, ~45ms split.
-    process.execPath, "build", "--compile", "--splitting", "--minify-syntax", "--sourcemap=inline",
+    // chunks of their own, parsed only when a command loads them. --bytecode: the chunks are
+    // compiled to JavaScriptCore bytecode at build time, so nothing is parsed at start. archive-push
+    // and archive-get pay startup once per WAL segment (bench/RESULTS.md). --format=esm: main.ts
+    // keeps its top-level await, and the workers of a remote backup resolve ssh2 (a CommonJS
+    // bytecode build could not: reverted in 2f5885d).
+    process.execPath, "build", "--compile", "--splitting", "--bytecode", "--format=esm", "--minify-syntax", "--sourcemap=inline",
     join(root, "src/main.ts"), join(root, "src/worker.ts"),
     "--outfile", out,
   ]);
