@@ -9,7 +9,6 @@ import {
   utimesSync, type Stats,
 } from "node:fs";
 import { dirname } from "node:path";
-import { concatBytes } from "../common/bytes.ts";
 import { err, fromSystemError } from "../common/error.ts";
 import { fsyncPath, writeAll } from "../common/fs.ts";
 import { groupId, groupName, isRoot, userId, userName } from "../common/user.ts";
@@ -50,27 +49,62 @@ export function statToInfo(name: string, path: string, st: Stats): StorageInfo {
 }
 
 /**
- * Collects what a pipeline emits for one read call. A filter's output view is valid only during
- * the sink call (the filter reuses its buffer for the next output, even within one process call),
- * so it is copied. Without filters the view is the reader's own buffer, which stays valid until
- * the next read: handed out as it is, no copy.
+ * Collects what a pipeline emits for one read call, without allocating per chunk. A filter's
+ * output view is valid only during the sink call (the filter reuses its buffer for the next
+ * output, even within one process call), so it is copied into one accumulation buffer that the
+ * reader keeps and reuses for every read (the chunk a read returns is valid until the next read,
+ * as StorageRead promises). A view of the reader's own buffer (no filters, or only filters that
+ * pass bytes through: sha1, size, page-checksum) stays valid until the next read as it is: when it
+ * is the only part, it is handed out with no copy at all.
  */
 class Collector {
-  #parts: Uint8Array[] = [];
-  readonly #copy: boolean;
-  constructor(copy: boolean) {
-    this.#copy = copy;
+  readonly #own: ArrayBufferLike;
+  #acc = new Uint8Array(0);
+  #accLen = 0;
+  #view: Uint8Array | undefined;
+
+  constructor(own: Uint8Array) {
+    this.#own = own.buffer;
   }
+
   readonly sink = (out: Uint8Array) => {
-    this.#parts.push(this.#copy ? out.slice() : out);
+    if (out.byteLength === 0) return;
+    if (out.buffer === this.#own && this.#accLen === 0 && this.#view === undefined) {
+      this.#view = out;
+      return;
+    }
+    if (this.#view !== undefined) {
+      const v = this.#view;
+      this.#view = undefined;
+      this.#append(v);
+    }
+    this.#append(out);
   };
-  get empty(): boolean {
-    return this.#parts.length === 0;
+
+  #append(part: Uint8Array): void {
+    const need = this.#accLen + part.byteLength;
+    if (need > this.#acc.byteLength) {
+      const grown = new Uint8Array(Math.max(need, this.#acc.byteLength * 2, MIN_BUFFER));
+      grown.set(this.#acc.subarray(0, this.#accLen));
+      this.#acc = grown;
+    }
+    this.#acc.set(part, this.#accLen);
+    this.#accLen = need;
   }
+
+  get empty(): boolean {
+    return this.#view === undefined && this.#accLen === 0;
+  }
+
   take(): Uint8Array {
-    const parts = this.#parts;
-    this.#parts = [];
-    return parts.length === 1 ? parts[0]! : concatBytes(parts);
+    if (this.#view !== undefined) {
+      const v = this.#view;
+      this.#view = undefined;
+      return v;
+    }
+    const out = this.#acc.subarray(0, this.#accLen);
+    this.#accLen = 0;
+    return out;
   }
 }
 
@@ -92,7 +126,7 @@ class PosixRead implements StorageRead {
     const want = Math.min(opts.limit ?? Number.POSITIVE_INFINITY, fileSize + 1);
     const size = Math.min(opts.bufferSize ?? DEFAULT_BUFFER, Math.max(MIN_BUFFER, roundUp(want, MIN_BUFFER)));
     this.#buf = new Uint8Array(size);
-    this.#collector = new Collector((opts.filters ?? []).length > 0);
+    this.#collector = new Collector(this.#buf);
     this.#pipeline = new Pipeline(opts.filters ?? [], this.#collector.sink, size);
     this.#position = opts.offset ?? 0;
     this.#remaining = opts.limit ?? Number.POSITIVE_INFINITY;
