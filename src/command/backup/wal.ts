@@ -27,7 +27,9 @@ export async function waitForArchive(repo: Storage, stanza: string, archiveId: s
   logInfo(`check archive for segment(s) ${range.start}:${range.stop}`);
   const found: StoredWal[] = [];
   for (const seg of segments) {
-    const w = await waitFor(timeoutSeconds, () => walFind(repo, stanza, archiveId, seg));
+    // The last segment arrives a few hundred ms after the stop: look every 100ms at most (a
+    // directory listing), so the backup ends when it lands, not up to a second later.
+    const w = await waitFor(timeoutSeconds, () => walFind(repo, stanza, archiveId, seg), { maxDelayMs: 100 });
     if (!w)
       throw err(
         "ArchiveTimeoutError",
