@@ -11,6 +11,7 @@
  * `redact()` is applied to every message.
  */
 import { appendFileSync, closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { localTime } from "../native/libc.ts";
 
 export const LOG_LEVELS = ["off", "error", "warn", "info", "detail", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -73,10 +74,24 @@ export function logWould(level: LogLevel): boolean {
   return r <= RANK[settings.console] || r <= RANK[settings.stderr] || ((fileFd !== undefined || forwarder !== undefined) && r <= RANK[settings.file]);
 }
 
-function stamp(): string {
-  const d = new Date();
-  const p = (n: number, w = 2) => String(n).padStart(w, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+/** "YYYY-MM-DD HH:MM:SS" of the last second stamped (many lines share a second). */
+let stampSecond = -1;
+let stampPrefix = "";
+
+/** Local time "YYYY-MM-DD HH:MM:SS.mmm", through libc (see native/libc.ts for why not Date). */
+export function stamp(nowMs = Date.now()): string {
+  const second = Math.floor(nowMs / 1000);
+  if (second !== stampSecond) {
+    const t = localTime(second);
+    if (t) stampPrefix = `${t.year}-${pad(t.month)}-${pad(t.day)} ${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}`;
+    else {
+      const d = new Date(second * 1000);
+      stampPrefix = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    }
+    stampSecond = second;
+  }
+  return `${stampPrefix}.${pad(nowMs - second * 1000, 3)}`;
 }
 
 /** Hook so a progress line on the terminal can be cleared before a log line is printed. */

@@ -1,0 +1,35 @@
+/**
+ * libc's localtime_r, for log timestamps. JavaScriptCore loads ICU's time-zone data on the first
+ * local-time call of a process (Date#getHours and friends): 5-30ms on the benchmark machine, a
+ * large share of a short command such as archive-push, which PostgreSQL runs once per WAL segment.
+ * libc reads /etc/localtime (or $TZ) once and converts in microseconds.
+ */
+import { FFIType } from "bun:ffi";
+import { lazyLibrary } from "./load.ts";
+
+const libc = lazyLibrary("libc.so.6", { localtime_r: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr } }, "pgbunker needs the GNU C library.");
+
+export interface LocalTime {
+  year: number;
+  /** 1-12 */
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+}
+
+const timeT = new BigInt64Array(1);
+/** struct tm on LP64 glibc: nine ints, padding, long tm_gmtoff, const char *tm_zone (56 bytes). */
+const tm = new Int32Array(14);
+
+/** Local calendar time of an epoch second, or undefined when libc cannot be used (then use Date). */
+export function localTime(epochSeconds: number): LocalTime | undefined {
+  try {
+    timeT[0] = BigInt(epochSeconds);
+    if (!libc().localtime_r(timeT, tm)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return { year: tm[5]! + 1900, month: tm[4]! + 1, day: tm[3]!, hour: tm[2]!, minute: tm[1]!, second: tm[0]! };
+}
