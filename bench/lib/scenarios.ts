@@ -1,0 +1,240 @@
+/**
+ * The measurements, run on one cluster in one go. Within every repetition the tools take turns in
+ * a rotating order, so drift of a shared machine (other jobs, page cache, thermal) hits all of
+ * them alike; the report takes medians.
+ *
+ *   full     full backups: lz4 at process-max 1 and 2, gz and none at process-max 2
+ *            (pg_basebackup plain beside "none", -Ft -z beside "gz"); the last lz4/2 is kept
+ *   incr     after each pgbench run, an incremental backup (lz4, process-max 2)
+ *   restore  restore of the kept full backup, then a few files changed and a delta restore
+ *   push     archive-push of N real WAL segments, one process per segment as archive_command runs it
+ */
+import { readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeSync, openSync, closeSync } from "node:fs";
+import { join } from "node:path";
+import { archiveFirst, asPostgres, freshDir, pgTool, postmasterPid, STANZA, toolCommand, toolEnv, treeBytes, WAL_SEGMENT, type BackupTool, type BenchEnv } from "./env.ts";
+import { CommandFailed, loadAverage, measure, serverCpuSeconds, type Cost } from "./measure.ts";
+import type { BenchOptions } from "./options.ts";
+import type { Sample, ScenarioInfo, Tool } from "./report.ts";
+
+export interface BenchRun {
+  env: BenchEnv;
+  opts: BenchOptions;
+  samples: Sample[];
+  scenarios: ScenarioInfo[];
+  notes: string[];
+  /** Data directory size at the start (bytes): the basis of every MB/s. */
+  dataBytes: number;
+  log: (msg: string) => void;
+}
+
+interface FullVariant {
+  id: string;
+  title: string;
+  compress: "lz4" | "gz" | "none";
+  processMax: number;
+  /** pg_basebackup arguments for the comparable run. */
+  basebackup?: { args: string[]; title: string };
+}
+
+/** Measured in this order within a repetition; lz4/2 comes last so its backup is the one kept. */
+export const FULL_VARIANTS: FullVariant[] = [
+  { id: "full-gz-pm2", title: "full backup gz, process-max 2", compress: "gz", processMax: 2, basebackup: { args: ["-Ft", "-z"], title: "pg_basebackup -Ft -z" } },
+  { id: "full-none-pm2", title: "full backup none, process-max 2", compress: "none", processMax: 2, basebackup: { args: ["-Fp"], title: "pg_basebackup plain" } },
+  { id: "full-lz4-pm1", title: "full backup lz4, process-max 1", compress: "lz4", processMax: 1 },
+  { id: "full-lz4-pm2", title: "full backup lz4, process-max 2", compress: "lz4", processMax: 2 },
+];
+
+/** Rotate a list by n (who goes first changes every time). */
+export function rotate<T>(list: readonly T[], n: number): T[] {
+  if (!list.length) return [];
+  const k = ((n % list.length) + list.length) % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+const LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
+
+function labels(repo: string): string[] {
+  try {
+    return readdirSync(join(repo, "backup", STANZA)).filter((n) => LABEL.test(n)).sort();
+  } catch {
+    return [];
+  }
+}
+
+function record(run: BenchRun, scenario: string, tool: Tool, rep: number, cost: Cost, load: number, extra: Partial<Sample> = {}): void {
+  const s: Sample = { scenario, tool, rep, cost: { wall: cost.wall, user: cost.user, sys: cost.sys, rssPeak: cost.rssPeak }, load, ...extra };
+  run.samples.push(s);
+  run.log(`  ${scenario} ${tool} #${rep}: ${cost.wall.toFixed(2)}s, cpu ${(cost.user + cost.sys).toFixed(2)}s, rss ${(cost.rssPeak / 1048576).toFixed(0)}MiB${extra.repoBytes !== undefined ? `, repo ${(extra.repoBytes / 1048576).toFixed(0)}MiB` : ""} (load ${load.toFixed(1)})`);
+}
+
+async function timed(run: BenchRun, tool: Tool, cmd: string[]): Promise<{ cost: Cost; load: number; serverCpu: number }> {
+  archiveFirst(run.env, tool);
+  const pm = postmasterPid(run.env.cluster);
+  const load = loadAverage();
+  const cpu0 = serverCpuSeconds(pm);
+  const cost = await measure(cmd, { as: asPostgres, env: toolEnv });
+  return { cost, load, serverCpu: serverCpuSeconds(pm) - cpu0 };
+}
+
+/** One backup by one tool; returns the new label. */
+async function backup(run: BenchRun, tool: BackupTool, scenario: string, rep: number, args: string[]): Promise<string> {
+  const { env } = run;
+  const before = new Set(labels(env.repo[tool]));
+  const t = await timed(run, tool, toolCommand(env, tool, env.conf[tool], [...args, "backup"]));
+  const label = labels(env.repo[tool]).find((l) => !before.has(l));
+  if (!label) throw new Error(`${tool} backup reported success but no new backup is in ${env.repo[tool]}`);
+  record(run, scenario, tool, rep, t.cost, t.load, { repoBytes: treeBytes(join(env.repo[tool], "backup", STANZA, label)), serverCpu: t.serverCpu });
+  return label;
+}
+
+async function expire(run: BenchRun, tool: BackupTool, label: string): Promise<void> {
+  await measure(toolCommand(run.env, tool, run.env.conf[tool], [`--set=${label}`, "expire"]), { as: asPostgres, env: toolEnv });
+}
+
+function scenario(run: BenchRun, id: string, title: string, bytes = run.dataBytes, items?: number): void {
+  if (!run.scenarios.some((s) => s.id === id)) run.scenarios.push({ id, title, bytes, items });
+}
+
+/** Full backups; leaves the last lz4/2 backup of each tool as the base for incr and restore. */
+export async function runFull(run: BenchRun): Promise<void> {
+  const { env, opts } = run;
+  const last: Partial<Record<BackupTool, string>> = {};
+  for (const v of FULL_VARIANTS) scenario(run, v.id, v.title + (v.basebackup && opts.compare ? ` (pg_basebackup: ${v.basebackup.title})` : ""));
+  for (let rep = 1; rep <= opts.reps; rep++) {
+    for (const [vi, v] of FULL_VARIANTS.entries()) {
+      run.log(`${v.title} (rep ${rep}/${opts.reps})`);
+      const tools: Tool[] = [...env.tools, ...(v.basebackup && opts.compare ? ["pg_basebackup" as const] : [])];
+      for (const tool of rotate(tools, rep + vi)) {
+        if (tool === "pg_basebackup") {
+          await basebackup(run, v, rep);
+          continue;
+        }
+        const label = await backup(run, tool, v.id, rep, ["--type=full", `--compress-type=${v.compress}`, `--process-max=${v.processMax}`]);
+        // Keep one full backup per tool at a time (disk space); expiring is not measured.
+        if (last[tool]) await expire(run, tool, last[tool]!);
+        last[tool] = label;
+      }
+    }
+  }
+}
+
+async function basebackup(run: BenchRun, v: FullVariant, rep: number): Promise<void> {
+  const { cluster } = run.env;
+  const out = freshDir(join(run.env.dir, "basebackup"));
+  const t = await timed(run, "pg_basebackup", pgTool(cluster, "pg_basebackup", ["-D", out, "-c", "fast", ...v.basebackup!.args]));
+  record(run, v.id, "pg_basebackup", rep, t.cost, t.load, { repoBytes: treeBytes(out), serverCpu: t.serverCpu });
+  rmSync(out, { recursive: true, force: true });
+}
+
+/** incr and restore need a full lz4 backup of each tool: take one (not measured) when the full group did not run. */
+export async function ensureFull(run: BenchRun): Promise<void> {
+  for (const tool of run.env.tools) {
+    if (labels(run.env.repo[tool]).some((l) => !l.includes("_"))) continue;
+    run.log(`${tool}: full backup for the later groups (not measured)`);
+    await measure(toolCommand(run.env, tool, run.env.conf[tool], ["--type=full", "--compress-type=lz4", "--process-max=2", "backup"]), { as: asPostgres, env: toolEnv });
+  }
+}
+
+/** pgbench writes, then each tool takes an incremental backup of the same changes. */
+export async function runIncr(run: BenchRun): Promise<void> {
+  const { env, opts } = run;
+  scenario(run, "incr", `incremental backup lz4, process-max 2, after pgbench -c 2 -t ${opts.pgbenchTx}`);
+  for (let rep = 1; rep <= opts.reps; rep++) {
+    run.log(`incremental backup (rep ${rep}/${opts.reps})`);
+    await measure(pgTool(env.cluster, "pgbench", ["-n", "-c", "2", "-j", "2", "-t", String(opts.pgbenchTx)]), { as: asPostgres, env: toolEnv });
+    for (const tool of rotate(env.tools, rep)) await backup(run, tool, "incr", rep, ["--type=incr", "--process-max=2"]);
+  }
+}
+
+/**
+ * "A few changes" for the delta restore: in base/, every 97th file (by name) loses its first page
+ * (zeroed, same size: only a checksum finds it) and the file after it is removed.
+ */
+export function changeAFewFiles(dataDir: string): number {
+  const files: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of readdirSync(join(dataDir, rel), { withFileTypes: true })) {
+      const r = `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(r);
+      else if (e.isFile()) files.push(r);
+    }
+  };
+  walk("base");
+  files.sort();
+  let changed = 0;
+  for (let i = 0; i + 1 < files.length; i += 97) {
+    const path = join(dataDir, files[i]!);
+    const size = statSync(path).size;
+    if (size > 0) {
+      const fd = openSync(path, "r+");
+      writeSync(fd, new Uint8Array(Math.min(size, 8192)), 0, Math.min(size, 8192), 0);
+      closeSync(fd);
+    } else truncateSync(path, 8192);
+    unlinkSync(join(dataDir, files[i + 1]!));
+    changed += 2;
+  }
+  return changed;
+}
+
+/** Whether this pgbunker build has a restore command yet. */
+function notImplemented(e: unknown): boolean {
+  return e instanceof CommandFailed && /not implemented/i.test(e.output);
+}
+
+export async function runRestore(run: BenchRun): Promise<void> {
+  const { env, opts } = run;
+  scenario(run, "restore", "restore (lz4 full backup), process-max 2");
+  scenario(run, "delta-restore", "delta restore, a few files changed, process-max 2");
+  let tools = [...env.tools];
+  for (let rep = 1; rep <= opts.reps; rep++) {
+    run.log(`restore and delta restore (rep ${rep}/${opts.reps})`);
+    for (const tool of rotate(tools, rep)) {
+      const set = labels(env.repo[tool]).filter((l) => !l.includes("_")).at(-1);
+      if (!set) throw new Error(`restore needs a full backup of ${tool}: run the full group first`);
+      const target = freshDir(join(env.dir, `restore-${tool}`));
+      const args = [`--set=${set}`, `--pg1-path=${target}`, "--process-max=2"];
+      let t;
+      try {
+        t = await timed(run, tool, toolCommand(env, tool, env.conf[tool], [...args, "restore"]));
+      } catch (e) {
+        if (!notImplemented(e)) throw e;
+        run.notes.push(`${tool} restore is not implemented in this build: restore and delta restore measured for the other tools only.`);
+        tools = tools.filter((x) => x !== tool);
+        continue;
+      }
+      record(run, "restore", tool, rep, t.cost, t.load);
+      const changed = changeAFewFiles(target);
+      const d = await timed(run, tool, toolCommand(env, tool, env.conf[tool], [...args, "--delta", "restore"]));
+      record(run, "delta-restore", tool, rep, d.cost, d.load);
+      if (rep === 1) run.log(`  (delta restore after ${changed} files of base/ changed or removed)`);
+      rmSync(target, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Remove every pushed segment (keeping archive.info) so each run pushes into an empty archive. */
+function clearArchive(repo: string): void {
+  const root = join(repo, "archive", STANZA);
+  for (const id of readdirSync(root)) {
+    if (!/^\d+-\d+$/.test(id)) continue;
+    for (const d of readdirSync(join(root, id))) if (/^[0-9A-F]{16}$/.test(d)) rmSync(join(root, id, d), { recursive: true, force: true });
+  }
+}
+
+export async function runPush(run: BenchRun): Promise<void> {
+  const { env, opts } = run;
+  const segs = env.segments;
+  if (!segs.length) throw new Error("no WAL segments were staged for archive-push");
+  if (segs.length < opts.segments) run.notes.push(`archive-push: only ${segs.length} segments were written while loading (asked for ${opts.segments}); a larger --size gives more.`);
+  scenario(run, "archive-push", `archive-push of ${segs.length} segments (one process each, lz4)`, segs.length * WAL_SEGMENT, segs.length);
+  for (let rep = 1; rep <= opts.reps; rep++) {
+    run.log(`archive-push of ${segs.length} segments (rep ${rep}/${opts.reps})`);
+    for (const tool of rotate(env.tools, rep)) {
+      clearArchive(env.pushRepo[tool]);
+      const push = toolCommand(env, tool, env.pushConf[tool], ["archive-push"]).map((a) => `'${a}'`).join(" ");
+      const loop = ["sh", "-c", `for f in "$@"; do ${push} "$f" || exit 1; done`, "sh", ...segs];
+      const t = await timed(run, tool, loop);
+      record(run, "archive-push", tool, rep, t.cost, t.load, { repoBytes: treeBytes(join(env.pushRepo[tool], "archive", STANZA), (r) => r.endsWith("archive.info") || r.endsWith("archive.info.copy")) });
+    }
+  }
+}
