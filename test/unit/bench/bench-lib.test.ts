@@ -140,3 +140,27 @@ test("changeAFewFiles: zeroes one page of every 97th file of base/ and removes t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+describe("profile", () => {
+  test("perf report rows and components", async () => {
+    const { parsePerfReport, component, summarizeProfile } = await import("../../../bench/lib/profile.ts");
+    const rows = parsePerfReport(`# Samples: 3K of event 'cpu-clock'
+    26.02%          1486  Worker        liblz4.so.1.9.4               [.] LZ4_compress_fast_continue
+     3.91%           223  Worker        [kernel.kallsyms]             [k] _copy_to_iter
+     1.00%            57  Worker        pgbunker                      [.] 0x0000000001f7a279
+     0.50%            28  pgbunker      pgbunker                      [.] 0x0000000001b41888
+     0.40%            23  Worker        [kernel.kallsyms]             [k] clear_page_erms
+     0.30%            17  local         libcrypto.so.3                [.] 0x000000000028efcf
+`);
+    expect(rows.length).toBe(6);
+    expect(rows[0]).toEqual({ samples: 1486, comm: "Worker", dso: "liblz4.so.1.9.4", sym: "LZ4_compress_fast_continue" });
+    const isSha1 = (dso: string, a: number) => dso === "pgbunker" && a >= 0x1f7a11a && a <= 0x1f7a39a;
+    expect(rows.map((r) => component(r, isSha1))).toEqual([
+      "lz4 compression (liblz4)", "kernel: copying file data (read/write)", "SHA-1 (BoringSSL in Bun, SHA-NI)",
+      "JavaScript runtime (JavaScriptCore, Bun)", "kernel: memory (page faults, allocation)", "SHA-1 (OpenSSL libcrypto)",
+    ]);
+    const s = summarizeProfile(rows, isSha1);
+    expect(s.total).toBe(1834);
+    expect(s.byThread[0]).toEqual(["Worker", 1789]);
+  });
+});
