@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { sha1File, sha1OfStored } from "../harness/archive.ts";
-import { PG_GID, PG_UID, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
+import { Cluster, PG_GID, PG_UID, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
 import { RemoteEnv } from "../harness/remote-env.ts";
 import { TcpProxy } from "../harness/sshd.ts";
 
@@ -135,6 +135,26 @@ describe("backup host: backups of the database host under load", () => {
     // The database host sees the same through its repository host.
     const remoteInfo = JSON.parse(env.dbHostOk(["--log-level-console=warn", "info", "--output=json"]));
     expect(remoteInfo[0].backup.map((b: { label: string }) => b.label)).toEqual([full, incr]);
+  });
+});
+
+describe("database host: restore from the repository host", () => {
+  test("restore with process-max=2 (a session per worker) to the restore point: the cluster starts with the data", async () => {
+    const dir = join(env.dbDir, "restored");
+    const out = env.dbHostOk([`--pg1-path=${dir}`, "--process-max=2", "--type=name", "--target=after_incr", "--target-action=promote", "--archive-mode=off", "restore"]);
+    expect(out).toContain(`restore backup set ${incr}`);
+    const log = readFileSync(join(env.dbDir, "log", `${env.stanza}-restore.log`), "utf8");
+    expect(log.match(/connected to the pgbunker remote on repository host '127\.0\.0\.1'/g)?.length).toBeGreaterThanOrEqual(3);
+    // WAL comes through archive-get over SSH too (restore_command on the database host).
+    const restored = await Cluster.attach(dir);
+    try {
+      restored.start("-c archive_mode=off");
+      const deadline = Date.now() + 60_000;
+      while ((await restored.scalar("select pg_is_in_recovery()::text").catch(() => "true")) !== "false" && Date.now() < deadline) await Bun.sleep(100);
+      for (const t of TABLES) expect(`${t} ${await restored.tableChecksum(t)}`).toBe(`${t} ${sums[t]}`);
+    } finally {
+      await restored.destroy();
+    }
   });
 });
 
