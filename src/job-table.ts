@@ -10,6 +10,8 @@ export const JOB_TABLE: JobTable = {
   "archive-push-file": async (params) => (await import("./command/archive/push-file.ts")).pushFileJob(params),
   /** Asynchronous archive-get: one WAL file from the archive into the spool (command/archive/get-file.ts). */
   "archive-get-file": async (params) => (await import("./command/archive/get-file.ts")).getFileJob(params),
+  /** verify: check stored files against their recorded sizes and SHA-1s (command/verify/file.ts). */
+  "verify-file": async (files: import("./command/verify/file.ts").VerifyFileParams[]) => (await import("./command/verify/file.ts")).verifyFiles(files),
   /** Self-check used by tests and `pgbunker version --check`: compress a buffer with lz4 in a worker. */
   "self-check": async (params: { size: number }) => {
     const { filterBuffer } = await import("./filter/pipeline.ts");

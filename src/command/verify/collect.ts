@@ -1,0 +1,241 @@
+/**
+ * What verify has to read: every WAL file of every archive id and every file every backup's
+ * manifest names, as verify-file jobs (a file referenced by several backups is read once), plus
+ * the files nothing refers to. Listing only; the reading happens in the workers.
+ */
+import { PgbError } from "../../common/error.ts";
+import { COMPRESS_EXT, compressTypeOfName } from "../../filter/compress.ts";
+import type { CompressType } from "../../filter/filter.ts";
+import { WAL_BACKUP_RE, WAL_HISTORY_RE } from "../../postgres/wal.ts";
+import type { ArchiveInfo } from "../../repo/archive-info.ts";
+import type { BackupInfo } from "../../repo/backup-info.ts";
+import { InfoIni } from "../../repo/ini.ts";
+import { isLabel } from "../../repo/label.ts";
+import { ARCHIVE_INFO_FILE, BACKUP_INFO_FILE, INFO_COPY_EXT, MANIFEST_FILE, parseArchiveId, parseWalFileName, repoPath } from "../../repo/layout.ts";
+import { Manifest } from "../../repo/manifest.ts";
+import type { Storage } from "../../storage/storage.ts";
+import type { StorageSpec } from "../storage.ts";
+import type { VerifyFileParams } from "./file.ts";
+
+/** One stored WAL file. */
+export interface WalEntry {
+  archiveId: string;
+  segment: string;
+  partial: boolean;
+  /** Path relative to archive/STANZA. */
+  file: string;
+  job: VerifyFileParams;
+}
+
+export interface ArchiveListing {
+  archiveId: string;
+  wal: WalEntry[];
+  orphans: string[];
+}
+
+/** Read and compare an info file's main and copy: both must load and hold the same content. */
+export async function infoFileProblems(storage: Storage, path: string, cipherPass?: string): Promise<string[]> {
+  const texts: (string | undefined)[] = [];
+  const problems: string[] = [];
+  for (const p of [path, path + INFO_COPY_EXT]) {
+    try {
+      const data = await storage.get(p, { ignoreMissing: true, filters: cipherPass ? [{ type: "decrypt", pass: cipherPass }] : [] });
+      if (data === null) {
+        problems.push(`${p}: missing`);
+        texts.push(undefined);
+        continue;
+      }
+      const text = new TextDecoder().decode(data);
+      InfoIni.parse(text, storage.path(p));
+      texts.push(text);
+    } catch (e) {
+      if (!(e instanceof PgbError)) throw e;
+      problems.push(`${p}: ${e.message}`);
+      texts.push(undefined);
+    }
+  }
+  if (texts[0] !== undefined && texts[1] !== undefined && texts[0] !== texts[1]) problems.push(`${path + INFO_COPY_EXT}: differs from ${path.split("/").pop()}`);
+  return problems;
+}
+
+/** Every WAL file of an archive id, as jobs; names that do not belong there are orphans. */
+export async function listArchiveId(storage: Storage, spec: StorageSpec, stanza: string, archiveId: string, walPass?: string): Promise<ArchiveListing> {
+  const base = repoPath.archiveIdPath(stanza, archiveId);
+  const out: ArchiveListing = { archiveId, wal: [], orphans: [] };
+  for (const e of (await storage.list(base, { ignoreMissing: true })) ?? []) {
+    if (e.type === "path" && /^[0-9A-F]{16}$/.test(e.name)) continue;
+    if (e.type === "file" && WAL_HISTORY_RE.test(e.name)) continue;
+    out.orphans.push(`${base}/${e.name}`);
+  }
+  for (const dir of await storage.names(base, /^[0-9A-F]{16}$/)) {
+    for (const name of await storage.names(`${base}/${dir}`)) {
+      // A push in flight (or one killed before its rename) writes under a temporary name.
+      if (name.endsWith(".tmp")) continue;
+      const parsed = parseWalFileName(name);
+      if (!parsed || parsed.wal.slice(0, 16) !== dir) {
+        if (!WAL_BACKUP_RE.test(name) || name.slice(0, 16) !== dir) out.orphans.push(`${base}/${dir}/${name}`);
+        continue;
+      }
+      const partial = parsed.wal.endsWith(".partial");
+      out.wal.push({
+        archiveId,
+        segment: parsed.wal.slice(0, 24),
+        partial,
+        file: `${archiveId}/${dir}/${name}`,
+        job: {
+          storage: spec,
+          path: `${base}/${dir}/${name}`,
+          compressType: compressTypeOfName(name),
+          cipherPass: walPass,
+          sha1: parsed.sha1,
+          walHeader: !partial,
+        },
+      });
+    }
+  }
+  return out;
+}
+
+/** Archive ids on disk that archive.info does not know, and other strays in archive/STANZA. */
+export async function archiveStrays(storage: Storage, stanza: string, archiveInfo: ArchiveInfo): Promise<string[]> {
+  const known = new Set(archiveInfo.archiveIds());
+  const base = repoPath.archiveStanza(stanza);
+  const out: string[] = [];
+  for (const e of (await storage.list(base, { ignoreMissing: true })) ?? []) {
+    if (e.name === ARCHIVE_INFO_FILE || e.name === ARCHIVE_INFO_FILE + INFO_COPY_EXT) continue;
+    if (e.type === "path" && parseArchiveId(e.name) && known.has(e.name)) continue;
+    out.push(`${base}/${e.name}`);
+  }
+  return out;
+}
+
+/** Entries of backup/STANZA that are neither info files, the latest link, history nor backups. */
+export async function backupStrays(storage: Storage, stanza: string): Promise<string[]> {
+  const base = repoPath.backupStanza(stanza);
+  const allowed = new Set([BACKUP_INFO_FILE, BACKUP_INFO_FILE + INFO_COPY_EXT, "latest", "backup.history"]);
+  return ((await storage.list(base, { ignoreMissing: true })) ?? [])
+    .filter((e) => !allowed.has(e.name) && !(e.type === "path" && isLabel(e.name)))
+    .map((e) => `${base}/${e.name}`)
+    .sort();
+}
+
+export interface BackupFileJob {
+  /** Manifest name (pg_data/...). */
+  name: string;
+  /** Job key: the same stored file referenced from several backups is read once. */
+  key: string;
+  /** Display path relative to backup/STANZA: LABEL/pg_data/...[.ext]. */
+  display: string;
+  job: VerifyFileParams;
+}
+
+export interface ManifestLoad {
+  manifest?: Manifest;
+  /** Passphrase of this backup's files. */
+  filePass?: string;
+  notes: string[];
+  /** Neither the manifest nor its copy loaded (copyOnly: only the copy exists). */
+  missing: boolean;
+  copyOnly: boolean;
+}
+
+/** A backup's manifest: the main file, falling back to the copy, with notes on what was wrong. */
+export async function loadManifestChecked(storage: Storage, stanza: string, label: string, backupInfo: BackupInfo): Promise<ManifestLoad> {
+  const path = repoPath.manifest(stanza, label);
+  const filters = backupInfo.cipherPass ? [{ type: "decrypt" as const, pass: backupInfo.cipherPass }] : [];
+  const loaded: (InfoIni | undefined)[] = [];
+  const texts: (string | undefined)[] = [];
+  const notes: string[] = [];
+  let exists = 0;
+  for (const p of [path, path + INFO_COPY_EXT]) {
+    const name = p.split("/").pop()!;
+    try {
+      const data = await storage.get(p, { ignoreMissing: true, filters });
+      if (data === null) {
+        notes.push(`${name} is missing`);
+        loaded.push(undefined);
+        texts.push(undefined);
+        continue;
+      }
+      exists++;
+      const text = new TextDecoder().decode(data);
+      loaded.push(InfoIni.parse(text, storage.path(p)));
+      texts.push(text);
+    } catch (e) {
+      if (!(e instanceof PgbError)) throw e;
+      exists++;
+      notes.push(`${name} is invalid: ${e.message}`);
+      loaded.push(undefined);
+      texts.push(undefined);
+    }
+  }
+  if (texts[0] !== undefined && texts[1] !== undefined && texts[0] !== texts[1]) notes.push(`${MANIFEST_FILE}${INFO_COPY_EXT} differs from ${MANIFEST_FILE}`);
+  const ini = loaded[0] ?? loaded[1];
+  // The state of a backup in progress: only the copy, which the backup rewrites as it goes.
+  const copyOnly = notes[0] === `${MANIFEST_FILE} is missing` && exists === 1;
+  if (!ini) return { notes, missing: true, copyOnly };
+  const pass = ini.value("cipher", "cipher-pass");
+  return { manifest: Manifest.fromIni(ini, storage.path(path)), filePass: typeof pass === "string" ? pass : undefined, notes, missing: false, copyOnly };
+}
+
+/** Compression of a backup's files, from its manifest options (older manifests: compress=true is gzip). */
+function backupCompressType(m: Manifest): CompressType {
+  const t = m.options["compress-type"];
+  if (typeof t === "string") return t as CompressType;
+  return m.options.compress === true ? "gz" : "none";
+}
+
+/**
+ * The jobs that check a backup's files. Files stored in an earlier backup are read from there;
+ * the key makes a file shared by several backups one job. `manifests` gives the manifest (and file
+ * passphrase) of each backup, since a referenced file is stored the way its own backup stored it.
+ */
+export function backupJobs(spec: StorageSpec, stanza: string, label: string, manifests: ReadonlyMap<string, ManifestLoad>): BackupFileJob[] {
+  const own = manifests.get(label)!;
+  const out: BackupFileJob[] = [];
+  for (const f of own.manifest!.fileList()) {
+    const stored = f.reference ?? label;
+    const holder = manifests.get(stored)?.manifest ? manifests.get(stored)! : own;
+    const compressType = backupCompressType(holder.manifest!);
+    const blockIncremental = f.extra !== undefined && ("bims" in f.extra || "bi" in f.extra);
+    const base: Omit<VerifyFileParams, "path"> = {
+      storage: spec,
+      compressType,
+      cipherPass: holder.filePass,
+      size: blockIncremental ? undefined : f.size,
+      // Files of size zero carry no checksum: the SHA-1 of nothing is what must come out.
+      sha1: blockIncremental ? undefined : (f.checksum ?? (f.size === 0 ? "da39a3ee5e6b4b0d3255bfef95601890afd80709" : undefined)),
+      repoSize: f.repoSize ?? (compressType === "none" && !holder.filePass ? f.size : undefined),
+      repoSha1: f.rck,
+      raw: blockIncremental,
+    };
+    if (f.bundleId !== undefined) {
+      const path = repoPath.bundle(stanza, stored, f.bundleId);
+      out.push({ name: f.name, key: `${path}@${f.bundleOffset ?? 0}`, display: `${stored}/bundle/${f.bundleId}:${f.bundleOffset ?? 0} (${f.name})`, job: { ...base, path, offset: f.bundleOffset ?? 0, limit: f.repoSize ?? f.size } });
+      continue;
+    }
+    const path = repoPath.backupFile(stanza, stored, f.name, COMPRESS_EXT[compressType]);
+    out.push({ name: f.name, key: path, display: `${stored}/${f.name}${COMPRESS_EXT[compressType]}`, job: { ...base, path } });
+  }
+  return out;
+}
+
+/** Files in a backup's directory that its manifest does not account for. */
+export async function backupDirOrphans(storage: Storage, stanza: string, label: string, load: ManifestLoad): Promise<string[]> {
+  const m = load.manifest!;
+  const ext = COMPRESS_EXT[backupCompressType(m)];
+  const expected = new Set([MANIFEST_FILE, MANIFEST_FILE + INFO_COPY_EXT]);
+  // pgBackRest links each tablespace into the backup's pg_data/pg_tblspc.
+  for (const t of m.tablespaces()) expected.add(`pg_data/pg_tblspc/${t.tablespaceId}`);
+  for (const f of m.files.values()) {
+    if (f.reference !== undefined) continue;
+    if (f.bundleId !== undefined) expected.add(`bundle/${f.bundleId}`);
+    else expected.add(`${f.name}${ext}`);
+  }
+  const out: string[] = [];
+  const dir = repoPath.backupDir(stanza, label);
+  await storage.walk(dir, (rel, info) => {
+    if (info.type !== "path" && !expected.has(rel)) out.push(`${dir}/${rel}`);
+  });
+  return out;
+}
