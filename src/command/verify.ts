@@ -113,7 +113,7 @@ async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map
   const bufferSize = cfg.num("buffer-size");
   const jobs = new Map<string, VerifyFileParams>();
   for (const l of listings) for (const w of l.wal) jobs.set(w.job.path, { ...w.job, bufferSize });
-  for (const files of backupFiles.values()) for (const f of files) if (!jobs.has(f.key)) jobs.set(f.key, { ...f.job, bufferSize });
+  for (const files of backupFiles.values()) for (const f of files) if (f.job && !jobs.has(f.key)) jobs.set(f.key, { ...f.job, bufferSize });
   // Largest first, so the last job to finish is a small one.
   const sizeOf = (p: VerifyFileParams) => p.repoSize ?? p.size ?? WAL_SEGMENT_DEFAULT;
   const ordered = [...jobs].sort((a, b) => sizeOf(b[1]) - sizeOf(a[1]));
@@ -216,7 +216,7 @@ function assembleBackups(p: Planned, labels: string[], results: Map<string, Veri
     b.notes.push(...load.notes);
     b.unlisted = !p.listed.has(label);
     for (const f of p.backupFiles.get(label)!) {
-      const r = results.get(f.key)!;
+      const r = f.job ? results.get(f.key)! : { status: "ok" as const };
       countResult(b.counts, r.status);
       const prob = r.status === "ok" ? undefined : { file: f.display, problem: r.status, detail: r.detail } as FileProblem;
       if (prob) b.problems.push(prob);

@@ -126,7 +126,8 @@ export interface BackupFileJob {
   key: string;
   /** Display path relative to backup/STANZA: LABEL/pg_data/...[.ext]. */
   display: string;
-  job: VerifyFileParams;
+  /** Undefined when nothing is stored (an empty file in a bundled backup). */
+  job?: VerifyFileParams;
 }
 
 export interface ManifestLoad {
@@ -136,6 +137,8 @@ export interface ManifestLoad {
   notes: string[];
   /** Neither the manifest nor its copy loaded (copyOnly: only the copy exists). */
   missing: boolean;
+  /** The backup bundles small files (repo-bundle): empty files are then not stored at all. */
+  bundle?: boolean;
   copyOnly: boolean;
 }
 
@@ -175,7 +178,7 @@ export async function loadManifestChecked(storage: Storage, stanza: string, labe
   const copyOnly = notes[0] === `${MANIFEST_FILE} is missing` && exists === 1;
   if (!ini) return { notes, missing: true, copyOnly };
   const pass = ini.value("cipher", "cipher-pass");
-  return { manifest: Manifest.fromIni(ini, storage.path(path)), filePass: typeof pass === "string" ? pass : undefined, notes, missing: false, copyOnly };
+  return { manifest: Manifest.fromIni(ini, storage.path(path)), filePass: typeof pass === "string" ? pass : undefined, notes, missing: false, copyOnly, bundle: ini.value("backup", "backup-bundle") === true };
 }
 
 /** Compression of a backup's files, from its manifest options (older manifests: compress=true is gzip). */
@@ -196,6 +199,10 @@ export function backupJobs(spec: StorageSpec, stanza: string, label: string, man
   for (const f of own.manifest!.fileList()) {
     const stored = f.reference ?? label;
     const holder = manifests.get(stored)?.manifest ? manifests.get(stored)! : own;
+    if (f.size === 0 && f.bundleId === undefined && f.rck === undefined && holder.bundle) {
+      out.push({ name: f.name, key: `${stored}/${f.name}`, display: `${stored}/${f.name}` });
+      continue;
+    }
     const compressType = backupCompressType(holder.manifest!);
     const blockIncremental = f.extra !== undefined && ("bims" in f.extra || "bi" in f.extra);
     const base: Omit<VerifyFileParams, "path"> = {
