@@ -67,11 +67,14 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
   const storage = await storageRepo(cfg, { repo: repoKey, readOnly: true });
   const spec = storageSpec(cfg, "repo", repoKey, true);
   const cipherPass = repoCipherPass(cfg, repoKey);
-  const report: VerifyReport = { stanza, repoKey, archives: [], backups: [], orphans: [], infoProblems: [] };
+  const report: VerifyReport = { stanza, repoKey, archives: [], backups: [], orphans: [], infoProblems: [], warnings: [] };
 
   // 1. Info files (then load them the normal way: copy as fallback, error when both are bad).
-  report.infoProblems.push(...(await infoFileProblems(storage, repoPath.backupInfo(stanza), cipherPass)));
-  report.infoProblems.push(...(await infoFileProblems(storage, repoPath.archiveInfo(stanza), cipherPass)));
+  for (const path of [repoPath.backupInfo(stanza), repoPath.archiveInfo(stanza)]) {
+    const found = await infoFileProblems(storage, path, cipherPass);
+    report.infoProblems.push(...found.problems);
+    report.warnings.push(...found.warnings);
+  }
   const backupInfo = (await loadBackupInfo(storage, stanza, { cipherPass }))!;
   const archiveInfo = (await loadArchiveInfo(storage, stanza, { cipherPass }))!;
 
@@ -88,8 +91,8 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
   const backupFiles = new Map<string, BackupFileJob[]>();
   for (const label of labels) {
     const m = manifests.get(label);
-    // Nothing to read without a manifest; a backup in progress is not ours to judge yet.
-    if (!m || m.missing || (!listed.has(label) && m.copyOnly)) continue;
+    // Only what backup.info lists is a backup; without a manifest there is nothing to read.
+    if (!m || m.missing || !listed.has(label)) continue;
     backupFiles.set(label, backupJobs(spec, stanza, label, manifests));
     report.orphans.push(...(await backupDirOrphans(storage, stanza, label, m)));
   }
@@ -203,9 +206,11 @@ function assembleBackups(p: Planned, labels: string[], results: Map<string, Veri
       b.notes.push("listed in backup.info but its directory is missing");
       continue;
     }
-    if (!p.listed.has(label) && load.copyOnly) {
-      // Only the copy of an unlisted backup: a backup still running (or one that was interrupted).
-      b.status = "in-progress";
+    if (!p.listed.has(label)) {
+      // Not a backup (yet, or any more): a backup running now, or what an interrupted backup or
+      // expire left behind. The next backup or expire removes it; nothing restores from it.
+      b.status = load.copyOnly ? "in-progress" : "unlisted";
+      if (b.status === "unlisted") p.report.warnings.push(`${repoPath.backupDir(p.report.stanza, label)} is not in backup.info: left by an interrupted backup or expire, the next expire removes it`);
       continue;
     }
     if (load.missing) {
@@ -214,7 +219,7 @@ function assembleBackups(p: Planned, labels: string[], results: Map<string, Veri
       continue;
     }
     b.notes.push(...load.notes);
-    b.unlisted = !p.listed.has(label);
+    p.report.warnings.push(...load.warnings.map((w) => `${label}: ${w}`));
     for (const f of p.backupFiles.get(label)!) {
       const r = f.job ? results.get(f.key)! : { status: "ok" as const };
       countResult(b.counts, r.status);

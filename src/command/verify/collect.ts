@@ -33,8 +33,11 @@ export interface ArchiveListing {
   orphans: string[];
 }
 
-/** Read and compare an info file's main and copy: both must load and hold the same content. */
-export async function infoFileProblems(storage: Storage, path: string, cipherPass?: string): Promise<string[]> {
+/**
+ * Read and compare an info file's main and copy: both must load (problems); a copy that differs
+ * from a valid main file is what a write interrupted between the two leaves (warnings).
+ */
+export async function infoFileProblems(storage: Storage, path: string, cipherPass?: string): Promise<{ problems: string[]; warnings: string[] }> {
   const texts: (string | undefined)[] = [];
   const problems: string[] = [];
   for (const p of [path, path + INFO_COPY_EXT]) {
@@ -54,8 +57,8 @@ export async function infoFileProblems(storage: Storage, path: string, cipherPas
       texts.push(undefined);
     }
   }
-  if (texts[0] !== undefined && texts[1] !== undefined && texts[0] !== texts[1]) problems.push(`${path + INFO_COPY_EXT}: differs from ${path.split("/").pop()}`);
-  return problems;
+  const warnings = texts[0] !== undefined && texts[1] !== undefined && texts[0] !== texts[1] ? [`${path + INFO_COPY_EXT}: differs from ${path.split("/").pop()}`] : [];
+  return { problems, warnings };
 }
 
 /** Every WAL file of an archive id, as jobs; names that do not belong there are orphans. */
@@ -135,6 +138,8 @@ export interface ManifestLoad {
   /** Passphrase of this backup's files. */
   filePass?: string;
   notes: string[];
+  /** Not damage: the copy differs from the main file (a write interrupted between the two). */
+  warnings: string[];
   /** Neither the manifest nor its copy loaded (copyOnly: only the copy exists). */
   missing: boolean;
   /** The backup bundles small files (repo-bundle): empty files are then not stored at all. */
@@ -172,13 +177,13 @@ export async function loadManifestChecked(storage: Storage, stanza: string, labe
       texts.push(undefined);
     }
   }
-  if (texts[0] !== undefined && texts[1] !== undefined && texts[0] !== texts[1]) notes.push(`${MANIFEST_FILE}${INFO_COPY_EXT} differs from ${MANIFEST_FILE}`);
+  const warnings = texts[0] !== undefined && texts[1] !== undefined && texts[0] !== texts[1] ? [`${MANIFEST_FILE}${INFO_COPY_EXT} differs from ${MANIFEST_FILE}`] : [];
   const ini = loaded[0] ?? loaded[1];
   // The state of a backup in progress: only the copy, which the backup rewrites as it goes.
   const copyOnly = notes[0] === `${MANIFEST_FILE} is missing` && exists === 1;
-  if (!ini) return { notes, missing: true, copyOnly };
+  if (!ini) return { notes, warnings, missing: true, copyOnly };
   const pass = ini.value("cipher", "cipher-pass");
-  return { manifest: Manifest.fromIni(ini, storage.path(path)), filePass: typeof pass === "string" ? pass : undefined, notes, missing: false, copyOnly, bundle: ini.value("backup", "backup-bundle") === true };
+  return { manifest: Manifest.fromIni(ini, storage.path(path)), filePass: typeof pass === "string" ? pass : undefined, notes, warnings, missing: false, copyOnly, bundle: ini.value("backup", "backup-bundle") === true };
 }
 
 /** Compression of a backup's files, from its manifest options (older manifests: compress=true is gzip). */

@@ -44,7 +44,12 @@ export interface ArchiveReport {
   duplicates: string[];
 }
 
-export type BackupStatus = "valid" | "invalid" | "manifest missing" | "in-progress" | "missing";
+/**
+ * in-progress: only the manifest copy of a backup not in backup.info (a backup running now);
+ * unlisted: any other directory not in backup.info, left by an interrupted backup or expire (the
+ * next backup or expire removes it). Neither is an error, and neither is read.
+ */
+export type BackupStatus = "valid" | "invalid" | "manifest missing" | "in-progress" | "unlisted" | "missing";
 
 export interface BackupReport {
   label: string;
@@ -53,9 +58,7 @@ export interface BackupReport {
   problems: FileProblem[];
   /** Segments of the backup's start..stop range that are missing or damaged. */
   walMissing: string[];
-  /** The directory holds a complete backup that backup.info does not list. */
-  unlisted?: boolean;
-  /** Other findings: manifest copy missing or different. */
+  /** Other problems: directory or manifest (or its copy) missing or invalid. */
   notes: string[];
 }
 
@@ -66,8 +69,10 @@ export interface VerifyReport {
   backups: BackupReport[];
   /** Files and directories nothing refers to (relative to the repository). */
   orphans: string[];
-  /** backup.info / archive.info main or copy missing, damaged or different. */
+  /** backup.info / archive.info main or copy missing or damaged. */
   infoProblems: string[];
+  /** Findings that are not damage: what an interrupted write or expire leaves, expected WAL gaps aside. */
+  warnings: string[];
 }
 
 function archiveErrors(a: ArchiveReport): number {
@@ -75,8 +80,8 @@ function archiveErrors(a: ArchiveReport): number {
 }
 
 function backupErrors(b: BackupReport): number {
-  if (b.status === "in-progress") return 0;
-  return (b.status === "valid" ? 0 : 1) + b.walMissing.length + b.notes.length + (b.unlisted ? 1 : 0);
+  if (b.status === "in-progress" || b.status === "unlisted") return 0;
+  return (b.status === "valid" ? 0 : 1) + b.walMissing.length + b.notes.length;
 }
 
 /** Number of problems: 0 means the repository is good. */
@@ -114,10 +119,10 @@ export function verifyText(r: VerifyReport, verbose: boolean): string {
     if (counts) out.push(`    ${counts}`);
     for (const p of b.problems) out.push(`    ${p.problem === "checksum" ? "checksum invalid" : p.problem === "size" ? "size invalid" : p.problem}: ${p.file}${p.detail ? ` (${p.detail})` : ""}`);
     if (b.walMissing.length) out.push(`    wal missing for consistency: ${b.walMissing.join(", ")}`);
-    if (b.unlisted) out.push("    not listed in backup.info");
     for (const n of b.notes) out.push(`    ${n}`);
   }
   for (const o of r.orphans) out.push(`  orphaned: ${o}`);
+  for (const w of r.warnings) out.push(`  warning: ${w}`);
   return out.join("\n") + "\n";
 }
 
@@ -146,9 +151,9 @@ export function verifyJson(r: VerifyReport): string {
       ...countsJson(b.counts),
       problems: b.problems,
       "wal-missing": b.walMissing,
-      unlisted: b.unlisted === true,
       notes: b.notes,
     })),
     orphans: r.orphans,
+    warnings: r.warnings,
   }]);
 }
