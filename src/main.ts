@@ -5,7 +5,7 @@
  */
 import { err, errorCode, PgbError } from "./common/error.ts";
 import { checkStopped, Lock, type LockType } from "./common/lock.ts";
-import { log, logConfigure, logError, logInfo, logSecret, type LogLevel } from "./common/log.ts";
+import { log, logConfigure, logError, logSecret, type LogLevel } from "./common/log.ts";
 import { COMMANDS, OPTIONS } from "./config/options.ts";
 import { parseConfig, type Config } from "./config/parse.ts";
 import { COMMAND_MODULES } from "./command/index.ts";
@@ -15,6 +15,9 @@ import { VERSION } from "./version.ts";
 
 setWorkerUrl(new URL("./worker.ts", import.meta.url));
 installRemote();
+
+/** Commands whose output on stdout is data to parse: their begin/end lines log at debug. */
+const DATA_ON_STDOUT = new Set<string>(["info", "repo-get", "repo-ls"]);
 
 /** Commands that manage their own locking or need none. */
 function locksFor(cfg: Config): LockType[] {
@@ -84,7 +87,9 @@ export async function main(argv: string[]): Promise<number> {
 
   const started = performance.now();
   const params = cfg.params.length ? `[${cfg.params.join(", ")}] ` : "";
-  logInfo(`${cfg.commandName} command begin ${VERSION}: ${params}${cfg.describe()}`);
+  // Commands whose stdout is data (info's text or json) keep begin/end lines out of it, as pgBackRest does.
+  const beginEnd: LogLevel = DATA_ON_STDOUT.has(cfg.command) ? "debug" : "info";
+  log(beginEnd, `${cfg.commandName} command begin ${VERSION}: ${params}${cfg.describe()}`);
 
   let lock: Lock | undefined;
   let code = 0;
@@ -99,12 +104,12 @@ export async function main(argv: string[]): Promise<number> {
     const mod = await loader();
     code = (await mod.run(cfg)) ?? 0;
     const ms = Math.round(performance.now() - started);
-    logInfo(`${cfg.commandName} command end: completed successfully (${ms}ms)`);
+    log(beginEnd, `${cfg.commandName} command end: completed successfully (${ms}ms)`);
   } catch (e) {
     const pe = e instanceof PgbError ? e : err("UnhandledError", (e as Error)?.stack ?? String(e));
     printError(pe);
     code = pe.code;
-    log("info", `${cfg.commandName} command end: aborted with exception [${String(code).padStart(3, "0")}]`);
+    log(beginEnd, `${cfg.commandName} command end: aborted with exception [${String(code).padStart(3, "0")}]`);
   } finally {
     lock?.release();
   }
