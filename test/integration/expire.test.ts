@@ -1,0 +1,188 @@
+/**
+ * expire against a real repository of pgbunker backups (full, diff, incr) and archived WAL:
+ * the backups and WAL the retention options name go, exactly as pgBackRest 2.45's expire removes
+ * them from a copy of the same repository; every kept backup still restores and recovers to the
+ * end of the archive; dry-run, --set, expire-auto; and an expire interrupted halfway leaves a
+ * repository that info, verify, backup and restore accept, and that the next expire finishes.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chownSync, cpSync, existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { Cluster, listFiles, mkdirAsPostgres, PG_GID, PG_UID } from "../harness/cluster.ts";
+import { StanzaEnv } from "../harness/stanza.ts";
+
+let env: StanzaEnv;
+const restored: Cluster[] = [];
+/** label → pgbench_accounts checksum when the backup was taken. */
+const atBackup = new Map<string, string>();
+let F1 = "", D1 = "", I1 = "", F2 = "", I2 = "", D2 = "", F3 = "";
+
+async function write(): Promise<void> {
+  env.cluster.mustTool("pgbench", ["-t", "200", "-n", "postgres"]);
+}
+
+async function backup(type: "full" | "diff" | "incr", extra: string[] = ["--no-expire-auto"]): Promise<string> {
+  await write();
+  const out = env.runOk([`--type=${type}`, ...extra, "backup"]);
+  const label = /new backup label = (\S+)/.exec(out)![1]!;
+  atBackup.set(label, await env.cluster.tableChecksum("pgbench_accounts"));
+  return label;
+}
+
+function labels(run: "pgbunker" | "pgbackrest", repo = env.repo): string[] {
+  const args = [`--repo1-path=${repo}`, "info", "--output=json"];
+  const r = run === "pgbunker" ? env.runOk(args) : env.backrestOk(args);
+  return (JSON.parse(r) as { backup: { label: string }[] }[])[0]!.backup.map((b) => b.label);
+}
+
+/** Restore with pgBackRest (the oracle), recover, start; returns the running cluster. */
+async function restore(set: string, extra: string[]): Promise<Cluster> {
+  const dir = mkdirAsPostgres(join(env.base, `restore-${restored.length}`));
+  env.backrestOk([`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"]);
+  const c = await Cluster.attach(dir);
+  restored.push(c);
+  c.writeConf({ archive_mode: "off" });
+  await c.startAndWaitPromoted();
+  return c;
+}
+
+function tree(repo: string): string[] {
+  return listFiles(repo).filter((f) => !f.endsWith(".lock"));
+}
+
+function segmentsOf(repo: string): string[] {
+  const dir = join(repo, `archive/${env.stanza}/15-1`);
+  return readdirSync(dir).filter((d) => /^[0-9A-F]{16}$/.test(d)).flatMap((d) => readdirSync(join(dir, d))).filter((f) => /^[0-9A-F]{24}-/.test(f)).map((f) => f.slice(0, 24)).sort();
+}
+
+beforeAll(async () => {
+  env = await StanzaEnv.create();
+  env.cluster.pgbenchInit(1);
+  F1 = await backup("full");
+  D1 = await backup("diff");
+  I1 = await backup("incr");
+  F2 = await backup("full");
+  I2 = await backup("incr");
+  D2 = await backup("diff");
+  F3 = await backup("full");
+  await write();
+  await env.archiveNow();
+});
+
+afterAll(async () => {
+  for (const c of restored) await c.destroy();
+  await env?.destroy();
+});
+
+describe("expire", () => {
+  let final = "";
+
+  test("retention-full=2, retention-diff=1: the same backups and WAL go as with pgbackrest expire", async () => {
+    final = await env.cluster.tableChecksum("pgbench_accounts");
+    const copy = join(env.base, "repo-pgbackrest");
+    cpSync(env.repo, copy, { recursive: true, verbatimSymlinks: true });
+    chownTree(copy);
+    const before = segmentsOf(env.repo);
+
+    const out = env.runOk(["--repo1-retention-full=2", "--repo1-retention-diff=1", "expire"]);
+    expect(out).toContain(`repo1: expire full backup set ${F1}, ${D1}, ${I1}`);
+    expect(out).toContain(`repo1: expire diff backup ${D2}`);
+    env.backrestOk([`--repo1-path=${copy}`, "--repo1-retention-full=2", "--repo1-retention-diff=1", "expire"]);
+    expect(tree(env.repo)).toEqual(tree(copy));
+
+    // Gone from info (both tools read the result), directories gone, the rest intact.
+    expect(labels("pgbunker")).toEqual([F2, I2, F3]);
+    expect(labels("pgbackrest")).toEqual([F2, I2, F3]);
+    for (const l of [F1, D1, I1, D2]) expect(existsSync(join(env.repo, `backup/${env.stanza}/${l}`))).toBe(false);
+    // WAL: everything before F2's start went, nothing from there on.
+    const f2Start = (JSON.parse(env.runOk(["info", "--output=json", `--set=${F2}`])) as any[])[0].backup[0].archive.start as string;
+    const after = segmentsOf(env.repo);
+    expect(after[0]).toBe(f2Start);
+    expect(after).toEqual(before.filter((s) => s >= f2Start));
+
+    expect(env.run(["verify"]).code).toBe(0);
+    expect(env.backrest(["verify"]).code).toBe(0);
+  });
+
+  test("every kept backup restores and recovers to the end of the archive", async () => {
+    for (const label of [F2, I2, F3]) {
+      const c = await restore(label, ["--type=default"]);
+      expect(`${label}: ${await c.tableChecksum("pgbench_accounts")}`).toBe(`${label}: ${final}`);
+      c.stop();
+    }
+    // And to the consistency point of a kept incremental (its WAL start..stop is all there).
+    const c = await restore(I2, ["--type=immediate", "--target-action=promote"]);
+    expect(await c.tableChecksum("pgbench_accounts")).toBe(atBackup.get(I2)!);
+    c.stop();
+  });
+
+  test("--dry-run changes nothing; --set expires one set; the last full backup is refused", () => {
+    const before = tree(env.repo);
+    const dry = env.runOk(["--repo1-retention-full=1", "--dry-run", "expire"]);
+    expect(dry).toContain(`[DRY-RUN] repo1: expire full backup set ${F2}, ${I2}`);
+    expect(dry).toContain(`[DRY-RUN] repo1: remove expired backup ${F2}`);
+    expect(tree(env.repo)).toEqual(before);
+
+    env.runOk([`--set=${I2}`, "expire"]);
+    expect(labels("pgbunker")).toEqual([F2, F3]);
+    env.runOk([`--set=${F2}`, "expire"]);
+    expect(labels("pgbackrest")).toEqual([F3]);
+    const last = env.run([`--set=${F3}`, "expire"]);
+    expect(last.code).toBe(104);
+    expect(last.stderr).toContain("[075]");
+    expect(last.stderr).toContain(`full backup ${F3} is the only full backup`);
+    expect(labels("pgbunker")).toEqual([F3]);
+  });
+
+  test("an interrupted expire leaves a repository info, verify, backup and restore accept; the next expire finishes", async () => {
+    const F4 = await backup("full");
+    // Make F3's directory impossible to remove completely: expire saves backup.info, removes F3's
+    // manifest, then fails inside the directory, as a crash there would leave it.
+    const stuck = join(env.repo, `backup/${env.stanza}/${F3}/pg_data/base/1`);
+    chownSync(stuck, 0, 0);
+    try {
+      const r = env.run(["--repo1-retention-full=1", "expire"]);
+      expect(r.code).not.toBe(0);
+    } finally {
+      chownSync(stuck, PG_UID, PG_GID);
+    }
+    // What a crash at that point leaves: F3 no longer listed, its manifest gone, files half removed.
+    expect(existsSync(join(env.repo, `backup/${env.stanza}/${F3}/backup.manifest`))).toBe(false);
+    expect(existsSync(join(env.repo, `backup/${env.stanza}/${F3}/backup.manifest.copy`))).toBe(false);
+    expect(existsSync(stuck)).toBe(true);
+
+    expect(labels("pgbunker")).toEqual([F4]);
+    expect(JSON.parse(env.runOk(["info", "--output=json"]))).toEqual(JSON.parse(env.backrestOk(["info", "--output=json"])));
+    const v = env.run(["verify", "--output=text"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain(`warning: backup/${env.stanza}/${F3} is not in backup.info`);
+    expect(env.backrest(["verify"]).code).toBe(0);
+    const c = await restore(F4, ["--type=immediate", "--target-action=promote"]);
+    expect(await c.tableChecksum("pgbench_accounts")).toBe(atBackup.get(F4)!);
+    c.stop();
+    // A backup after the crash works (and clears the leftover itself, or the next expire does).
+    const I4 = await backup("incr");
+    expect(labels("pgbackrest")).toEqual([F4, I4]);
+    env.runOk(["--repo1-retention-full=1", "expire"]);
+    expect(existsSync(join(env.repo, `backup/${env.stanza}/${F3}`))).toBe(false);
+    expect(env.run(["verify"]).code).toBe(0);
+  });
+
+  test("expire-auto: a backup expires what its retention says once it has succeeded", async () => {
+    const before = labels("pgbunker");
+    const F5 = await backup("full", ["--repo1-retention-full=1"]);
+    expect(labels("pgbunker")).toEqual([F5]);
+    expect(labels("pgbackrest")).toEqual([F5]);
+    for (const l of before) expect(existsSync(join(env.repo, `backup/${env.stanza}/${l}`))).toBe(false);
+    expect(env.backrest(["verify"]).code).toBe(0);
+  });
+});
+
+function chownTree(dir: string): void {
+  chownSync(dir, PG_UID, PG_GID);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) chownTree(p);
+    else if (!e.isSymbolicLink()) chownSync(p, PG_UID, PG_GID);
+  }
+}
