@@ -16,7 +16,7 @@ import { VERSION } from "./version.ts";
 setWorkerUrl(new URL("./worker.ts", import.meta.url));
 installRemote();
 
-/** Commands whose output on stdout is data to parse: their begin/end lines log at debug. */
+/** Commands whose output on stdout is data to parse (and any --output=json): begin/end lines log at debug. */
 const DATA_ON_STDOUT = new Set<string>(["info", "repo-get", "repo-ls"]);
 
 /** Commands that manage their own locking or need none. */
@@ -88,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
   const started = performance.now();
   const params = cfg.params.length ? `[${cfg.params.join(", ")}] ` : "";
   // Commands whose stdout is data (info's text or json) keep begin/end lines out of it, as pgBackRest does.
-  const beginEnd: LogLevel = DATA_ON_STDOUT.has(cfg.command) ? "debug" : "info";
+  const beginEnd: LogLevel = DATA_ON_STDOUT.has(cfg.command) || cfg.str("output") === "json" ? "debug" : "info";
   log(beginEnd, `${cfg.commandName} command begin ${VERSION}: ${params}${cfg.describe()}`);
 
   let lock: Lock | undefined;

@@ -10,7 +10,7 @@
  *   5. report (text in pgBackRest's layout, or json) and exit non-zero when anything is wrong.
  */
 import { err } from "../common/error.ts";
-import { logInfo } from "../common/log.ts";
+import { log, type LogLevel } from "../common/log.ts";
 import { Progress } from "../common/progress.ts";
 import type { Config } from "../config/parse.ts";
 import { segmentRange, WAL_SEGMENT_DEFAULT } from "../postgres/wal.ts";
@@ -36,9 +36,11 @@ export async function run(cfg: Config): Promise<number> {
   const stanza = cfg.str("stanza");
   if (!stanza) throw err("OptionRequiredError", "verify command requires option: stanza", "add --stanza=NAME.");
   const repoKey = cfg.repoIndex;
+  const output = cfg.str("output") ?? "none";
+  // json on stdout must stay parseable: what would log at info there logs at detail.
+  infoLevel = output === "json" ? "detail" : "info";
   const report = await verifyRepo(cfg, stanza, repoKey);
 
-  const output = cfg.str("output") ?? "none";
   if (output === "text") process.stdout.write(verifyText(report, cfg.bool("verbose")));
   else if (output === "json") process.stdout.write(verifyJson(report));
   const problems = problemCount(report);
@@ -48,9 +50,12 @@ export async function run(cfg: Config): Promise<number> {
       `verify found ${problems} problem(s) in stanza '${stanza}' on repo${repoKey}`,
       output === "none" ? "run verify with --output=text to see them." : "see the report above: damaged or missing files cannot be restored from this repository.",
     );
-  logInfo(`repo${repoKey}: ${report.backups.filter((b) => b.status === "valid").length} backup(s) and ${report.archives.reduce((n, a) => n + a.counts.valid, 0)} WAL file(s) verified: no problem found`);
+  log(infoLevel, `repo${repoKey}: ${report.backups.filter((b) => b.status === "valid").length} backup(s) and ${report.archives.reduce((n, a) => n + a.counts.valid, 0)} WAL file(s) verified: no problem found`);
   return 0;
 }
+
+/** Level of the per-file problem lines and the summary (detail when stdout carries json). */
+let infoLevel: LogLevel = "info";
 
 interface Planned {
   report: VerifyReport;
@@ -150,7 +155,7 @@ async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map
 function problemOf(file: string, r: VerifyFileResult): FileProblem | undefined {
   if (r.status === "ok") return undefined;
   const text = { missing: "file missing", checksum: "invalid checksum", size: "invalid size", other: "invalid result" }[r.status];
-  logInfo(`${text} '${file}'${r.detail ? `: ${r.detail}` : ""}`);
+  log(infoLevel, `${text} '${file}'${r.detail ? `: ${r.detail}` : ""}`);
   return { file, problem: r.status, detail: r.detail };
 }
 
