@@ -2,9 +2,9 @@
  * A ready stanza for integration tests: a running cluster archiving into a repository, a config
  * file both pgbunker and pgbackrest read, and shortcuts to run either tool against it.
  */
-import { rmSync } from "node:fs";
+import { chownSync, cpSync, lchownSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Cluster, mkdirAsPostgres, tempDir, type RunResult } from "./cluster.ts";
+import { Cluster, mkdirAsPostgres, PG_GID, PG_UID, tempDir, type RunResult } from "./cluster.ts";
 import { BINARY, ensureBuilt, pgbackrest, pgbunker, writeConfig } from "./pgbunker.ts";
 
 export interface StanzaOptions {
@@ -28,6 +28,8 @@ export class StanzaEnv {
   readonly lock: string;
   readonly log: string;
   readonly cluster: Cluster;
+  /** Clusters restored by restoreWithPgbackrest, destroyed with the stanza. */
+  readonly #restored: Cluster[] = [];
 
   constructor(base: string, conf: string, stanza: string, cluster: Cluster) {
     this.base = base;
@@ -119,8 +121,39 @@ export class StanzaEnv {
     return info[0]!.backup.map((b) => b.label);
   }
 
+  /**
+   * Restore a backup with pgBackRest (the oracle) into a new directory, with archiving off (the
+   * restored configuration would archive into this stanza), and start it until it has promoted.
+   */
+  async restoreWithPgbackrest(set: string, extra: string[] = ["--type=immediate", "--target-action=promote"]): Promise<Cluster> {
+    const dir = mkdirAsPostgres(join(this.base, `restore-${this.#restored.length}`));
+    this.backrestOk([`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"]);
+    const c = await Cluster.attach(dir);
+    this.#restored.push(c);
+    c.writeConf({ archive_mode: "off" });
+    await c.startAndWaitPromoted();
+    return c;
+  }
+
+  /** A copy of the repository (owned by postgres) beside it, to damage or to expire with the other tool. */
+  copyRepo(name: string): string {
+    const dest = join(this.base, name);
+    cpSync(this.repo, dest, { recursive: true, verbatimSymlinks: true });
+    const own = (dir: string): void => {
+      chownSync(dir, PG_UID, PG_GID);
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) own(p);
+        else lchownSync(p, PG_UID, PG_GID);
+      }
+    };
+    own(dest);
+    return dest;
+  }
+
   /** Stop the cluster and remove the temp dir (the cluster only removes its data directory). */
   async destroy(): Promise<void> {
+    for (const c of this.#restored) await c.destroy();
     await this.cluster.destroy();
     rmSync(this.base, { recursive: true, force: true });
   }

@@ -6,13 +6,12 @@
  * repository that info, verify, backup and restore accept, and that the next expire finishes.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, cpSync, existsSync, readdirSync } from "node:fs";
+import { chownSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Cluster, listFiles, mkdirAsPostgres, PG_GID, PG_UID } from "../harness/cluster.ts";
+import { listFiles, PG_GID, PG_UID } from "../harness/cluster.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
 let env: StanzaEnv;
-const restored: Cluster[] = [];
 /** label → pgbench_accounts checksum when the backup was taken. */
 const atBackup = new Map<string, string>();
 let F1 = "", D1 = "", I1 = "", F2 = "", I2 = "", D2 = "", F3 = "";
@@ -33,17 +32,6 @@ function labels(run: "pgbunker" | "pgbackrest", repo = env.repo): string[] {
   const args = [`--repo1-path=${repo}`, "info", "--output=json"];
   const r = run === "pgbunker" ? env.runOk(args) : env.backrestOk(args);
   return (JSON.parse(r) as { backup: { label: string }[] }[])[0]!.backup.map((b) => b.label);
-}
-
-/** Restore with pgBackRest (the oracle), recover, start; returns the running cluster. */
-async function restore(set: string, extra: string[]): Promise<Cluster> {
-  const dir = mkdirAsPostgres(join(env.base, `restore-${restored.length}`));
-  env.backrestOk([`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"]);
-  const c = await Cluster.attach(dir);
-  restored.push(c);
-  c.writeConf({ archive_mode: "off" });
-  await c.startAndWaitPromoted();
-  return c;
 }
 
 function tree(repo: string): string[] {
@@ -70,7 +58,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of restored) await c.destroy();
   await env?.destroy();
 });
 
@@ -79,9 +66,7 @@ describe("expire", () => {
 
   test("retention-full=2, retention-diff=1: the same backups and WAL go as with pgbackrest expire", async () => {
     final = await env.cluster.tableChecksum("pgbench_accounts");
-    const copy = join(env.base, "repo-pgbackrest");
-    cpSync(env.repo, copy, { recursive: true, verbatimSymlinks: true });
-    chownTree(copy);
+    const copy = env.copyRepo("repo-pgbackrest");
     const before = segmentsOf(env.repo);
 
     const out = env.runOk(["--repo1-retention-full=2", "--repo1-retention-diff=1", "expire"]);
@@ -106,12 +91,12 @@ describe("expire", () => {
 
   test("every kept backup restores and recovers to the end of the archive", async () => {
     for (const label of [F2, I2, F3]) {
-      const c = await restore(label, ["--type=default"]);
+      const c = await env.restoreWithPgbackrest(label, ["--type=default"]);
       expect(`${label}: ${await c.tableChecksum("pgbench_accounts")}`).toBe(`${label}: ${final}`);
       c.stop();
     }
     // And to the consistency point of a kept incremental (its WAL start..stop is all there).
-    const c = await restore(I2, ["--type=immediate", "--target-action=promote"]);
+    const c = await env.restoreWithPgbackrest(I2, ["--type=immediate", "--target-action=promote"]);
     expect(await c.tableChecksum("pgbench_accounts")).toBe(atBackup.get(I2)!);
     c.stop();
   });
@@ -157,7 +142,7 @@ describe("expire", () => {
     expect(v.code).toBe(0);
     expect(v.stdout).toContain(`warning: backup/${env.stanza}/${F3} is not in backup.info`);
     expect(env.backrest(["verify"]).code).toBe(0);
-    const c = await restore(F4, ["--type=immediate", "--target-action=promote"]);
+    const c = await env.restoreWithPgbackrest(F4, ["--type=immediate", "--target-action=promote"]);
     expect(await c.tableChecksum("pgbench_accounts")).toBe(atBackup.get(F4)!);
     c.stop();
     // A backup after the crash works (and clears the leftover itself, or the next expire does).
@@ -177,12 +162,3 @@ describe("expire", () => {
     expect(env.backrest(["verify"]).code).toBe(0);
   });
 });
-
-function chownTree(dir: string): void {
-  chownSync(dir, PG_UID, PG_GID);
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) chownTree(p);
-    else if (!e.isSymbolicLink()) chownSync(p, PG_UID, PG_GID);
-  }
-}

@@ -6,9 +6,9 @@
  * ours; for the gap, which pgBackRest does not judge, its WAL ranges split at the same segment).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, openSync, writeSync, closeSync, chownSync, lchownSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { PG_GID, PG_UID, type RunResult } from "../harness/cluster.ts";
+import type { RunResult } from "../harness/cluster.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
 let env: StanzaEnv;
@@ -17,22 +17,9 @@ let full = "", incr = "";
 let between = "";
 let copies = 0;
 
-function chownTree(dir: string): void {
-  chownSync(dir, PG_UID, PG_GID);
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) chownTree(p);
-    else if (e.isSymbolicLink()) lchownSync(p, PG_UID, PG_GID);
-    else chownSync(p, PG_UID, PG_GID);
-  }
-}
-
 /** A copy of the repository to damage. */
 function copyRepo(): string {
-  const dir = join(env.base, `repo-${copies++}`);
-  cpSync(env.repo, dir, { recursive: true, verbatimSymlinks: true });
-  chownTree(dir);
-  return dir;
+  return env.copyRepo(`repo-${copies++}`);
 }
 
 function verifyBoth(repo: string, extra: string[] = []): { ours: RunResult; theirs: RunResult } {
