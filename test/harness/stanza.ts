@@ -28,7 +28,7 @@ export class StanzaEnv {
   readonly lock: string;
   readonly log: string;
   readonly cluster: Cluster;
-  /** Clusters restored by restoreWithPgbackrest, destroyed with the stanza. */
+  /** Clusters restored by restoreAndStart, destroyed with the stanza. */
   readonly #restored: Cluster[] = [];
 
   constructor(base: string, conf: string, stanza: string, cluster: Cluster) {
@@ -122,12 +122,15 @@ export class StanzaEnv {
   }
 
   /**
-   * Restore a backup with pgBackRest (the oracle) into a new directory, with archiving off (the
-   * restored configuration would archive into this stanza), and start it until it has promoted.
+   * Restore a backup with pgbunker or pgBackRest (the oracle) into a new directory, with archiving
+   * off (the restored configuration would archive into this stanza), and start it until it has
+   * promoted. Destroyed with the stanza.
    */
-  async restoreWithPgbackrest(set: string, extra: string[] = ["--type=immediate", "--target-action=promote"]): Promise<Cluster> {
+  async restoreAndStart(tool: "pgbunker" | "pgbackrest", set: string, extra: string[] = ["--type=immediate", "--target-action=promote"]): Promise<Cluster> {
     const dir = mkdirAsPostgres(join(this.base, `restore-${this.#restored.length}`));
-    this.backrestOk([`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"]);
+    const args = [`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"];
+    if (tool === "pgbunker") this.runOk(args);
+    else this.backrestOk(args);
     const c = await Cluster.attach(dir);
     this.#restored.push(c);
     c.writeConf({ archive_mode: "off" });

@@ -1,8 +1,8 @@
 /**
  * expire against a real repository of pgbunker backups (full, diff, incr) and archived WAL:
  * the backups and WAL the retention options name go, exactly as pgBackRest 2.45's expire removes
- * them from a copy of the same repository; every kept backup still restores and recovers to the
- * end of the archive; dry-run, --set, expire-auto; and an expire interrupted halfway leaves a
+ * them from a copy of the same repository; every kept backup still restores (pgbunker and pgBackRest)
+ * and recovers to the end of the archive; dry-run, --set, expire-auto; and an expire interrupted halfway leaves a
  * repository that info, verify, backup and restore accept, and that the next expire finishes.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -89,9 +89,9 @@ describe("expire", () => {
     expect(env.backrest(["verify"]).code).toBe(0);
   });
 
-  test("every kept backup restores and recovers to the end of the archive", async () => {
-    for (const label of [F2, I2, F3]) {
-      const c = await env.restoreWithPgbackrest(label, ["--type=default"]);
+  test("every kept backup restores and recovers to the end of the archive (pgbunker and pgbackrest restore)", async () => {
+    for (const [tool, label] of [["pgbunker", F2], ["pgbackrest", I2], ["pgbunker", F3]] as const) {
+      const c = await env.restoreAndStart(tool, label, ["--type=default"]);
       expect(`${label}: ${await c.tableChecksum("pgbench_accounts")}`).toBe(`${label}: ${final}`);
       c.stop();
     }
@@ -138,7 +138,7 @@ describe("expire", () => {
     expect(v.code).toBe(0);
     expect(v.stdout).toContain(`warning: backup/${env.stanza}/${F3} is not in backup.info`);
     expect(env.backrest(["verify"]).code).toBe(0);
-    const c = await env.restoreWithPgbackrest(F4, ["--type=immediate", "--target-action=promote"]);
+    const c = await env.restoreAndStart("pgbunker", F4);
     expect(await c.tableChecksum("pgbench_accounts")).toBe(atBackup.get(F4)!);
     c.stop();
     // A backup after the crash works (and clears the leftover itself, or the next expire does).

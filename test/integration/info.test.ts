@@ -77,9 +77,13 @@ afterAll(async () => {
 });
 
 describe("info", () => {
-  test("the repository holds the backups of both tools", () => {
+  test("the repository holds the backups of both tools, and both verify it alike", () => {
     expect(labels).toHaveLength(4);
     expect(env.backupLabels()).toEqual(labels);
+    const args = [`--stanza=${env.stanza}`, "--log-level-console=warn", "verify", "--output=text", "--verbose"];
+    const { ours, theirs } = both(args);
+    expect(ours.code).toBe(0);
+    expect(ours.stdout).toBe(theirs.stdout);
   });
 
   test("json: same structure and values as pgbackrest, key by key, for every form", () => {

@@ -222,7 +222,7 @@ export function backupJobs(spec: StorageSpec, stanza: string, label: string, man
       raw: blockIncremental,
     };
     if (f.bundleId !== undefined) {
-      const path = repoPath.bundle(stanza, stored, f.bundleId);
+      const path = repoPath.bundleFile(stanza, stored, f.bundleId);
       out.push({ name: f.name, key: `${path}@${f.bundleOffset ?? 0}`, display: `${stored}/bundle/${f.bundleId}:${f.bundleOffset ?? 0} (${f.name})`, job: { ...base, path, offset: f.bundleOffset ?? 0, limit: f.repoSize ?? f.size } });
       continue;
     }
