@@ -200,6 +200,16 @@ describe("backup", () => {
   });
 });
 
+describe("backup: on a terminal", () => {
+  test("shows progress (files, bytes, rate, ETA) on one redrawn line", () => {
+    // script(1) gives the backup a pseudo-terminal, as a DBA running it by hand has.
+    const cmd = `${BINARY} --config=${env.conf} --stanza=${env.stanza} --type=full --log-level-console=warn backup`;
+    const r = runAsPostgres(["script", "-qec", cmd, "/dev/null"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\r\x1b\[Kbackup: \d+\/\d+ files, [\d.]+\w*B\/[\d.]+\w*B \(\d+%\), [\d.]+\w*B\/s, ETA \d+:\d\d/);
+  });
+});
+
 describe("backup: bad input", () => {
   test("stanza stopped, cluster not running, wrong pg1-path, missing stanza: clear errors, nothing listed", async () => {
     const before = env.backupLabels();
