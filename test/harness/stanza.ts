@@ -126,12 +126,12 @@ export class StanzaEnv {
    * off (the restored configuration would archive into this stanza), and start it until it has
    * promoted. Destroyed with the stanza.
    */
-  async restoreAndStart(tool: "pgbunker" | "pgbackrest", set: string, extra: string[] = ["--type=immediate", "--target-action=promote"]): Promise<Cluster> {
+  async restoreAndStart(tool: "pgbunker" | "pgbackrest", set: string, extra: string[] = ["--type=immediate", "--target-action=promote"], major?: number): Promise<Cluster> {
     const dir = mkdirAsPostgres(join(this.base, `restore-${this.#restored.length}`));
     const args = [`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"];
     if (tool === "pgbunker") this.runOk(args);
     else this.backrestOk(args);
-    const c = await Cluster.attach(dir);
+    const c = await Cluster.attach(dir, major ?? this.cluster.major);
     this.#restored.push(c);
     c.writeConf({ archive_mode: "off" });
     await c.startAndWaitPromoted();

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, renameSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { availableMajors, Cluster, mkdirAsPostgres } from "../harness/cluster.ts";
+import { availableMajors, mkdirAsPostgres, type Cluster } from "../harness/cluster.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -15,16 +15,8 @@ afterAll(async () => {
 });
 
 /** Restore with pgBackRest (the oracle) where it knows the major (up to 15), else with pgbunker. */
-async function restoreAndStart(env: StanzaEnv, label: string, extra: string[], major?: number): Promise<Cluster> {
-  const dir = mkdirAsPostgres(join(env.base, `restore-${label}`));
-  const args = [`--pg1-path=${dir}`, `--set=${label}`, "--type=immediate", "--target-action=promote", ...extra, "restore"];
-  if ((major ?? 15) <= 15) env.backrestOk(args);
-  else env.runOk(args);
-  const c = await Cluster.attach(dir, major);
-  cleanup.push(() => c.destroy());
-  c.writeConf({ archive_mode: "off" });
-  await c.startAndWaitPromoted();
-  return c;
+function restoreAndStart(env: StanzaEnv, label: string, extra: string[], major = 15): Promise<Cluster> {
+  return env.restoreAndStart(major <= 15 ? "pgbackrest" : "pgbunker", label, ["--type=immediate", "--target-action=promote", ...extra], major);
 }
 
 describe("backup layouts", () => {

@@ -5,24 +5,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Cluster, mkdirAsPostgres, runAsPostgres, SYSTEM_BIN, spawnAsPostgres } from "../harness/cluster.ts";
+import { mkdirAsPostgres, runAsPostgres, SYSTEM_BIN, spawnAsPostgres } from "../harness/cluster.ts";
 import { BINARY } from "../harness/pgbunker.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
 let env: StanzaEnv;
-const restored: Cluster[] = [];
 
 /** Restore a backup with pgBackRest (the oracle) into a new directory and start it. */
-async function restoreWithPgbackrest(set: string, extra: string[] = ["--type=immediate", "--target-action=promote"]): Promise<Cluster> {
-  const dir = mkdirAsPostgres(join(env.base, `restore-${restored.length}`));
-  env.backrestOk([`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"]);
-  const c = await Cluster.attach(dir);
-  restored.push(c);
-  // The restored postgresql.conf still archives into the test stanza: turn archiving off here.
-  c.writeConf({ archive_mode: "off" });
-  await c.startAndWaitPromoted();
-  return c;
-}
+const restoreWithPgbackrest = (set: string, extra?: string[]) => env.restoreAndStart("pgbackrest", set, extra);
 
 function manifestText(label: string): string {
   return readFileSync(join(env.repo, `backup/${env.stanza}/${label}/backup.manifest`), "utf8");
@@ -40,7 +30,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of restored) await c.destroy();
   await env?.destroy();
 });
 
@@ -144,7 +133,7 @@ describe("backup", () => {
   test("killed with SIGKILL halfway, the next backup resumes: it copies less and the result verifies and restores", async () => {
     await env.cluster.query("create table big as select g, md5(g::text) || md5((g * 7)::text) as v from generate_series(1, 150000) g");
     await env.cluster.query("checkpoint");
-    const args = [BINARY, `--config=${env.conf}`, `--stanza=${env.stanza}`, "--type=full", "--process-max=1", "--compress-level=12", "--manifest-save-threshold=1", "--log-level-console=detail", "backup"];
+    const args = [BINARY, `--config=${env.conf}`, `--stanza=${env.stanza}`, "--type=full", "--process-max=1", "--manifest-save-threshold=1", "--log-level-console=detail", "backup"];
     const p = spawnAsPostgres(args);
     const partial = () => {
       const dirs = readdirSync(join(env.repo, `backup/${env.stanza}`)).filter((d) => /F$/.test(d) && d > full);

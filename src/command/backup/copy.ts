@@ -4,6 +4,7 @@
  * result in the manifest, shows progress and saves the resumable manifest every
  * manifest-save-threshold bytes.
  */
+import { lockProgress } from "../../common/lock.ts";
 import { logDetail, logInfo, logWarn } from "../../common/log.ts";
 import { formatBytes, Progress } from "../../common/progress.ts";
 import { COMPRESS_EXT } from "../../filter/compress.ts";
@@ -90,6 +91,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   const progress = new Progress("backup", tasks.length, totalBytes);
   const threshold = Math.max(o.saveThreshold, Math.floor(totalBytes / 100));
   let sinceSave = 0;
+  let lastPct = -1;
   const pool = await WorkerPool.start(Math.max(1, Math.min(o.processMax, tasks.length)));
   try {
     await pool.runAll(jobs, async (job, r: BackupFileResult) => {
@@ -135,6 +137,12 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
         }
       }
       progress.add(f.size);
+      // The lock file carries the percentage, so `info` (ours or pgBackRest's) shows a running backup's progress.
+      const pctDone = totalBytes ? Math.floor((progress.bytes * 100) / totalBytes) : 100;
+      if (pctDone !== lastPct) {
+        lastPct = pctDone;
+        lockProgress((progress.bytes * 100) / Math.max(totalBytes, 1));
+      }
       sinceSave += f.size;
       if (sinceSave >= threshold) {
         sinceSave = 0;
