@@ -3,9 +3,18 @@
  * "Salted__" + 8-byte salt, then the ciphertext; key and IV from EVP_BytesToKey with SHA-1 and one
  * iteration over passphrase + salt.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, type Cipher, type Decipher } from "node:crypto";
+import type { Cipher, Decipher } from "node:crypto";
 import { err } from "../common/error.ts";
 import type { Emit, Filter, FilterSpec, PlainResult } from "./filter.ts";
+
+/**
+ * node:crypto, loaded on first use: importing it costs ~12ms of CPU at startup, which every
+ * command (archive-push runs once per WAL segment) would pay although few use encryption.
+ */
+let nodeCrypto: typeof import("node:crypto") | undefined;
+function crypto(): typeof import("node:crypto") {
+  return (nodeCrypto ??= require("node:crypto") as typeof import("node:crypto"));
+}
 
 const MAGIC = new TextEncoder().encode("Salted__");
 const HEADER = 16;
@@ -15,7 +24,7 @@ export function bytesToKey(pass: Uint8Array, salt: Uint8Array): { key: Buffer; i
   const parts: Buffer[] = [];
   let prev: Buffer = Buffer.alloc(0);
   while (Buffer.concat(parts).length < 48) {
-    prev = createHash("sha1").update(prev).update(pass).update(salt).digest();
+    prev = crypto().createHash("sha1").update(prev).update(pass).update(salt).digest();
     parts.push(prev);
   }
   const all = Buffer.concat(parts);
@@ -35,9 +44,9 @@ export class CipherFilter implements Filter {
   }
 
   #startEncrypt(emit: Emit): void {
-    const salt = randomBytes(8);
+    const salt = crypto().randomBytes(8);
     const { key, iv } = bytesToKey(this.#pass, salt);
-    this.#cipher = createCipheriv("aes-256-cbc", key, iv);
+    this.#cipher = crypto().createCipheriv("aes-256-cbc", key, iv);
     const head = new Uint8Array(HEADER);
     head.set(MAGIC, 0);
     head.set(salt, 8);
@@ -61,7 +70,7 @@ export class CipherFilter implements Filter {
       if (!MAGIC.every((b, i) => this.#header[i] === b))
         throw err("CryptoError", "cipher header invalid: the data is not encrypted or not in OpenSSL's salted format", "check repo-cipher-type and repo-cipher-pass.");
       const { key, iv } = bytesToKey(this.#pass, this.#header.subarray(8, 16));
-      this.#cipher = createDecipheriv("aes-256-cbc", key, iv);
+      this.#cipher = crypto().createDecipheriv("aes-256-cbc", key, iv);
     }
     if (rest.byteLength) {
       const out = this.#cipher.update(rest);

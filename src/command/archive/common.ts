@@ -150,3 +150,12 @@ export async function readyWalFiles(local: Storage, walDir: string): Promise<str
 export function queueBytes(ready: readonly string[], walSegmentSize: number): number {
   return ready.filter((n) => /^[0-9A-F]{24}$/.test(n)).length * walSegmentSize;
 }
+
+/**
+ * A suffix that makes a temporary file name private to this process and call (concurrent pushes of
+ * one segment never share a temp file). Web Crypto: node:crypto costs startup time.
+ */
+export function tempSuffix(): string {
+  const r = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!;
+  return `${process.pid}-${r.toString(16).padStart(8, "0")}`;
+}

@@ -7,7 +7,6 @@
  * (and the segment size) before it is renamed into place, so a corrupt archive never hands
  * PostgreSQL a bad segment and a failed copy never leaves a partial file.
  */
-import { randomBytes } from "node:crypto";
 import { basename } from "node:path";
 import { err } from "../../common/error.ts";
 import { compressTypeOfName } from "../../filter/compress.ts";
@@ -18,7 +17,7 @@ import { walFind } from "../../repo/wal-find.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { serializeError, type SerializedError } from "../../worker/protocol.ts";
 import { openStorage, type StorageSpec } from "../storage.ts";
-import { asPgbError, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
+import { asPgbError, tempSuffix, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
 
 /** One stored copy of a WAL file. */
 export interface GetSource {
@@ -104,7 +103,7 @@ async function copyOut(name: string, source: GetSource, dest: GetDestination, op
   if (stored && compressType !== "none") filters.push({ type: "decompress", compressType });
   filters.push({ type: "sha1" }, { type: "size" });
 
-  const temp = `${dest.path}.${process.pid}-${randomBytes(4).toString("hex")}.pgbunker.tmp`;
+  const temp = `${dest.path}.${tempSuffix()}.pgbunker.tmp`;
   let placed = false;
   try {
     const { write: results } = await source.storage.copyTo(source.path, dest.storage, temp, {

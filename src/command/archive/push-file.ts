@@ -7,7 +7,6 @@
  * file is renamed to SEGMENT-SHA1.ext, after looking for an earlier copy of the same segment.
  * A killed push leaves at most a temporary file that no reader takes for WAL.
  */
-import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { err, type PgbError } from "../../common/error.ts";
 import { COMPRESS_EXT } from "../../filter/compress.ts";
@@ -19,7 +18,7 @@ import { walFindAll } from "../../repo/wal-find.ts";
 import type { Storage, StorageWrite } from "../../storage/storage.ts";
 import { serializeError, type SerializedError } from "../../worker/protocol.ts";
 import { openStorage, storageLocal, type StorageSpec } from "../storage.ts";
-import { asPgbError, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
+import { asPgbError, tempSuffix, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
 
 export interface PushTarget {
   repoIndex: number;
@@ -142,7 +141,7 @@ class Staged {
     // The final name of a segment needs its SHA-1, known only at the end: stage beside it under a
     // name unique to this push (concurrent pushes of the same segment never share a temp file).
     const dir = dirname(walRepoPath(opts.stanza, t.archiveId, opts.name, { sha1: "0".repeat(40), ext: "" }));
-    const temp = `${dir}/${opts.name}.${process.pid}-${randomBytes(4).toString("hex")}.pgbunker.tmp`;
+    const temp = `${dir}/${opts.name}.${tempSuffix()}.pgbunker.tmp`;
     const filters: FilterSpec[] = [];
     if (compressType !== "none") filters.push({ type: "compress", compressType, level: opts.compressLevel });
     if (t.walPass) filters.push({ type: "encrypt", pass: t.walPass });
