@@ -64,6 +64,9 @@ export function pushTargets(repos: ArchiveRepo[], cluster: ClusterIdentity): { t
   return { targets, failures };
 }
 
+const TEMP_SUFFIX = ".pgbunker.tmp";
+const STALE_TEMP_SECONDS = 3600;
+
 const DUPLICATE_HINT = "this is valid in some recovery scenarios but may also indicate a problem.";
 
 export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]): Promise<PushFileResult> {
@@ -113,6 +116,7 @@ export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]):
     if (!w) continue;
     try {
       await w.write.close();
+      await w.removeStale(opts.name);
       const warning = checksummed ? await w.placeChecksummed(opts.name, sha1, ext) : await w.place(walRepoPath(opts.stanza, w.target.archiveId, opts.name));
       if (warning) warnings.push(warning);
     } catch (e) {
@@ -141,7 +145,7 @@ class Staged {
     // The final name of a segment needs its SHA-1, known only at the end: stage beside it under a
     // name unique to this push (concurrent pushes of the same segment never share a temp file).
     const dir = dirname(walRepoPath(opts.stanza, t.archiveId, opts.name, { sha1: "0".repeat(40), ext: "" }));
-    const temp = `${dir}/${opts.name}.${tempSuffix()}.pgbunker.tmp`;
+    const temp = `${dir}/${opts.name}.${tempSuffix()}${TEMP_SUFFIX}`;
     const filters: FilterSpec[] = [];
     if (compressType !== "none") filters.push({ type: "compress", compressType, level: opts.compressLevel });
     if (t.walPass) filters.push({ type: "encrypt", pass: t.walPass });
@@ -176,6 +180,18 @@ class Staged {
       throw duplicateError(name, repoIndex);
     }
     return undefined;
+  }
+
+  /**
+   * Temporary files left by pushes of the same file that were killed: no live push takes an
+   * hour, so older ones are removed (they never pass for WAL, but would pile up).
+   */
+  async removeStale(name: string): Promise<void> {
+    const dir = dirname(this.temp);
+    const cutoff = Date.now() / 1000 - STALE_TEMP_SECONDS;
+    for (const e of (await this.target.storage.list(dir, { ignoreMissing: true })) ?? [])
+      if (e.name.startsWith(`${name}.`) && e.name.endsWith(TEMP_SUFFIX) && e.mtime < cutoff)
+        await this.target.storage.remove(`${dir}/${e.name}`, { ignoreMissing: true });
   }
 
   async discard(): Promise<void> {

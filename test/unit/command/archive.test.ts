@@ -4,7 +4,7 @@
  * getWalFile (duplicates, header check, repositories that fail, corrupt copies) without a cluster.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PgbError } from "../../../src/common/error.ts";
@@ -145,6 +145,20 @@ describe("pushWalFile and getWalFile over local repositories", () => {
     // The size of a segment is checked too.
     expect((await fails(getWalFile(name, [source], { storage: out, path: "small", sync: false }, { walSegmentSize: 2 * data.length }))).kind).toBe("FormatError");
     expect(existsSync(join(base, "small"))).toBe(false);
+  });
+
+  test("temp files of a killed push are removed once they are an hour old, a running push's are not", async () => {
+    const { base, targets, opts } = setup();
+    const dir = join(base, "repo1/archive/demo/15-1/0000000100000000");
+    mkdirSync(dir, { recursive: true });
+    const old = join(dir, `${name}.123-deadbeef.pgbunker.tmp`);
+    const recent = join(dir, `${name}.124-deadbeef.pgbunker.tmp`);
+    writeFileSync(old, "partial");
+    writeFileSync(recent, "partial");
+    utimesSync(old, new Date(Date.now() - 2 * 3600_000), new Date(Date.now() - 2 * 3600_000));
+    await pushWalFile(opts, targets);
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(recent)).toBe(true);
   });
 
   test("header check: another cluster's or another major's segment is refused before anything is written", async () => {
