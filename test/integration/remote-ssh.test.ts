@@ -115,7 +115,7 @@ describe("remote over ssh: what goes wrong", () => {
     const greeting = join(dir, "greeting.bin");
     writeFileSync(greeting, encodeJson(FrameType.GREETING, 0, { name: "pgbunker", version: "0.0.1", protocol: 1 }));
     const fake = join(dir, "old-pgbunker");
-    writeFileSync(fake, `#!/bin/sh\ncat '${greeting}'\nexec sleep 30\n`);
+    writeFileSync(fake, `#!/bin/sh\ncat '${greeting}'\nexec sleep 5\n`);
     chmodSync(fake, 0o755);
     const e = await failure(remoteSession(target({}, { cmd: fake })));
     expect(e.kind).toBe("ProtocolError");
@@ -125,7 +125,7 @@ describe("remote over ssh: what goes wrong", () => {
 
   test("a remote that never answers: ProtocolTimeoutError after protocol-timeout", async () => {
     const silent = join(dir, "silent");
-    writeFileSync(silent, "#!/bin/sh\nexec sleep 30\n");
+    writeFileSync(silent, "#!/bin/sh\nexec sleep 5\n");
     chmodSync(silent, 0o755);
     const t0 = performance.now();
     const e = await failure(remoteSession(target({}, { cmd: silent, timeout: 1 })));

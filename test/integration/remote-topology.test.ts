@@ -5,10 +5,11 @@
  * archive-get and restore against the repository on the backup host.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sha1File, sha1OfStored } from "../harness/archive.ts";
-import { Cluster, PG_GID, PG_UID, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
+import { encodeJson, FrameType } from "../../src/protocol/frame.ts";
+import { Cluster, freePort, PG_GID, PG_UID, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
 import { RemoteEnv } from "../harness/remote-env.ts";
 import { TcpProxy } from "../harness/sshd.ts";
 
@@ -187,5 +188,34 @@ describe("backup host: the network fails mid-backup", () => {
       proxy.stop();
       env.writeConfigs();
     }
+  });
+});
+
+describe("bad remote settings, through the built binary: clear errors and pgBackRest exit codes", () => {
+  test("unreachable host, refused key, unknown host key, wrong remote command, remote of another version, silent remote", async () => {
+    const fake = join(env.base, "old-pgbunker");
+    writeFileSync(join(env.base, "greeting.bin"), encodeJson(FrameType.GREETING, 0, { name: "pgbunker", version: "0.0.1", protocol: 1 }));
+    writeFileSync(fake, `#!/bin/sh\ncat '${join(env.base, "greeting.bin")}'\nexec sleep 5\n`);
+    const silent = join(env.base, "silent-pgbunker");
+    writeFileSync(silent, "#!/bin/sh\nexec sleep 5\n");
+    chmodSync(fake, 0o755);
+    chmodSync(silent, 0o755);
+    const emptyKnownHosts = join(env.base, "empty_known_hosts");
+    writeFileSync(emptyKnownHosts, "");
+    const cases: [string[], number, RegExp][] = [
+      [[`--pg1-host-port=${await freePort()}`], 49, /unable to connect to postgres@127\.0\.0\.1:\d+: ECONNREFUSED/],
+      [[`--pg1-host-key-file=${env.sshd.otherKey}`], 49, /unable to authenticate to postgres@127\.0\.0\.1:\d+: the server refused key/],
+      [[`--pg1-host-known-hosts=${emptyKnownHosts}`], 49, /host key verification failed: '\[127\.0\.0\.1\]:\d+' \(ssh-ed25519 SHA256:/],
+      [["--pg1-host-cmd=/no/such/pgbunker"], 39, /exited before the protocol started: .*\/no\/such\/pgbunker: No such file or directory[\s\S]*HINT: check pg1-host-cmd/],
+      [[`--pg1-host-cmd=${fake}`], 39, /pgbunker remote on database host '127\.0\.0\.1' is version 0\.0\.1 \(protocol 1\), expected version/],
+      [[`--pg1-host-cmd=${silent}`, "--protocol-timeout=1", "--db-timeout=0.5"], 66, /timed out after 1s waiting for the pgbunker remote on database host '127\.0\.0\.1' to start/],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = env.backupHost([...args, "--type=full", "backup"]);
+      expect({ args, code: r.code }).toEqual({ args, code });
+      expect(r.stderr).toMatch(message);
+    }
+    // None of these left a backup behind.
+    expect(readdirSync(join(env.repo, "backup", env.stanza)).filter((f) => /^\d{8}-\d{6}F$/.test(f)).length).toBeLessThanOrEqual(2);
   });
 });
