@@ -64,7 +64,14 @@ export async function run(cfg: Config): Promise<number> {
     },
     dbConnect: type === "pg" ? () => dbConnect(local, 1) : undefined,
   });
-  const { clean, error } = await server.serve();
-  if (!clean && error) throw error;
-  return 0;
+  // Killed by a signal (main.ts exits at once): no half-written file stays behind.
+  const abandon = () => server.abandon();
+  process.on("exit", abandon);
+  try {
+    const { clean, error } = await server.serve();
+    if (!clean && error) throw error;
+    return 0;
+  } finally {
+    process.off("exit", abandon);
+  }
 }

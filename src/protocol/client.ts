@@ -25,6 +25,8 @@ export interface Greeting {
   name: string;
   version: string;
   protocol: number;
+  /** Process id of the remote (for logs and diagnostics). */
+  pid?: number;
 }
 
 export interface WireError {

@@ -86,7 +86,7 @@ export class ProtocolServer {
 
   /** Serve until the client says goodbye or goes away; `clean` is false when it vanished. */
   serve(): Promise<{ clean: boolean; error?: PgbError }> {
-    const greeting: Greeting = { name: PROTOCOL_NAME, version: this.#opts.version ?? VERSION, protocol: PROTOCOL_REVISION };
+    const greeting: Greeting = { name: PROTOCOL_NAME, version: this.#opts.version ?? VERSION, protocol: PROTOCOL_REVISION, pid: process.pid };
     this.#transport.start(
       (chunk) => this.#receive(chunk),
       (error) => this.#finish(false, error ? err("ProtocolError", `connection to the client was lost: ${error.message}`) : undefined),
@@ -315,6 +315,15 @@ export class ProtocolServer {
   }
 
   // ---- end of session -----------------------------------------------------------------------
+
+  /**
+   * The process is exiting (a signal): remove the temp files of unfinished writes now. Aborting a
+   * local write removes its temp file before its first await, so this works from an exit handler.
+   */
+  abandon(): void {
+    for (const s of this.#writes.values()) void s.write.abort().catch(() => {});
+    this.#writes.clear();
+  }
 
   /** Abort unfinished writes, close reads and database sessions, and report how it ended. */
   async #finish(clean: boolean, error?: PgbError): Promise<void> {

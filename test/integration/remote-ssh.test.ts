@@ -171,6 +171,22 @@ describe("remote over ssh: the network fails under a running transfer", () => {
     }
   });
 
+  test("remote killed by a signal mid-write: the temp file is removed, the client gets ProtocolError", async () => {
+    const s = await remoteSession(target({}, { stanza: "killed" }));
+    const storage = new Storage(new RemoteDriver(s.client, s.open.features), s.open.base);
+    const w = await storage.openWrite("killed/file");
+    await w.write(testBytes(2 * 1024 * 1024));
+    await storage.exists("killed"); // a round trip: the data has been written remotely
+    expect(readdirSync(join(dir, "repo", "killed"))).toEqual(["file.pgbunker.tmp"]);
+    process.kill(s.client.greeting.pid!, "SIGTERM");
+    const e = await failure((async () => {
+      for (;;) await w.write(testBytes(1024 * 1024));
+    })());
+    expect(e.kind).toBe("ProtocolError");
+    expect(e.message).toContain("terminated on signal [SIGTERM]");
+    expect(readdirSync(join(dir, "repo", "killed"))).toEqual([]);
+  });
+
   test("link goes silent mid-read: ProtocolTimeoutError after protocol-timeout, not a hang", async () => {
     const proxy = TcpProxy.start(sshd.port);
     sshd.trustPort(proxy.port);
