@@ -185,6 +185,9 @@ export class ProtocolServer {
       case "syncTree": return d.syncTree ? d.syncTree(p.path) : d.pathSync(p.path);
       case "linkCreate": return d.linkCreate(p.target, p.path);
       case "setAttributes": return d.setAttributes(p.path, p.attrs);
+      case "truncate":
+        if (!d.truncate) throw err("FeatureNotSupportedError", "the remote's storage cannot truncate files");
+        return d.truncate(p.path, p.size);
       case "openRead": return this.#openRead(id, p.path, p.opts ?? {}, p.window);
       case "openWrite": return this.#openWrite(id, p.path, p.opts ?? {});
       case "writeClose": return this.#writeClose(p.stream);

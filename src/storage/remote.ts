@@ -65,7 +65,9 @@ export class RemoteDriver implements StorageDriver {
   }
 
   async openWrite(path: string, opts: WriteOptions = {}): Promise<StorageWrite> {
-    const [local, remote] = splitWriteFilters(opts.filters ?? []);
+    // `expect` is checked where the file is committed, against the last size/sha1 results: with
+    // it, every filter runs on the remote.
+    const [local, remote] = opts.expect ? [[], [...(opts.filters ?? [])]] : splitWriteFilters(opts.filters ?? []);
     const stream = await this.#client.openWriteStream("openWrite", { path, opts: { ...opts, filters: remote } });
     return new RemoteWrite(stream, local, opts.bufferSize);
   }
@@ -101,6 +103,10 @@ export class RemoteDriver implements StorageDriver {
 
   setAttributes(path: string, attrs: Parameters<StorageDriver["setAttributes"]>[1]): Promise<void> {
     return this.#client.request("setAttributes", { path, attrs });
+  }
+
+  truncate(path: string, size: number): Promise<void> {
+    return this.#client.request("truncate", { path, size });
   }
 
   async close(): Promise<void> {

@@ -175,6 +175,28 @@ export function storageConformance(name: string, make: () => Promise<Conformance
       expect(await s.names("written")).toEqual(["file.gz"]);
     });
 
+    test("truncate cuts a file or extends it with zeros", async () => {
+      await s.put("trunc", testBytes(10_000, 6));
+      await s.truncate("trunc", 4096);
+      expect(sha1((await s.get("trunc"))!)).toBe(sha1(testBytes(10_000, 6).subarray(0, 4096)));
+      await s.truncate("trunc", 8192);
+      const grown = (await s.get("trunc"))!;
+      expect(grown.byteLength).toBe(8192);
+      expect(grown.subarray(4096).every((b) => b === 0)).toBe(true);
+      expect((await failure(s.truncate("no-such-file", 0))).kind).toMatch(/File(Missing|Open|Write|Info)Error/);
+    });
+
+    test("a write with expect commits only the bytes expected", async () => {
+      const data = testBytes(50_000, 7);
+      const lz4 = filterBuffer(data, [{ type: "compress", compressType: "lz4" }]).data;
+      const specs = [{ type: "decompress", compressType: "lz4" }, { type: "sha1" }, { type: "size" }] as const;
+      await s.put("expected/ok", lz4, { filters: specs, expect: { size: data.byteLength, sha1: sha1(data) } });
+      expect(sha1((await s.get("expected/ok"))!)).toBe(sha1(data));
+      const e = await failure(s.put("expected/bad", lz4, { filters: specs, expect: { size: data.byteLength, sha1: "0".repeat(40) } }));
+      expect(e.kind).toBe("ChecksumError");
+      expect(await s.names("expected")).toEqual(["ok"]);
+    });
+
     test("an aborted write leaves nothing; a failed open says why", async () => {
       const w = await s.openWrite("aborted/file");
       await w.write(testBytes(10_000));
