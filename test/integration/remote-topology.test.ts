@@ -129,7 +129,7 @@ describe("backup host: backups of the database host under load", () => {
     expect(env.backrest(["verify"]).code).toBe(0);
   });
 
-  test("info and expire on the backup host", () => {
+  test("info and expire on the backup host; info on the database host", () => {
     const info = env.backupHostOk(["info"]);
     expect(info).toContain(`full backup: ${full}`);
     expect(info).toContain(`incr backup: ${incr}`);
@@ -138,6 +138,13 @@ describe("backup host: backups of the database host under load", () => {
     // The database host sees the same through its repository host.
     const remoteInfo = JSON.parse(env.dbHostOk(["--log-level-console=warn", "info", "--output=json"]));
     expect(remoteInfo[0].backup.map((b: { label: string }) => b.label)).toEqual([full, incr]);
+  });
+
+  test("verify on the backup host, and from the database host through the repository host", () => {
+    expect(env.backupHost(["verify"]).code).toBe(0);
+    const remote = env.dbHost(["--process-max=2", "--output=text", "verify"]);
+    expect({ code: remote.code, stderr: remote.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(remote.stdout).toMatch(/status: ok/);
   });
 });
 
