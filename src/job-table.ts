@@ -20,8 +20,8 @@ export const JOB_TABLE: JobTable = {
     const d = filterBuffer(c.data, [{ type: "decompress", compressType: "lz4" }, { type: "sha1" }]);
     return { in: c.results[0], out: c.results[2], back: d.results[1] };
   },
-  /** Restore one file from the repository into the data directory (command/restore/file.ts). */
-  "restore-file": async (params) => (await import("./command/restore/file.ts")).restoreFile(params),
+  /** Restore files from the repository into the data directory (command/restore/file.ts). */
+  "restore-files": async (params) => (await import("./command/restore/file.ts")).restoreFiles(params),
   /** fsync a batch of restored files. */
   "restore-sync": async (params) => (await import("./command/restore/file.ts")).syncFiles(params),
 };

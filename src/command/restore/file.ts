@@ -17,20 +17,30 @@ import { findResult } from "../../filter/filter.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { openStorage, type StorageSpec } from "../storage.ts";
 
-export const RESTORE_FILE_JOB = "restore-file";
+export const RESTORE_FILES_JOB = "restore-files";
 export const RESTORE_SYNC_JOB = "restore-sync";
 
-export interface RestoreFileParams {
+/** What every file of a restore shares. */
+export interface RestoreCommon {
   repo: StorageSpec;
   pg: StorageSpec;
+  compressType: CompressType;
+  cipherPass?: string;
+  /** none: always write; checksum: --delta; time: --delta --force. */
+  delta: "none" | "checksum" | "time";
+  /** --force: a file stamped at or after the backup's copy start may have changed within that second. */
+  copyStart: number;
+  bufferSize?: number;
+}
+
+/** One file to restore. */
+export interface RestoreFileEntry {
   /** Manifest name, for messages. */
   name: string;
   /** Repository file relative to the repository; for a bundle member, with its offset and length. */
   repoFile: string;
   offset?: number;
   limit?: number;
-  compressType: CompressType;
-  cipherPass?: string;
   /** Absolute destination. */
   dest: string;
   /** Write to this name instead, not atomically (pg_control, put in place after everything else). */
@@ -43,13 +53,16 @@ export interface RestoreFileParams {
   group?: string;
   /** Sparse zeroed file (database excluded from a selective restore). */
   zero?: boolean;
-  /** none: always write; checksum: --delta; time: --delta --force. */
-  delta: "none" | "checksum" | "time";
-  /** --force: a file stamped at or after the backup's copy start may have changed within that second. */
-  copyStart: number;
   /** --type=preserve: keep the file if it exists. */
   preserve?: boolean;
-  bufferSize?: number;
+}
+
+export type RestoreFileParams = RestoreCommon & RestoreFileEntry;
+
+/** A job: several files (small ones travel together, so a worker is not idle between them). */
+export interface RestoreBatch {
+  common: RestoreCommon;
+  files: RestoreFileEntry[];
 }
 
 export type RestoreAction = "copy" | "match" | "match-time" | "zero-size" | "zero" | "preserve";
@@ -66,6 +79,13 @@ function storageFor(spec: StorageSpec): Promise<Storage> {
   let s = opened.get(key);
   if (!s) opened.set(key, (s = openStorage(spec)));
   return s;
+}
+
+/** The job: restore each file of the batch, in order; the first failure stops it. */
+export async function restoreFiles(batch: RestoreBatch): Promise<RestoreFileResult[]> {
+  const out: RestoreFileResult[] = [];
+  for (const f of batch.files) out.push(await restoreFile({ ...batch.common, ...f }));
+  return out;
 }
 
 export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResult> {

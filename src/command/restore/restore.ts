@@ -23,7 +23,7 @@ import { pgVersion } from "../../postgres/version.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { WorkerPool, type Job } from "../../worker/pool.ts";
 import { storagePg, storageRepo, storageSpec } from "../storage.ts";
-import { RESTORE_FILE_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreFileParams, type RestoreFileResult } from "./file.ts";
+import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreBatch, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import { planRestore, type PlanFile, type RestorePlan } from "./plan.ts";
 import { AUTO_CONF, checkRecoveryInput, RECOVERY_CONF, RECOVERY_SIGNAL, recoveryFiles, STANDBY_SIGNAL, type RecoveryInput, type RecoveryType, type TargetAction } from "./recovery.ts";
 import { archiveGetCommand } from "./restore-command.ts";
@@ -159,58 +159,83 @@ const ACTION_TEXT: Record<RestoreAction, string> = {
 
 async function restoreFiles(
   pool: WorkerPool, cfg: Config, src: RestoreSource, plan: RestorePlan,
-  opts: { delta: RestoreFileParams["delta"]; preserved: Set<string>; owners: ReturnType<typeof ownerResolver> },
+  opts: { delta: RestoreCommon["delta"]; preserved: Set<string>; owners: ReturnType<typeof ownerResolver> },
 ): Promise<FileStats> {
   const repoSpec = storageSpec(cfg, "repo", undefined, true);
   const pgSpec = storageSpec(cfg, "pg", 1);
   const m = src.manifest;
   const copyStart = m.backup.timestampCopyStart ?? m.backup.timestampStart;
   const dataDir = plan.targets[0]!.path;
-  const fileOf = new Map<Job<RestoreFileParams>, PlanFile>();
-  for (const f of [...plan.files].sort(fileOrder)) {
-    const params: RestoreFileParams = {
-      repo: repoSpec,
-      pg: pgSpec,
-      name: f.name,
-      ...repoLocation(src, f),
-      compressType: src.compressType,
-      cipherPass: src.filePass,
-      dest: f.dest,
-      writeTo: f.name === `pg_data/${PG_CONTROL}` ? `${dataDir}/${PG_CONTROL_TEMP}` : undefined,
-      size: f.size,
-      checksum: f.checksum,
-      timestamp: f.timestamp,
-      mode: f.mode,
-      ...opts.owners(f.user, f.group),
-      zero: f.zero,
-      delta: opts.delta,
-      copyStart,
-      preserve: opts.preserved.has(f.dest),
-      bufferSize: cfg.num("buffer-size"),
-    };
-    fileOf.set({ type: RESTORE_FILE_JOB, params }, f);
-  }
+  const common: RestoreCommon = {
+    repo: repoSpec,
+    pg: pgSpec,
+    compressType: src.compressType,
+    cipherPass: src.filePass,
+    delta: opts.delta,
+    copyStart,
+    bufferSize: cfg.num("buffer-size"),
+  };
+  const entry = (f: PlanFile): RestoreFileEntry => ({
+    name: f.name,
+    ...repoLocation(src, f),
+    dest: f.dest,
+    writeTo: f.name === `pg_data/${PG_CONTROL}` ? `${dataDir}/${PG_CONTROL_TEMP}` : undefined,
+    size: f.size,
+    checksum: f.checksum,
+    timestamp: f.timestamp,
+    mode: f.mode,
+    ...opts.owners(f.user, f.group),
+    zero: f.zero,
+    preserve: opts.preserved.has(f.dest),
+  });
+  const filesOf = new Map<Job<RestoreBatch>, PlanFile[]>();
+  for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);
 
   const total = plan.files.reduce((n, f) => n + f.size, 0);
   const progress = new Progress("restore", plan.files.length, total);
   const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0 };
   try {
-    await pool.runAll(fileOf.keys(), (job, r: RestoreFileResult) => {
-      const f = fileOf.get(job)!;
-      stats.bytes += f.size;
-      if (r.action === "copy") stats.copied++;
-      else if (r.action === "zero") stats.zeroed++;
-      else stats.kept++;
-      progress.add(f.size);
-      const pct = total > 0 ? ((stats.bytes * 100) / total).toFixed(2) : "100.00";
-      const what = r.action === "zero" ? "restore zeroed file" : "restore file";
-      const sum = r.action === "zero" || f.checksum === undefined ? "" : ` checksum ${f.checksum}`;
-      logDetail(`${what} ${job.params.writeTo ?? f.dest}${ACTION_TEXT[r.action]} (${formatBytes(f.size)}, ${pct}%)${sum}`);
+    await pool.runAll(filesOf.keys(), (job, results: RestoreFileResult[]) => {
+      const files = filesOf.get(job)!;
+      results.forEach((r, i) => report(files[i]!, r));
     });
   } finally {
     progress.done();
   }
   return stats;
+
+  function report(f: PlanFile, r: RestoreFileResult): void {
+    stats.bytes += f.size;
+    if (r.action === "copy") stats.copied++;
+    else if (r.action === "zero") stats.zeroed++;
+    else stats.kept++;
+    progress.add(f.size);
+    const pct = total > 0 ? ((stats.bytes * 100) / total).toFixed(2) : "100.00";
+    const what = r.action === "zero" ? "restore zeroed file" : "restore file";
+    const sum = r.action === "zero" || f.checksum === undefined ? "" : ` checksum ${f.checksum}`;
+    logDetail(`${what} ${f.name === `pg_data/${PG_CONTROL}` ? `${dataDir}/${PG_CONTROL_TEMP}` : f.dest}${ACTION_TEXT[r.action]} (${formatBytes(f.size)}, ${pct}%)${sum}`);
+  }
+}
+
+/** Large files one per job; small ones (the many catalog files) grouped, so workers are not idle between them. */
+const BATCH_FILES = 32;
+const BATCH_BYTES = 1024 * 1024;
+
+export function batches(files: readonly PlanFile[]): PlanFile[][] {
+  const out: PlanFile[][] = [];
+  let cur: PlanFile[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    if (cur.length > 0 && (cur.length >= BATCH_FILES || bytes + f.size > BATCH_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(f);
+    bytes += f.size;
+  }
+  if (cur.length) out.push(cur);
+  return out;
 }
 
 /** fsync every restored file, spread over the workers in batches. */
