@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { planRestore } from "../../../../src/command/restore/plan.ts";
+import { planRestore, type PlanFile } from "../../../../src/command/restore/plan.ts";
+import { batches } from "../../../../src/command/restore/restore.ts";
 import { parseTargetTime, selectBackupSet } from "../../../../src/command/restore/select.ts";
 import { BackupInfo, recordFromJson } from "../../../../src/repo/backup-info.ts";
 import { Manifest } from "../../../../src/repo/manifest.ts";
@@ -126,5 +127,15 @@ describe("backup set selection", () => {
     expect(parseTargetTime("2024-01-01 02:30:00.25+02:30")).toBe(Date.UTC(2024, 0, 1) / 1000 + 0.25);
     expect(parseTargetTime("2024-01-01 00:00:00-0100")).toBe(Date.UTC(2024, 0, 1, 1) / 1000);
     expect(parseTargetTime("2024-01-01 00:00:00")).toBe(new Date(2024, 0, 1).getTime() / 1000);
+  });
+});
+
+describe("file batches for the workers", () => {
+  test("large files alone, small ones together (at most 32 files or 1 MiB a batch), order kept", () => {
+    const f = (name: string, size: number) => ({ name, size }) as PlanFile;
+    const files = [f("a", 5 << 20), f("b", 2 << 20), ...Array.from({ length: 40 }, (_, i) => f(`s${i}`, 100 << 10)), ...Array.from({ length: 40 }, (_, i) => f(`z${i}`, 0))];
+    const b = batches(files);
+    expect(b.map((x) => x.length)).toEqual([1, 1, 10, 10, 10, 32, 18]);
+    expect(b.flat().map((x) => x.name)).toEqual(files.map((x) => x.name));
   });
 });
