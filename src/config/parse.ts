@@ -195,11 +195,13 @@ export class Config {
    * Options that came from the command line, as arguments (`--key=value`, `--no-key`), minus
    * `omit`. Used when pgbunker starts itself (the async archive process): config files and the
    * environment are read again by the child, so only the command line needs passing on.
+   * `sources`: also pass on options from those sources (restore_command runs in PostgreSQL's
+   * environment, not the restoring user's, so `PGBUNKER_*` settings must be written out).
    */
-  cliArgs(omit: readonly string[] = []): string[] {
+  cliArgs(omit: readonly string[] = [], sources: readonly OptionSource[] = ["cli"]): string[] {
     const out: string[] = [];
     for (const key of [...this.#values.keys()].sort()) {
-      if (this.#sources.get(key) !== "cli" || omit.includes(key)) continue;
+      if (!sources.includes(this.#sources.get(key)!) || omit.includes(key)) continue;
       const r = resolveOptionName(key);
       if (!r) continue;
       const v = this.#values.get(key)!;
