@@ -18,7 +18,7 @@ export async function makeStanza(opts: StanzaOptions = {}): Promise<StanzaEnv> {
 
 export async function removeStanza(env: StanzaEnv | undefined, extraDirs: string[] = []): Promise<void> {
   if (!env) return;
-  if (process.env.PGBUNKER_KEEP_TEST_DIRS) return console.error(`kept ${env.base}`);
+  if (process.env.RESTORE_TEST_KEEP_DIRS) return console.error(`kept ${env.base}`);
   await env.destroy();
   for (const d of [env.base, ...extraDirs]) rmSync(d, { recursive: true, force: true });
 }

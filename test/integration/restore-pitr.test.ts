@@ -63,7 +63,7 @@ async function restoreAndCount(name: string, args: string[], set = at.incr): Pro
   await startRestored(c);
   const found = await phases(c);
   c.stop();
-  if (!process.env.PGBUNKER_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
+  if (!process.env.RESTORE_TEST_KEEP_DIRS) rmSync(dir, { recursive: true, force: true });
   return found;
 }
 

@@ -1,8 +1,9 @@
 /**
  * The restore_command a restore writes: this executable (or --cmd) running archive-get with the
  * options the user gave on the command line that archive-get understands, as pgBackRest does
- * (`--config=... --pg1-path=... --stanza=demo archive-get %f "%p"`). Options from the config file
- * are not repeated: archive-get reads the same file.
+ * (`--config=... --pg1-path=... --stanza=demo archive-get %f "%p"`), and those set through
+ * PGBUNKER_* (PostgreSQL will not have that environment). Options from the config file are not
+ * repeated: archive-get reads the same file. Secrets are never written out.
  */
 import { basename, resolve } from "node:path";
 import { optionValidFor } from "../../config/options.ts";
@@ -27,5 +28,5 @@ export function archiveGetCommand(cfg: Config): string {
     const r = resolveOptionName(key);
     return !r || r.def.secure || key === "cmd" || LEFT_OUT.has(key) || !optionValidFor(r.def, "archive-get");
   });
-  return `${cfg.str("cmd") ?? selfCommand()} ${cfg.cliArgs(omit).map(shellWord).join(" ")} archive-get %f "%p"`;
+  return `${cfg.str("cmd") ?? selfCommand()} ${cfg.cliArgs(omit, ["cli", "env"]).map(shellWord).join(" ")} archive-get %f "%p"`;
 }
