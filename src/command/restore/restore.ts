@@ -16,24 +16,21 @@
  */
 import { err } from "../../common/error.ts";
 import { log, logDetail, logInfo, logWarn } from "../../common/log.ts";
-import { formatBytes, Progress } from "../../common/progress.ts";
+import { formatBytes } from "../../common/progress.ts";
 import { formatTimestamp } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
 import { pgVersion } from "../../postgres/version.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { WorkerPool, type Job } from "../../worker/pool.ts";
-import { storagePg, storageRepo, storageSpec } from "../storage.ts";
-import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreBatch, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
-import { planRestore, type PlanFile, type RestorePlan } from "./plan.ts";
+import { storagePg, storageRepo } from "../storage.ts";
+import { copyFiles, pgControlTemp } from "./copy.ts";
+import { planRestore } from "./plan.ts";
 import { AUTO_CONF, checkRecoveryInput, RECOVERY_CONF, RECOVERY_SIGNAL, recoveryFiles, STANDBY_SIGNAL, type RecoveryInput, type RecoveryType, type TargetAction } from "./recovery.ts";
 import { archiveGetCommand } from "./restore-command.ts";
-import { loadRestoreSource, repoLocation, type RestoreSource } from "./source.ts";
+import { loadRestoreSource } from "./source.ts";
 import {
-  checkEmpty, checkNotRunning, cleanTargets, createLinks, createMissingParents, createPaths, deltaAllowed, fileOrder, ownerResolver,
-  PG_CONTROL, pathsToSync, RESTORE_MANIFEST,
+  checkEmpty, checkNotRunning, cleanTargets, createLinks, createMissingParents, createPaths, deltaAllowed, ownerResolver, PG_CONTROL, pathsToSync,
+  RESTORE_MANIFEST,
 } from "./target.ts";
-
-const PG_CONTROL_TEMP = `${PG_CONTROL}.pgbunker.tmp`;
 
 export async function run(cfg: Config): Promise<number> {
   const started = performance.now();
@@ -89,15 +86,8 @@ export async function run(cfg: Config): Promise<number> {
   await createLinks(pg, plan.links, owners);
 
   // 7. Files, then fsync them all.
-  const mode = !overwrite ? "none" : cfg.bool("force") && cfg.bool("delta") ? "time" : cfg.bool("delta") ? "checksum" : "none";
-  const pool = await WorkerPool.start(Math.max(1, cfg.num("process-max") ?? 1));
-  let stats: FileStats;
-  try {
-    stats = await restoreFiles(pool, cfg, src, plan, { delta: mode, preserved: new Set(preserved), owners });
-    await syncFiles(pool, cfg, [...plan.files.map((f) => (f.name === `pg_data/${PG_CONTROL}` ? `${pgPath}/${PG_CONTROL_TEMP}` : f.dest))]);
-  } finally {
-    await pool.close();
-  }
+  const delta = !overwrite ? "none" : cfg.bool("force") && cfg.bool("delta") ? "time" : cfg.bool("delta") ? "checksum" : "none";
+  const stats = await copyFiles(cfg, src, plan, { delta, preserved: new Set(preserved), owners });
 
   // 8. Recovery settings.
   await writeRecovery(pg, pgPath, recovery, major, dataOwner);
@@ -109,7 +99,7 @@ export async function run(cfg: Config): Promise<number> {
   }
   await pg.remove(`${pgPath}/${RESTORE_MANIFEST}`);
   logInfo(`restore ${PG_CONTROL} (performed last to ensure aborted restores cannot be started)`);
-  await pg.move(`${pgPath}/${PG_CONTROL_TEMP}`, `${pgPath}/${PG_CONTROL}`);
+  await pg.move(pgControlTemp(pgPath), `${pgPath}/${PG_CONTROL}`);
   await pg.pathSync(pgPath);
 
   const secs = (performance.now() - started) / 1000;
@@ -139,113 +129,6 @@ function preservedFiles(type: RecoveryType, major: number, pgPath: string): stri
   if (type !== "preserve") return [];
   const names = major >= 12 ? [AUTO_CONF, RECOVERY_SIGNAL, STANDBY_SIGNAL] : [RECOVERY_CONF];
   return names.map((n) => `${pgPath}/${n}`);
-}
-
-interface FileStats {
-  bytes: number;
-  copied: number;
-  kept: number;
-  zeroed: number;
-}
-
-const ACTION_TEXT: Record<RestoreAction, string> = {
-  copy: "",
-  match: " - exists and matches backup",
-  "match-time": " - exists and matches size and modification time",
-  "zero-size": " - exists and is zero size",
-  zero: "",
-  preserve: " - preserved",
-};
-
-async function restoreFiles(
-  pool: WorkerPool, cfg: Config, src: RestoreSource, plan: RestorePlan,
-  opts: { delta: RestoreCommon["delta"]; preserved: Set<string>; owners: ReturnType<typeof ownerResolver> },
-): Promise<FileStats> {
-  const repoSpec = storageSpec(cfg, "repo", undefined, true);
-  const pgSpec = storageSpec(cfg, "pg", 1);
-  const m = src.manifest;
-  const copyStart = m.backup.timestampCopyStart ?? m.backup.timestampStart;
-  const dataDir = plan.targets[0]!.path;
-  const common: RestoreCommon = {
-    repo: repoSpec,
-    pg: pgSpec,
-    compressType: src.compressType,
-    cipherPass: src.filePass,
-    delta: opts.delta,
-    copyStart,
-    bufferSize: cfg.num("buffer-size"),
-  };
-  const entry = (f: PlanFile): RestoreFileEntry => ({
-    name: f.name,
-    ...repoLocation(src, f),
-    dest: f.dest,
-    writeTo: f.name === `pg_data/${PG_CONTROL}` ? `${dataDir}/${PG_CONTROL_TEMP}` : undefined,
-    size: f.size,
-    checksum: f.checksum,
-    timestamp: f.timestamp,
-    mode: f.mode,
-    ...opts.owners(f.user, f.group),
-    zero: f.zero,
-    preserve: opts.preserved.has(f.dest),
-  });
-  const filesOf = new Map<Job<RestoreBatch>, PlanFile[]>();
-  for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);
-
-  const total = plan.files.reduce((n, f) => n + f.size, 0);
-  const progress = new Progress("restore", plan.files.length, total);
-  const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0 };
-  try {
-    await pool.runAll(filesOf.keys(), (job, results: RestoreFileResult[]) => {
-      const files = filesOf.get(job)!;
-      results.forEach((r, i) => report(files[i]!, r));
-    });
-  } finally {
-    progress.done();
-  }
-  return stats;
-
-  function report(f: PlanFile, r: RestoreFileResult): void {
-    stats.bytes += f.size;
-    if (r.action === "copy") stats.copied++;
-    else if (r.action === "zero") stats.zeroed++;
-    else stats.kept++;
-    progress.add(f.size);
-    const pct = total > 0 ? ((stats.bytes * 100) / total).toFixed(2) : "100.00";
-    const what = r.action === "zero" ? "restore zeroed file" : "restore file";
-    const sum = r.action === "zero" || f.checksum === undefined ? "" : ` checksum ${f.checksum}`;
-    logDetail(`${what} ${f.name === `pg_data/${PG_CONTROL}` ? `${dataDir}/${PG_CONTROL_TEMP}` : f.dest}${ACTION_TEXT[r.action]} (${formatBytes(f.size)}, ${pct}%)${sum}`);
-  }
-}
-
-/** Large files one per job; small ones (the many catalog files) grouped, so workers are not idle between them. */
-const BATCH_FILES = 32;
-const BATCH_BYTES = 1024 * 1024;
-
-export function batches(files: readonly PlanFile[]): PlanFile[][] {
-  const out: PlanFile[][] = [];
-  let cur: PlanFile[] = [];
-  let bytes = 0;
-  for (const f of files) {
-    if (cur.length > 0 && (cur.length >= BATCH_FILES || bytes + f.size > BATCH_BYTES)) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(f);
-    bytes += f.size;
-  }
-  if (cur.length) out.push(cur);
-  return out;
-}
-
-/** fsync every restored file, spread over the workers in batches. */
-async function syncFiles(pool: WorkerPool, cfg: Config, paths: string[]): Promise<void> {
-  const pg = storageSpec(cfg, "pg", 1);
-  const per = Math.max(64, Math.ceil(paths.length / (pool.size * 4)));
-  const jobs: Job<{ pg: typeof pg; paths: string[] }>[] = [];
-  for (let i = 0; i < paths.length; i += per) jobs.push({ type: RESTORE_SYNC_JOB, params: { pg, paths: paths.slice(i, i + per) } });
-  logDetail(`sync ${paths.length} restored files`);
-  await pool.runAll(jobs, () => {});
 }
 
 async function writeRecovery(pg: Storage, pgPath: string, r: RecoveryInput, major: number, owner: { user?: string; group?: string }): Promise<void> {

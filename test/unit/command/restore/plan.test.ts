@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { planRestore, type PlanFile } from "../../../../src/command/restore/plan.ts";
-import { batches } from "../../../../src/command/restore/restore.ts";
+import { batches } from "../../../../src/command/restore/copy.ts";
 import { parseTargetTime, selectBackupSet } from "../../../../src/command/restore/select.ts";
 import { BackupInfo, recordFromJson } from "../../../../src/repo/backup-info.ts";
 import { Manifest } from "../../../../src/repo/manifest.ts";

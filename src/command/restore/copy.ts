@@ -1,0 +1,144 @@
+/**
+ * The parallel part of a restore: the files go to the workers as jobs (largest first, small ones
+ * in batches), each result is logged as pgBackRest logs it and counted for the progress line,
+ * then every file is fsynced in a second pass over the same workers.
+ */
+import { logDetail } from "../../common/log.ts";
+import { formatBytes, Progress } from "../../common/progress.ts";
+import type { Config } from "../../config/parse.ts";
+import { WorkerPool, type Job } from "../../worker/pool.ts";
+import { storageSpec } from "../storage.ts";
+import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreBatch, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
+import type { PlanFile, RestorePlan } from "./plan.ts";
+import { repoLocation, type RestoreSource } from "./source.ts";
+import { fileOrder, PG_CONTROL, type ownerResolver } from "./target.ts";
+
+/** pg_control is restored under this name and put in place after everything else. */
+export function pgControlTemp(pgPath: string): string {
+  return `${pgPath}/${PG_CONTROL}.pgbunker.tmp`;
+}
+
+const isPgControl = (f: PlanFile) => f.name === `pg_data/${PG_CONTROL}`;
+
+export interface CopyOptions {
+  delta: RestoreCommon["delta"];
+  /** Destinations kept when they exist (--type=preserve). */
+  preserved: Set<string>;
+  owners: ReturnType<typeof ownerResolver>;
+}
+
+export interface FileStats {
+  bytes: number;
+  copied: number;
+  kept: number;
+  zeroed: number;
+}
+
+const ACTION_TEXT: Record<RestoreAction, string> = {
+  copy: "",
+  match: " - exists and matches backup",
+  "match-time": " - exists and matches size and modification time",
+  "zero-size": " - exists and is zero size",
+  zero: "",
+  preserve: " - preserved",
+};
+
+/** Restore and fsync every file of the plan in process-max workers. */
+export async function copyFiles(cfg: Config, src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<FileStats> {
+  const pool = await WorkerPool.start(Math.max(1, cfg.num("process-max") ?? 1));
+  try {
+    const stats = await restoreFiles(pool, cfg, src, plan, opts);
+    await syncFiles(pool, cfg, plan.files.map((f) => (isPgControl(f) ? pgControlTemp(plan.targets[0]!.path) : f.dest)));
+    return stats;
+  } finally {
+    await pool.close();
+  }
+}
+
+async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<FileStats> {
+  const repoSpec = storageSpec(cfg, "repo", undefined, true);
+  const pgSpec = storageSpec(cfg, "pg", 1);
+  const m = src.manifest;
+  const copyStart = m.backup.timestampCopyStart ?? m.backup.timestampStart;
+  const dataDir = plan.targets[0]!.path;
+  const common: RestoreCommon = {
+    repo: repoSpec,
+    pg: pgSpec,
+    compressType: src.compressType,
+    cipherPass: src.filePass,
+    delta: opts.delta,
+    copyStart,
+    bufferSize: cfg.num("buffer-size"),
+  };
+  const entry = (f: PlanFile): RestoreFileEntry => ({
+    name: f.name,
+    ...repoLocation(src, f),
+    dest: f.dest,
+    writeTo: isPgControl(f) ? pgControlTemp(dataDir) : undefined,
+    size: f.size,
+    checksum: f.checksum,
+    timestamp: f.timestamp,
+    mode: f.mode,
+    ...opts.owners(f.user, f.group),
+    zero: f.zero,
+    preserve: opts.preserved.has(f.dest),
+  });
+  const filesOf = new Map<Job<RestoreBatch>, PlanFile[]>();
+  for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);
+
+  const total = plan.files.reduce((n, f) => n + f.size, 0);
+  const progress = new Progress("restore", plan.files.length, total);
+  const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0 };
+  try {
+    await pool.runAll(filesOf.keys(), (job, results: RestoreFileResult[]) => {
+      const files = filesOf.get(job)!;
+      results.forEach((r, i) => report(files[i]!, r));
+    });
+  } finally {
+    progress.done();
+  }
+  return stats;
+
+  function report(f: PlanFile, r: RestoreFileResult): void {
+    stats.bytes += f.size;
+    if (r.action === "copy") stats.copied++;
+    else if (r.action === "zero") stats.zeroed++;
+    else stats.kept++;
+    progress.add(f.size);
+    const pct = total > 0 ? ((stats.bytes * 100) / total).toFixed(2) : "100.00";
+    const what = r.action === "zero" ? "restore zeroed file" : "restore file";
+    const sum = r.action === "zero" || f.checksum === undefined ? "" : ` checksum ${f.checksum}`;
+    logDetail(`${what} ${isPgControl(f) ? pgControlTemp(dataDir) : f.dest}${ACTION_TEXT[r.action]} (${formatBytes(f.size)}, ${pct}%)${sum}`);
+  }
+}
+
+/** Large files one per job; small ones (the many catalog files) grouped, so workers are not idle between them. */
+const BATCH_FILES = 32;
+const BATCH_BYTES = 1024 * 1024;
+
+export function batches(files: readonly PlanFile[]): PlanFile[][] {
+  const out: PlanFile[][] = [];
+  let cur: PlanFile[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    if (cur.length > 0 && (cur.length >= BATCH_FILES || bytes + f.size > BATCH_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(f);
+    bytes += f.size;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+/** fsync every restored file, spread over the workers in batches. */
+async function syncFiles(pool: WorkerPool, cfg: Config, paths: string[]): Promise<void> {
+  const pg = storageSpec(cfg, "pg", 1);
+  const per = Math.max(64, Math.ceil(paths.length / (pool.size * 4)));
+  const jobs: Job<{ pg: typeof pg; paths: string[] }>[] = [];
+  for (let i = 0; i < paths.length; i += per) jobs.push({ type: RESTORE_SYNC_JOB, params: { pg, paths: paths.slice(i, i + per) } });
+  logDetail(`sync ${paths.length} restored files`);
+  await pool.runAll(jobs, () => {});
+}
