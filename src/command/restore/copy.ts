@@ -1,7 +1,7 @@
 /**
  * The parallel part of a restore: the files go to the workers as jobs (largest first, small ones
  * in batches), each result is logged as pgBackRest logs it and counted for the progress line,
- * then every file is fsynced in a second pass over the same workers.
+ * and every file not fsynced by its job is fsynced in a second pass over the same workers.
  */
 import { logDetail } from "../../common/log.ts";
 import { formatBytes, Progress } from "../../common/progress.ts";
@@ -32,6 +32,8 @@ export interface FileStats {
   copied: number;
   kept: number;
   zeroed: number;
+  /** Files the jobs did not fsync themselves (small ones, kept ones): the final pass syncs them. */
+  unsynced: string[];
 }
 
 const ACTION_TEXT: Record<RestoreAction, string> = {
@@ -48,7 +50,7 @@ export async function copyFiles(cfg: Config, src: RestoreSource, plan: RestorePl
   const pool = await WorkerPool.start(Math.max(1, cfg.num("process-max") ?? 1));
   try {
     const stats = await restoreFiles(pool, cfg, src, plan, opts);
-    await syncFiles(pool, cfg, plan.files.map((f) => (isPgControl(f) ? pgControlTemp(plan.targets[0]!.path) : f.dest)));
+    await syncFiles(pool, cfg, stats.unsynced);
     return stats;
   } finally {
     await pool.close();
@@ -82,13 +84,14 @@ async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, p
     ...opts.owners(f.user, f.group),
     zero: f.zero,
     preserve: opts.preserved.has(f.dest),
+    syncNow: f.size >= BATCH_BYTES,
   });
   const filesOf = new Map<Job<RestoreBatch>, PlanFile[]>();
   for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);
 
   const total = plan.files.reduce((n, f) => n + f.size, 0);
   const progress = new Progress("restore", plan.files.length, total);
-  const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0 };
+  const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0, unsynced: [] };
   try {
     await pool.runAll(filesOf.keys(), (job, results: RestoreFileResult[]) => {
       const files = filesOf.get(job)!;
@@ -101,6 +104,7 @@ async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, p
 
   function report(f: PlanFile, r: RestoreFileResult): void {
     stats.bytes += f.size;
+    if (!r.synced) stats.unsynced.push(isPgControl(f) ? pgControlTemp(dataDir) : f.dest);
     if (r.action === "copy") stats.copied++;
     else if (r.action === "zero") stats.zeroed++;
     else stats.kept++;
@@ -112,7 +116,11 @@ async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, p
   }
 }
 
-/** Large files one per job; small ones (the many catalog files) grouped, so workers are not idle between them. */
+/**
+ * Large files one per job, fsynced as soon as written (their write-back overlaps the next
+ * files); small ones (the many catalog files) grouped, so workers are not idle between them, and
+ * fsynced in one pass at the end (a journal commit each, one after the other, is what costs).
+ */
 const BATCH_FILES = 32;
 const BATCH_BYTES = 1024 * 1024;
 

@@ -14,7 +14,7 @@
 import { err, PgbError } from "../../common/error.ts";
 import type { CompressType, FilterSpec } from "../../filter/filter.ts";
 import { findResult } from "../../filter/filter.ts";
-import type { Storage } from "../../storage/storage.ts";
+import type { Storage, StorageInfo } from "../../storage/storage.ts";
 import { openStorage, type StorageSpec } from "../storage.ts";
 
 export const RESTORE_FILES_JOB = "restore-files";
@@ -55,6 +55,8 @@ export interface RestoreFileEntry {
   zero?: boolean;
   /** --type=preserve: keep the file if it exists. */
   preserve?: boolean;
+  /** fsync as soon as written (large files: their write-back then overlaps the other work). */
+  syncNow?: boolean;
 }
 
 export type RestoreFileParams = RestoreCommon & RestoreFileEntry;
@@ -69,6 +71,8 @@ export type RestoreAction = "copy" | "match" | "match-time" | "zero-size" | "zer
 
 export interface RestoreFileResult {
   action: RestoreAction;
+  /** Already fsynced by the job (the final pass can skip it). */
+  synced?: boolean;
 }
 
 const opened = new Map<string, Promise<Storage>>();
@@ -95,9 +99,18 @@ export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResu
   if (p.preserve && (await pg.info(p.dest, { ignoreMissing: true })) !== null) return { action: "preserve" };
 
   if (p.delta !== "none" && !p.zero && p.writeTo === undefined) {
-    const kept = await keepExisting(pg, p);
+    const info = await pg.info(p.dest, { ignoreMissing: true });
+    const kept = info?.type === "file" ? await keepExisting(pg, p, info) : undefined;
     if (kept) {
-      await pg.setAttributes(p.dest, attrs);
+      const cut = info!.size !== p.size; // keepExisting cut it back to the backup's size
+      // Touch only what differs: an unchanged file stays clean, so its fsync costs nothing.
+      const fix = {
+        mode: (info!.mode & 0o7777) !== p.mode ? p.mode : undefined,
+        mtime: info!.mtime !== p.timestamp || cut ? p.timestamp : undefined,
+        user: p.user !== undefined && info!.user !== p.user ? p.user : undefined,
+        group: p.group !== undefined && info!.group !== p.group ? p.group : undefined,
+      };
+      if (Object.values(fix).some((v) => v !== undefined)) await pg.setAttributes(p.dest, fix);
       return { action: kept };
     }
   }
@@ -111,13 +124,11 @@ export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResu
   }
 
   await copyFromRepo(pg, await storageFor(p.repo), p);
-  return { action: "copy" };
+  return { action: "copy", synced: p.syncNow === true };
 }
 
 /** Delta: can the file already in place stay? */
-async function keepExisting(pg: Storage, p: RestoreFileParams): Promise<RestoreAction | undefined> {
-  const info = await pg.info(p.dest, { ignoreMissing: true });
-  if (info === null || info.type !== "file") return undefined;
+async function keepExisting(pg: Storage, p: RestoreFileParams, info: StorageInfo): Promise<RestoreAction | undefined> {
   if (p.delta === "time") return info.size === p.size && info.mtime === p.timestamp && p.timestamp < p.copyStart ? "match-time" : undefined;
   if (info.size < p.size) return undefined;
   if (p.size === 0) {
@@ -147,7 +158,7 @@ async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): P
     try {
       const w = await pg.openWrite(p.writeTo ?? p.dest, {
         atomic: p.writeTo === undefined,
-        sync: false, // every file is fsynced at the end, in one pass (restore-sync)
+        sync: p.syncNow === true, // the others are fsynced at the end, in one pass (restore-sync)
         syncPath: false,
         mode: p.mode,
         user: p.user,
