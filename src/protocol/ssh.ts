@@ -11,7 +11,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { Client, utils, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type ParsedKey } from "ssh2";
+import { Client, utils, type AnyAuthMethod, type CipherAlgorithm, type ClientChannel, type ConnectConfig, type ParsedKey, type ServerHostKeyAlgorithm } from "ssh2";
 import { concatBytes } from "../common/bytes.ts";
 import { err, PgbError } from "../common/error.ts";
 import { logDebug, logWarn } from "../common/log.ts";
@@ -36,9 +36,9 @@ export interface SshTarget {
 
 const SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts";
 const DEFAULT_IDENTITIES = ["id_ed25519", "id_ecdsa", "id_rsa"];
-const HOST_KEY_ALGORITHMS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
 /** AES-GCM first: ssh2 runs it through OpenSSL (AES-NI); the others are fallbacks for old servers. */
-const CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"];
+const CIPHERS: CipherAlgorithm[] = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"];
 
 function sshDir(): string {
   return join(userHome() ?? "/", ".ssh");
@@ -96,7 +96,7 @@ function loadKnownHosts(t: SshTarget): { entries: KnownHostEntry[]; userFile: st
 }
 
 /** Prefer host key types we have an entry for, so a host listed with one key type can be checked. */
-function hostKeyOrder(known: string[]): string[] {
+function hostKeyOrder(known: string[]): ServerHostKeyAlgorithm[] {
   const wanted = new Set<string>();
   for (const type of known) for (const alg of type === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [type]) wanted.add(alg);
   return [...HOST_KEY_ALGORITHMS.filter((a) => wanted.has(a)), ...HOST_KEY_ALGORITHMS.filter((a) => !wanted.has(a))];
@@ -175,7 +175,7 @@ export async function sshExec(t: SshTarget, argv: string[]): Promise<Transport> 
     readyTimeout: t.connectTimeout * 1000,
     hostVerifier,
     authHandler: auth,
-    algorithms: { cipher: CIPHERS as never, serverHostKey: hostKeyOrder(knownKeyTypes(entries, t.host, t.port)) as never },
+    algorithms: { cipher: CIPHERS, serverHostKey: hostKeyOrder(knownKeyTypes(entries, t.host, t.port)) },
   };
 
   await new Promise<void>((resolve, reject) => {
