@@ -50,6 +50,7 @@ export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarg
       configPath: explicit(`${opt}-config-path`),
     },
     timeout: cfg.num("protocol-timeout") ?? 1830,
+    networkCompress: (cfg.num("compress-level-network") ?? 3) > 0,
     fallback,
   };
 }
@@ -60,7 +61,8 @@ async function openRemote(target: RemoteTarget, readOnly: boolean): Promise<Stor
   ]);
   const session = await remoteSession(target);
   const role = target.role === "repo" ? "repository" : "data directory";
-  return new Storage(new RemoteDriver(session.client, session.open.features), session.open.base, { readOnly, role });
+  const driver = new RemoteDriver(session.client, session.open.features, { networkCompress: target.networkCompress });
+  return new Storage(driver, session.open.base, { readOnly, role });
 }
 
 export function installRemote(): void {

@@ -25,6 +25,8 @@ export interface RemoteTarget {
   config: { config?: string; configIncludePath?: string; configPath?: string };
   /** protocol-timeout (seconds). */
   timeout: number;
+  /** compress-level-network > 0: what would cross uncompressed is compressed for the trip. */
+  networkCompress?: boolean;
   /** pgN-* values the remote uses when its own configuration does not set them. */
   fallback: Record<string, string | number>;
 }

@@ -7,8 +7,14 @@
  * next to the data files, so compressed bytes travel), and the rest here; a write runs its
  * filters here up to the last compress/encrypt (archive-push compresses before sending) and the
  * rest on the remote. Results come back in the order of the filters given, as from a local driver.
+ *
+ * Bytes that would still cross uncompressed (compress-type=none, a plain read of an uncompressed
+ * file) are lz4-compressed for the trip when network compression is on (compress-level-network,
+ * as pgBackRest compresses network traffic when the repository is not compressed). A stored file
+ * that is compressed already (.lz4, .gz, ...) is sent as it is.
  */
 import { err } from "../common/error.ts";
+import { compressTypeOfName } from "../filter/compress.ts";
 import type { FilterResult, FilterSpec } from "../filter/filter.ts";
 import { Pipeline } from "../filter/pipeline.ts";
 import type { ClientReadStream, ClientWriteStream, ProtocolClient } from "../protocol/client.ts";
@@ -18,6 +24,21 @@ import type {
 
 const EXPANDING = new Set(["decompress", "decrypt"]);
 const SHRINKING = new Set(["compress", "encrypt"]);
+
+/** Filters that only carry bytes over the network: their results are not the caller's. */
+const TRANSIT = "network";
+const TRANSIT_COMPRESS: FilterSpec = { type: "compress", compressType: "lz4", level: 1, id: TRANSIT };
+const TRANSIT_DECOMPRESS: FilterSpec = { type: "decompress", compressType: "lz4", id: TRANSIT };
+
+/** Whether bytes the sender's filters produce would cross uncompressed and are worth compressing. */
+function worthCompressing(path: string, all: readonly FilterSpec[], onSender: readonly FilterSpec[]): boolean {
+  if (onSender.some((f) => SHRINKING.has(f.type))) return false;
+  return all.length > 0 || compressTypeOfName(path) === "none";
+}
+
+function callerResults(results: readonly FilterResult[]): FilterResult[] {
+  return results.filter((r) => r.id !== TRANSIT);
+}
 
 /** Split a read's filters: [run on the remote, run here]. */
 export function splitReadFilters(filters: readonly FilterSpec[]): [FilterSpec[], FilterSpec[]] {
@@ -34,16 +55,20 @@ export function splitWriteFilters(filters: readonly FilterSpec[]): [FilterSpec[]
   return [filters.slice(0, last + 1), filters.slice(last + 1)];
 }
 
+export interface RemoteDriverOptions {
+  /** Compress what would cross the network uncompressed (compress-level-network > 0). */
+  networkCompress?: boolean;
+}
+
 export class RemoteDriver implements StorageDriver {
   readonly features: StorageFeatures;
   readonly #client: ProtocolClient;
-  readonly #release: (() => Promise<void>) | undefined;
+  readonly #networkCompress: boolean;
 
-  /** `release` is called by close() (the connection may be shared and outlive this driver). */
-  constructor(client: ProtocolClient, features: StorageFeatures, release?: () => Promise<void>) {
+  constructor(client: ProtocolClient, features: StorageFeatures, opts: RemoteDriverOptions = {}) {
     this.#client = client;
     this.features = features;
-    this.#release = release;
+    this.#networkCompress = opts.networkCompress ?? false;
   }
 
   get client(): ProtocolClient {
@@ -60,6 +85,10 @@ export class RemoteDriver implements StorageDriver {
 
   async openRead(path: string, opts: ReadOptions = {}): Promise<StorageRead | null> {
     const [remote, local] = splitReadFilters(opts.filters ?? []);
+    if (this.#networkCompress && worthCompressing(path, opts.filters ?? [], remote)) {
+      remote.push(TRANSIT_COMPRESS);
+      local.unshift(TRANSIT_DECOMPRESS);
+    }
     const stream = await this.#client.openReadStream("openRead", { path, opts: { ...opts, filters: remote } });
     return stream && new RemoteRead(stream, local, opts.bufferSize);
   }
@@ -68,6 +97,10 @@ export class RemoteDriver implements StorageDriver {
     // `expect` is checked where the file is committed, against the last size/sha1 results: with
     // it, every filter runs on the remote.
     const [local, remote] = opts.expect ? [[], [...(opts.filters ?? [])]] : splitWriteFilters(opts.filters ?? []);
+    if (this.#networkCompress && worthCompressing(path, opts.filters ?? [], local)) {
+      local.push(TRANSIT_COMPRESS);
+      remote.unshift(TRANSIT_DECOMPRESS);
+    }
     const stream = await this.#client.openWriteStream("openWrite", { path, opts: { ...opts, filters: remote } });
     return new RemoteWrite(stream, local, opts.bufferSize);
   }
@@ -109,9 +142,6 @@ export class RemoteDriver implements StorageDriver {
     return this.#client.request("truncate", { path, size });
   }
 
-  async close(): Promise<void> {
-    await this.#release?.();
-  }
 }
 
 /** Chunks from the remote, through the filters that run here (if any). */
@@ -146,7 +176,7 @@ class RemoteRead implements StorageRead {
 
   results(): FilterResult[] {
     const remote = (this.#stream.results as FilterResult[] | undefined) ?? [];
-    return this.#pipeline ? [...remote, ...this.#pipeline.results()] : remote;
+    return callerResults(this.#pipeline ? [...remote, ...this.#pipeline.results()] : remote);
   }
 
   async close(): Promise<void> {
@@ -191,7 +221,7 @@ class RemoteWrite implements StorageWrite {
       }
       const remote = await this.#stream.close<FilterResult[]>();
       this.#closed = true;
-      return this.#pipeline ? [...this.#pipeline.results(), ...remote] : remote;
+      return callerResults(this.#pipeline ? [...this.#pipeline.results(), ...remote] : remote);
     } catch (e) {
       await this.abort();
       throw e;

@@ -16,7 +16,7 @@ export interface PipeRemote {
   serverEnd: Transport;
 }
 
-export async function pipeRemote(base: string, opts: { timeout?: number; splitAt?: number; dbConnect?: () => Promise<Db>; serverVersion?: string } = {}): Promise<PipeRemote> {
+export async function pipeRemote(base: string, opts: { timeout?: number; splitAt?: number; dbConnect?: () => Promise<Db>; serverVersion?: string; networkCompress?: boolean } = {}): Promise<PipeRemote> {
   const [clientEnd, serverEnd] = transportPair({ splitAt: opts.splitAt });
   const server = new ProtocolServer(serverEnd, {
     driver: posix,
@@ -28,6 +28,6 @@ export async function pipeRemote(base: string, opts: { timeout?: number; splitAt
   const served = server.serve();
   const client = await ProtocolClient.connect(clientEnd, { peer: "test pipe", timeout: opts.timeout ?? 30 });
   const open = await client.request<OpenReply>("open", {});
-  const storage = new Storage(new RemoteDriver(client, open.features), open.base);
+  const storage = new Storage(new RemoteDriver(client, open.features, { networkCompress: opts.networkCompress }), open.base);
   return { storage, client, server, served, clientEnd, serverEnd };
 }

@@ -29,3 +29,16 @@ storageConformance("remote over pipes delivering 7-byte pieces", async () => {
     },
   };
 });
+
+// Network compression on: what crosses uncompressed is lz4'd for the trip, invisibly to callers.
+storageConformance("remote over pipes with network compression", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pgbunker-rpipe-"));
+  const r = await pipeRemote(dir, { networkCompress: true });
+  return {
+    storage: r.storage,
+    cleanup: async () => {
+      await r.client.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
