@@ -7,13 +7,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { dbConnect } from "../../src/command/db.ts";
+import { installRemote } from "../../src/command/remote-factory.ts";
+import { openStorage, storagePg, storageSpec } from "../../src/command/storage.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import { readPgControl } from "../../src/postgres/control.ts";
+import { backupStart, backupStop, pgInfo } from "../../src/postgres/queries.ts";
 import { closeRemoteSessions, remoteSession, type RemoteTarget } from "../../src/protocol/connection.ts";
 import { encodeJson, FrameType } from "../../src/protocol/frame.ts";
 import { RemoteDriver } from "../../src/storage/remote.ts";
 import { Storage } from "../../src/storage/storage.ts";
 import { VERSION } from "../../src/version.ts";
 import { storageConformance, testBytes } from "../conformance/storage.ts";
-import { freePort, mkdirAsPostgres, tempDir } from "../harness/cluster.ts";
+import { Cluster, freePort, mkdirAsPostgres, tempDir } from "../harness/cluster.ts";
 import { BINARY, ensureBuilt, pgbunker, writeConfig } from "../harness/pgbunker.ts";
 import { Sshd, TcpProxy } from "../harness/sshd.ts";
 import { failure } from "../harness/failure.ts";
@@ -213,13 +219,6 @@ describe("remote over ssh: the network fails under a running transfer", () => {
 
 describe("database host over ssh", () => {
   test("storagePg and dbConnect of a pg1-host config: pg_control, queries, backup start/stop on one session", async () => {
-    const { Cluster } = await import("../harness/cluster.ts");
-    const { parseConfig } = await import("../../src/config/parse.ts");
-    const { installRemote } = await import("../../src/command/remote-factory.ts");
-    const { storagePg, storageSpec, openStorage } = await import("../../src/command/storage.ts");
-    const { dbConnect } = await import("../../src/command/db.ts");
-    const { readPgControl } = await import("../../src/postgres/control.ts");
-    const { backupStart, backupStop, pgInfo } = await import("../../src/postgres/queries.ts");
     installRemote();
     const cluster = await Cluster.create();
     try {
