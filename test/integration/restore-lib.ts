@@ -28,22 +28,15 @@ export function bunkerAsRoot(env: StanzaEnv, args: string[]): RunResult {
   return pgbunker([`--config=${env.conf}`, `--stanza=${STANZA}`, `--lock-path=${join(env.base, "lock-root")}`, `--log-path=${join(env.base, "log-root")}`, ...args], { asRoot: true });
 }
 
-/** A restored data directory attached as a cluster of its own (own port, socket beside it). */
-export async function attachRestored(dataDir: string, major?: number): Promise<Cluster> {
-  return Cluster.attach(dataDir, major);
-}
-
-/** Start a restored cluster without archiving (it must not push a new timeline into the stanza). */
-export async function startRestored(c: Cluster): Promise<void> {
-  c.start("-c archive_mode=off");
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      if ((await c.scalar("select pg_is_in_recovery()::text")) === "false") return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`restored cluster did not finish recovery:\n${c.tailLog()}`);
-    await Bun.sleep(100);
-  }
+/**
+ * A restored data directory attached as a cluster of its own (own port, socket beside it), started
+ * without archiving (its configuration would archive into the stanza) until it has promoted.
+ */
+export async function startRestored(dataDir: string, major?: number): Promise<Cluster> {
+  const c = await Cluster.attach(dataDir, major);
+  c.writeConf({ archive_mode: "off" });
+  await c.startAndWaitPromoted();
+  return c;
 }
 
 export interface TreeEntry {

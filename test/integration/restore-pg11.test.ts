@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Cluster } from "../harness/cluster.ts";
 import type { StanzaEnv } from "../harness/stanza.ts";
-import { attachRestored, makeStanza, removeStanza, startRestored } from "./restore-lib.ts";
+import { makeStanza, removeStanza, startRestored } from "./restore-lib.ts";
 
 let env: StanzaEnv;
 let restored: Cluster | undefined;
@@ -39,8 +39,7 @@ describe("restore of PostgreSQL 11", () => {
     expect(existsSync(join(dir, "recovery.signal")) || existsSync(join(dir, "standby.signal"))).toBe(false);
     expect(readFileSync(join(dir, "postgresql.auto.conf"), "utf8")).not.toContain("restore_command");
 
-    restored = await attachRestored(dir, 11);
-    await startRestored(restored);
+    restored = await startRestored(dir, 11);
     expect(await restored.tableChecksum("t")).toBe(before);
     restored.stop();
   });

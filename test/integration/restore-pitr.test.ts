@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Cluster, runAsPostgres } from "../harness/cluster.ts";
 import type { StanzaEnv } from "../harness/stanza.ts";
-import { attachRestored, makeStanza, removeStanza, STANZA, startRestored } from "./restore-lib.ts";
+import { makeStanza, removeStanza, STANZA, startRestored } from "./restore-lib.ts";
 
 let env: StanzaEnv;
 const restored: Cluster[] = [];
@@ -58,9 +58,8 @@ async function restoreAndCount(name: string, args: string[], set = at.incr, opts
   const dir = join(env.base, name);
   const out = env.runOk([`--pg1-path=${dir}`, "--target-action=promote", "--archive-mode=off", "--log-level-console=info", ...args, "restore"]);
   expect(out).toContain(`restore backup set ${set},`);
-  const c = await attachRestored(dir);
+  const c = await startRestored(dir);
   restored.push(c);
-  await startRestored(c);
   const found = await phases(c);
   if (opts.amcheck) {
     const amcheck = c.tool("pg_amcheck", ["--all", "--install-missing"]);
@@ -96,7 +95,7 @@ describe("point-in-time recovery through pgbunker archive-get", () => {
 
   test("the WAL of the target is missing from the archive: recovery fails and says so", async () => {
     const repo = join(env.base, "repo-missing");
-    expect(runAsPostgres(["cp", "-a", env.repo, repo]).code).toBe(0);
+    env.copyRepo("repo-missing");
     const segment = await env.cluster.scalar(`select pg_walfile_name('${at.rpLsn}')`);
     const archiveId = readdirSync(join(repo, "archive", STANZA)).find((d) => /^\d+-\d+$/.test(d))!;
     const dir = join(repo, "archive", STANZA, archiveId, segment.slice(0, 16));
@@ -106,7 +105,7 @@ describe("point-in-time recovery through pgbunker archive-get", () => {
 
     const dest = join(env.base, "missing");
     env.runOk([`--repo1-path=${repo}`, `--pg1-path=${dest}`, "--type=name", "--target=rp1", `--set=${at.incr}`, "--target-action=promote", "--archive-mode=off", "restore"]);
-    const c = await attachRestored(dest);
+    const c = await Cluster.attach(dest);
     restored.push(c);
     // pg_ctl -w returns once archive recovery has started; the end of recovery decides.
     runAsPostgres([join(c.bin, "pg_ctl"), "-D", dest, "-l", c.logFile, "-w", "-t", "60", "-o", `-p ${c.port} -k ${c.socketDir}`, "start"]);
