@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (m: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
-  const binary = ensureBuilt();
+  const binary = opts.binary ?? ensureBuilt();
   const started = performance.now();
   let env: BenchEnv | undefined;
   try {

@@ -27,6 +27,8 @@ export interface BenchOptions {
   profile: boolean;
   /** Compare with pgbackrest and pg_basebackup (off: measure pgbunker alone, for quick checks). */
   compare: boolean;
+  /** pgbunker executable to measure (default: dist/pgbunker, rebuilt when sources changed). */
+  binary?: string;
 }
 
 export const DEFAULTS: BenchOptions = {
@@ -51,7 +53,9 @@ export const USAGE = `usage: bun bench/run.ts [options]   (as root: clusters and
   --keep             keep the work directory
   --out=FILE         report file (default bench/RESULTS.md; text outside the generated block is kept)
   --profile          also profile one pgbunker full backup (perf) into bench/profile-*.txt
-  --no-compare       measure pgbunker only (no pgbackrest, no pg_basebackup)`;
+  --no-compare       measure pgbunker only (no pgbackrest, no pg_basebackup)
+  --binary=PATH      pgbunker executable to measure (default dist/pgbunker, rebuilt when sources changed;
+                     another build, e.g. of an older commit, gives before/after figures)`;
 
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -86,6 +90,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | "help" {
       case "segments": o.segments = positiveInt(name, need()); break;
       case "pgbench-tx": o.pgbenchTx = positiveInt(name, need()); break;
       case "dir": o.dir = need(); break;
+      case "binary": o.binary = need(); break;
       case "out": o.out = need(); break;
       case "keep": o.keep = true; break;
       case "profile": o.profile = true; break;

@@ -25,8 +25,8 @@ describe("options", () => {
   test("defaults, every option, and clear errors", () => {
     expect(parseOptions([])).toEqual(DEFAULTS);
     expect(parseOptions(["--help"])).toBe("help");
-    const o = parseOptions(["--size=1GB", "--reps=5", "--segments=7", "--pgbench-tx=10", "--only=full,push", "--dir=/tmp/x", "--keep", "--out=/tmp/r.md", "--profile", "--no-compare"]);
-    expect(o).toEqual({ size: 1024 ** 3, reps: 5, segments: 7, pgbenchTx: 10, only: ["full", "push"], dir: "/tmp/x", keep: true, out: "/tmp/r.md", profile: true, compare: false });
+    const o = parseOptions(["--size=1GB", "--reps=5", "--segments=7", "--pgbench-tx=10", "--only=full,push", "--dir=/tmp/x", "--keep", "--out=/tmp/r.md", "--profile", "--no-compare", "--binary=/opt/pgbunker"]);
+    expect(o).toEqual({ size: 1024 ** 3, reps: 5, segments: 7, pgbenchTx: 10, only: ["full", "push"], dir: "/tmp/x", keep: true, out: "/tmp/r.md", profile: true, compare: false, binary: "/opt/pgbunker" });
     expect(() => parseOptions(["--reps=0"])).toThrow(/--reps '0'/);
     expect(() => parseOptions(["--only=full,nope"])).toThrow(/unknown scenario group 'nope'/);
     expect(() => parseOptions(["--bogus"])).toThrow(/unknown option --bogus/);
