@@ -37,8 +37,13 @@ export function buildExecutable(): string {
     // compiled to JavaScriptCore bytecode at build time, so nothing is parsed at start. archive-push
     // and archive-get pay startup once per WAL segment (bench/RESULTS.md). --format=esm: main.ts
     // keeps its top-level await, and the workers of a remote backup resolve ssh2 (a CommonJS
-    // bytecode build could not: reverted in 2f5885d).
+    // bytecode build could not: reverted in 2f5885d). --compile-jit-policy=100: JavaScriptCore
+    // compiles code only after 100x its usual number of runs, so a per-segment command does not
+    // spend its short life (and threads) compiling startup code; main.ts and worker.ts restore the
+    // normal policy for everything else (Bun.unsafe.setJITPolicy). No .env or bunfig.toml is read
+    // from the working directory (PostgreSQL's data directory for archive_command).
     process.execPath, "build", "--compile", "--splitting", "--bytecode", "--format=esm", "--minify-syntax", "--sourcemap=inline",
+    "--compile-jit-policy=100", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
     join(root, "src/main.ts"), join(root, "src/worker.ts"),
     "--outfile", out,
   ]);

@@ -81,6 +81,10 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // The executable starts with the JIT held back (build.ts): right for archive-push/archive-get,
+  // which PostgreSQL starts once per WAL segment; anything else may run long.
+  if (!((cfg.command === "archive-push" || cfg.command === "archive-get") && cfg.role !== "async")) Bun.unsafe.setJITPolicy(1);
+
   if (cfg.bool("neutral-umask")) process.umask(0);
   configureLogging(cfg);
   registerSecrets(cfg);

@@ -3,6 +3,8 @@ import { installRemote } from "./command/remote-factory.ts";
 import { JOB_TABLE } from "./job-table.ts";
 import { serveWorker } from "./worker/runtime.ts";
 
+// Workers run long jobs: the normal JIT policy (the executable starts with it held back, build.ts).
+Bun.unsafe.setJITPolicy(1);
 // Workers open repoN-host / pgN-host storage themselves (their own SSH session each).
 installRemote();
 serveWorker(JOB_TABLE);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY, ensureBuilt, pgbunker } from "../harness/pgbunker.ts";
@@ -48,6 +48,22 @@ describe("the compiled executable", () => {
       expect({ args, code: r.code }).toEqual({ args, code });
       expect(r.stderr).toMatch(msg);
       expect(r.stdout).toBe("");
+    }
+  });
+
+  test("reads no .env or bunfig.toml from the working directory (archive_command runs in the data directory)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pgb-exe-cwd-"));
+    try {
+      // Bun executables load both by default: a .env could set PGBUNKER_* options behind the
+      // configuration's back, a bunfig.toml preload code.
+      writeFileSync(join(dir, ".env"), "PGBUNKER_LOG_LEVEL_CONSOLE=bogus\n");
+      writeFileSync(join(dir, "bunfig.toml"), 'preload = ["./preload.ts"]\n');
+      writeFileSync(join(dir, "preload.ts"), 'console.log("preloaded");\n');
+      const r = pgbunker(["--no-config", `--repo1-path=${join(dir, "repo")}`, "info"], { asRoot: true, cwd: dir });
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+      expect(r.stdout).toBe("No stanzas exist in the repository.\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
