@@ -1,5 +1,7 @@
 /**
- * libc's localtime_r, for log timestamps. JavaScriptCore loads ICU's time-zone data on the first
+ * A few libc calls Bun has no API for.
+ *
+ * localtime_r, for log timestamps. JavaScriptCore loads ICU's time-zone data on the first
  * local-time call of a process (Date#getHours and friends): 5-30ms on the benchmark machine, a
  * large share of a short command such as archive-push, which PostgreSQL runs once per WAL segment.
  * libc reads /etc/localtime (or $TZ) once and converts in microseconds.
@@ -7,7 +9,14 @@
 import { FFIType } from "bun:ffi";
 import { lazyLibrary } from "./load.ts";
 
-const libc = lazyLibrary("libc.so.6", { localtime_r: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr } }, "pgbunker needs the GNU C library.");
+const libc = lazyLibrary(
+  "libc.so.6",
+  {
+    localtime_r: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
+    sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
+  },
+  "pgbunker needs the GNU C library.",
+);
 
 export interface LocalTime {
   year: number;
@@ -32,4 +41,19 @@ export function localTime(epochSeconds: number): LocalTime | undefined {
     return undefined;
   }
   return { year: tm[5]! + 1900, month: tm[4]! + 1, day: tm[3]!, hour: tm[2]!, minute: tm[1]!, second: tm[0]! };
+}
+
+const SYNC_FILE_RANGE_WRITE = 2;
+
+/**
+ * Start writing a range of a file to disk without waiting for it (sync_file_range with
+ * SYNC_FILE_RANGE_WRITE, as PostgreSQL's *_flush_after settings do). Not a durability guarantee:
+ * a later fsync/syncfs still waits, but finds little left to write. Returns false if it failed.
+ */
+export function startWriteback(fd: number, offset: number, length: number): boolean {
+  try {
+    return libc().sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE) === 0;
+  } catch {
+    return false;
+  }
 }
