@@ -14,6 +14,7 @@ const libc = lazyLibrary(
   {
     localtime_r: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
     sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
+    fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   },
   "pgbunker needs the GNU C library.",
 );
@@ -53,6 +54,20 @@ const SYNC_FILE_RANGE_WRITE = 2;
 export function startWriteback(fd: number, offset: number, length: number): boolean {
   try {
     return libc().sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE) === 0;
+  } catch {
+    return false;
+  }
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+
+/** Set or clear file status flags of an open descriptor (fcntl F_SETFL, e.g. O_DIRECT). False if refused. */
+export function setFileFlag(fd: number, flag: number, on: boolean): boolean {
+  try {
+    const flags = libc().fcntl(fd, F_GETFL, 0);
+    if (flags < 0) return false;
+    return libc().fcntl(fd, F_SETFL, on ? flags | flag : flags & ~flag) === 0;
   } catch {
     return false;
   }

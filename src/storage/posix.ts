@@ -10,10 +10,10 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { err, fromSystemError } from "../common/error.ts";
-import { fsyncPath, writeAll } from "../common/fs.ts";
+import { fsyncPath } from "../common/fs.ts";
 import { groupId, groupName, isRoot, userId, userName } from "../common/user.ts";
 import { syncFileSystem } from "../native/helper.ts";
-import { startWriteback } from "../native/libc.ts";
+import { FileSink } from "./file-sink.ts";
 import type { FilterResult } from "../filter/filter.ts";
 import { findLastResult } from "../filter/filter.ts";
 import { Pipeline } from "../filter/pipeline.ts";
@@ -173,23 +173,13 @@ class PosixRead implements StorageRead {
   }
 }
 
-/**
- * Writes with `sync: false` are made durable later, all at once (syncTree, or a final fsync pass).
- * Left to itself the kernel would keep all of it dirty in memory until then (background
- * write-back starts at a tenth of RAM) and that final sync would wait for every byte. Instead
- * write-back of each WRITEBACK_AFTER bytes, and of the rest at close, is started as the file is
- * written, so the disk works while the CPU compresses the next chunks.
- */
-const WRITEBACK_AFTER = 4 * 1024 * 1024;
-
 class PosixWrite implements StorageWrite {
   readonly #path: string;
   readonly #target: string;
   readonly #opts: WriteOptions;
   #fd: number | undefined;
   readonly #pipeline: Pipeline;
-  #written = 0;
-  #writtenBack = 0;
+  readonly #sink: FileSink;
 
   constructor(path: string, target: string, fd: number, opts: WriteOptions) {
     this.#path = path;
@@ -197,18 +187,9 @@ class PosixWrite implements StorageWrite {
     this.#fd = fd;
     this.#opts = opts;
     const size = opts.sizeHint === undefined ? (opts.bufferSize ?? DEFAULT_BUFFER) : Math.min(opts.bufferSize ?? DEFAULT_BUFFER, Math.max(MIN_BUFFER, roundUp(opts.sizeHint + 1, MIN_BUFFER)));
-    this.#pipeline = new Pipeline(opts.filters ?? [], (out) => this.#sink(out), size);
-  }
-
-  #sink(out: Uint8Array): void {
-    writeAll(this.#fd!, out, this.#path);
-    this.#written += out.byteLength;
-    if (this.#opts.sync === false && this.#written - this.#writtenBack >= WRITEBACK_AFTER) this.#writeback();
-  }
-
-  #writeback(): void {
-    if (this.#written > this.#writtenBack) startWriteback(this.#fd!, this.#writtenBack, this.#written - this.#writtenBack);
-    this.#writtenBack = this.#written;
+    // Files made durable later (sync: false) start their write-back as they are written.
+    this.#sink = new FileSink(fd, path, { writeback: opts.sync === false });
+    this.#pipeline = new Pipeline(opts.filters ?? [], (out) => this.#sink.write(out), size);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -225,9 +206,9 @@ class PosixWrite implements StorageWrite {
     if (fd === undefined) throw err("AssertError", `file '${this.#path}' is already closed`);
     try {
       this.#pipeline.end();
+      this.#sink.finish();
       checkExpected(this.#path, this.#pipeline.results(), this.#opts.expect);
       if (this.#opts.sync !== false) fsyncSync(fd);
-      else this.#writeback();
     } catch (e) {
       await this.abort();
       throw fromSystemError(e, "write", this.#path);
@@ -249,6 +230,7 @@ class PosixWrite implements StorageWrite {
 
   async abort(): Promise<void> {
     this.#pipeline.free();
+    this.#sink.release();
     if (this.#fd !== undefined) {
       closeSync(this.#fd);
       this.#fd = undefined;

@@ -1,0 +1,84 @@
+/**
+ * FileSink: files that fill a stage are written with O_DIRECT (their pages never enter the page
+ * cache), smaller ones and tails through it; bytes identical either way, on a file system with
+ * direct I/O and on one without.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FileSink, STAGE } from "../../../src/storage/file-sink.ts";
+import { testBytes } from "../../conformance/storage.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempIn(parent: string): string {
+  const d = mkdtempSync(join(parent, "pgb-sink-"));
+  dirs.push(d);
+  return d;
+}
+
+/** Write data in chunks of the given sizes (cycled) through a FileSink. */
+function writeThrough(path: string, data: Uint8Array, chunks: number[], writeback = true): FileSink {
+  const fd = openSync(path, "w");
+  const sink = new FileSink(fd, path, { writeback });
+  let pos = 0;
+  for (let i = 0; pos < data.byteLength; i++) {
+    const n = chunks[i % chunks.length]!;
+    sink.write(data.subarray(pos, pos + n));
+    pos += n;
+  }
+  sink.finish();
+  closeSync(fd);
+  return sink;
+}
+
+function fsType(path: string): string {
+  return Bun.spawnSync(["stat", "-f", "-c", "%T", path]).stdout.toString().trim();
+}
+
+/** Pages of a file in the page cache (util-linux fincore), or undefined without the tool. */
+function cachedPages(path: string): number | undefined {
+  const r = Bun.spawnSync(["fincore", "--bytes", "--noheadings", "--output=PAGES", path]);
+  return r.exitCode === 0 ? Number(r.stdout.toString().trim()) : undefined;
+}
+
+// The data directory's file system (ext4 on the test machine) and tmpfs, which may refuse O_DIRECT.
+const places = [tmpdir(), ...(existsSync("/dev/shm") ? ["/dev/shm"] : [])];
+
+describe.each(places)("FileSink in %s", (parent) => {
+  test("a large file: identical bytes; its stages bypass the page cache where O_DIRECT works", () => {
+    const dir = tempIn(parent);
+    const data = testBytes(5 * STAGE + 12_345, 5);
+    const path = join(dir, "big");
+    const sink = writeThrough(path, data, [300_000, 1_048_576, 7]);
+    // (Before reading it back, which caches it.) tmpfs accepts O_DIRECT, but its files live in
+    // the page cache anyway.
+    const cached = cachedPages(path);
+    if (sink.direct && cached !== undefined && fsType(parent) !== "tmpfs") expect(cached).toBeLessThan(STAGE / 4096); // at most the tail
+    expect(Buffer.compare(readFileSync(path), data)).toBe(0);
+  });
+
+  test("a small file and a file of exactly one stage: identical bytes", () => {
+    const dir = tempIn(parent);
+    for (const size of [0, 1, 100_000, STAGE, STAGE + 4096]) {
+      const data = testBytes(size, size);
+      const path = join(dir, `f${size}`);
+      const sink = writeThrough(path, data, [65_536]);
+      expect(Buffer.compare(readFileSync(path), data)).toBe(0);
+      if (size < STAGE) expect(sink.direct).toBe(false);
+    }
+  });
+});
+
+test("O_DIRECT is used on the test machine's temp file system (ext4)", () => {
+  if (fsType(tmpdir()) !== "ext2/ext3") return; // stat prints ext2/ext3 for ext4; other file systems may not support it
+  const dir = tempIn(tmpdir());
+  const path = join(dir, "x");
+  expect(writeThrough(path, testBytes(2 * STAGE + 100, 1), [STAGE]).direct).toBe(true);
+  const cached = cachedPages(path);
+  if (cached !== undefined) expect(cached).toBeLessThanOrEqual(1); // only the 100-byte tail
+});
