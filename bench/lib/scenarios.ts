@@ -9,7 +9,7 @@
  *   restore  restore of the kept full backup, then a few files changed and a delta restore
  *   push     archive-push of N real WAL segments, one process per segment as archive_command runs it
  */
-import { readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeSync, openSync, closeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { archiveFirst, asPostgres, freshDir, pgTool, postmasterPid, STANZA, toolCommand, toolEnv, treeBytes, WAL_SEGMENT, type BackupTool, type BenchEnv } from "./env.ts";
 import { CommandFailed, loadAverage, measure, serverCpuSeconds, type Cost } from "./measure.ts";
@@ -176,6 +176,23 @@ export function changeAFewFiles(dataDir: string): number {
   return changed;
 }
 
+/**
+ * Empty the page cache (as root), so a restore reads the repository and a delta restore reads the
+ * data directory from disk, as they do in practice: a repository is not in the restoring host's
+ * cache, nor is the data directory of a failed cluster. Without it the tools would start unequal:
+ * pgBackRest writes through the page cache and finds its files cached, pgbunker writes large files
+ * with O_DIRECT and reads them from disk. Returns false where the cache cannot be dropped.
+ */
+export function dropPageCache(): boolean {
+  try {
+    Bun.spawnSync(["sync"]);
+    writeFileSync("/proc/sys/vm/drop_caches", "3\n");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether this pgbunker build has a restore command yet. */
 function notImplemented(e: unknown): boolean {
   return e instanceof CommandFailed && /not implemented/i.test(e.output);
@@ -193,6 +210,12 @@ export async function runRestore(run: BenchRun): Promise<void> {
       if (!set) throw new Error(`restore needs a full backup of ${tool}: run the full group first`);
       const target = freshDir(join(env.dir, `restore-${tool}`));
       const args = [`--set=${set}`, `--pg1-path=${target}`, "--process-max=2"];
+      const cold = dropPageCache();
+      if (rep === 1 && tool === env.tools[0]) {
+        run.notes.push(cold
+          ? "Restore and delta restore start with an empty page cache (sync; echo 3 > /proc/sys/vm/drop_caches before each): the repository and the data directory are read from disk, as on a real restore."
+          : "The page cache could not be dropped (not root?): restores read whatever is cached, which favours the tool that writes through the page cache.");
+      }
       let t;
       try {
         t = await timed(run, tool, toolCommand(env, tool, env.conf[tool], [...args, "restore"]));
@@ -204,6 +227,7 @@ export async function runRestore(run: BenchRun): Promise<void> {
       }
       record(run, "restore", tool, rep, t.cost, t.load);
       const changed = changeAFewFiles(target);
+      if (cold) dropPageCache();
       const d = await timed(run, tool, toolCommand(env, tool, env.conf[tool], [...args, "--delta", "restore"]));
       record(run, "delta-restore", tool, rep, d.cost, d.load);
       if (rep === 1) run.log(`  (delta restore after ${changed} files of base/ changed or removed)`);
