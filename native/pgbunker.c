@@ -3,7 +3,9 @@
  *
  *  - PostgreSQL data-page checksums over a whole buffer of pages in one call
  *    (crossing the FFI boundary once per buffer, never once per page);
- *  - CRC-32C (Castagnoli), with the SSE4.2 instruction where the CPU has it.
+ *  - CRC-32C (Castagnoli), with the SSE4.2 instruction where the CPU has it;
+ *  - a writer thread, so a direct (O_DIRECT) write, which blocks until the device has the data,
+ *    overlaps the decompression and hashing of the next buffer.
  *
  * The page checksum is PostgreSQL's data_checksums algorithm: 32 interleaved
  * FNV-1a-like lanes over the page read as uint32 words with pd_checksum taken
@@ -11,6 +13,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -253,5 +257,126 @@ int pgb_syncfs(const char *path)
         return -errno;
     int rc = syncfs(fd) == 0 ? 0 : -errno;
     close(fd);
+    return rc;
+}
+
+/*
+ * Writer thread. One job at a time: submit waits for the previous job to finish, then hands over
+ * the next, so the caller owns exactly two buffers (the one being written, the one it fills).
+ * Writes are positional (pwrite), whole (short writes continue) and sticky on error: the first
+ * -errno is returned by the next submit or wait, and later jobs are dropped until wait reports it.
+ * A file system that accepts O_DIRECT on the descriptor but refuses a direct write (EINVAL) gets
+ * the write again through the page cache, with O_DIRECT cleared on the descriptor.
+ */
+struct pgb_writer {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int busy;
+    int err;
+    int fd;
+    const uint8_t *buf;
+    uint64_t len;
+    int64_t offset;
+};
+
+static int write_whole(int fd, const uint8_t *buf, uint64_t len, int64_t offset)
+{
+    int retried = 0;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, buf, len, offset);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EINVAL && !retried) {
+                int flags = fcntl(fd, F_GETFL);
+                if (flags >= 0 && (flags & O_DIRECT) && fcntl(fd, F_SETFL, flags & ~O_DIRECT) == 0) {
+                    retried = 1;
+                    continue;
+                }
+            }
+            return -errno;
+        }
+        if (n == 0)
+            return -EIO;
+        buf += n;
+        len -= (uint64_t)n;
+        offset += n;
+    }
+    return 0;
+}
+
+static void *writer_main(void *arg)
+{
+    pgb_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->busy)
+            pthread_cond_wait(&w->cv, &w->mu);
+        int fd = w->fd;
+        const uint8_t *buf = w->buf;
+        uint64_t len = w->len;
+        int64_t offset = w->offset;
+        int skip = w->err != 0;
+        pthread_mutex_unlock(&w->mu);
+        int rc = skip ? 0 : write_whole(fd, buf, len, offset);
+        pthread_mutex_lock(&w->mu);
+        if (rc != 0 && w->err == 0)
+            w->err = rc;
+        w->busy = 0;
+        pthread_cond_broadcast(&w->cv);
+    }
+    return NULL;
+}
+
+/* A writer with its thread started (it lives as long as the process), or NULL. */
+pgb_writer *pgb_writer_new(void)
+{
+    pgb_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    int rc = pthread_create(&t, &attr, writer_main, w);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* Wait for the previous job, then start writing len bytes of buf at offset. 0, or a pending -errno. */
+int pgb_writer_submit(pgb_writer *w, int fd, const uint8_t *buf, uint64_t len, int64_t offset)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->busy)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int rc = w->err;
+    if (rc == 0) {
+        w->fd = fd;
+        w->buf = buf;
+        w->len = len;
+        w->offset = offset;
+        w->busy = 1;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* Wait until the writer is idle; returns (and clears) the first error since the last wait. */
+int pgb_writer_wait(pgb_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->busy)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int rc = w->err;
+    w->err = 0;
+    pthread_mutex_unlock(&w->mu);
     return rc;
 }

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a signature below changes; src/native/helper.ts checks it. */
-#define PGB_ABI_VERSION 3
+#define PGB_ABI_VERSION 4
 
 uint32_t pgb_abi_version(void);
 uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t block_no);
@@ -17,5 +17,11 @@ int pgb_crc32c_hardware(void);
 void pgb_crc32c_force_table(int force);
 int pgb_lock_acquire(const char *path);
 int pgb_syncfs(const char *path);
+
+/* A background thread that writes one buffer at a time while the caller fills the next. */
+typedef struct pgb_writer pgb_writer;
+pgb_writer *pgb_writer_new(void);
+int pgb_writer_submit(pgb_writer *w, int fd, const uint8_t *buf, uint64_t len, int64_t offset);
+int pgb_writer_wait(pgb_writer *w);
 
 #endif

@@ -9,7 +9,7 @@ import libPath from "../../native/libpgbunker.so" with { type: "file" };
 import { err } from "../common/error.ts";
 
 /** Must equal PGB_ABI_VERSION in native/pgbunker.h. */
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 
 const SYMBOLS = {
   pgb_abi_version: { args: [], returns: FFIType.u32 },
@@ -23,6 +23,9 @@ const SYMBOLS = {
   pgb_crc32c_force_table: { args: [FFIType.i32], returns: FFIType.void },
   pgb_lock_acquire: { args: [FFIType.cstring], returns: FFIType.i32 },
   pgb_syncfs: { args: [FFIType.cstring], returns: FFIType.i32 },
+  pgb_writer_new: { args: [], returns: FFIType.ptr },
+  pgb_writer_submit: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i64], returns: FFIType.i32 },
+  pgb_writer_wait: { args: [FFIType.ptr], returns: FFIType.i32 },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
@@ -79,4 +82,29 @@ export function lockAcquire(path: string): number {
 /** syncfs(2) on the file system holding path: 0, or -errno. */
 export function syncFileSystem(path: string): number {
   return helper().pgb_syncfs(Buffer.from(path + "\0"));
+}
+
+/**
+ * The calling thread's background writer (native/pgbunker.c): writeStart hands a buffer over and
+ * returns at once, unless the previous buffer is still being written (then it waits for it first);
+ * the buffer must stay untouched until the next writeStart or writeWait returns. Both return 0 or
+ * a -errno from a write. Each JavaScript thread (main, every worker) gets its own writer thread.
+ */
+export interface BackgroundWriter {
+  writeStart(fd: number, buf: Uint8Array, length: number, offset: number): number;
+  writeWait(): number;
+}
+
+let writer: BackgroundWriter | null | undefined;
+
+/** This thread's background writer, or null where no thread can be started. */
+export function backgroundWriter(): BackgroundWriter | null {
+  if (writer !== undefined) return writer;
+  const h = helper();
+  const handle = h.pgb_writer_new();
+  writer = handle === null ? null : {
+    writeStart: (fd, buf, length, offset) => h.pgb_writer_submit(handle, fd, buf, length, offset),
+    writeWait: () => h.pgb_writer_wait(handle),
+  };
+  return writer;
 }

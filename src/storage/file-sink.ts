@@ -12,12 +12,19 @@
  * metadata or the drive's cache, so fsync/syncTree still follow. A file system that refuses
  * O_DIRECT (or a write it rejects) keeps the buffered path.
  *
+ * A direct write returns only once the device has the data, so full stages go to this thread's
+ * background writer (native/pgbunker.c) while the next stage is filled: two stages per file, the
+ * device's time hidden behind decompression and hashing (a restore's largest file: ~20% faster).
+ * Every write names its offset (pwrite), so the background and foreground writes need no order.
+ *
  * Buffered writes of files made durable later (`writeback`) start their write-back as they go
  * (sync_file_range), so the final sync finds little left to write.
  */
 import { constants, writeSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { ptr } from "bun:ffi";
 import { fromSystemError } from "../common/error.ts";
+import { backgroundWriter } from "../native/helper.ts";
 import { setFileFlag, startWriteback } from "../native/libc.ts";
 
 /** Staging buffer size: also the size of each direct write. */
@@ -38,14 +45,29 @@ function takeStage(): Uint8Array {
   return raw.subarray(skew === 0 ? 0 : ALIGN - skew, (skew === 0 ? 0 : ALIGN - skew) + STAGE);
 }
 
+type Writer = NonNullable<ReturnType<typeof backgroundWriter>>;
+
+/**
+ * The sink whose stage this thread's background writer holds. Two files written in turn by one
+ * thread share the writer: before one hands over a stage, the other's write is waited for and its
+ * error, if any, kept for that other file (reported by its next write or finish).
+ */
+let writerOwner: FileSink | undefined;
+
 export class FileSink {
   readonly #fd: number;
   readonly #path: string;
   readonly #writeback: boolean;
+  /** The stage being filled. */
   #stage: Uint8Array | undefined;
+  /** The other stage: with the background writer while this sink is writerOwner, else free. */
+  #spare: Uint8Array | undefined;
+  /** An error of a background write, found while another file waited for the writer. */
+  #failed: Error | undefined;
   #staged = 0;
   /** undefined: not decided yet (the file has not filled a stage). */
   #direct: boolean | undefined;
+  /** Bytes handed to the file so far: the offset of the next write. */
   #written = 0;
   #writtenBack = 0;
   #wroteDirect = false;
@@ -71,7 +93,9 @@ export class FileSink {
       pos += n;
       if (this.#staged === STAGE) {
         if (this.#direct === undefined) this.#direct = O_DIRECT !== 0 && setFileFlag(this.#fd, O_DIRECT, true);
-        this.#put(this.#stage);
+        const writer = this.#direct ? backgroundWriter() : null;
+        if (writer) this.#putBackground(writer);
+        else this.#put(this.#stage);
         this.#staged = 0;
       }
     }
@@ -79,6 +103,7 @@ export class FileSink {
 
   /** Write what is staged: its aligned part directly, the tail through the page cache. */
   finish(): void {
+    this.#settle();
     if (this.#stage && this.#staged > 0) {
       const aligned = this.#direct ? this.#staged - (this.#staged % ALIGN) : 0;
       if (aligned > 0) this.#put(this.#stage.subarray(0, aligned));
@@ -90,10 +115,17 @@ export class FileSink {
     this.release();
   }
 
-  /** Return the staging buffer (after finish, or when the write is abandoned). */
+  /** Return the staging buffers (after finish, or when the write is abandoned). */
   release(): void {
+    // A stage with the background writer is not reused before the writer is done with it.
+    if (writerOwner === this) {
+      backgroundWriter()!.writeWait();
+      writerOwner = undefined;
+    }
     if (this.#stage) pool.push(this.#stage);
+    if (this.#spare) pool.push(this.#spare);
     this.#stage = undefined;
+    this.#spare = undefined;
   }
 
   #buffered(): void {
@@ -101,12 +133,44 @@ export class FileSink {
     this.#direct = false;
   }
 
+  /** Hand the full stage to the background writer and go on filling the other one. */
+  #putBackground(writer: Writer): void {
+    if (writerOwner !== undefined && writerOwner !== this) writerOwner.#collect(writer);
+    if (this.#failed) throw this.#failed;
+    const full = this.#stage!;
+    const rc = writer.writeStart(this.#fd, full, STAGE, this.#written);
+    // writeStart returned: the previous background write (of #spare) is finished.
+    if (rc !== 0) {
+      writer.writeWait(); // clears the error: it is reported here, not to the next file
+      writerOwner = undefined;
+      throw this.#error(rc);
+    }
+    writerOwner = this;
+    this.#wroteDirect = true;
+    this.#written += STAGE;
+    this.#stage = this.#spare ?? takeStage();
+    this.#spare = full;
+  }
+
+  /** Wait for this file's background write; an error is kept in #failed. */
+  #collect(writer: Writer): void {
+    const rc = writer.writeWait();
+    writerOwner = undefined;
+    if (rc !== 0) this.#failed ??= this.#error(rc);
+  }
+
+  /** Wait for this file's background write, if any, and report its error. */
+  #settle(): void {
+    if (writerOwner === this) this.#collect(backgroundWriter()!);
+    if (this.#failed) throw this.#failed;
+  }
+
   #put(buf: Uint8Array): void {
     let off = 0;
     while (off < buf.byteLength) {
       let n: number;
       try {
-        n = writeSync(this.#fd, buf, off, buf.byteLength - off);
+        n = writeSync(this.#fd, buf, off, buf.byteLength - off, this.#written + off);
       } catch (e) {
         // A file system may accept the flag and still refuse the write: go on buffered.
         if (this.#direct && (e as { code?: string }).code === "EINVAL") {
@@ -125,5 +189,11 @@ export class FileSink {
   #startWriteback(): void {
     startWriteback(this.#fd, this.#writtenBack, this.#written - this.#writtenBack);
     this.#writtenBack = this.#written;
+  }
+
+  /** A -errno from the background writer as the error a failed writeSync would have given. */
+  #error(rc: number): Error {
+    const code = Object.entries(osConstants.errno).find(([, v]) => v === -rc)?.[0] ?? `errno ${-rc}`;
+    return fromSystemError(Object.assign(new Error(`${code}: write failed`), { code, errno: rc }), "write", this.#path);
   }
 }

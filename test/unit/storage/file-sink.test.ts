@@ -82,3 +82,57 @@ test("O_DIRECT is used on the test machine's temp file system (ext4)", () => {
   const cached = cachedPages(path);
   if (cached !== undefined) expect(cached).toBeLessThanOrEqual(1); // only the 100-byte tail
 });
+
+describe("background writes (a stage is written while the next one fills)", () => {
+  test("two large files written in turn by one thread: both identical", () => {
+    const dir = tempIn(tmpdir());
+    const a = testBytes(6 * STAGE + 777, 11);
+    const b = testBytes(4 * STAGE + 4096, 12);
+    const fa = openSync(join(dir, "a"), "w");
+    const fb = openSync(join(dir, "b"), "w");
+    const sa = new FileSink(fa, join(dir, "a"), { writeback: false });
+    const sb = new FileSink(fb, join(dir, "b"), { writeback: false });
+    const piece = 400_000;
+    for (let pos = 0; pos < Math.max(a.byteLength, b.byteLength); pos += piece) {
+      if (pos < a.byteLength) sa.write(a.subarray(pos, pos + piece));
+      if (pos < b.byteLength) sb.write(b.subarray(pos, pos + piece));
+    }
+    sa.finish();
+    sb.finish();
+    closeSync(fa);
+    closeSync(fb);
+    expect(Buffer.compare(readFileSync(join(dir, "a")), a)).toBe(0);
+    expect(Buffer.compare(readFileSync(join(dir, "b")), b)).toBe(0);
+  });
+
+  test("a failed write is the failing file's error (not its neighbour's), and the next file is clean", () => {
+    const dir = tempIn(tmpdir());
+    const bad = join(dir, "bad");
+    Bun.write(bad, "");
+    const good = join(dir, "good");
+    const fBad = openSync(bad, "r"); // every write fails (EBADF)
+    const fGood = openSync(good, "w");
+    const sBad = new FileSink(fBad, bad, { writeback: false });
+    const sGood = new FileSink(fGood, good, { writeback: false });
+    const data = testBytes(3 * STAGE, 3);
+    let badError: unknown;
+    try {
+      sBad.write(data.subarray(0, STAGE)); // handed to the writer (or refused at once)
+      sGood.write(data); // waits for the failed write: must not throw
+      sBad.finish();
+    } catch (e) {
+      badError = e;
+    }
+    expect(String(badError)).toContain(`unable to write file '${bad}'`);
+    sBad.release();
+    sGood.finish();
+    closeSync(fBad);
+    closeSync(fGood);
+    expect(Buffer.compare(readFileSync(good), data)).toBe(0);
+
+    const next = join(dir, "next");
+    const again = testBytes(2 * STAGE + 1, 4);
+    writeThrough(next, again, [STAGE]);
+    expect(Buffer.compare(readFileSync(next), again)).toBe(0);
+  });
+});
