@@ -105,3 +105,21 @@ export async function openStorage(spec: StorageSpec): Promise<Storage> {
   if (!remoteFactory) throw err("FeatureNotSupportedError", "remote storage is not available in this build");
   return remoteFactory.open(spec);
 }
+
+let opened = new Map<string, Promise<Storage>>();
+
+/**
+ * A worker's storage for a job: opened once and kept for every later job that names the same
+ * storage (a remote storage is an SSH session; reopening it per file would cost a round trip each).
+ * A worker names few storages; the bound only keeps a long-lived worker from hoarding old ones.
+ */
+export function workerStorage(spec: StorageSpec): Promise<Storage> {
+  const key = JSON.stringify(spec);
+  let s = opened.get(key);
+  if (!s) {
+    s = openStorage(spec);
+    opened.set(key, s);
+    if (opened.size > 8) opened = new Map([[key, s]]);
+  }
+  return s;
+}

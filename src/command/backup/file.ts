@@ -10,7 +10,7 @@ import { logDetail } from "../../common/log.ts";
 import { findResult, type CompressType, type FilterSpec } from "../../filter/filter.ts";
 import { pageVerify } from "../../native/helper.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { openStorage, type StorageSpec } from "../storage.ts";
+import { type StorageSpec, workerStorage } from "../storage.ts";
 
 export const BACKUP_FILE_JOB = "backup-file";
 
@@ -44,15 +44,6 @@ export interface BackupFileResult {
   pageAlign?: boolean;
 }
 
-const storages = new Map<string, Promise<Storage>>();
-
-/** Each worker keeps its storages open across jobs (one connection per worker for remote storage). */
-function storage(spec: StorageSpec): Promise<Storage> {
-  const key = JSON.stringify(spec);
-  let s = storages.get(key);
-  if (!s) storages.set(key, (s = openStorage(spec)));
-  return s;
-}
 
 async function drain(s: Storage, path: string, filters: FilterSpec[], bufferSize: number) {
   const r = await s.openRead(path, { filters, bufferSize, ignoreMissing: true });
@@ -66,8 +57,8 @@ async function drain(s: Storage, path: string, filters: FilterSpec[], bufferSize
 }
 
 export async function backupFile(p: BackupFileParams): Promise<BackupFileResult> {
-  const pg = await storage(p.pg);
-  const repo = await storage(p.repo);
+  const pg = await workerStorage(p.pg);
+  const repo = await workerStorage(p.repo);
 
   if (p.resume) {
     const r = await drain(repo, p.repoFile, [{ type: "sha1" }, { type: "size" }], p.bufferSize);

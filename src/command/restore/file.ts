@@ -15,7 +15,7 @@ import { err, PgbError } from "../../common/error.ts";
 import type { CompressType, FilterSpec } from "../../filter/filter.ts";
 import { findResult } from "../../filter/filter.ts";
 import type { Storage, StorageInfo } from "../../storage/storage.ts";
-import { openStorage, type StorageSpec } from "../storage.ts";
+import { type StorageSpec, workerStorage } from "../storage.ts";
 
 export const RESTORE_FILES_JOB = "restore-files";
 export const RESTORE_SYNC_JOB = "restore-sync";
@@ -75,15 +75,6 @@ export interface RestoreFileResult {
   synced?: boolean;
 }
 
-const opened = new Map<string, Promise<Storage>>();
-
-/** Each worker opens a storage once and keeps it for every job. */
-function storageFor(spec: StorageSpec): Promise<Storage> {
-  const key = JSON.stringify(spec);
-  let s = opened.get(key);
-  if (!s) opened.set(key, (s = openStorage(spec)));
-  return s;
-}
 
 /** The job: restore each file of the batch, in order; the first failure stops it. */
 export async function restoreFiles(batch: RestoreBatch): Promise<RestoreFileResult[]> {
@@ -93,7 +84,7 @@ export async function restoreFiles(batch: RestoreBatch): Promise<RestoreFileResu
 }
 
 export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResult> {
-  const pg = await storageFor(p.pg);
+  const pg = await workerStorage(p.pg);
   const attrs = { mode: p.mode, user: p.user, group: p.group, mtime: p.timestamp };
 
   if (p.preserve && (await pg.info(p.dest, { ignoreMissing: true })) !== null) return { action: "preserve" };
@@ -123,7 +114,7 @@ export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResu
     return { action: p.zero ? "zero" : "copy" };
   }
 
-  await copyFromRepo(pg, await storageFor(p.repo), p);
+  await copyFromRepo(pg, await workerStorage(p.repo), p);
   return { action: "copy", synced: p.syncNow === true };
 }
 
@@ -189,7 +180,7 @@ async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): P
 
 /** fsync restored files (kept ones too: an interrupted run may have left them unsynced). */
 export async function syncFiles(p: { pg: StorageSpec; paths: string[] }): Promise<number> {
-  const pg = await storageFor(p.pg);
+  const pg = await workerStorage(p.pg);
   for (const path of p.paths) await pg.pathSync(path);
   return p.paths.length;
 }

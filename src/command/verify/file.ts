@@ -9,7 +9,7 @@ import { findResult, type CompressType, type FilterResult, type FilterSpec } fro
 import { Pipeline } from "../../filter/pipeline.ts";
 import { parseWalHeader } from "../../postgres/wal.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { openStorage, type StorageSpec } from "../storage.ts";
+import { type StorageSpec, workerStorage } from "../storage.ts";
 
 /** Job type (job-table.ts): params are a batch of VerifyFileParams, the result their results in order. */
 export const VERIFY_FILE_JOB = "verify-file";
@@ -49,19 +49,6 @@ export interface VerifyFileResult {
   segmentSize?: number;
 }
 
-let storages = new Map<string, Promise<Storage>>();
-
-/** Workers open each storage once and keep it for every job that names it. */
-function storageFor(spec: StorageSpec): Promise<Storage> {
-  const key = JSON.stringify(spec);
-  let s = storages.get(key);
-  if (!s) {
-    s = openStorage(spec);
-    storages.set(key, s);
-    if (storages.size > 8) storages = new Map([[key, s]]);
-  }
-  return s;
-}
 
 function filtersFor(p: VerifyFileParams): FilterSpec[] {
   const out: FilterSpec[] = [{ type: "sha1", id: "repo" }, { type: "size", id: "repo" }];
@@ -117,7 +104,7 @@ export async function verifyFiles(files: readonly VerifyFileParams[]): Promise<V
 }
 
 export async function verifyFile(p: VerifyFileParams): Promise<VerifyFileResult> {
-  const storage = await storageFor(p.storage);
+  const storage = await workerStorage(p.storage);
   let read: Awaited<ReturnType<typeof readThrough>>;
   try {
     read = await readThrough(storage, p, filtersFor(p), p.walHeader === true);
