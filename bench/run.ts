@@ -1,8 +1,8 @@
 /**
  * pgbunker benchmark: pgbunker against pgBackRest 2.45 and pg_basebackup on one generated cluster.
  *
- *   sudo bun bench/run.ts                 # default: 3GiB cluster, 3 repetitions, report → bench/RESULTS.md
- *   sudo bun bench/run.ts --size=8GB      # larger, for the record
+ *   npm run bench                         # as root; default: 3GiB cluster, 3 repetitions, report → bench/RESULTS.md
+ *   npm run bench -- --size=8GB           # larger, for the record
  *   bun bench/run.ts --help
  *
  * Runs as root: PostgreSQL and every tool run as user postgres (setpriv), and root reads /proc
@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       `pgbench scale ${env.scale} + ${env.orderRows.toLocaleString("en")} rows of bench_orders (random digits text); data directory ${(run.dataBytes / 1024 ** 3).toFixed(2)} GiB without WAL, page checksums on`,
       `pgbench transactions before each incremental backup: 2 clients × ${opts.pgbenchTx}`,
     ];
-    const command = `sudo bun bench/run.ts ${argv.join(" ")}`.trim();
+    const command = (argv.length ? `npm run bench -- ${argv.join(" ")}` : "npm run bench") + "   # as root";
     const generated = renderReport({ scenarios: run.scenarios, samples: run.samples, command, machine: machine(), cluster, notes: run.notes });
     const out = opts.out.startsWith("/") ? opts.out : join(ROOT, opts.out);
     writeFileSync(out, spliceReport(existsSync(out) ? readFileSync(out, "utf8") : "# pgbunker benchmark results\n", generated));
