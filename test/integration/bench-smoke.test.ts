@@ -20,7 +20,7 @@ test("bench/run.ts runs end to end and writes its report", () => {
     const r = Bun.spawnSync([process.execPath, join(ROOT, "bench/run.ts"), ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
     expect({ code: r.exitCode, stderr: r.stderr.toString().slice(-2000) }).toEqual({ code: 0, stderr: "" });
     const report = readFileSync(out, "utf8");
-    expect(report).toContain(`sudo bun bench/run.ts ${args.join(" ")}`);
+    expect(report).toContain(`npm run bench -- ${args.join(" ")}`);
     expect(report).toMatch(/\| incremental backup lz4, process-max 2, after pgbench -c 2 -t 20 \| pgbunker \| 1 \| [\d.]+ \|/);
     expect(report).toMatch(/\| restore \(lz4 full backup\), process-max 2 \| pgbunker \| 1 \| [\d.]+ \|/);
     expect(report).toMatch(/\| delta restore, a few files changed, process-max 2 \| pgbunker \| 1 \| [\d.]+ \|/);
