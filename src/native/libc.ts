@@ -15,6 +15,7 @@ const libc = lazyLibrary(
     localtime_r: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
     sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
     fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    fstatfs: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   },
   "pgbunker needs the GNU C library.",
 );
@@ -70,5 +71,17 @@ export function setFileFlag(fd: number, flag: number, on: boolean): boolean {
     return libc().fcntl(fd, F_SETFL, on ? flags | flag : flags & ~flag) === 0;
   } catch {
     return false;
+  }
+}
+
+/** struct statfs on x86-64/arm64 Linux is 120 bytes; f_type (a long) comes first. */
+const statfsBuf = new BigInt64Array(16);
+
+/** The file system type (statfs f_type magic) of an open descriptor, or undefined if unknown. */
+export function fileSystemType(fd: number): number | undefined {
+  try {
+    return libc().fstatfs(fd, statfsBuf) === 0 ? Number(statfsBuf[0]! & 0xffffffffn) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -9,8 +9,8 @@
  * aligned buffer; once a file fills one (STAGE bytes) it switches to O_DIRECT and writes whole
  * aligned chunks, and the unaligned tail goes through the page cache. Small files (info files,
  * manifests, most relation forks) never switch. Durability is unchanged: O_DIRECT does not flush
- * metadata or the drive's cache, so fsync/syncTree still follow. A file system that refuses
- * O_DIRECT (or a write it rejects) keeps the buffered path.
+ * metadata or the drive's cache, so fsync/syncTree still follow. Only local file systems get
+ * O_DIRECT (DIRECT_FS); one that refuses it (or a write it rejects) keeps the buffered path.
  *
  * A direct write returns only once the device has the data, so full stages go to this thread's
  * background writer (native/pgbunker.c) while the next stage is filled: two stages per file, the
@@ -25,7 +25,7 @@ import { constants as osConstants } from "node:os";
 import { ptr } from "bun:ffi";
 import { fromSystemError } from "../common/error.ts";
 import { backgroundWriter } from "../native/helper.ts";
-import { setFileFlag, startWriteback } from "../native/libc.ts";
+import { fileSystemType, setFileFlag, startWriteback } from "../native/libc.ts";
 
 /** Staging buffer size: also the size of each direct write. */
 export const STAGE = 1024 * 1024;
@@ -33,6 +33,20 @@ export const STAGE = 1024 * 1024;
 const ALIGN = 4096;
 const WRITEBACK_AFTER = 4 * 1024 * 1024;
 const O_DIRECT = constants.O_DIRECT ?? 0;
+
+/**
+ * File systems where direct I/O is plain block I/O: ext4, XFS, btrfs (and tmpfs, where it is a
+ * copy like any other). Anywhere else, notably NFS/CIFS repositories, a direct write becomes a
+ * synchronous round trip to the server with no client-side write-back to batch it: those files
+ * stay buffered.
+ */
+const DIRECT_FS = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994]);
+
+function directWanted(fd: number): boolean {
+  if (O_DIRECT === 0) return false;
+  const type = fileSystemType(fd);
+  return type !== undefined && DIRECT_FS.has(type) && setFileFlag(fd, O_DIRECT, true);
+}
 
 /** Staging buffers of this thread, reused file after file (a new buffer is new memory to fault in). */
 const pool: Uint8Array[] = [];
@@ -92,7 +106,7 @@ export class FileSink {
       this.#staged += n;
       pos += n;
       if (this.#staged === STAGE) {
-        if (this.#direct === undefined) this.#direct = O_DIRECT !== 0 && setFileFlag(this.#fd, O_DIRECT, true);
+        this.#direct ??= directWanted(this.#fd);
         const writer = this.#direct ? backgroundWriter() : null;
         if (writer) this.#putBackground(writer);
         else this.#put(this.#stage);

@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { localTime, startWriteback } from "../../../src/native/libc.ts";
+import { fileSystemType, localTime, startWriteback } from "../../../src/native/libc.ts";
 
 test("localTime: libc's calendar fields of an epoch second", () => {
   const t = localTime(1_700_000_000)!;
@@ -25,4 +25,17 @@ test("startWriteback: starts write-back of a written range; false on a bad descr
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("fileSystemType: the statfs magic of a descriptor, as stat -f reports it (tmpfs, the temp dir's file system)", () => {
+  for (const dir of ["/dev/shm", tmpdir()]) {
+    const fd = openSync(dir, "r");
+    try {
+      const expected = Number.parseInt(Bun.spawnSync(["stat", "-f", "-c", "%t", dir]).stdout.toString().trim(), 16);
+      expect(fileSystemType(fd)).toBe(expected);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  expect(fileSystemType(-1)).toBeUndefined();
 });
