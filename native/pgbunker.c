@@ -264,7 +264,8 @@ int pgb_syncfs(const char *path)
  * Writer thread. One job at a time: submit waits for the previous job to finish, then hands over
  * the next, so the caller owns exactly two buffers (the one being written, the one it fills).
  * Writes are positional (pwrite), whole (short writes continue) and sticky on error: the first
- * -errno is returned by the next submit or wait, and later jobs are dropped until wait reports it.
+ * -errno is returned by the next submit or wait, and submit takes no new job until wait reports it
+ * (so a job never starts while an error is pending).
  * A file system that accepts O_DIRECT on the descriptor but refuses a direct write (EINVAL) gets
  * the write again through the page cache, with O_DIRECT cleared on the descriptor.
  */
@@ -316,9 +317,8 @@ static void *writer_main(void *arg)
         const uint8_t *buf = w->buf;
         uint64_t len = w->len;
         int64_t offset = w->offset;
-        int skip = w->err != 0;
         pthread_mutex_unlock(&w->mu);
-        int rc = skip ? 0 : write_whole(fd, buf, len, offset);
+        int rc = write_whole(fd, buf, len, offset);
         pthread_mutex_lock(&w->mu);
         if (rc != 0 && w->err == 0)
             w->err = rc;

@@ -5,6 +5,7 @@
  * there; when running from source it is the freshly built native/libpgbunker.so.
  */
 import { dlopen, FFIType } from "bun:ffi";
+import { constants as osConstants } from "node:os";
 import libPath from "../../native/libpgbunker.so" with { type: "file" };
 import { err } from "../common/error.ts";
 
@@ -82,6 +83,12 @@ export function lockAcquire(path: string): number {
 /** syncfs(2) on the file system holding path: 0, or -errno. */
 export function syncFileSystem(path: string): number {
   return helper().pgb_syncfs(Buffer.from(path + "\0"));
+}
+
+/** A -errno of this library as the error a failed node:fs call gives (its `code`, e.g. ENOSPC). */
+export function errnoError(rc: number, action: string): Error & { code: string } {
+  const code = Object.entries(osConstants.errno).find(([, v]) => v === -rc)?.[0] ?? `errno ${-rc}`;
+  return Object.assign(new Error(`${code}: ${action} failed`), { code, errno: rc });
 }
 
 /**

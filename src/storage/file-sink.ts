@@ -14,17 +14,17 @@
  *
  * A direct write returns only once the device has the data, so full stages go to this thread's
  * background writer (native/pgbunker.c) while the next stage is filled: two stages per file, the
- * device's time hidden behind decompression and hashing (a restore's largest file: ~20% faster).
+ * device's time hidden behind decompression and hashing (1 GiB restore from a cold cache: median
+ * 3.05s → 2.7s).
  * Every write names its offset (pwrite), so the background and foreground writes need no order.
  *
  * Buffered writes of files made durable later (`writeback`) start their write-back as they go
  * (sync_file_range), so the final sync finds little left to write.
  */
 import { constants, writeSync } from "node:fs";
-import { constants as osConstants } from "node:os";
 import { ptr } from "bun:ffi";
 import { fromSystemError } from "../common/error.ts";
-import { backgroundWriter } from "../native/helper.ts";
+import { backgroundWriter, errnoError } from "../native/helper.ts";
 import { fileSystemType, setFileFlag, startWriteback } from "../native/libc.ts";
 
 /** Staging buffer size: also the size of each direct write. */
@@ -207,7 +207,6 @@ export class FileSink {
 
   /** A -errno from the background writer as the error a failed writeSync would have given. */
   #error(rc: number): Error {
-    const code = Object.entries(osConstants.errno).find(([, v]) => v === -rc)?.[0] ?? `errno ${-rc}`;
-    return fromSystemError(Object.assign(new Error(`${code}: write failed`), { code, errno: rc }), "write", this.#path);
+    return fromSystemError(errnoError(rc, "write"), "write", this.#path);
   }
 }
