@@ -3,11 +3,9 @@
  * files are stored, the spool's status files, the `:async` command role, and pushWalFile /
  * getWalFile (duplicates, header check, repositories that fail, corrupt copies) without a cluster.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PgbError } from "../../../src/common/error.ts";
 import { parseConfig } from "../../../src/config/parse.ts";
 import { statusOf, statusRead, statusWriteError, statusWriteOk } from "../../../src/command/archive/async.ts";
 import { queueBytes, readyWalFiles, sizeText } from "../../../src/command/archive/common.ts";
@@ -18,26 +16,10 @@ import { PG_VERSIONS } from "../../../src/postgres/version.ts";
 import { walNameHasChecksum, walRepoPath } from "../../../src/repo/layout.ts";
 import { posix } from "../../../src/storage/posix.ts";
 import { Storage } from "../../../src/storage/storage.ts";
+import { failure } from "../../harness/failure.ts";
+import { scratchDirs } from "../../harness/scratch.ts";
 
-const dirs: string[] = [];
-function temp(): string {
-  const d = mkdtempSync(join(tmpdir(), "pgb-archive-unit-"));
-  dirs.push(d);
-  return d;
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-async function fails(p: Promise<unknown>): Promise<PgbError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof PgbError) return e;
-    throw e;
-  }
-  throw new Error("expected an error");
-}
+const temp = scratchDirs("pgb-archive-unit-");
 
 const SYSTEM_ID = 7712153727444328942n;
 const PG15 = PG_VERSIONS.find((v) => v.major === 15)!;
@@ -143,7 +125,7 @@ describe("pushWalFile and getWalFile over local repositories", () => {
     await getWalFile(name, [source], { storage: out, path: "fetched", sync: false }, { walSegmentSize: data.length });
     expect(sha1(readFileSync(join(base, "fetched")))).toBe(sha1(data));
     // The size of a segment is checked too.
-    expect((await fails(getWalFile(name, [source], { storage: out, path: "small", sync: false }, { walSegmentSize: 2 * data.length }))).kind).toBe("FormatError");
+    expect((await failure(getWalFile(name, [source], { storage: out, path: "small", sync: false }, { walSegmentSize: 2 * data.length }))).kind).toBe("FormatError");
     expect(existsSync(join(base, "small"))).toBe(false);
   });
 
@@ -164,11 +146,11 @@ describe("pushWalFile and getWalFile over local repositories", () => {
   test("header check: another cluster's or another major's segment is refused before anything is written", async () => {
     const { base, src, targets, opts } = setup();
     writeFileSync(src, segment(3, SYSTEM_ID + 1n));
-    const e = await fails(pushWalFile(opts, targets));
+    const e = await failure(pushWalFile(opts, targets));
     expect(e.kind).toBe("ArchiveMismatchError");
     expect(e.message).toContain(`system-id ${SYSTEM_ID + 1n} do not match stanza version 15, system-id ${SYSTEM_ID}`);
     writeFileSync(src, segment(3, SYSTEM_ID, PG_VERSIONS.find((v) => v.major === 14)!.walMagic));
-    expect((await fails(pushWalFile(opts, targets))).message).toContain("version 14, system-id");
+    expect((await failure(pushWalFile(opts, targets))).message).toContain("version 14, system-id");
     expect(existsSync(join(base, "repo1"))).toBe(false);
     expect(await pushWalFile({ ...opts, headerCheck: undefined }, targets)).toEqual({ warnings: [], failures: [] });
   });
@@ -206,7 +188,7 @@ describe("pushWalFile and getWalFile over local repositories", () => {
     expect(sha1(readFileSync(join(base, "ok")))).toBe(sha1(data));
 
     writeFileSync(join(base, "repo2", rel), bytes);
-    const e = await fails(getWalFile(name, sources, { storage: out, path: "bad", sync: false }));
+    const e = await failure(getWalFile(name, sources, { storage: out, path: "bad", sync: false }));
     expect(e.message).toMatch(/unable to get 000000010000000000000007:\nrepo1: .* \[FormatError\] .*\nrepo2: /);
     expect(readdirSync(base).filter((f) => f.startsWith("bad"))).toEqual([]);
   });

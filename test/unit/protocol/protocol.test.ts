@@ -1,6 +1,5 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { err } from "../../../src/common/error.ts";
 import type { Db, Row } from "../../../src/postgres/client.ts";
@@ -14,16 +13,9 @@ import { VERSION } from "../../../src/version.ts";
 import { testBytes } from "../../conformance/storage.ts";
 import { pipeRemote } from "./pipe.ts";
 import { failure } from "../../harness/failure.ts";
+import { scratchDirs } from "../../harness/scratch.ts";
 
-const dirs: string[] = [];
-function dir(): string {
-  const d = mkdtempSync(join(tmpdir(), "pgbunker-proto-"));
-  dirs.push(d);
-  return d;
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dir = scratchDirs("pgbunker-proto-");
 
 describe("frames", () => {
   test("encode/decode round trip, whatever the chunking", () => {

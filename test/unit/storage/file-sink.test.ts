@@ -3,23 +3,15 @@
  * cache), smaller ones and tails through it; bytes identical either way, on a file system with
  * direct I/O and on one without.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileSink, STAGE } from "../../../src/storage/file-sink.ts";
 import { testBytes } from "../../conformance/storage.ts";
+import { scratchDirs } from "../../harness/scratch.ts";
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempIn(parent: string): string {
-  const d = mkdtempSync(join(parent, "pgb-sink-"));
-  dirs.push(d);
-  return d;
-}
+const tempIn = scratchDirs("pgb-sink-");
 
 /** Write data in chunks of the given sizes (cycled) through a FileSink. */
 function writeThrough(path: string, data: Uint8Array, chunks: number[], writeback = true): FileSink {
