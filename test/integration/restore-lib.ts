@@ -67,7 +67,3 @@ export function tree(dir: string, prefix = "", out = new Map<string, TreeEntry>(
 export function treeLines(t: Map<string, TreeEntry>, skip: (rel: string) => boolean = () => false): string[] {
   return [...t].filter(([rel]) => !skip(rel)).map(([rel, e]) => `${rel} ${e.type} ${e.mode.toString(8)} ${e.size} ${e.sha1 ?? e.link ?? ""}`);
 }
-
-export function countLines(file: string, re: RegExp): number {
-  return readFileSync(file, "utf8").split("\n").filter((l) => re.test(l)).length;
-}
