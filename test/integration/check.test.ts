@@ -18,10 +18,17 @@ afterAll(async () => {
   await env?.destroy();
 });
 
+/** archive_command as the harness configured it, what a reset returns to. */
+let configured: string | undefined;
+
 async function setArchiveCommand(value: string | undefined): Promise<void> {
+  configured ??= await env.cluster.scalar("show archive_command");
+  const want = value ?? configured;
   await env.cluster.query(value === undefined ? "alter system reset archive_command" : `alter system set archive_command = '${value.replace(/'/g, "''")}'`);
   await env.cluster.query("select pg_reload_conf()");
-  await Bun.sleep(200);
+  // A backend shows the new value once the postmaster has re-read the file and passed the reload
+  // on, so a check started after that sees it too; a fixed sleep was a guess under load.
+  for (let i = 0; i < 100 && (await env.cluster.scalar("show archive_command")) !== want; i++) await Bun.sleep(50);
 }
 
 describe("check on a primary", () => {
