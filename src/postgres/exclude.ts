@@ -90,6 +90,20 @@ export function isRelationFile(rel: string, rules: Pick<ExcludeRules, "tablespac
   return RELATION_FILE_RE.test(parts[parts.length - 1]!) && inRelationDir(parts, rules);
 }
 
+/**
+ * Files a backup from a standby reads on the standby: content that WAL replay writes there as on
+ * the primary (relations, and the transaction status SLRUs). Everything else (pg_control, the
+ * configuration files, replication origin and slot state, ...) is the primary's own and is read
+ * there, so a backup from a standby restores the same cluster a backup from the primary would.
+ */
+const REPLICATED_DIRS = new Set(["base", "global", "pg_tblspc", "pg_xact", "pg_multixact", "pg_commit_ts"]);
+
+export function replicatedOnStandby(rel: string): boolean {
+  if (rel === "global/pg_control") return false;
+  const slash = rel.indexOf("/");
+  return slash > 0 && REPLICATED_DIRS.has(rel.slice(0, slash));
+}
+
 /** Segment number of a relation file name ("16384.2" → 2). */
 export function relationSegment(name: string): number {
   const m = /\.(\d+)$/.exec(name);

@@ -124,6 +124,18 @@ export async function currentWalLsn(db: Db, major: number): Promise<bigint> {
   return lsnParse(rows[0]!.lsn!);
 }
 
+/** How far a standby has replayed WAL (0 before it replayed anything). */
+export async function replayLsn(db: Db, major: number): Promise<bigint> {
+  const rows = await db.query(`select coalesce(${pgFunctions(major).lastReplayLsn}()::text, '0/0') as lsn`);
+  return lsnParse(rows[0]!.lsn!);
+}
+
+/** REDO point of the last checkpoint (a restartpoint on a standby) recorded in pg_control. */
+export async function checkpointRedoLsn(db: Db): Promise<bigint> {
+  const rows = await db.query("select redo_lsn::text as lsn from pg_control_checkpoint()");
+  return lsnParse(rows[0]!.lsn!);
+}
+
 /** Seconds since the epoch on the database server (labels and timestamps follow the database clock). */
 export async function serverTime(db: Db): Promise<number> {
   const rows = await db.query("select extract(epoch from clock_timestamp())::text as t");

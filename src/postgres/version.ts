@@ -88,6 +88,7 @@ export function pgFunctions(major: number) {
     backupStop: major >= 15 ? "pg_backup_stop" : "pg_stop_backup",
     walSwitch: "pg_switch_wal",
     currentWalLsn: "pg_current_wal_lsn",
+    lastReplayLsn: "pg_last_wal_replay_lsn",
     walFileName: "pg_walfile_name",
     walDir: "pg_wal",
   };

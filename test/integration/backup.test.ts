@@ -118,7 +118,7 @@ describe("backup", () => {
     try {
       const r = env.run(["--type=incr", "backup"]);
       expect(r.code).toBe(0);
-      expect(r.stdout + r.stderr).toContain(`invalid page checksums found in file ${rel} at pages 2`);
+      expect(r.stdout + r.stderr).toContain(`invalid page checksums found in file ${file} at pages 2`);
       const label = /new backup label = (\S+)/.exec(r.stdout)![1]!;
       expect(manifestText(label)).toMatch(new RegExp(`^pg_data/${rel}=\\{"checksum":"[0-9a-f]{40}","checksum-page":false,"checksum-page-error":\\[2\\]`, "m"));
       const info = JSON.parse(env.backrestOk(["info", "--output=json"]))[0].backup.at(-1);

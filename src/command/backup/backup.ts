@@ -3,9 +3,11 @@
  *
  *   1. check the cluster against the stanza (pg_control, database settings, archive settings)
  *   2. choose type and prior backup; resume an interrupted backup of the same kind or clean it up
- *   3. start the backup in PostgreSQL (non-exclusive), build the manifest from the data directory
+ *   3. start the backup in PostgreSQL (non-exclusive), build the manifest from the data directory;
+ *      with backup-standby, wait until a standby has replayed and checkpointed past the start
  *   4. decide per file: reference the prior backup, check by checksum (delta), or copy
- *   5. copy with process-max workers, saving a resumable manifest as it goes
+ *   5. copy with process-max workers, saving a resumable manifest as it goes (replicated files
+ *      from the standby when backup-standby is set, the rest from the primary)
  *   6. stop the backup, store backup_label (and tablespace_map)
  *   7. wait until the WAL the backup needs is archived (archive-check), copy it in (archive-copy)
  *   8. write the manifest, then add the backup to backup.info: only now is the backup valid
@@ -15,14 +17,15 @@ import { randomBytes } from "node:crypto";
 import { err } from "../../common/error.ts";
 import { logInfo, logWarn } from "../../common/log.ts";
 import { formatBytes } from "../../common/progress.ts";
-import { nowSeconds } from "../../common/time.ts";
+import { nowSeconds, waitFor } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
 import { COMPRESS_EXT } from "../../filter/compress.ts";
 import type { CompressType } from "../../filter/filter.ts";
 import type { Db } from "../../postgres/client.ts";
 import { readPgControl, type PgControl } from "../../postgres/control.ts";
-import { isRelationFile, tablespaceVersionDir } from "../../postgres/exclude.ts";
-import { backupStart, backupStop, databaseList, tablespaceList, type PgTablespace } from "../../postgres/queries.ts";
+import { isRelationFile, replicatedOnStandby, tablespaceVersionDir } from "../../postgres/exclude.ts";
+import { backupStart, backupStop, checkpoint, checkpointRedoLsn, databaseList, replayLsn, tablespaceList, type PgTablespace } from "../../postgres/queries.ts";
+import { lsnFormat } from "../../postgres/wal.ts";
 import { loadArchiveInfo } from "../../repo/archive-info.ts";
 import { loadBackupInfo, saveBackupInfo, type BackupInfo, type BackupType } from "../../repo/backup-info.ts";
 import { REPO_VERSION } from "../../repo/ini.ts";
@@ -31,7 +34,7 @@ import { repoPath } from "../../repo/layout.ts";
 import { loadManifest, Manifest, savePartialManifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { connectClusters } from "../pg-cluster.ts";
-import { storagePg, storageRepo, storageSpec } from "../storage.ts";
+import { storagePg, storageRepo, storageSpec, type StorageSpec } from "../storage.ts";
 import { copyFiles, type CopyTask } from "./copy.ts";
 import { finishBackup } from "./finish.ts";
 import { decideFile, referencePrior } from "./incremental.ts";
@@ -47,13 +50,13 @@ interface Cluster {
   timeline: number;
   tablespaces: PgTablespace[];
   checksums: boolean;
+  /** backup-standby: the standby the replicated files are read from. */
+  standby?: { index: number; db: Db; pg: Storage };
 }
 
 export async function run(cfg: Config): Promise<number> {
   const stanza = cfg.req("stanza");
   const online = cfg.bool("online");
-  if (cfg.bool("backup-standby"))
-    throw err("FeatureNotSupportedError", "option backup-standby is not supported yet", "back up from the primary (backup-standby=n).");
   if (cfg.bool(cfg.repoKey("repo-hardlink")))
     throw err("FeatureNotSupportedError", "option repo-hardlink is not supported", "set repo-hardlink=n.");
 
@@ -84,6 +87,7 @@ export async function run(cfg: Config): Promise<number> {
       logInfo(`execute non-exclusive backup start: backup begins after the ${cfg.bool("start-fast") ? "requested immediate checkpoint" : "next regular checkpoint"} completes`);
       start = await backupStart(cluster.db, control.facts.major, `pgbunker backup started at ${new Date().toISOString()}`, cfg.bool("start-fast"));
       logInfo(`backup start archive = ${start.walFile}, lsn = ${start.lsnText}`);
+      if (cluster.standby) await standbyCaughtUp(cluster.standby.db, control.facts.major, start.lsn, cfg.num("archive-timeout") ?? 60);
     }
 
     const manifest = newManifest(cfg, info, control, label, type, prior, timestampStart, start && { lsn: start.lsnText, wal: start.walFile });
@@ -107,7 +111,7 @@ export async function run(cfg: Config): Promise<number> {
     const compressLevel = manifest.options["compress-level"] as number;
     const stats = await copyFiles(manifest, tasks, {
       stanza,
-      pg: storageSpec(cfg, "pg", cluster.pgIndex, true),
+      source: fileSource(cfg, cluster),
       repo: storageSpec(cfg, "repo"),
       processMax: cfg.num("process-max") ?? 1,
       bufferSize: cfg.num("buffer-size") ?? 1024 * 1024,
@@ -121,6 +125,9 @@ export async function run(cfg: Config): Promise<number> {
       savePartial: () => savePartialManifest(repo, stanza, manifest, info.cipherPass),
       onUnchanged: (t) => referencePrior(t.file, t.delta!.prior, t.delta!.label),
     });
+
+    await cluster.standby?.db.close();
+    cluster.standby = undefined;
 
     // 6. stop
     const fileDefaults = defaultFileOwner(manifest);
@@ -169,15 +176,18 @@ export async function run(cfg: Config): Promise<number> {
     return 0;
   } finally {
     await cluster.db?.close();
+    await cluster.standby?.db.close();
   }
 }
 
 /**
  * Check the cluster, the configuration and the stanza agree before anything is written. Online,
- * the primary among pg1..pgN is found and backed up (standbys are not supported yet).
+ * the primary among pg1..pgN is found and backed up; with backup-standby, the first running
+ * standby of it too.
  */
 async function inspectCluster(cfg: Config, info: BackupInfo, online: boolean): Promise<Cluster> {
   if (!online) {
+    if (cfg.bool("backup-standby")) logWarn("backup-standby is set but the backup is offline: every file is read from pg1-path");
     const pg = await storagePg(cfg, 1, { readOnly: true });
     const control = await readPgControl(pg);
     info.checkCurrent(control.version, control.systemId);
@@ -187,8 +197,14 @@ async function inspectCluster(cfg: Config, info: BackupInfo, online: boolean): P
   }
   const clusters = await connectClusters(cfg, { primaryRequired: true });
   const primary = clusters.primary!;
-  for (const s of clusters.standbys) await s.db.close();
+  const standby = cfg.bool("backup-standby") ? clusters.standbys[0] : undefined;
+  for (const s of clusters.standbys) if (s !== standby) await s.db.close();
   try {
+    if (cfg.bool("backup-standby") && !standby)
+      throw err("DbConnectError", "unable to find standby cluster - cannot proceed", [
+        "backup-standby=y reads most files from a standby: configure it as one of pg1..pgN (path, port or host) and make sure it is running and in recovery (the warnings above say why a configured one could not be used).",
+        "or set backup-standby=n to read every file from the primary.",
+      ]);
     const pg = await storagePg(cfg, primary.index, { readOnly: true });
     const control = await readPgControl(pg);
     info.checkCurrent(control.version, control.systemId);
@@ -201,11 +217,73 @@ async function inspectCluster(cfg: Config, info: BackupInfo, online: boolean): P
       if (p.archiveCommand === "" || p.archiveCommand === "(disabled)")
         throw err("ArchiveCommandInvalidError", "archive_command must be set", "set archive_command = 'pgbunker --stanza=NAME archive-push %p' in postgresql.conf, or use --no-archive-check.");
     }
-    return { pg, pgIndex: primary.index, control, db: primary.db, timeline: p.timeline, tablespaces: await tablespaceList(primary.db), checksums: checksumsOn(cfg, control) };
+    const cluster: Cluster = { pg, pgIndex: primary.index, control, db: primary.db, timeline: p.timeline, tablespaces: await tablespaceList(primary.db), checksums: checksumsOn(cfg, control) };
+    if (standby) cluster.standby = { index: standby.index, db: standby.db, pg: await standbyOf(cfg, standby.index, primary.index, control) };
+    return cluster;
   } catch (e) {
     await primary.db.close();
+    await standby?.db.close();
     throw e;
   }
+}
+
+/** The standby's files, once its pg_control says it is a copy of this primary. */
+async function standbyOf(cfg: Config, index: number, primaryIndex: number, primary: PgControl): Promise<Storage> {
+  const pg = await storagePg(cfg, index, { readOnly: true });
+  const control = await readPgControl(pg);
+  if (control.systemId !== primary.systemId || control.version !== primary.version)
+    throw err(
+      "DbMismatchError",
+      `standby pg${index} (version ${control.version}, system-id ${control.systemId}) is not a standby of primary pg${primaryIndex} (version ${primary.version}, system-id ${primary.systemId})`,
+      `check pg${index}-path and pg${index}-port: they must name a standby replicating from this primary.`,
+    );
+  logInfo(`backup from standby pg${index}: replicated files are read there, the rest from primary pg${primaryIndex}`);
+  return pg;
+}
+
+/**
+ * Files read on the standby must hold every change made before the backup started, as the
+ * primary's do after the start checkpoint. Replay reaching the start LSN is not enough: a standby
+ * writes its dirty buffers only at a restartpoint, so it must also have made one at or after the
+ * start checkpoint (CHECKPOINT on a standby asks for it; it can only happen once the checkpoint
+ * record has been replayed, hence the retries).
+ */
+async function standbyCaughtUp(db: Db, major: number, target: bigint, timeoutSeconds: number): Promise<void> {
+  const text = lsnFormat(target);
+  logInfo(`wait for replay on the standby to reach ${text}`);
+  let replayed = 0n;
+  const reached = await waitFor(timeoutSeconds, async () => ((replayed = await replayLsn(db, major)) >= target ? true : undefined), { maxDelayMs: 250 });
+  if (!reached)
+    throw err("ArchiveTimeoutError", `timeout before the standby replayed to ${text}: it is at ${lsnFormat(replayed)} after ${timeoutSeconds}s`, [
+      "is the standby streaming from the primary or restoring WAL from the archive? its PostgreSQL log says why it lags.",
+      "raise archive-timeout if the standby is known to lag this much.",
+    ]);
+  logInfo(`replay on the standby reached ${text}`);
+  let redo = 0n;
+  const checkpointed = await waitFor(timeoutSeconds, async () => {
+    await checkpoint(db);
+    return (redo = await checkpointRedoLsn(db)) >= target ? true : undefined;
+  }, { maxDelayMs: 500 });
+  if (!checkpointed)
+    throw err("ArchiveTimeoutError", `timeout before the standby made a restartpoint at or after ${text}: its last one is at ${lsnFormat(redo)}`, [
+      "the standby must replay the backup's start checkpoint and write its buffers; its PostgreSQL log says what it is doing.",
+      "raise archive-timeout if the standby is known to lag this much.",
+    ]);
+  logInfo(`the standby's restartpoint reached ${text}`);
+}
+
+/** Where the workers read each file, and how it is named in the log (as pgBackRest names it: host:path). */
+function fileSource(cfg: Config, cluster: Cluster): (pgFile: string) => { spec: StorageSpec; display: string } {
+  const side = (index: number, storage: Storage) => {
+    const host = cfg.str(`pg${index}-host`);
+    return { spec: storageSpec(cfg, "pg", index, true), display: (rel: string) => `${host ? `${host}:` : ""}${storage.path(rel)}` };
+  };
+  const primary = side(cluster.pgIndex, cluster.pg);
+  const standby = cluster.standby && side(cluster.standby.index, cluster.standby.pg);
+  return (pgFile) => {
+    const s = standby && replicatedOnStandby(pgFile) ? standby : primary;
+    return { spec: s.spec, display: s.display(pgFile) };
+  };
 }
 
 function checksumsOn(cfg: Config, control: PgControl): boolean {

@@ -27,7 +27,8 @@ export interface CopyTask {
 
 export interface CopyOptions {
   stanza: string;
-  pg: StorageSpec;
+  /** Where a file (relative to the data directory) is read, and its name in the log. */
+  source: (pgFile: string) => { spec: StorageSpec; display: string };
   repo: StorageSpec;
   processMax: number;
   bufferSize: number;
@@ -64,15 +65,17 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   const ext = COMPRESS_EXT[o.compressType];
   const label = manifest.backup.label;
 
+  const shown = new Map<Job<BackupFileParams>, string>();
   const jobs: Job<BackupFileParams>[] = tasks.map((t) => {
     const pgFile = pgRelPath(t.file.name);
+    const source = o.source(pgFile);
     const pc = o.pageChecksum && o.pageChecksum.isRelation(pgFile)
       ? { firstBlock: relationSegment(pgFile) * o.pageChecksum.relSegSize, lsnLimit: o.pageChecksum.lsnLimit, pageSize: o.pageChecksum.pageSize }
       : undefined;
-    return {
+    const job: Job<BackupFileParams> = {
       type: BACKUP_FILE_JOB,
       params: {
-        pg: o.pg,
+        pg: source.spec,
         repo: o.repo,
         pgFile,
         repoFile: repoPath.backupFile(o.stanza, label, t.file.name, ext),
@@ -85,6 +88,8 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
         resume: t.resume,
       },
     };
+    shown.set(job, source.display);
+    return job;
   });
   const taskOf = new Map(jobs.map((j, i) => [j, tasks[i]!]));
 
@@ -102,12 +107,12 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
         case "missing":
           manifest.files.delete(f.name);
           stats.missing++;
-          logDetail(`skip file removed by database ${job.params.pgFile}`);
+          logDetail(`skip file removed by database ${shown.get(job)}`);
           break;
         case "unchanged":
           o.onUnchanged(t);
           stats.unchanged++;
-          logDetail(`match file from prior backup ${job.params.pgFile} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum}`);
+          logDetail(`match file from prior backup ${shown.get(job)} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum}`);
           break;
         case "kept":
         case "copied": {
@@ -128,11 +133,11 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
             if (!ok) {
               stats.pageErrorFiles++;
               if (r.pageErrors.length)
-                logWarn(`invalid page checksums found in file ${job.params.pgFile} at pages ${pageErrorText(f.checksumPageError!)}`);
-              else logWarn(`page misalignment in file ${job.params.pgFile}: file size ${r.size} is not divisible by page size ${job.params.pageChecksum!.pageSize}`);
+                logWarn(`invalid page checksums found in file ${shown.get(job)} at pages ${pageErrorText(f.checksumPageError!)}`);
+              else logWarn(`page misalignment in file ${shown.get(job)}: file size ${r.size} is not divisible by page size ${job.params.pageChecksum!.pageSize}`);
             }
           }
-          logDetail(`${r.status === "kept" ? "checksum resumed file" : "backup file"} ${job.params.pgFile} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum ?? ""}`);
+          logDetail(`${r.status === "kept" ? "checksum resumed file" : "backup file"} ${shown.get(job)} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum ?? ""}`);
           break;
         }
       }

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { excludeDecision, isRelationFile, relationSegment, unloggedSkips } from "../../../src/postgres/exclude.ts";
+import { excludeDecision, isRelationFile, relationSegment, replicatedOnStandby, unloggedSkips } from "../../../src/postgres/exclude.ts";
 
 const rules = { user: ["junk/", "notes.txt"], tablespaceVersionDir: "PG_15_202209061" };
 
@@ -44,4 +44,11 @@ test("relation files and segment numbers (page checksum block numbers)", () => {
   expect(isRelationFile("pg_xact/0000", rules)).toBe(false);
   expect(relationSegment("16384.2")).toBe(2);
   expect(relationSegment("16384")).toBe(0);
+});
+
+test("backup-standby: relations and transaction status from the standby, pg_control and the rest from the primary", () => {
+  for (const rel of ["base/5/16384", "base/5/16384_fsm", "global/1262", "pg_tblspc/16400/PG_15_202209061/5/16401", "pg_xact/0000", "pg_multixact/offsets/0000", "pg_commit_ts/0000"])
+    expect(`${rel} ${replicatedOnStandby(rel)}`).toBe(`${rel} true`);
+  for (const rel of ["global/pg_control", "postgresql.conf", "postgresql.auto.conf", "PG_VERSION", "pg_logical/replorigin_checkpoint", "pg_twophase/00000300", "backup_label", "base"])
+    expect(`${rel} ${replicatedOnStandby(rel)}`).toBe(`${rel} false`);
 });
