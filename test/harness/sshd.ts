@@ -121,7 +121,7 @@ export class Sshd {
   }
 
   /** Options a pgbunker config needs to reach this sshd as `repo1-host` or `pg1-host`. */
-  hostOptions(kind: "repo1" | "pg1", cmd: string, remoteConfig: string): Record<string, string | number> {
+  hostOptions(kind: `repo${number}` | `pg${number}`, cmd: string, remoteConfig: string): Record<string, string | number> {
     return {
       [`${kind}-host`]: this.host,
       [`${kind}-host-port`]: this.port,

@@ -9,7 +9,8 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from "node:path";
 import { sha1File, sha1OfStored } from "../harness/archive.ts";
 import { encodeJson, FrameType } from "../../src/protocol/frame.ts";
-import { Cluster, freePort, mkdirAsPostgres, PG_GID, PG_UID, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
+import { Cluster, freePort, mkdirAsPostgres, mustRun, PG_GID, PG_UID, runAsPostgres, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
+import { BINARY, writeConfig } from "../harness/pgbunker.ts";
 import { RemoteEnv } from "../harness/remote-env.ts";
 import { TcpProxy } from "../harness/sshd.ts";
 
@@ -167,6 +168,55 @@ describe("database host: restore from the repository host", () => {
   });
 });
 
+describe("backup host: backup from a standby on a second database host", () => {
+  test("replicated files come from the standby host, the rest from the primary host, both over SSH; the restore has the primary's data", async () => {
+    // The standby "host": its own data directory and its own config (pg1-path is the standby there).
+    const hostDir = mkdirAsPostgres(join(env.base, "standby-host"));
+    for (const d of ["log", "lock"]) mkdirAsPostgres(join(hostDir, d));
+    const dir = join(hostDir, "standby");
+    mustRun([join(SYSTEM_BIN, "pg_basebackup"), "-h", env.cluster.socketDir, "-p", String(env.cluster.port), "-U", "postgres", "-D", dir, "-R", "-X", "stream", "-c", "fast"]);
+    const standby = await Cluster.attach(dir);
+    restored.push(standby);
+    standby.writeConf({ archive_mode: "off" });
+    standby.start();
+    const standbyConf = join(hostDir, "pgbunker.conf");
+    writeConfig(standbyConf, {
+      global: { "log-path": join(hostDir, "log"), "lock-path": join(hostDir, "lock"), "log-level-file": "detail" },
+      [env.stanza]: { "pg1-path": dir, "pg1-socket-path": standby.socketDir, "pg1-port": standby.port },
+    });
+    const conf = join(env.backupDir, "standby.conf");
+    writeConfig(conf, {
+      global: { "repo1-path": env.repo, "log-path": join(env.backupDir, "log"), "lock-path": join(env.backupDir, "lock"), "backup-standby": true, "start-fast": true },
+      [env.stanza]: {
+        ...env.sshd.hostOptions("pg1", BINARY, env.dbConf), "pg1-path": env.cluster.dataDir,
+        ...env.sshd.hostOptions("pg2", BINARY, standbyConf), "pg2-path": dir,
+      },
+    });
+    const out = RemoteEnv.ok(runAsPostgres([BINARY, `--config=${conf}`, `--stanza=${env.stanza}`, "--type=full", "--process-max=2", "--log-level-console=detail", "backup"], { cwd: env.backupDir }), "backup from standby");
+    const label = /new backup label = (\S+)/.exec(out)![1]!;
+    expect(out).toMatch(/replay on the standby reached \S+/);
+    const read = [...out.matchAll(/ backup file (\S+) \(/g)].map((m) => m[1]!);
+    const fromStandby = read.filter((p) => p.startsWith(`127.0.0.1:${dir}/`));
+    const fromPrimary = read.filter((p) => p.startsWith(`127.0.0.1:${env.cluster.dataDir}/`));
+    expect(fromStandby.length + fromPrimary.length).toBe(read.length);
+    expect(fromStandby.length).toBeGreaterThan(read.length * 0.9);
+    expect(fromPrimary).toContain(`127.0.0.1:${env.cluster.dataDir}/global/pg_control`);
+    expect(env.backrest(["verify"]).code).toBe(0);
+
+    const want: Record<string, string> = {};
+    for (const t of TABLES) want[t] = await env.cluster.tableChecksum(t);
+    const target = mkdirAsPostgres(join(env.dbDir, "restored-standby"));
+    env.dbHostOk([`--pg1-path=${target}`, `--set=${label}`, "--type=immediate", "--target-action=promote", "restore"]);
+    const c = await Cluster.attach(target);
+    restored.push(c);
+    c.writeConf({ archive_mode: "off" });
+    await c.startAndWaitPromoted();
+    for (const t of TABLES) expect(`${t} ${await c.tableChecksum(t)}`).toBe(`${t} ${want[t]}`);
+    c.stop();
+    standby.stop();
+  });
+});
+
 describe("backup host: the network fails mid-backup", () => {
   test("link to the database host dropped during the copy: the backup fails cleanly, a retry resumes and completes", async () => {
     const proxy = TcpProxy.start(env.sshd.port);
@@ -218,12 +268,14 @@ describe("bad remote settings, through the built binary: clear errors and pgBack
       [[`--pg1-host-cmd=${fake}`], 39, /pgbunker remote on database host '127\.0\.0\.1' is version 0\.0\.1 \(protocol 1\), expected version/],
       [[`--pg1-host-cmd=${silent}`, "--protocol-timeout=1", "--db-timeout=0.5"], 66, /timed out after 1s waiting for the pgbunker remote on database host '127\.0\.0\.1' to start/],
     ];
+    const fulls = () => readdirSync(join(env.repo, "backup", env.stanza)).filter((f) => /^\d{8}-\d{6}F$/.test(f)).sort();
+    const before = fulls();
     for (const [args, code, message] of cases) {
       const r = env.backupHost([...args, "--type=full", "backup"]);
       expect({ args, code: r.code }).toEqual({ args, code });
       expect(r.stderr).toMatch(message);
     }
     // None of these left a backup behind.
-    expect(readdirSync(join(env.repo, "backup", env.stanza)).filter((f) => /^\d{8}-\d{6}F$/.test(f)).length).toBeLessThanOrEqual(2);
+    expect(fulls()).toEqual(before);
   });
 });
