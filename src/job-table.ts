@@ -6,6 +6,8 @@ import type { JobTable } from "./worker/protocol.ts";
 
 export const JOB_TABLE: JobTable = {
   "backup-file": async (params) => (await import("./command/backup/file.ts")).backupFile(params),
+  /** repo-bundle: small files stored back to back in one repository file (command/backup/file.ts). */
+  "backup-bundle": async (params) => (await import("./command/backup/file.ts")).backupBundle(params),
   /** Asynchronous archive-push: one WAL file into every repository (command/archive/push-file.ts). */
   "archive-push-file": async (params) => (await import("./command/archive/push-file.ts")).pushFileJob(params),
   /** Asynchronous archive-get: one WAL file from the archive into the spool (command/archive/get-file.ts). */

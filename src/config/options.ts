@@ -173,7 +173,7 @@ export const OPTIONS: readonly OptionDef[] = [
   o({ name: "repo-block-size-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental size map (not supported).", unsupported: true }),
   o({ name: "repo-block-size-super", type: "size", default: "256KiB", range: [32 * KiB, 16 * MiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental super block size (not supported)." }),
   o({ name: "repo-block-size-super-full", type: "size", default: "1MiB", range: [32 * KiB, 16 * MiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental full super block size (not supported)." }),
-  o({ name: "repo-bundle", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Bundle small files into larger repository files (not supported for writing).", unsupported: true }),
+  o({ name: "repo-bundle", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Bundle small files into larger repository files." }),
   o({ name: "repo-bundle-limit", type: "size", default: "2MiB", range: [8 * KiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Largest file put in a bundle." }),
   o({ name: "repo-bundle-size", type: "size", default: "20MiB", range: [MiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Target size of a bundle." }),
   o({ name: "repo-cipher-pass", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Passphrase of an encrypted repository." }),

@@ -1,6 +1,6 @@
 /**
  * backup.manifest: everything a backup holds. Sections (pgBackRest format 5):
- *   [backup]          label, type, prior, reference list, archive/LSN start+stop, timestamps
+ *   [backup]          label, type, prior, reference list, archive/LSN start+stop, timestamps, bundle
  *   [backup:db]       the cluster (id, system id, version, catalog/control versions)
  *   [backup:option]   options the backup was made with
  *   [backup:target]   pg_data and tablespaces/links (path, type, tablespace id/name)
@@ -89,6 +89,8 @@ export interface ManifestBackup {
   timestampStart: number;
   timestampCopyStart?: number;
   timestampStop?: number;
+  /** Small files are stored in bundles (repo-bundle): see ManifestFile.bundleId. */
+  bundle?: boolean;
 }
 
 export interface ManifestDb {
@@ -151,6 +153,7 @@ export class Manifest {
         timestampStart: n("backup", "backup-timestamp-start") ?? 0,
         timestampCopyStart: n("backup", "backup-timestamp-copy-start"),
         timestampStop: n("backup", "backup-timestamp-stop"),
+        bundle: ini.value("backup", "backup-bundle") === true ? true : undefined,
       },
       {
         id: Number(ini.need("backup:db", "db-id", file)),
@@ -162,7 +165,7 @@ export class Manifest {
     );
     m.format = Number(ini.value("backrest", "backrest-format") ?? REPO_FORMAT);
     m.programVersion = String(ini.value("backrest", "backrest-version") ?? REPO_VERSION);
-    const known = ["backup-archive-start", "backup-archive-stop", "backup-label", "backup-lsn-start", "backup-lsn-stop", "backup-prior", "backup-reference", "backup-timestamp-copy-start", "backup-timestamp-start", "backup-timestamp-stop", "backup-type"];
+    const known = ["backup-archive-start", "backup-archive-stop", "backup-bundle", "backup-label", "backup-lsn-start", "backup-lsn-stop", "backup-prior", "backup-reference", "backup-timestamp-copy-start", "backup-timestamp-start", "backup-timestamp-stop", "backup-type"];
     for (const k of ini.keys("backup")) if (!known.includes(k)) m.#otherBackupKeys.set(k, ini.raw("backup", k)!);
 
     for (const k of ini.keys("backup:option")) m.options[k.replace(/^option-/, "")] = ini.value("backup:option", k)!;
@@ -240,6 +243,7 @@ export class Manifest {
     };
     put("backup", "backup-archive-start", b.archiveStart);
     put("backup", "backup-archive-stop", b.archiveStop);
+    put("backup", "backup-bundle", b.bundle ? true : undefined);
     put("backup", "backup-label", b.label);
     put("backup", "backup-lsn-start", b.lsnStart);
     put("backup", "backup-lsn-stop", b.lsnStop);

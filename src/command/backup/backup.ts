@@ -91,6 +91,8 @@ export async function run(cfg: Config): Promise<number> {
     }
 
     const manifest = newManifest(cfg, info, control, label, type, prior, timestampStart, start && { lsn: start.lsnText, wal: start.walFile });
+    const bundle = cfg.bool(cfg.repoKey("repo-bundle")) ? { limit: cfg.num(cfg.repoKey("repo-bundle-limit")) ?? 2 * 1024 ** 2, size: cfg.num(cfg.repoKey("repo-bundle-size")) ?? 20 * 1024 ** 2 } : undefined;
+    if (bundle) manifest.backup.bundle = true;
     const rules = { user: cfg.list("exclude"), tablespaceVersionDir: tablespaceVersionDir(control.version, control.catalogVersion) };
     await buildFileList({ pg, manifest, rules, tablespaces: cluster.tablespaces });
     if (cluster.db) for (const d of await databaseList(cluster.db, control.facts.major)) manifest.dbs.set(d.name, { name: d.name, id: d.oid, lastSystemId: d.lastSystemOid });
@@ -100,7 +102,7 @@ export async function run(cfg: Config): Promise<number> {
     // 4. per-file decisions
     const delta = cfg.bool("delta") || (prior !== undefined && timelineChanged(prior, cluster.timeline));
     if (delta && !cfg.bool("delta")) logWarn("the cluster is on a different timeline than the prior backup: checksums decide which files changed (delta)");
-    const tasks = planTasks(manifest, prior, delta, resume?.manifest);
+    const tasks = planTasks(manifest, prior, delta, resume?.manifest, bundle !== undefined);
 
     // Every file is copied at or after this second; incremental.ts relies on it.
     manifest.backup.timestampCopyStart = nowSeconds();
@@ -124,6 +126,7 @@ export async function run(cfg: Config): Promise<number> {
       saveThreshold: cfg.num("manifest-save-threshold") ?? 1024 ** 3,
       savePartial: () => savePartialManifest(repo, stanza, manifest, info.cipherPass),
       onUnchanged: (t) => referencePrior(t.file, t.delta!.prior, t.delta!.label),
+      bundle,
     });
 
     await cluster.standby?.db.close();
@@ -158,7 +161,8 @@ export async function run(cfg: Config): Promise<number> {
 
     // 8. complete
     if (resume) {
-      const keep = new Set([...manifest.files.values()].filter((f) => f.reference === undefined).map((f) => f.name + COMPRESS_EXT[compressType]));
+      const stored = [...manifest.files.values()].filter((f) => f.reference === undefined);
+      const keep = new Set(stored.map((f) => (f.bundleId !== undefined ? `bundle/${f.bundleId}` : f.name + COMPRESS_EXT[compressType])));
       const removed = await removeUnlisted(repo, stanza, label, keep);
       if (removed) logInfo(`removed ${removed} stale file(s) of the interrupted backup`);
     }
@@ -364,9 +368,14 @@ function defaultLevel(t: CompressType): number {
 }
 
 /** Turn the manifest into copy tasks, referencing what the prior backup (or the interrupted run) holds. */
-function planTasks(manifest: Manifest, prior: Manifest | undefined, delta: boolean, partial: Manifest | undefined): CopyTask[] {
+function planTasks(manifest: Manifest, prior: Manifest | undefined, delta: boolean, partial: Manifest | undefined, bundle: boolean): CopyTask[] {
   const tasks: CopyTask[] = [];
   for (const f of manifest.files.values()) {
+    // A bundled backup stores no empty file, and refers to none (there would be nothing to find).
+    if (bundle && f.size === 0) {
+      tasks.push({ file: f });
+      continue;
+    }
     const d = decideFile(f, prior, delta);
     if (d.kind === "reference") {
       referencePrior(f, d.prior, d.label);
@@ -374,8 +383,9 @@ function planTasks(manifest: Manifest, prior: Manifest | undefined, delta: boole
     }
     const task: CopyTask = { file: f };
     if (d.kind === "delta") task.delta = { checksum: d.prior.checksum!, size: d.prior.size, label: d.label, prior: d.prior };
+    // Bundles are written again as a whole: only files stored on their own are resumed.
     const p = partial?.files.get(f.name);
-    if (p && p.reference === undefined && p.checksum !== undefined && p.rck !== undefined && p.size === f.size && p.timestamp === f.timestamp)
+    if (p && p.reference === undefined && p.bundleId === undefined && p.checksum !== undefined && p.rck !== undefined && p.size === f.size && p.timestamp === f.timestamp)
       task.resume = { rck: p.rck, repoSize: p.repoSize ?? p.size, checksum: p.checksum, size: p.size };
     tasks.push(task);
   }

@@ -15,7 +15,7 @@ import { pageErrorRanges, pageErrorText, type Manifest, type ManifestFile } from
 import type { Job } from "../../worker/pool.ts";
 import { WorkerPool } from "../../worker/pool.ts";
 import type { StorageSpec } from "../storage.ts";
-import { BACKUP_FILE_JOB, type BackupFileParams, type BackupFileResult } from "./file.ts";
+import { BACKUP_BUNDLE_JOB, BACKUP_FILE_JOB, type BackupBundleParams, type BackupFileParams, type BackupFileResult } from "./file.ts";
 
 export interface CopyTask {
   file: ManifestFile;
@@ -39,6 +39,8 @@ export interface CopyOptions {
   pageChecksum?: { lsnLimit: string; pageSize: number; relSegSize: number; isRelation: (pgRel: string) => boolean };
   saveThreshold: number;
   savePartial: () => Promise<void>;
+  /** repo-bundle: files up to `limit` bytes stored together, about `size` bytes of them a bundle. */
+  bundle?: { limit: number; size: number };
   /** Referencing the prior copy of a delta-checked file. */
   onUnchanged: (task: CopyTask) => void;
 }
@@ -65,94 +67,79 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   const ext = COMPRESS_EXT[o.compressType];
   const label = manifest.backup.label;
 
-  const shown = new Map<Job<BackupFileParams>, string>();
-  const jobs: Job<BackupFileParams>[] = tasks.map((t) => {
+  const paramsOf = (t: CopyTask): { params: BackupFileParams; display: string } => {
     const pgFile = pgRelPath(t.file.name);
     const source = o.source(pgFile);
     const pc = o.pageChecksum && o.pageChecksum.isRelation(pgFile)
       ? { firstBlock: relationSegment(pgFile) * o.pageChecksum.relSegSize, lsnLimit: o.pageChecksum.lsnLimit, pageSize: o.pageChecksum.pageSize }
       : undefined;
-    const job: Job<BackupFileParams> = {
-      type: BACKUP_FILE_JOB,
-      params: {
-        pg: source.spec,
-        repo: o.repo,
-        pgFile,
-        repoFile: repoPath.backupFile(o.stanza, label, t.file.name, ext),
-        compressType: o.compressType,
-        compressLevel: o.compressLevel,
-        cipherPass: o.cipherPass,
-        bufferSize: o.bufferSize,
-        pageChecksum: pc,
-        delta: t.delta ? { checksum: t.delta.checksum, size: t.delta.size } : undefined,
-        resume: t.resume,
-      },
+    const params: BackupFileParams = {
+      pg: source.spec,
+      repo: o.repo,
+      pgFile,
+      repoFile: repoPath.backupFile(o.stanza, label, t.file.name, ext),
+      compressType: o.compressType,
+      compressLevel: o.compressLevel,
+      cipherPass: o.cipherPass,
+      bufferSize: o.bufferSize,
+      pageChecksum: pc,
+      delta: t.delta ? { checksum: t.delta.checksum, size: t.delta.size } : undefined,
+      resume: t.resume,
     };
-    shown.set(job, source.display);
-    return job;
-  });
-  const taskOf = new Map(jobs.map((j, i) => [j, tasks[i]!]));
+    return { params, display: source.display };
+  };
 
   const progress = new Progress("backup", tasks.length, totalBytes);
   const threshold = Math.max(o.saveThreshold, Math.floor(totalBytes / 100));
   let sinceSave = 0;
   let lastPct = -1;
-  const pool = await WorkerPool.start(Math.max(1, Math.min(o.processMax, tasks.length)));
+
+  // One job per large file; with repo-bundle, small files go together into bundle jobs (empty
+  // ones are not stored at all). Largest jobs first.
+  type Unit = { tasks: CopyTask[]; shown: string[]; bytes: number; job: Job<BackupFileParams> | Job<BackupBundleParams>; bundleId?: number };
+  const units: Unit[] = [];
+  const bundled: CopyTask[] = [];
+  for (const t of tasks) {
+    if (o.bundle && t.file.size === 0) {
+      recordEmpty(t);
+      continue;
+    }
+    if (o.bundle && t.file.size <= o.bundle.limit) {
+      bundled.push(t);
+      continue;
+    }
+    const { params, display } = paramsOf(t);
+    units.push({ tasks: [t], shown: [display], bytes: t.file.size, job: { type: BACKUP_FILE_JOB, params } });
+  }
+  if (o.bundle) {
+    bundled.sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
+    let cur: CopyTask[] = [];
+    let bytes = 0;
+    const close = () => {
+      if (!cur.length) return;
+      const bundleId = units.filter((u) => u.bundleId !== undefined).length + 1;
+      const members = cur.map(paramsOf);
+      const params: BackupBundleParams = { repo: o.repo, repoFile: repoPath.bundleFile(o.stanza, label, bundleId), bufferSize: o.bufferSize, files: members.map((m) => m.params) };
+      units.push({ tasks: cur, shown: members.map((m) => m.display), bytes, job: { type: BACKUP_BUNDLE_JOB, params }, bundleId });
+      cur = [];
+      bytes = 0;
+    };
+    for (const t of bundled) {
+      cur.push(t);
+      bytes += t.file.size;
+      if (bytes >= o.bundle.size) close();
+    }
+    close();
+  }
+  units.sort((a, b) => b.bytes - a.bytes);
+  const unitOf = new Map<Job<unknown>, Unit>(units.map((u) => [u.job as Job<unknown>, u]));
+
+  const pool = await WorkerPool.start(Math.max(1, Math.min(o.processMax, units.length)));
   try {
-    await pool.runAll(jobs, async (job, r: BackupFileResult) => {
-      const t = taskOf.get(job)!;
-      const f = t.file;
-      const pct = totalBytes ? ((progress.bytes + f.size) * 100) / totalBytes : 100;
-      switch (r.status) {
-        case "missing":
-          manifest.files.delete(f.name);
-          stats.missing++;
-          logDetail(`skip file removed by database ${shown.get(job)}`);
-          break;
-        case "unchanged":
-          o.onUnchanged(t);
-          stats.unchanged++;
-          logDetail(`match file from prior backup ${shown.get(job)} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum}`);
-          break;
-        case "kept":
-        case "copied": {
-          f.size = r.size;
-          f.checksum = r.size > 0 ? r.checksum : undefined;
-          f.repoSize = r.repoSize;
-          f.rck = r.rck;
-          f.reference = undefined;
-          if (r.status === "kept") stats.kept++;
-          else {
-            stats.copied++;
-            stats.copiedBytes += r.size;
-          }
-          if (r.pageErrors !== undefined) {
-            const ok = r.pageErrors.length === 0 && r.pageAlign !== false;
-            f.checksumPage = ok;
-            f.checksumPageError = r.pageErrors.length ? pageErrorRanges(r.pageErrors) : undefined;
-            if (!ok) {
-              stats.pageErrorFiles++;
-              if (r.pageErrors.length)
-                logWarn(`invalid page checksums found in file ${shown.get(job)} at pages ${pageErrorText(f.checksumPageError!)}`);
-              else logWarn(`page misalignment in file ${shown.get(job)}: file size ${r.size} is not divisible by page size ${job.params.pageChecksum!.pageSize}`);
-            }
-          }
-          logDetail(`${r.status === "kept" ? "checksum resumed file" : "backup file"} ${shown.get(job)} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum ?? ""}`);
-          break;
-        }
-      }
-      progress.add(f.size);
-      // The lock file carries the percentage, so `info` (ours or pgBackRest's) shows a running backup's progress.
-      const pctDone = totalBytes ? Math.floor((progress.bytes * 100) / totalBytes) : 100;
-      if (pctDone !== lastPct) {
-        lastPct = pctDone;
-        lockProgress((progress.bytes * 100) / Math.max(totalBytes, 1));
-      }
-      sinceSave += f.size;
-      if (sinceSave >= threshold) {
-        sinceSave = 0;
-        await o.savePartial();
-      }
+    await pool.runAll(units.map((u) => u.job as Job<unknown>), async (job, result: BackupFileResult | BackupFileResult[]) => {
+      const u = unitOf.get(job)!;
+      const results = Array.isArray(result) ? result : [result];
+      for (let i = 0; i < u.tasks.length; i++) await record(u.tasks[i]!, u.shown[i]!, results[i]!, u.bundleId);
     });
   } finally {
     progress.done();
@@ -161,4 +148,70 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   const secs = progress.elapsedSeconds();
   logInfo(`copied ${stats.copied} files (${formatBytes(stats.copiedBytes)}) in ${secs.toFixed(1)}s (${formatBytes(secs > 0 ? stats.copiedBytes / secs : 0)}/s); ${stats.unchanged + stats.kept} verified unchanged`);
   return stats;
+
+  /** An empty file in a bundled backup: recorded, nothing stored (as pgBackRest does). */
+  function recordEmpty(t: CopyTask): void {
+    const f = t.file;
+    f.checksum = f.rck = f.repoSize = f.reference = undefined;
+    if (o.pageChecksum?.isRelation(pgRelPath(f.name))) f.checksumPage = true;
+    progress.add(0);
+  }
+
+  async function record(t: CopyTask, shown: string, r: BackupFileResult, bundleId: number | undefined): Promise<void> {
+    const f = t.file;
+    const pct = totalBytes ? ((progress.bytes + f.size) * 100) / totalBytes : 100;
+    switch (r.status) {
+      case "missing":
+        manifest.files.delete(f.name);
+        stats.missing++;
+        logDetail(`skip file removed by database ${shown}`);
+        break;
+      case "unchanged":
+        o.onUnchanged(t);
+        stats.unchanged++;
+        logDetail(`match file from prior backup ${shown} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum}`);
+        break;
+      case "kept":
+      case "copied": {
+        f.size = r.size;
+        f.checksum = r.size > 0 ? r.checksum : undefined;
+        f.repoSize = r.repoSize;
+        f.rck = r.rck;
+        f.reference = undefined;
+        f.bundleId = r.bundleOffset !== undefined ? bundleId : undefined;
+        // pgBackRest leaves out an offset of 0 (the bundle's first member).
+        f.bundleOffset = r.bundleOffset ? r.bundleOffset : undefined;
+        if (r.status === "kept") stats.kept++;
+        else {
+          stats.copied++;
+          stats.copiedBytes += r.size;
+        }
+        if (r.pageErrors !== undefined) {
+          const ok = r.pageErrors.length === 0 && r.pageAlign !== false;
+          f.checksumPage = ok;
+          f.checksumPageError = r.pageErrors.length ? pageErrorRanges(r.pageErrors) : undefined;
+          if (!ok) {
+            stats.pageErrorFiles++;
+            if (r.pageErrors.length)
+              logWarn(`invalid page checksums found in file ${shown} at pages ${pageErrorText(f.checksumPageError!)}`);
+            else logWarn(`page misalignment in file ${shown}: file size ${r.size} is not divisible by page size ${o.pageChecksum!.pageSize}`);
+          }
+        }
+        logDetail(`${r.status === "kept" ? "checksum resumed file" : "backup file"} ${shown} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum ?? ""}`);
+        break;
+      }
+    }
+    progress.add(f.size);
+    // The lock file carries the percentage, so `info` (ours or pgBackRest's) shows a running backup's progress.
+    const pctDone = totalBytes ? Math.floor((progress.bytes * 100) / totalBytes) : 100;
+    if (pctDone !== lastPct) {
+      lastPct = pctDone;
+      lockProgress((progress.bytes * 100) / Math.max(totalBytes, 1));
+    }
+    sinceSave += f.size;
+    if (sinceSave >= threshold) {
+      sinceSave = 0;
+      await o.savePartial();
+    }
+  }
 }

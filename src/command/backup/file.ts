@@ -7,9 +7,9 @@
  */
 import { PgbError } from "../../common/error.ts";
 import { logDetail } from "../../common/log.ts";
-import { findResult, type CompressType, type FilterSpec } from "../../filter/filter.ts";
+import { findResult, type CompressType, type FilterResult, type FilterSpec } from "../../filter/filter.ts";
 import { pageVerify } from "../../native/helper.ts";
-import type { Storage } from "../../storage/storage.ts";
+import type { Storage, StorageRead, StorageWrite } from "../../storage/storage.ts";
 import { type StorageSpec, workerStorage } from "../storage.ts";
 
 export const BACKUP_FILE_JOB = "backup-file";
@@ -33,6 +33,22 @@ export interface BackupFileParams {
   resume?: { rck: string; repoSize: number; checksum: string; size: number };
 }
 
+/**
+ * A bundle (repo-bundle): small files stored back to back in one repository file, each through
+ * its own filter chain, so each member is a complete compressed (and encrypted) stream that
+ * restore reads by offset and length. Written atomically as a whole.
+ */
+export const BACKUP_BUNDLE_JOB = "backup-bundle";
+
+export interface BackupBundleParams {
+  repo: StorageSpec;
+  /** Path of the bundle relative to the repository. */
+  repoFile: string;
+  bufferSize: number;
+  /** The members, in order; their repoFile and resume are not used. */
+  files: BackupFileParams[];
+}
+
 export interface BackupFileResult {
   /** copied: stored now; unchanged: delta match (reference the prior backup); kept: resume match; missing: gone from the data directory. */
   status: "copied" | "unchanged" | "kept" | "missing";
@@ -42,6 +58,8 @@ export interface BackupFileResult {
   rck?: string;
   pageErrors?: number[];
   pageAlign?: boolean;
+  /** Copied into a bundle: where its stored bytes start. */
+  bundleOffset?: number;
 }
 
 
@@ -67,37 +85,111 @@ export async function backupFile(p: BackupFileParams): Promise<BackupFileResult>
     }
   }
 
-  if (p.delta) {
-    const r = await drain(pg, p.pgFile, [{ type: "sha1" }, { type: "size" }], p.bufferSize);
-    if (!r) return { status: "missing", size: 0 };
-    const size = findResult(r, "size")!.size;
-    const checksum = findResult(r, "sha1")!.hash;
-    if (checksum === p.delta.checksum && size === p.delta.size) return { status: "unchanged", size, checksum };
-  }
+  const unchanged = await deltaMatch(pg, p);
+  if (unchanged) return unchanged;
 
+  // Filters run where the data is: for a remote data directory the compressed bytes cross the wire.
+  const reader = await pg.openRead(p.pgFile, { filters: storeFilters(p), bufferSize: p.bufferSize, ignoreMissing: true });
+  if (!reader) return { status: "missing", size: 0 };
+  // Durability comes from one syncTree of the backup directory before the manifest is written.
+  const writer = await repo.openWrite(p.repoFile, { bufferSize: p.bufferSize, sync: !repo.canSyncTree });
+  try {
+    await pump(reader, writer);
+    await writer.close();
+  } catch (e) {
+    await writer.abort().catch(() => {});
+    // The file went away while being read (a dropped table): not an error, it is not in the backup.
+    if (isMissing(e)) return { status: "missing", size: 0 };
+    throw e;
+  }
+  return copiedResult(pg, p, reader.results());
+}
+
+export async function backupBundle(b: BackupBundleParams): Promise<BackupFileResult[]> {
+  const repo = await workerStorage(b.repo);
+  const out: BackupFileResult[] = [];
+  const writer = await repo.openWrite(b.repoFile, { bufferSize: b.bufferSize, sync: !repo.canSyncTree });
+  let offset = 0;
+  try {
+    for (const p of b.files) {
+      const pg = await workerStorage(p.pg);
+      const unchanged = await deltaMatch(pg, p);
+      if (unchanged) {
+        out.push(unchanged);
+        continue;
+      }
+      const reader = await pg.openRead(p.pgFile, { filters: storeFilters(p), bufferSize: p.bufferSize, ignoreMissing: true });
+      if (!reader) {
+        out.push({ status: "missing", size: 0 });
+        continue;
+      }
+      const start = offset;
+      try {
+        offset += await pump(reader, writer);
+      } catch (e) {
+        // Gone while being read: its bytes so far stay in the bundle, unreferenced (members are
+        // found by offset, never by scanning).
+        if (!isMissing(e)) throw e;
+        offset = start + (e as MissingAfter).written;
+        out.push({ status: "missing", size: 0 });
+        continue;
+      }
+      out.push({ ...(await copiedResult(pg, p, reader.results())), bundleOffset: start });
+    }
+    if (offset === 0) await writer.abort();
+    else await writer.close();
+  } catch (e) {
+    await writer.abort().catch(() => {});
+    throw e;
+  }
+  return out;
+}
+
+/** sha1 → size → page-checksum → compress → (encrypt) → sha1 → size: the file, then the stored bytes. */
+function storeFilters(p: BackupFileParams): FilterSpec[] {
   const filters: FilterSpec[] = [{ type: "sha1", id: "file" }, { type: "size", id: "file" }];
   if (p.pageChecksum) filters.push({ type: "page-checksum", ...p.pageChecksum });
   if (p.compressType !== "none") filters.push({ type: "compress", compressType: p.compressType, level: p.compressLevel });
   if (p.cipherPass) filters.push({ type: "encrypt", pass: p.cipherPass });
   filters.push({ type: "sha1", id: "repo" }, { type: "size", id: "repo" });
+  return filters;
+}
 
-  // Filters run where the data is: for a remote data directory the compressed bytes cross the wire.
-  const reader = await pg.openRead(p.pgFile, { filters, bufferSize: p.bufferSize, ignoreMissing: true });
-  if (!reader) return { status: "missing", size: 0 };
-  // Durability comes from one syncTree of the backup directory before the manifest is written.
-  const writer = await repo.openWrite(p.repoFile, { bufferSize: p.bufferSize, sync: !repo.canSyncTree });
+/** Delta: the file's SHA-1 and size still equal the prior backup's (or it is gone). */
+async function deltaMatch(pg: Storage, p: BackupFileParams): Promise<BackupFileResult | undefined> {
+  if (!p.delta) return undefined;
+  const r = await drain(pg, p.pgFile, [{ type: "sha1" }, { type: "size" }], p.bufferSize);
+  if (!r) return { status: "missing", size: 0 };
+  const size = findResult(r, "size")!.size;
+  const checksum = findResult(r, "sha1")!.hash;
+  return checksum === p.delta.checksum && size === p.delta.size ? { status: "unchanged", size, checksum } : undefined;
+}
+
+/** A FileMissingError raised part way through a copy, with the bytes already written. */
+type MissingAfter = PgbError & { written: number };
+
+function isMissing(e: unknown): e is MissingAfter {
+  return e instanceof PgbError && e.kind === "FileMissingError";
+}
+
+/** Copy every chunk of the reader into the writer; returns the bytes written. Closes the reader. */
+async function pump(reader: StorageRead, writer: StorageWrite): Promise<number> {
+  let written = 0;
   try {
-    for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) await writer.write(chunk);
-    await writer.close();
+    for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) {
+      await writer.write(chunk);
+      written += chunk.byteLength;
+    }
   } catch (e) {
-    await writer.abort().catch(() => {});
     await reader.close().catch(() => {});
-    // The file went away while being read (a dropped table): not an error, it is not in the backup.
-    if (e instanceof PgbError && e.kind === "FileMissingError") return { status: "missing", size: 0 };
+    if (isMissing(e)) Object.assign(e, { written });
     throw e;
   }
   await reader.close();
-  const results = reader.results();
+  return written;
+}
+
+async function copiedResult(pg: Storage, p: BackupFileParams, results: FilterResult[]): Promise<BackupFileResult> {
   const out: BackupFileResult = {
     status: "copied",
     size: findResult(results, "size", "file")!.size,
