@@ -169,7 +169,7 @@ describe("database host: restore from the repository host", () => {
 });
 
 describe("backup host: backup from a standby on a second database host", () => {
-  test("replicated files come from the standby host, the rest from the primary host, both over SSH; the restore has the primary's data", async () => {
+  test("replicated files come from the standby host, the rest from the primary host, both over SSH, bundled; the restore has the primary's data", async () => {
     // The standby "host": its own data directory and its own config (pg1-path is the standby there).
     const hostDir = mkdirAsPostgres(join(env.base, "standby-host"));
     for (const d of ["log", "lock"]) mkdirAsPostgres(join(hostDir, d));
@@ -192,7 +192,7 @@ describe("backup host: backup from a standby on a second database host", () => {
         ...env.sshd.hostOptions("pg2", BINARY, standbyConf), "pg2-path": dir,
       },
     });
-    const out = RemoteEnv.ok(runAsPostgres([BINARY, `--config=${conf}`, `--stanza=${env.stanza}`, "--type=full", "--process-max=2", "--log-level-console=detail", "backup"], { cwd: env.backupDir }), "backup from standby");
+    const out = RemoteEnv.ok(runAsPostgres([BINARY, `--config=${conf}`, `--stanza=${env.stanza}`, "--type=full", "--process-max=2", "--repo1-bundle", "--log-level-console=detail", "backup"], { cwd: env.backupDir }), "backup from standby");
     const label = /new backup label = (\S+)/.exec(out)![1]!;
     expect(out).toMatch(/replay on the standby reached \S+/);
     const read = [...out.matchAll(/ backup file (\S+) \(/g)].map((m) => m[1]!);
@@ -201,6 +201,8 @@ describe("backup host: backup from a standby on a second database host", () => {
     expect(fromStandby.length + fromPrimary.length).toBe(read.length);
     expect(fromStandby.length).toBeGreaterThan(read.length * 0.9);
     expect(fromPrimary).toContain(`127.0.0.1:${env.cluster.dataDir}/global/pg_control`);
+    // Bundled too (repo-bundle): the workers wrote bundles into the repository from both hosts' files.
+    expect(readdirSync(join(env.repo, "backup", env.stanza, label, "bundle")).length).toBeGreaterThan(0);
     expect(env.backrest(["verify"]).code).toBe(0);
 
     const want: Record<string, string> = {};
