@@ -22,7 +22,15 @@ async function loadOne(storage: Storage, path: string, cipherPass?: string): Pro
   const filters: FilterSpec[] = cipherPass ? [{ type: "decrypt", pass: cipherPass }] : [];
   const data = await storage.get(path, { filters });
   if (data === null) throw err("FileMissingError", `unable to open missing file '${storage.path(path)}' for read`);
-  return InfoIni.parse(new TextDecoder().decode(data), storage.path(path));
+  try {
+    return InfoIni.parse(new TextDecoder().decode(data), storage.path(path));
+  } catch (e) {
+    // A wrong passphrase usually fails the padding check, but about one time in 256 it yields
+    // garbage with valid padding: say what is most likely wrong either way.
+    if (cipherPass && e instanceof PgbError && e.kind === "FormatError")
+      throw err("CryptoError", `unable to decrypt '${storage.path(path)}': wrong passphrase or corrupt data (the decrypted bytes are not an info file)`);
+    throw e;
+  }
 }
 
 export async function loadInfoFile(storage: Storage, path: string, opts: InfoLoadOptions = {}): Promise<InfoIni | null> {

@@ -63,6 +63,22 @@ describe("info file .copy fallback", () => {
   });
 });
 
+describe("encrypted info files", () => {
+  test("a wrong passphrase is a CryptoError, also when the garbage it decrypts to has valid padding", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pgb-info-enc-"));
+    const s = new Storage(posix, dir);
+    await saveArchiveInfo(s, "demo", new ArchiveInfo({ id: 1, systemId: 7712144726744982025n, version: "15" }), "the right passphrase");
+    expect((await loadArchiveInfo(s, "demo", { cipherPass: "the right passphrase" }))!.current.version).toBe("15");
+    // About one wrong key in 256 passes the padding check; 600 tries make that all but certain.
+    const kinds = new Set<string>();
+    for (let i = 0; i < 600; i++) {
+      const e = await loadInfoFile(s, "archive/demo/archive.info", { cipherPass: `wrong ${i}` }).then(() => null, (x) => x);
+      kinds.add(e?.kind ?? "loaded");
+    }
+    expect([...kinds]).toEqual(["CryptoError"]);
+  });
+});
+
 describe("manifest", () => {
   test("page error ranges as pgBackRest writes them", () => {
     expect(pageErrorRanges([3, 5, 6])).toEqual([3, [5, 6]]);
