@@ -178,7 +178,7 @@ export const OPTIONS: readonly OptionDef[] = [
   o({ name: "repo-bundle-size", type: "size", default: "20MiB", range: [MiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Target size of a bundle." }),
   o({ name: "repo-cipher-pass", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Passphrase of an encrypted repository." }),
   o({ name: "repo-cipher-type", type: "enum", default: "none", allow: ["none", "aes-256-cbc"], indexed: "repo", section: "global", commands: REPO, summary: "Repository encryption." }),
-  o({ name: "repo-hardlink", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Hard-link unchanged files instead of referencing them." }),
+  o({ name: "repo-hardlink", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Hard-link the files a diff or incr backup refers to into its own directory." }),
   o({ name: "repo-host", type: "string", indexed: "repo", section: "global", commands: REPO_HOST, summary: "Repository host reached over SSH.", deprecated: ["backup-host"] }),
   o({ name: "repo-host-ca-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS CA file (TLS transport is not supported; kept for config compatibility)." }),
   o({ name: "repo-host-ca-path", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS CA path (kept for config compatibility)." }),

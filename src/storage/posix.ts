@@ -4,7 +4,7 @@
  * beyond what a filter itself emits.
  */
 import {
-  chmodSync, chownSync, closeSync, fstatSync, fsyncSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
   readdirSync, readlinkSync, readSync, renameSync, rmSync, rmdirSync, statSync, symlinkSync, truncateSync, unlinkSync,
   utimesSync, type Stats,
 } from "node:fs";
@@ -402,6 +402,22 @@ export class PosixDriver implements StorageDriver {
       symlinkSync(target, path);
     } catch (e) {
       throw fromSystemError(e, "link", path);
+    }
+  }
+
+  async hardLink(existing: string, path: string): Promise<void> {
+    try {
+      rmSync(path, { force: true });
+      linkSync(existing, path);
+    } catch (e) {
+      // ENOENT: the new link's directory is missing (create it), or the file linked to is (an error).
+      if ((e as { code?: string }).code !== "ENOENT" || !existsSync(existing)) throw fromSystemError(e, "link", existing);
+      this.#mkdirp(dirname(path), PATH_MODE);
+      try {
+        linkSync(existing, path);
+      } catch (e2) {
+        throw fromSystemError(e2, "link", path);
+      }
     }
   }
 

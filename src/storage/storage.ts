@@ -114,6 +114,8 @@ export interface StorageDriver {
    */
   syncTree?(path: string): Promise<void>;
   linkCreate(target: string, path: string): Promise<void>;
+  /** Make path a hard link to existing (replacing whatever path was). Optional (repo-hardlink). */
+  hardLink?(existing: string, path: string): Promise<void>;
   /** Set mode, owner and/or mtime of an existing path (restore). */
   setAttributes(path: string, attrs: { mode?: number; user?: string; group?: string; mtime?: number; followLink?: boolean }): Promise<void>;
   /** Set the length of an existing file: cut it, or extend it with a sparse zeroed tail (restore). */
@@ -269,6 +271,17 @@ export class Storage {
   linkCreate(target: string, rel: string) {
     this.#writable(`create link '${this.path(rel)}'`);
     return this.driver.linkCreate(target, this.path(rel));
+  }
+
+  /** Whether hardLink works here (a local file system; not over the remote protocol). */
+  get canHardLink(): boolean {
+    return this.driver.hardLink !== undefined;
+  }
+
+  hardLink(existingRel: string, rel: string): Promise<void> {
+    this.#writable(`create hard link '${this.path(rel)}'`);
+    if (!this.driver.hardLink) throw err("FeatureNotSupportedError", `${this.role} storage cannot create hard links`);
+    return this.driver.hardLink(this.path(existingRel), this.path(rel));
   }
 
   setAttributes(rel: string, attrs: Parameters<StorageDriver["setAttributes"]>[1]) {

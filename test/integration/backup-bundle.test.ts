@@ -1,11 +1,15 @@
 /**
+ * The repository layouts pgBackRest 2.45 offers besides one file per file.
+ *
  * repo-bundle: small files stored back to back in bundle files, as pgBackRest 2.45 stores them.
  * pgBackRest verifies and restores what pgbunker bundles (full and an incr referring to the full's
  * bundles); pgbunker's restore of the same set gives the same files; verify finds a flipped byte
  * inside a bundle; a bundled backup killed halfway resumes its large files and rewrites its bundles.
+ *
+ * repo-hardlink: a diff/incr also hard-links the prior backups' files it refers to.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Manifest } from "../../src/repo/manifest.ts";
 import { mkdirAsPostgres, spawnAsPostgres } from "../harness/cluster.ts";
@@ -149,5 +153,38 @@ describe("bundled backups (repo-bundle)", () => {
     const c = await env.restoreAndStart("pgbunker", killed.label);
     expect(await c.tableChecksum("big")).toBe(await env.cluster.tableChecksum("big"));
     c.stop();
+  });
+});
+
+describe("hard-linked backups (repo-hardlink)", () => {
+  test("an incr hard-links every file it refers to into its own directory; pgBackRest verifies and restores it", async () => {
+    const full = labelOf(env.runOk(["--repo1-hardlink", "--type=full", "backup"]));
+    expect(readFileSync(join(backupDir(full), "backup.manifest"), "utf8")).toContain("\noption-hardlink=true\n");
+    await env.cluster.query("create table after_hardlink_full as select g from generate_series(1, 1000) g");
+    const out = env.runOk(["--repo1-hardlink", "--type=incr", "backup"]);
+    const incr = labelOf(out);
+    const m = manifestOf(incr);
+    const referenced = m.fileList().filter((f) => f.reference === full);
+    expect(referenced.length).toBeGreaterThan(500);
+    expect(out).toContain(`hard-linked ${referenced.length} file(s) of prior backups into ${incr} (repo-hardlink)`);
+    // The same inode as the full's copy: a link, not a second copy.
+    for (const f of referenced) {
+      const a = statSync(join(backupDir(full), `${f.name}.lz4`));
+      const b = statSync(join(backupDir(incr), `${f.name}.lz4`));
+      expect(`${f.name} ${b.ino} ${b.nlink}`).toBe(`${f.name} ${a.ino} 2`);
+    }
+    expect(env.backrest(["verify"]).code).toBe(0);
+    const want = await env.cluster.tableChecksum("after_hardlink_full");
+    const c = await env.restoreAndStart("pgbackrest", incr);
+    expect(await c.tableChecksum("after_hardlink_full")).toBe(want);
+    c.stop();
+  });
+
+  test("repo-hardlink with repo-bundle is refused before anything is written", () => {
+    const before = readdirSync(join(env.repo, "backup", env.stanza)).sort();
+    const r = env.run(["--repo1-hardlink", "--repo1-bundle", "--type=full", "backup"]);
+    expect(r.code).toBe(31);
+    expect(r.stderr).toContain("ERROR: [031]: option 'repo1-hardlink' cannot be used with 'repo1-bundle'");
+    expect(readdirSync(join(env.repo, "backup", env.stanza)).sort()).toEqual(before);
   });
 });

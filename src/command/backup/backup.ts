@@ -57,10 +57,13 @@ interface Cluster {
 export async function run(cfg: Config): Promise<number> {
   const stanza = cfg.req("stanza");
   const online = cfg.bool("online");
-  if (cfg.bool(cfg.repoKey("repo-hardlink")))
-    throw err("FeatureNotSupportedError", "option repo-hardlink is not supported", "set repo-hardlink=n.");
+  const hardlink = cfg.bool(cfg.repoKey("repo-hardlink"));
+  if (hardlink && cfg.bool(cfg.repoKey("repo-bundle")))
+    throw err("OptionInvalidError", `option '${cfg.repoKey("repo-hardlink")}' cannot be used with '${cfg.repoKey("repo-bundle")}'`, "a file inside a bundle cannot be hard-linked: choose one of the two.");
 
   const repo = await storageRepo(cfg);
+  if (hardlink && !repo.canHardLink)
+    throw err("OptionInvalidError", `option '${cfg.repoKey("repo-hardlink")}' needs a repository on this host's file system`, "run the backup on the repository host, or set repo-hardlink=n.");
   const repoPass = cfg.str(cfg.repoKey("repo-cipher-pass"));
   const info = (await loadBackupInfo(repo, stanza, {
     cipherPass: repoPass,
@@ -166,6 +169,7 @@ export async function run(cfg: Config): Promise<number> {
       const removed = await removeUnlisted(repo, stanza, label, keep);
       if (removed) logInfo(`removed ${removed} stale file(s) of the interrupted backup`);
     }
+    if (hardlink) await linkReferences(repo, stanza, manifest, COMPRESS_EXT[compressType]);
     // Every stored file was written without its own fsync: make the whole backup durable at once
     // before the manifest that vouches for it is written.
     if (repo.canSyncTree) await repo.syncTree(repoPath.backupDir(stanza, label));
@@ -354,7 +358,7 @@ function newManifest(cfg: Config, info: BackupInfo, control: PgControl, label: s
     "compress-level-network": cfg.num("compress-level-network") ?? 3,
     "compress-type": compressType,
     delta: cfg.bool("delta"),
-    hardlink: false,
+    hardlink: cfg.bool(cfg.repoKey("repo-hardlink")),
     online: cfg.bool("online"),
     "process-max": cfg.num("process-max") ?? 1,
   };
@@ -365,6 +369,21 @@ function newManifest(cfg: Config, info: BackupInfo, control: PgControl, label: s
 
 function defaultLevel(t: CompressType): number {
   return t === "lz4" ? 1 : t === "gz" ? 6 : t === "zst" ? 3 : t === "bz2" ? 9 : 0;
+}
+
+/**
+ * repo-hardlink: every file this backup refers to in a prior one is also hard-linked into this
+ * backup's directory, so each backup looks complete on the file system (the manifest still holds
+ * the references, as pgBackRest's does). Not for bundle members or files never stored.
+ */
+async function linkReferences(repo: Storage, stanza: string, m: Manifest, ext: string): Promise<void> {
+  let linked = 0;
+  for (const f of m.files.values()) {
+    if (f.reference === undefined || f.bundleId !== undefined || f.rck === undefined) continue;
+    await repo.hardLink(repoPath.backupFile(stanza, f.reference, f.name, ext), repoPath.backupFile(stanza, m.backup.label, f.name, ext));
+    linked++;
+  }
+  logInfo(`hard-linked ${linked} file(s) of prior backups into ${m.backup.label} (repo-hardlink)`);
 }
 
 /** Turn the manifest into copy tasks, referencing what the prior backup (or the interrupted run) holds. */
