@@ -278,10 +278,10 @@ export class Storage {
     return this.driver.hardLink !== undefined;
   }
 
-  hardLink(existingRel: string, rel: string): Promise<void> {
+  async hardLink(existingRel: string, rel: string): Promise<void> {
     this.#writable(`create hard link '${this.path(rel)}'`);
     if (!this.driver.hardLink) throw err("FeatureNotSupportedError", `${this.role} storage cannot create hard links`);
-    return this.driver.hardLink(this.path(existingRel), this.path(rel));
+    await this.driver.hardLink(this.path(existingRel), this.path(rel));
   }
 
   setAttributes(rel: string, attrs: Parameters<StorageDriver["setAttributes"]>[1]) {

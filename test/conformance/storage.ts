@@ -131,6 +131,20 @@ export function storageConformance(name: string, make: () => Promise<Conformance
       expect((await s.list("attr"))!.find((e) => e.name === "l")!.linkDestination).toBe("f");
     });
 
+    test("hard links (where canHardLink): a second name for the same bytes, replacing what was there; new directories made", async () => {
+      if (!s.canHardLink) {
+        expect((await failure(s.hardLink("x", "y"))).kind).toBe("FeatureNotSupportedError");
+        return;
+      }
+      await s.put("hl/orig", "linked bytes");
+      await s.put("hl2/deep/copy", "old");
+      await s.hardLink("hl/orig", "hl2/deep/copy");
+      await s.hardLink("hl/orig", "hl3/new/dir/copy");
+      expect(new TextDecoder().decode((await s.get("hl2/deep/copy"))!)).toBe("linked bytes");
+      expect(new TextDecoder().decode((await s.get("hl3/new/dir/copy"))!)).toBe("linked bytes");
+      expect((await failure(s.hardLink("hl/no-such-file", "hl/x"))).kind).toMatch(/File(Missing|Open|Write)Error/);
+    });
+
     test("read with filters: results in filter order, many chunks, bytes identical", async () => {
       const data = testBytes(5 * 1024 * 1024 + 123, 2);
       await s.put("filtered/src", data);
