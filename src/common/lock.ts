@@ -11,7 +11,7 @@
  */
 import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeSync, ftruncateSync } from "node:fs";
 import { err } from "./error.ts";
-import { lockAcquire } from "../native/helper.ts";
+import { errnoName, lockAcquire } from "../native/helper.ts";
 
 export type LockType = "archive" | "backup";
 
@@ -76,7 +76,7 @@ export class Lock {
               `wait for it to finish, or run 'pgbunker --stanza=${stanza} stop --force' to stop it.`,
             );
           }
-          throw err("LockAcquireError", `unable to acquire lock on file '${file}': error ${-fd}`, "check lock-path and its permissions.");
+          throw err("LockAcquireError", `unable to acquire lock on file '${file}': ${errnoName(fd)}`, "check lock-path and its permissions.");
         }
         writeContent(fd, lockContent(execId));
         fds.push(fd);

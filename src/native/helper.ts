@@ -87,8 +87,13 @@ export function syncFileSystem(path: string): number {
 
 /** A -errno of this library as the error a failed node:fs call gives (its `code`, e.g. ENOSPC). */
 export function errnoError(rc: number, action: string): Error & { code: string } {
-  const code = Object.entries(osConstants.errno).find(([, v]) => v === -rc)?.[0] ?? `errno ${-rc}`;
+  const code = errnoName(rc);
   return Object.assign(new Error(`${code}: ${action} failed`), { code, errno: rc });
+}
+
+/** The name of a -errno the helper returned ("EACCES"), for messages. */
+export function errnoName(rc: number): string {
+  return Object.entries(osConstants.errno).find(([, v]) => v === -rc)?.[0] ?? `errno ${-rc}`;
 }
 
 /**

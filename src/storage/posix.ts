@@ -12,7 +12,7 @@ import { dirname } from "node:path";
 import { err, fromSystemError } from "../common/error.ts";
 import { fsyncPath } from "../common/fs.ts";
 import { groupId, groupName, isRoot, userId, userName } from "../common/user.ts";
-import { syncFileSystem } from "../native/helper.ts";
+import { errnoName, syncFileSystem } from "../native/helper.ts";
 import { FileSink } from "./file-sink.ts";
 import type { FilterResult } from "../filter/filter.ts";
 import { findLastResult } from "../filter/filter.ts";
@@ -394,7 +394,7 @@ export class PosixDriver implements StorageDriver {
 
   async syncTree(path: string): Promise<void> {
     const rc = syncFileSystem(path);
-    if (rc !== 0) throw err("PathSyncError", `unable to sync the file system holding '${path}': error ${-rc}`);
+    if (rc !== 0) throw err("PathSyncError", `unable to sync the file system holding '${path}': ${errnoName(rc)}`);
   }
 
   async linkCreate(target: string, path: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { flockHeld, Lock, lockFile, lockHolders, lockProgress, lockState, stopFile, stopped } from "../../../src/common/lock.ts";
@@ -22,6 +22,17 @@ describe("locks", () => {
       expect(lockHolders(dir, "demo")).toEqual([{ file, pid: process.pid }]);
       lock.release();
       expect(lockState(dir, "demo", "backup").held).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a lock file that cannot be opened: the error names the file and the errno", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pgb-lock-"));
+    try {
+      // An existing directory where the lock file would go: open(2) fails with EISDIR.
+      mkdirSync(lockFile(dir, "demo", "backup"), { recursive: true });
+      expect(() => Lock.acquire(dir, "demo", ["backup"], "backup")).toThrow(`unable to acquire lock on file '${lockFile(dir, "demo", "backup")}': EISDIR`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
