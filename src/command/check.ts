@@ -10,7 +10,7 @@
  *     archive of every repository: proof that archive_command works end to end.
  */
 import { err } from "../common/error.ts";
-import { logInfo } from "../common/log.ts";
+import { logInfo, logWarn } from "../common/log.ts";
 import { waitFor } from "../common/time.ts";
 import type { Config } from "../config/parse.ts";
 import { walSwitch } from "../postgres/queries.ts";
@@ -35,6 +35,8 @@ export async function run(cfg: Config): Promise<number> {
 
   const clusters = await connectClusters(cfg, { primaryRequired: true });
   try {
+    if (cfg.bool("backup-standby") && clusters.standbys.length === 0)
+      logWarn("option backup-standby is set but no standby could be checked: a backup will fail until one is configured and running");
     for (const standby of clusters.standbys) {
       for (const repo of repos) {
         logInfo(`check repo${repo.index} (standby)`);

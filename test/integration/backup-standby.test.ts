@@ -122,7 +122,7 @@ describe("backup from a standby", () => {
 });
 
 describe("backup-standby refuses", () => {
-  test("no standby running: DbConnectError, nothing written", () => {
+  test("no standby running: DbConnectError, nothing written; check warns", () => {
     const before = backupDirs();
     standby.stop();
     try {
@@ -131,6 +131,10 @@ describe("backup-standby refuses", () => {
       expect(r.stderr).toContain("WARN: unable to check pg1");
       expect(r.stderr).toContain("ERROR: [056]: unable to find standby cluster - cannot proceed");
       expect(r.stderr).toContain("HINT: or set backup-standby=n");
+      // check passes (archiving works) but says a standby backup would not.
+      const check = fromStandby(["check"]);
+      expect(check.code).toBe(0);
+      expect(check.stderr).toContain("WARN: option backup-standby is set but no standby could be checked");
     } finally {
       standby.start();
     }
