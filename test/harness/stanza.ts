@@ -2,9 +2,10 @@
  * A ready stanza for integration tests: a running cluster archiving into a repository, a config
  * file both pgbunker and pgbackrest read, and shortcuts to run either tool against it.
  */
-import { chownSync, cpSync, lchownSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, cpSync, lchownSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Cluster, mkdirAsPostgres, PG_GID, PG_UID, tempDir, type RunResult } from "./cluster.ts";
+import { Manifest } from "../../src/repo/manifest.ts";
+import { Cluster, mkdirAsPostgres, PG_GID, PG_UID, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
 import { BINARY, ensureBuilt, pgbackrest, pgbunker, writeConfig } from "./pgbunker.ts";
 
 export interface StanzaOptions {
@@ -136,6 +137,30 @@ export class StanzaEnv {
     c.writeConf({ archive_mode: "off" });
     await c.startAndWaitPromoted();
     return c;
+  }
+
+  /**
+   * Start `pgbunker ARGS backup` and SIGKILL it once the partial manifest (backup.manifest.copy) of
+   * a backup newer than `after` satisfies `ready`; returns that backup's label and partial manifest.
+   */
+  async killBackupWhen(args: string[], after: string, ready: (partial: Manifest) => boolean): Promise<{ label: string; partial: Manifest }> {
+    const p = spawnAsPostgres([BINARY, `--config=${this.conf}`, `--stanza=${this.stanza}`, ...args, "backup"]);
+    const dir = join(this.repo, "backup", this.stanza);
+    const partial = (): { label: string; partial: Manifest } | undefined => {
+      for (const label of readdirSync(dir).filter((n) => /F$/.test(n) && n > after)) {
+        try {
+          return { label, partial: Manifest.parse(readFileSync(join(dir, label, "backup.manifest.copy"), "utf8")) };
+        } catch {}
+      }
+      return undefined;
+    };
+    const deadline = Date.now() + 60_000;
+    for (let seen = partial(); !(seen && ready(seen.partial)) && Date.now() < deadline; seen = partial()) await Bun.sleep(20);
+    p.kill(9);
+    await p.exited;
+    const killed = partial();
+    if (!killed) throw new Error(`no partial backup newer than ${after} appeared before the kill`);
+    return killed;
   }
 
   /** A copy of the repository (owned by postgres) beside it, to damage or to expire with the other tool. */

@@ -12,8 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Manifest } from "../../src/repo/manifest.ts";
-import { mkdirAsPostgres, spawnAsPostgres } from "../harness/cluster.ts";
-import { BINARY } from "../harness/pgbunker.ts";
+import { mkdirAsPostgres } from "../harness/cluster.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 import { tree, treeLines } from "./restore-lib.ts";
 
@@ -122,23 +121,9 @@ describe("bundled backups (repo-bundle)", () => {
   test("killed halfway, the next bundled backup resumes the files stored on their own and writes the bundles again", async () => {
     await env.cluster.query("create table big as select g, md5(g::text) || md5((g * 7)::text) as v from generate_series(1, 150000) g");
     await env.cluster.query("checkpoint");
-    const p = spawnAsPostgres([BINARY, `--config=${env.conf}`, `--stanza=${env.stanza}`, ...BUNDLE, "--type=full", "--process-max=1", "--manifest-save-threshold=1", "backup"]);
-    const partial = () => {
-      for (const d of readdirSync(join(env.repo, "backup", env.stanza)).filter((n) => /F$/.test(n) && n > incr)) {
-        try {
-          const text = readFileSync(join(backupDir(d), "backup.manifest.copy"), "utf8");
-          const m = Manifest.parse(text);
-          return { label: d, alone: m.fileList().filter((f) => f.rck !== undefined && f.bundleId === undefined).length };
-        } catch {}
-      }
-      return { label: "", alone: 0 };
-    };
-    const deadline = Date.now() + 60_000;
-    while (partial().alone < 3 && Date.now() < deadline) await Bun.sleep(20);
-    p.kill(9);
-    await p.exited;
-    const killed = partial();
-    expect(killed.alone).toBeGreaterThanOrEqual(3);
+    const alone = (m: Manifest) => m.fileList().filter((f) => f.rck !== undefined && f.bundleId === undefined).length;
+    const killed = await env.killBackupWhen([...BUNDLE, "--type=full", "--process-max=1", "--manifest-save-threshold=1"], incr, (m) => alone(m) >= 3);
+    expect(alone(killed.partial)).toBeGreaterThanOrEqual(3);
     expect(existsSync(join(backupDir(killed.label), "backup.manifest"))).toBe(false);
 
     const r = env.run([...BUNDLE, "--type=full", "--process-max=2", "--log-level-console=detail", "backup"]);

@@ -7,6 +7,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { mkdirAsPostgres, runAsPostgres, SYSTEM_BIN, spawnAsPostgres } from "../harness/cluster.ts";
 import { BINARY } from "../harness/pgbunker.ts";
+import { Manifest } from "../../src/repo/manifest.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
 let env: StanzaEnv;
@@ -133,24 +134,10 @@ describe("backup", () => {
   test("killed with SIGKILL halfway, the next backup resumes: it copies less and the result verifies and restores", async () => {
     await env.cluster.query("create table big as select g, md5(g::text) || md5((g * 7)::text) as v from generate_series(1, 150000) g");
     await env.cluster.query("checkpoint");
-    const args = [BINARY, `--config=${env.conf}`, `--stanza=${env.stanza}`, "--type=full", "--process-max=1", "--manifest-save-threshold=1", "--log-level-console=detail", "backup"];
-    const p = spawnAsPostgres(args);
-    const partial = () => {
-      const dirs = readdirSync(join(env.repo, `backup/${env.stanza}`)).filter((d) => /F$/.test(d) && d > full);
-      for (const d of dirs) {
-        try {
-          const m = readFileSync(join(env.repo, `backup/${env.stanza}/${d}/backup.manifest.copy`), "utf8");
-          return { label: d, copied: (m.match(/"rck":/g) ?? []).length - (m.match(/"reference":/g) ?? []).length };
-        } catch {}
-      }
-      return { label: "", copied: 0 };
-    };
-    const deadline = Date.now() + 60_000;
-    while (partial().copied < 5 && Date.now() < deadline) await Bun.sleep(50);
-    p.kill(9);
-    await p.exited;
-    const killed = partial();
-    expect(killed.copied).toBeGreaterThan(4);
+    // Files copied by the killed run: stored (rck) and not referring to another backup.
+    const stored = (m: Manifest) => m.fileList().filter((f) => f.rck !== undefined && f.reference === undefined).length;
+    const killed = await env.killBackupWhen(["--type=full", "--process-max=1", "--manifest-save-threshold=1"], full, (m) => stored(m) >= 5);
+    expect(stored(killed.partial)).toBeGreaterThan(4);
     expect(env.backupLabels()).not.toContain(killed.label); // never listed while partial
 
     const r = env.run(["--type=full", "--process-max=2", "--log-level-console=detail", "backup"]);
