@@ -58,8 +58,8 @@ function compressor(type: Exclude<CompressType, "none">, level: number, bufferSi
   }
 }
 
-function decompressor(type: Exclude<CompressType, "none">, bufferSize: number): Codec {
-  const d = type === "lz4" ? new Lz4Decompressor(bufferSize) : type === "gz" ? new GzipDecompressor(bufferSize) : type === "zst" ? new ZstdDecompressor(bufferSize) : new Bz2Decompressor(bufferSize);
+function decompressor(type: Exclude<CompressType, "none">, bufferSize: number, outputVerified: boolean): Codec {
+  const d = type === "lz4" ? new Lz4Decompressor(bufferSize, { skipChecksum: outputVerified }) : type === "gz" ? new GzipDecompressor(bufferSize) : type === "zst" ? new ZstdDecompressor(bufferSize) : new Bz2Decompressor(bufferSize);
   return { update: (input, emit) => d.update(input, emit), end: () => d.end(), free: () => d.free() };
 }
 
@@ -71,7 +71,7 @@ export class CompressFilter implements Filter {
     this.spec = spec;
     this.#codec = spec.type === "compress"
       ? compressor(spec.compressType, compressLevel(spec.compressType, spec.level), bufferSize)
-      : decompressor(spec.compressType, bufferSize);
+      : decompressor(spec.compressType, bufferSize, spec.outputVerified === true);
   }
 
   process(input: Uint8Array, emit: Emit): void {

@@ -13,7 +13,8 @@ export type FilterSpec =
   /** Verify PostgreSQL data pages. `firstBlock`: block number of the file's first page (segment × relseg). */
   | { type: "page-checksum"; id?: string; firstBlock: number; lsnLimit: string; pageSize?: number }
   | { type: "compress"; id?: string; compressType: Exclude<CompressType, "none">; level?: number }
-  | { type: "decompress"; id?: string; compressType: Exclude<CompressType, "none"> }
+  /** outputVerified: the pipeline checks a SHA-1 of the output, so a format's own checksum (lz4's) is skipped. */
+  | { type: "decompress"; id?: string; compressType: Exclude<CompressType, "none">; outputVerified?: boolean }
   | { type: "encrypt"; id?: string; pass: string }
   | { type: "decrypt"; id?: string; pass: string };
 

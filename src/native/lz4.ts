@@ -117,11 +117,20 @@ export class Lz4Decompressor {
   #frameDone = true;
   #sawFrame = false;
 
-  constructor(outSize = 1024 * 1024) {
+  /** LZ4F_decompressOptions_t: { stableDst, skipChecksums, reserved1, reserved0 }, 4 unsigned each. */
+  readonly #options = new Uint32Array(4);
+
+  /**
+   * skipChecksum: the caller checks the SHA-1 of the output (restore, archive-get, verify), so the
+   * frame's own content checksum (xxh32, ~15% of a restore worker's CPU) need not be computed.
+   * A liblz4 older than 1.9.4 ignores the flag (a reserved field there) and keeps checking.
+   */
+  constructor(outSize = 1024 * 1024, opts: { skipChecksum?: boolean } = {}) {
     const holder = new BigUint64Array(1);
     check(lz4().LZ4F_createDecompressionContext(holder, LZ4F_VERSION), "create decompression context");
     this.#ctx = Number(holder[0]) as Pointer;
     this.#out = new Uint8Array(outSize);
+    if (opts.skipChecksum) this.#options[1] = 1;
     cleanup.register(this, { ctx: this.#ctx, free: (p) => lz4().LZ4F_freeDecompressionContext(p) }, this);
   }
 
@@ -136,7 +145,7 @@ export class Lz4Decompressor {
     for (;;) {
       sizes[0] = BigInt(this.#out.byteLength);
       sizes[1] = BigInt(input.byteLength - pos);
-      const hint = check(l.LZ4F_decompress(this.#ctx!, this.#out, dstSizePtr, input.subarray(pos), srcSizePtr, null), "decompress");
+      const hint = check(l.LZ4F_decompress(this.#ctx!, this.#out, dstSizePtr, input.subarray(pos), srcSizePtr, this.#options), "decompress");
       const produced = Number(sizes[0]);
       const consumed = Number(sizes[1]);
       pos += consumed;

@@ -100,7 +100,8 @@ async function copyOut(name: string, source: GetSource, dest: GetDestination, op
   const filters: FilterSpec[] = [];
   if (source.walPass) filters.push({ type: "decrypt", pass: source.walPass });
   const compressType = compressTypeOfName(file);
-  if (stored && compressType !== "none") filters.push({ type: "decompress", compressType });
+  // The SHA-1 below is checked against the one in the segment's name before the copy is placed.
+  if (stored && compressType !== "none") filters.push({ type: "decompress", compressType, outputVerified: true });
   filters.push({ type: "sha1" }, { type: "size" });
 
   const temp = `${dest.path}.${tempSuffix()}.pgbunker.tmp`;

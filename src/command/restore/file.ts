@@ -141,7 +141,8 @@ async function keepExisting(pg: Storage, p: RestoreFileParams, info: StorageInfo
 async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): Promise<void> {
   const filters: FilterSpec[] = [];
   if (p.cipherPass !== undefined) filters.push({ type: "decrypt", pass: p.cipherPass });
-  if (p.compressType !== "none") filters.push({ type: "decompress", compressType: p.compressType });
+  // The SHA-1 and size below are checked against the manifest before the file is put in place.
+  if (p.compressType !== "none") filters.push({ type: "decompress", compressType: p.compressType, outputVerified: true });
   filters.push({ type: "sha1" }, { type: "size" });
   const where = `'${p.name}' from '${repo.path(p.repoFile)}'${p.offset !== undefined ? ` (offset ${p.offset}, ${p.limit} bytes)` : ""}`;
   try {

@@ -61,6 +61,24 @@ describe("lz4 frame compatibility with the lz4 command", () => {
     expect(() => filterBuffer(c.data.subarray(0, c.data.length - 9), [{ type: "decompress", compressType: "lz4" }])).toThrow(/truncated/);
   });
 
+  test("the content checksum is checked, unless the output is verified by the caller (outputVerified)", () => {
+    const c = filterBuffer(data, [{ type: "compress", compressType: "lz4" }]);
+    const bad = c.data.slice();
+    bad[bad.length - 1]! ^= 0xff; // the frame's xxh32 content checksum is its last 4 bytes
+    expect(() => filterBuffer(bad, [{ type: "decompress", compressType: "lz4" }])).toThrow(/checksum/i);
+    // Skipped: the bytes come out whole, and the SHA-1 the caller checks is the original's.
+    const d = filterBuffer(bad, [{ type: "decompress", compressType: "lz4", outputVerified: true }, { type: "sha1" }]);
+    expect((d.results[1] as { hash: string }).hash).toBe(sha1(data));
+    // Damage to the compressed data itself still changes that SHA-1 or fails to decode.
+    const worse = c.data.slice();
+    worse[Math.floor(worse.length / 2)]! ^= 0x55;
+    let hash: string | undefined;
+    try {
+      hash = (filterBuffer(worse, [{ type: "decompress", compressType: "lz4", outputVerified: true }, { type: "sha1" }]).results[1] as { hash: string }).hash;
+    } catch {}
+    expect(hash).not.toBe(sha1(data));
+  });
+
   test("1 GiB streams through compress → decompress in bounded memory", () => {
     const chunk = sample(1 << 20, 7);
     const inHash = new Bun.CryptoHasher("sha1");
