@@ -1,12 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../../src/config/ini-config.ts";
 import { parseConfig } from "../../../src/config/parse.ts";
 import { helpText } from "../../../src/config/help.ts";
 import { PgbError } from "../../../src/common/error.ts";
+import { scratchDirs } from "../../harness/scratch.ts";
 
+const scratch = scratchDirs("pgb-conf-");
 const conf = (text: string) => parseConfigText(text, "test.conf");
 
 function fails(fn: () => unknown): PgbError {
@@ -117,7 +118,7 @@ recovery-option=recovery_min_apply_delay=5min
   });
 
   test("config files from --config and --config-include-path, --no-config", () => {
-    const dir = mkdtempSync(join(tmpdir(), "pgb-conf-"));
+    const dir = scratch();
     writeFileSync(join(dir, "main.conf"), "[global]\nprocess-max=2\n");
     mkdirSync(join(dir, "conf.d"));
     writeFileSync(join(dir, "conf.d/b.conf"), "[global]\ncompress-level=7\n");

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ArchiveInfo, loadArchiveInfo, saveArchiveInfo } from "../../../src/repo/archive-info.ts";
 import { BackupInfo } from "../../../src/repo/backup-info.ts";
@@ -10,7 +9,9 @@ import { Manifest, pageErrorRanges, pageErrorText } from "../../../src/repo/mani
 import { labelCreate, labelType } from "../../../src/repo/label.ts";
 import { Storage } from "../../../src/storage/storage.ts";
 import { posix } from "../../../src/storage/posix.ts";
+import { scratchDirs } from "../../harness/scratch.ts";
 
+const scratch = scratchDirs("pgb-info-");
 const SAMPLES = join(import.meta.dir, "../../../../shared/reference/pgbackrest-2.45-format-samples");
 
 describe("info files written by pgBackRest 2.45", () => {
@@ -48,7 +49,7 @@ describe("info files written by pgBackRest 2.45", () => {
 
 describe("info file .copy fallback", () => {
   test("main corrupt → copy used; both bad → error naming both; missing → FileMissingError", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pgb-info-"));
+    const dir = scratch();
     const s = new Storage(posix, dir);
     const info = new ArchiveInfo({ id: 1, systemId: 7712144726744982025n, version: "15" });
     await saveArchiveInfo(s, "demo", info);
@@ -65,7 +66,7 @@ describe("info file .copy fallback", () => {
 
 describe("encrypted info files", () => {
   test("a wrong passphrase is a CryptoError, also when the garbage it decrypts to has valid padding", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pgb-info-enc-"));
+    const dir = scratch();
     const s = new Storage(posix, dir);
     await saveArchiveInfo(s, "demo", new ArchiveInfo({ id: 1, systemId: 7712144726744982025n, version: "15" }), "the right passphrase");
     expect((await loadArchiveInfo(s, "demo", { cipherPass: "the right passphrase" }))!.current.version).toBe("15");
