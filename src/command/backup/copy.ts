@@ -115,9 +115,10 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
     bundled.sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
     let cur: CopyTask[] = [];
     let bytes = 0;
+    let bundleId = 0;
     const close = () => {
       if (!cur.length) return;
-      const bundleId = units.filter((u) => u.bundleId !== undefined).length + 1;
+      bundleId++;
       const members = cur.map(paramsOf);
       const params: BackupBundleParams = { repo: o.repo, repoFile: repoPath.bundleFile(o.stanza, label, bundleId), bufferSize: o.bufferSize, files: members.map((m) => m.params) };
       units.push({ tasks: cur, shown: members.map((m) => m.display), bytes, job: { type: BACKUP_BUNDLE_JOB, params }, bundleId });

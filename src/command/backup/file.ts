@@ -125,12 +125,11 @@ export async function backupBundle(b: BackupBundleParams): Promise<BackupFileRes
       }
       const start = offset;
       try {
-        offset += await pump(reader, writer);
+        await pump(reader, writer, (n) => (offset += n));
       } catch (e) {
         // Gone while being read: its bytes so far stay in the bundle, unreferenced (members are
         // found by offset, never by scanning).
         if (!isMissing(e)) throw e;
-        offset = start + (e as MissingAfter).written;
         out.push({ status: "missing", size: 0 });
         continue;
       }
@@ -165,28 +164,22 @@ async function deltaMatch(pg: Storage, p: BackupFileParams): Promise<BackupFileR
   return checksum === p.delta.checksum && size === p.delta.size ? { status: "unchanged", size, checksum } : undefined;
 }
 
-/** A FileMissingError raised part way through a copy, with the bytes already written. */
-type MissingAfter = PgbError & { written: number };
-
-function isMissing(e: unknown): e is MissingAfter {
+function isMissing(e: unknown): boolean {
   return e instanceof PgbError && e.kind === "FileMissingError";
 }
 
-/** Copy every chunk of the reader into the writer; returns the bytes written. Closes the reader. */
-async function pump(reader: StorageRead, writer: StorageWrite): Promise<number> {
-  let written = 0;
+/** Copy every chunk of the reader into the writer, telling `wrote` each chunk's size. Closes the reader. */
+async function pump(reader: StorageRead, writer: StorageWrite, wrote?: (bytes: number) => void): Promise<void> {
   try {
     for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) {
       await writer.write(chunk);
-      written += chunk.byteLength;
+      wrote?.(chunk.byteLength);
     }
   } catch (e) {
     await reader.close().catch(() => {});
-    if (isMissing(e)) Object.assign(e, { written });
     throw e;
   }
   await reader.close();
-  return written;
 }
 
 async function copiedResult(pg: Storage, p: BackupFileParams, results: FilterResult[]): Promise<BackupFileResult> {
