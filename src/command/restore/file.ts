@@ -142,7 +142,7 @@ async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): P
   const filters: FilterSpec[] = [];
   if (p.cipherPass !== undefined) filters.push({ type: "decrypt", pass: p.cipherPass });
   // The SHA-1 and size below are checked against the manifest before the file is put in place.
-  if (p.compressType !== "none") filters.push({ type: "decompress", compressType: p.compressType, outputVerified: true });
+  if (p.compressType !== "none") filters.push({ type: "decompress", compressType: p.compressType, outputVerified: p.checksum !== undefined });
   filters.push({ type: "sha1" }, { type: "size" });
   const where = `'${p.name}' from '${repo.path(p.repoFile)}'${p.offset !== undefined ? ` (offset ${p.offset}, ${p.limit} bytes)` : ""}`;
   try {

@@ -54,8 +54,8 @@ function filtersFor(p: VerifyFileParams): FilterSpec[] {
   const out: FilterSpec[] = [{ type: "sha1", id: "repo" }, { type: "size", id: "repo" }];
   if (p.raw) return [...out, { type: "sha1", id: "file" }, { type: "size", id: "file" }];
   if (p.cipherPass) out.push({ type: "decrypt", pass: p.cipherPass });
-  // The file SHA-1 below is what verify compares.
-  if (p.compressType !== "none") out.push({ type: "decompress", compressType: p.compressType, outputVerified: true });
+  // The file SHA-1 below is what verify compares, when one is recorded.
+  if (p.compressType !== "none") out.push({ type: "decompress", compressType: p.compressType, outputVerified: p.sha1 !== undefined });
   out.push({ type: "sha1", id: "file" }, { type: "size", id: "file" });
   return out;
 }
