@@ -45,6 +45,11 @@ export interface BenchEnv {
 export const asPostgres = { uid: PG_UID, gid: PG_GID };
 export const toolEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", HOME: "/var/lib/postgresql" };
 
+/** Read every file under dir once, through the page cache (what is read stays cached). */
+export function readThroughCache(dir: string): void {
+  Bun.spawnSync(["sh", "-c", 'find "$1" -type f -exec cat {} + > /dev/null', "sh", dir]);
+}
+
 /** Size of what a backup copies: every file of the data directory except WAL (bytes). */
 export function dataDirBytes(dataDir: string): number {
   return treeBytes(dataDir, (rel) => rel === "pg_wal");

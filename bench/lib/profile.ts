@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { asPostgres, toolCommand, toolEnv, type BackupTool } from "./env.ts";
+import { asPostgres, readThroughCache, toolCommand, toolEnv, type BackupTool } from "./env.ts";
 import { measure } from "./measure.ts";
 import type { BenchRun } from "./scenarios.ts";
 
@@ -125,7 +125,7 @@ export async function profileFullBackup(run: BenchRun, outDir: string): Promise<
   try {
     // The full backups above ran on a cached cluster; restore may have emptied the page cache since.
     // Read the cluster once so the profiles show the backup's own work, as the measurements do.
-    Bun.spawnSync(["sh", "-c", 'find "$1" -type f -exec cat {} + > /dev/null', "sh", env.cluster.dataDir]);
+    readThroughCache(env.cluster.dataDir);
     for (const tool of env.tools as BackupTool[]) {
       const data = join(tmp, `${tool}.data`);
       run.log(`profile: ${tool} full backup lz4, process-max 2 under perf`);

@@ -11,7 +11,7 @@
  */
 import { closeSync, openSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { archiveFirst, asPostgres, freshDir, pgTool, postmasterPid, STANZA, toolCommand, toolEnv, treeBytes, WAL_SEGMENT, type BackupTool, type BenchEnv } from "./env.ts";
+import { archiveFirst, asPostgres, freshDir, pgTool, postmasterPid, readThroughCache, STANZA, toolCommand, toolEnv, treeBytes, WAL_SEGMENT, type BackupTool, type BenchEnv } from "./env.ts";
 import { CommandFailed, loadAverage, measure, serverCpuSeconds, type Cost } from "./measure.ts";
 import type { BenchOptions } from "./options.ts";
 import type { Sample, ScenarioInfo, Tool } from "./report.ts";
@@ -204,7 +204,7 @@ export function dropPageCache(): boolean {
  */
 export function resetPageCache(warmDir: string): boolean {
   if (!dropPageCache()) return false;
-  Bun.spawnSync(["sh", "-c", 'find "$1" -type f -print0 | xargs -0 cat > /dev/null', "sh", warmDir]);
+  readThroughCache(warmDir);
   return dropPageCache();
 }
 
