@@ -148,6 +148,20 @@ export class Cluster {
     return c;
   }
 
+  /** A streaming standby of this running cluster (pg_basebackup -R) in dir, started, archiving off. */
+  async startStandby(dir: string): Promise<Cluster> {
+    mustRun([join(SYSTEM_BIN, "pg_basebackup"), "-h", this.socketDir, "-p", String(this.port), "-U", "postgres", "-D", dir, "-R", "-X", "stream", "-c", "fast"]);
+    const standby = await Cluster.attach(dir, this.major);
+    standby.writeConf({ archive_mode: "off" });
+    standby.start();
+    return standby;
+  }
+
+  /** This cluster as pgN of a pgbunker (or pgBackRest) configuration. */
+  pgOptions(index = 1): Record<string, string | number> {
+    return { [`pg${index}-path`]: this.dataDir, [`pg${index}-port`]: this.port, [`pg${index}-socket-path`]: this.socketDir };
+  }
+
   writeConf(settings: Record<string, string | number>): void {
     const lines = Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join("\n");
     appendFileSync(join(this.dataDir, "postgresql.conf"), `\n${lines}\n`);

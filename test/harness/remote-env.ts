@@ -99,7 +99,7 @@ export class RemoteEnv {
         ...this.opts.dbGlobal,
         ...over.dbGlobal,
       },
-      [this.stanza]: { "pg1-path": this.cluster.dataDir, "pg1-socket-path": this.cluster.socketDir, "pg1-port": this.cluster.port },
+      [this.stanza]: this.cluster.pgOptions(1),
     });
   }
 

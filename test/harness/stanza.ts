@@ -72,7 +72,7 @@ export class StanzaEnv {
         "archive-timeout": 30,
         ...opts.global,
       },
-      [stanza]: { "pg1-path": cluster.dataDir, "pg1-port": cluster.port, "pg1-socket-path": cluster.socketDir },
+      [stanza]: cluster.pgOptions(1),
     });
     const env = new make(base, conf, stanza, cluster);
     cluster.start();

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { replicatedOnStandby } from "../../src/postgres/exclude.ts";
-import { Cluster, mustRun, spawnAsPostgres, SYSTEM_BIN, writeAsPostgres } from "../harness/cluster.ts";
+import { Cluster, spawnAsPostgres, SYSTEM_BIN, writeAsPostgres } from "../harness/cluster.ts";
 import { pgbunker, writeConfig } from "../harness/pgbunker.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
@@ -19,8 +19,6 @@ let conf: string;
 const others: Cluster[] = [];
 const TABLES = ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"];
 
-const pgSection = (c: Cluster, i: number) => ({ [`pg${i}-path`]: c.dataDir, [`pg${i}-port`]: c.port, [`pg${i}-socket-path`]: c.socketDir });
-
 /** The stanza's settings, with backup-standby on and the standby as pg1, the primary as pg2. */
 function writeStandbyConfig(first: Cluster): void {
   writeConfig(conf, {
@@ -29,7 +27,7 @@ function writeStandbyConfig(first: Cluster): void {
       "log-level-console": "info", "log-level-file": "detail", "start-fast": true, "compress-type": "lz4",
       "repo1-retention-full": 99, "archive-timeout": 30, "backup-standby": true,
     },
-    demo: { ...pgSection(first, 1), ...pgSection(env.cluster, 2) },
+    demo: { ...first.pgOptions(1), ...env.cluster.pgOptions(2) },
   });
 }
 
@@ -40,11 +38,7 @@ const manifestOf = (label: string) => readFileSync(join(env.repo, "backup", "dem
 beforeAll(async () => {
   env = await StanzaEnv.create({ global: { "log-level-console": "warn" } });
   env.cluster.pgbenchInit(2);
-  const dir = join(env.base, "standby");
-  mustRun([join(SYSTEM_BIN, "pg_basebackup"), "-h", env.cluster.socketDir, "-p", String(env.cluster.port), "-U", "postgres", "-D", dir, "-R", "-X", "stream", "-c", "fast"]);
-  standby = await Cluster.attach(dir);
-  standby.writeConf({ archive_mode: "off" });
-  standby.start();
+  standby = await env.cluster.startStandby(join(env.base, "standby"));
   conf = join(env.base, "standby.conf");
   writeStandbyConfig(standby);
 }, 120_000);

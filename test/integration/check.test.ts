@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { ArchiveEnv } from "../harness/archive.ts";
-import { Cluster, mustRun, SYSTEM_BIN } from "../harness/cluster.ts";
+import type { Cluster } from "../harness/cluster.ts";
 import { pgbackrest, pgbunker, writeConfig } from "../harness/pgbunker.ts";
 
 let env: ArchiveEnv;
@@ -84,15 +84,10 @@ describe("check with a standby", () => {
   });
 
   test("standby + primary: the standby's repository is checked without a WAL switch; standby alone has no primary", async () => {
-    const dir = join(env.base, "standby");
-    mustRun([join(SYSTEM_BIN, "pg_basebackup"), "-h", env.cluster.socketDir, "-p", String(env.cluster.port), "-U", "postgres", "-D", dir, "-R", "-X", "stream", "-c", "fast"]);
-    standby = await Cluster.attach(dir);
-    standby.writeConf({ port: standby.port, archive_mode: "off" });
-    standby.start();
+    standby = await env.cluster.startStandby(join(env.base, "standby"));
     const conf = join(env.base, "standby.conf");
     const global = { "repo1-path": env.repo, "lock-path": env.lock, "log-path": env.log, "log-level-console": "info", "archive-timeout": 20 };
-    const pg = (c: Cluster, i: number) => ({ [`pg${i}-path`]: c.dataDir, [`pg${i}-port`]: c.port, [`pg${i}-socket-path`]: c.socketDir });
-    writeConfig(conf, { global, demo: { ...pg(standby, 1), ...pg(env.cluster, 2) } });
+    writeConfig(conf, { global, demo: { ...standby.pgOptions(1), ...env.cluster.pgOptions(2) } });
     const both = pgbunker([`--config=${conf}`, "--stanza=demo", "check"]);
     expect(both.stderr).toBe("");
     expect(both.code).toBe(0);
@@ -100,7 +95,7 @@ describe("check with a standby", () => {
     expect(both.stdout).toContain("switch wal not performed because this is a standby");
     expect(both.stdout).toContain("successfully archived to");
 
-    writeConfig(conf, { global, demo: pg(standby, 1) });
+    writeConfig(conf, { global, demo: standby.pgOptions(1) });
     const alone = pgbunker([`--config=${conf}`, "--stanza=demo", "check"]);
     expect(alone.code).toBe(27);
     expect(alone.stderr).toContain("primary database not found");

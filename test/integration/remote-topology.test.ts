@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from "node:path";
 import { sha1File, sha1OfStored } from "../harness/archive.ts";
 import { encodeJson, FrameType } from "../../src/protocol/frame.ts";
-import { Cluster, freePort, mkdirAsPostgres, mustRun, PG_GID, PG_UID, runAsPostgres, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
+import { Cluster, freePort, mkdirAsPostgres, PG_GID, PG_UID, runAsPostgres, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
 import { BINARY, writeConfig } from "../harness/pgbunker.ts";
 import { RemoteEnv } from "../harness/remote-env.ts";
 import { TcpProxy } from "../harness/sshd.ts";
@@ -174,15 +174,12 @@ describe("backup host: backup from a standby on a second database host", () => {
     const hostDir = mkdirAsPostgres(join(env.base, "standby-host"));
     for (const d of ["log", "lock"]) mkdirAsPostgres(join(hostDir, d));
     const dir = join(hostDir, "standby");
-    mustRun([join(SYSTEM_BIN, "pg_basebackup"), "-h", env.cluster.socketDir, "-p", String(env.cluster.port), "-U", "postgres", "-D", dir, "-R", "-X", "stream", "-c", "fast"]);
-    const standby = await Cluster.attach(dir);
+    const standby = await env.cluster.startStandby(dir);
     restored.push(standby);
-    standby.writeConf({ archive_mode: "off" });
-    standby.start();
     const standbyConf = join(hostDir, "pgbunker.conf");
     writeConfig(standbyConf, {
       global: { "log-path": join(hostDir, "log"), "lock-path": join(hostDir, "lock"), "log-level-file": "detail" },
-      [env.stanza]: { "pg1-path": dir, "pg1-socket-path": standby.socketDir, "pg1-port": standby.port },
+      [env.stanza]: standby.pgOptions(1),
     });
     const conf = join(env.backupDir, "standby.conf");
     writeConfig(conf, {
