@@ -82,6 +82,7 @@ export const ERROR_CODES = {
   RepoInvalidError: 103,
   CommandError: 104,
   AccessError: 105,
+  ClockError: 106,
   RuntimeError: 122,
   InvalidError: 123,
   UnhandledError: 124,

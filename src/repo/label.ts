@@ -32,19 +32,27 @@ export function labelFull(label: string): string {
   return label.slice(0, 16);
 }
 
-/** A label for a new backup at `time`, after every label in `existing` (moved on a second if needed). */
-export function labelCreate(type: BackupType, fullLabel: string | undefined, existing: readonly string[], time = new Date()): string {
-  const make = (d: Date) =>
-    type === "full" ? `${stamp(d)}F` : `${fullLabel}_${stamp(d)}${type === "diff" ? "D" : "I"}`;
+/**
+ * A label for a new backup started at `time`. It must sort after the newest label it could be
+ * confused with: for a full backup every existing label, for a diff/incr only the labels of its
+ * own full set (a new diff/incr label begins with its full label, so it cannot collide with
+ * another set, and a set whose full was expired must not block it). `existing` should hold the
+ * labels of backup.info, of the backup directories and of backup.history.
+ *
+ * Two backups can start within one second (offline, or small and back to back): then the label
+ * moves on one second, as pgBackRest does, and `moved` tells the caller to wait until that second
+ * has begun so that the next backup's own start time is later still. A label that is still not
+ * later after that means the clock or the timezone went back.
+ */
+export function labelCreate(type: BackupType, fullLabel: string | undefined, existing: readonly string[], time = new Date()): { label: string; moved: boolean } {
   if (type !== "full" && !fullLabel) throw err("AssertError", `a ${type} backup needs a full backup label`);
-  const newest = [...existing].sort().at(-1);
-  let label = make(time);
-  // Compare the timestamp parts: the newest existing backup's own time must be before ours.
-  const timeOf = (l: string) => (l.length > 16 ? l.slice(17, 32) : l.slice(0, 15));
-  if (newest && timeOf(label) <= timeOf(newest)) {
-    label = make(new Date(time.getTime() + 1000));
-    if (timeOf(label) <= timeOf(newest))
-      throw err("FormatError", `new backup label '${label}' is not later than the newest existing backup '${newest}'`, "has the clock been set back? check the system time.");
-  }
-  return label;
+  const make = (d: Date) => (type === "full" ? `${stamp(d)}F` : `${fullLabel}_${stamp(d)}${type === "diff" ? "D" : "I"}`);
+  const rivals = existing.filter((l) => isLabel(l) && (type === "full" || l.startsWith(`${fullLabel}_`)));
+  const newest = rivals.sort().at(-1);
+  const label = make(time);
+  if (!newest || label > newest) return { label, moved: false };
+  const next = make(new Date(time.getTime() + 1000));
+  if (next <= newest)
+    throw err("ClockError", `new backup label '${next}' is not later than the newest backup label '${newest}'`, ["has the timezone changed?", "is there clock skew? check the system time."]);
+  return { label: next, moved: true };
 }

@@ -157,4 +157,19 @@ describe("expire", () => {
     for (const l of before) expect(existsSync(join(env.repo, `backup/${env.stanza}/${l}`))).toBe(false);
     expect(env.backrest(["verify"]).code).toBe(0);
   });
+
+  // Nothing written in between, so several of these start within one second: each label has to
+  // move on rather than fail with "not later than the newest" (which broke this file's setup
+  // now and then). pgBackRest 2.45 and pgbunker list them all, in order.
+  test("back-to-back backups of every type, nothing between them: each gets a new, later label", () => {
+    const got: string[] = [];
+    for (const type of ["full", "diff", "incr", "incr", "diff", "full", "incr", "full"]) {
+      const out = env.runOk([`--type=${type}`, "--no-expire-auto", "backup"]);
+      got.push(/new backup label = (\S+)/.exec(out)![1]!);
+    }
+    expect([...got].sort()).toEqual(got);
+    expect(new Set(got).size).toBe(got.length);
+    expect(labels("pgbunker").slice(-got.length)).toEqual(got);
+    expect(labels("pgbackrest").slice(-got.length)).toEqual(got);
+  });
 });

@@ -30,6 +30,7 @@ import { loadArchiveInfo } from "../../repo/archive-info.ts";
 import { loadBackupInfo, saveBackupInfo, type BackupInfo, type BackupType } from "../../repo/backup-info.ts";
 import { REPO_VERSION } from "../../repo/ini.ts";
 import { labelCreate } from "../../repo/label.ts";
+import { historyLabels, labelDirs } from "../../repo/stored-labels.ts";
 import { repoPath } from "../../repo/layout.ts";
 import { loadManifest, Manifest, savePartialManifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
@@ -80,7 +81,7 @@ export async function run(cfg: Config): Promise<number> {
     if (prior) logInfo(`last backup label = ${prior.backup.label}, version = ${prior.programVersion}`);
 
     const timestampStart = nowSeconds();
-    const label = resume?.label ?? labelCreate(type, prior ? prior.backup.label.slice(0, 16) : undefined, info.labels(), new Date(timestampStart * 1000));
+    const label = resume?.label ?? (await newLabel(repo, stanza, info, type, prior?.backup.label, timestampStart));
     const archiveInfo = cfg.bool("archive-check") && online ? await loadArchiveInfo(repo, stanza, { cipherPass: repoPass }) : null;
     archiveInfo?.checkCurrent(control.version, control.systemId, "backup");
 
@@ -308,6 +309,18 @@ function checksumsOn(cfg: Config, control: PgControl): boolean {
 }
 
 /** incr (default) and diff need a full backup of the current cluster; without one they become full. */
+/**
+ * The new backup's label, later than every label the repository holds. When the label had to move
+ * on a second (a backup in the same second), wait for that second to begin: the next backup then
+ * starts later still, so back-to-back backups never run out of labels.
+ */
+async function newLabel(repo: Storage, stanza: string, info: BackupInfo, type: BackupType, priorLabel: string | undefined, timestampStart: number): Promise<string> {
+  const existing = [...info.labels(), ...(await labelDirs(repo, stanza)), ...(await historyLabels(repo, stanza))];
+  const { label, moved } = labelCreate(type, priorLabel?.slice(0, 16), existing, new Date(timestampStart * 1000));
+  if (moved) await Bun.sleep(Math.max(0, (timestampStart + 1) * 1000 - Date.now()));
+  return label;
+}
+
 async function chooseType(cfg: Config, repo: Storage, stanza: string, info: BackupInfo): Promise<{ type: BackupType; prior?: Manifest }> {
   let type = cfg.str("type") as BackupType;
   const labels = info.labels().filter((l) => info.backups.get(l)!.dbId === info.current.id);

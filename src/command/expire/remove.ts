@@ -10,7 +10,7 @@
  * Every function takes `dryRun`: then it only logs what it would do.
  */
 import { logDetail, logInfo } from "../../common/log.ts";
-import { isLabel } from "../../repo/label.ts";
+import { labelDirs, historyLabels as storedHistoryLabels } from "../../repo/stored-labels.ts";
 import { INFO_COPY_EXT, repoPath } from "../../repo/layout.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { walKept, type ArchiveIdPlan } from "./plan.ts";
@@ -24,8 +24,8 @@ export interface ExpireContext {
 }
 
 /** Label directories in backup/STANZA, sorted. */
-export async function backupDirs(ctx: ExpireContext): Promise<string[]> {
-  return (await ctx.storage.names(repoPath.backupStanza(ctx.stanza))).filter(isLabel);
+export function backupDirs(ctx: ExpireContext): Promise<string[]> {
+  return labelDirs(ctx.storage, ctx.stanza);
 }
 
 /** Remove one backup directory: manifest (and its copy) first, then the rest. */
@@ -111,15 +111,8 @@ export async function expireArchiveId(ctx: ExpireContext, plan: ArchiveIdPlan): 
 }
 
 /** Labels of the manifests in backup.history/YYYY/. */
-export async function historyLabels(ctx: ExpireContext): Promise<string[]> {
-  const out: string[] = [];
-  const base = repoPath.historyDir(ctx.stanza);
-  for (const year of await ctx.storage.names(base, /^\d{4}$/))
-    for (const f of await ctx.storage.names(`${base}/${year}`, /\.manifest\.gz$/)) {
-      const label = f.slice(0, -".manifest.gz".length);
-      if (isLabel(label)) out.push(label);
-    }
-  return out.sort();
+export function historyLabels(ctx: ExpireContext): Promise<string[]> {
+  return storedHistoryLabels(ctx.storage, ctx.stanza);
 }
 
 /** Remove backup.history manifests (and year directories left empty). */

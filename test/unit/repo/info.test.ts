@@ -45,6 +45,16 @@ describe("info files written by pgBackRest 2.45", () => {
     expect(() => InfoIni.parse(text.replace('db-version="', 'db-version="1'), "archive.info")).toThrow(/invalid checksum/);
     expect(() => InfoIni.parse(text.split("[backrest]\nbackrest-checksum")[0]!, "archive.info")).toThrow(/no backrest-checksum/);
   });
+
+  // The value the file records is what was expected; the hash of what is there now is what was found.
+  test("the checksum error names the recorded checksum as expected and the content's hash as found", () => {
+    const text = readFileSync(join(SAMPLES, "archive.info"), "utf8");
+    const recorded = /backrest-checksum="([0-9a-f]{40})"/.exec(text)![1]!;
+    const changed = text.replace('db-version="', 'db-version="1');
+    const found = InfoIni.parse(changed, "archive.info", false).checksum();
+    expect(found).not.toBe(recorded);
+    expect(() => InfoIni.parse(changed, "archive.info")).toThrow(`expected '${recorded}' (recorded in the file) but its content hashes to '${found}'`);
+  });
 });
 
 describe("info file .copy fallback", () => {
@@ -111,10 +121,37 @@ describe("manifest", () => {
 describe("labels", () => {
   test("formats and ordering", () => {
     const t = new Date(2024, 0, 2, 3, 4, 5);
-    expect(labelCreate("full", undefined, [], t)).toBe("20240102-030405F");
-    expect(labelCreate("incr", "20240102-030405F", ["20240102-030405F"], t)).toBe("20240102-030405F_20240102-030406I");
-    expect(labelCreate("diff", "20240102-030405F", ["20240102-030405F"], new Date(2024, 0, 3))).toBe("20240102-030405F_20240103-000000D");
+    expect(labelCreate("full", undefined, [], t)).toEqual({ label: "20240102-030405F", moved: false });
+    expect(labelCreate("incr", "20240102-030405F", ["20240102-030405F", "20240102-030405F_20240102-030405I"], t)).toEqual({ label: "20240102-030405F_20240102-030406I", moved: true });
+    expect(labelCreate("diff", "20240102-030405F", ["20240102-030405F"], new Date(2024, 0, 3)).label).toBe("20240102-030405F_20240103-000000D");
     expect(() => labelCreate("full", undefined, ["20250101-000000F"], t)).toThrow(/not later/);
     expect(labelType("20240102-030405F_20240103-000000D")).toBe("diff");
+  });
+
+  // Backups started back to back, all within one second: every type after every type. Each
+  // call sees the clock where the previous backup left it (labelCreate's caller waits for a moved
+  // label's second to begin), so each label must be new and sort after the ones before it.
+  test("back-to-back backups of every type in one second all get later labels", () => {
+    const order = ["full", "diff", "incr", "incr", "diff", "full", "incr", "full", "full", "diff", "diff", "incr"] as const;
+    let clock = new Date(2024, 0, 2, 3, 4, 5).getTime();
+    const labels: string[] = [];
+    let full: string | undefined;
+    for (const type of order) {
+      const { label, moved } = labelCreate(type, type === "full" ? undefined : full, labels, new Date(clock));
+      if (moved) clock += 1000;
+      expect(labels.every((l) => l < label)).toBe(true);
+      expect(labelType(label)).toBe(type);
+      labels.push(label);
+      if (type === "full") full = label;
+    }
+    expect(new Set(labels).size).toBe(order.length);
+  });
+
+  test("a diff/incr label only has to follow its own full set; an expired set in history counts for a full", () => {
+    const t = new Date(2024, 0, 2, 3, 4, 5);
+    // A later full set exists, but the incr of the older set still gets its own-time label.
+    expect(labelCreate("incr", "20240101-000000F", ["20240101-000000F", "20240102-030405F"], t)).toEqual({ label: "20240101-000000F_20240102-030405I", moved: false });
+    // A full's label has to pass a label known only from backup.history.
+    expect(labelCreate("full", undefined, ["20240102-030405F_20240102-030405I"], t)).toEqual({ label: "20240102-030406F", moved: true });
   });
 });
