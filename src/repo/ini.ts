@@ -51,7 +51,7 @@ export class InfoIni {
         throw err("ChecksumError", `invalid checksum in '${file}': the file has no backrest-checksum (it is incomplete)`);
       const actual = ini.checksum();
       if (actual !== checksum)
-        throw err("ChecksumError", `invalid checksum in '${file}', expected '${actual}' but found '${checksum}'`, "the file is corrupt or was changed by hand.");
+        throw err("ChecksumError", `invalid checksum in '${file}': expected '${checksum}' (recorded in the file) but its content hashes to '${actual}'`, "the file is corrupt or was changed by hand.");
     }
     return ini;
   }
