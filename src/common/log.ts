@@ -34,6 +34,8 @@ export interface LogSettings {
 
 const settings: LogSettings = { console: "warn", stderr: "warn", file: "off", timestamp: true, processId: 0 };
 let fileFd: number | undefined;
+/** A log file is configured but not opened yet (see openLogFile). */
+let filePending = false;
 const secrets = new Set<string>();
 
 export function logConfigure(next: Partial<LogSettings>): void {
@@ -42,17 +44,26 @@ export function logConfigure(next: Partial<LogSettings>): void {
     closeSync(fileFd);
     fileFd = undefined;
   }
-  if (settings.filePath && settings.file !== "off") {
-    try {
-      mkdirSync(settings.filePath.replace(/\/[^/]*$/, ""), { recursive: true, mode: 0o750 });
-      fileFd = openSync(settings.filePath, "a", 0o640);
-      writeSync(fileFd, "\n-------------------PROCESS START-------------------\n");
-    } catch (e) {
-      // A log file that cannot be opened must not stop a backup: say so on stderr once.
-      process.stderr.write(`WARN: unable to open log file '${settings.filePath}': ${(e as Error).message}\n`);
-      fileFd = undefined;
-    }
+  filePending = Boolean(settings.filePath) && settings.file !== "off";
+}
+
+/**
+ * The log file is opened, and the PROCESS START banner written, only when the first line at the
+ * file's level comes: a command that logs nothing at that level (archive-push with
+ * log-level-file=warn, hundreds of times an hour) leaves the file as it was, as pgBackRest does.
+ */
+function openLogFile(): number | undefined {
+  filePending = false;
+  try {
+    mkdirSync(settings.filePath!.replace(/\/[^/]*$/, ""), { recursive: true, mode: 0o750 });
+    fileFd = openSync(settings.filePath!, "a", 0o640);
+    writeSync(fileFd, "\n-------------------PROCESS START-------------------\n");
+  } catch (e) {
+    // A log file that cannot be opened must not stop a backup: say so on stderr once.
+    process.stderr.write(`WARN: unable to open log file '${settings.filePath}': ${(e as Error).message}\n`);
+    fileFd = undefined;
   }
+  return fileFd;
 }
 
 export function logSettings(): Readonly<LogSettings> {
@@ -71,7 +82,7 @@ export function redact(text: string): string {
 
 export function logWould(level: LogLevel): boolean {
   const r = RANK[level];
-  return r <= RANK[settings.console] || r <= RANK[settings.stderr] || ((fileFd !== undefined || forwarder !== undefined) && r <= RANK[settings.file]);
+  return r <= RANK[settings.console] || r <= RANK[settings.stderr] || ((fileFd !== undefined || filePending || forwarder !== undefined) && r <= RANK[settings.file]);
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
@@ -124,9 +135,10 @@ export function log(level: LogLevel, message: string, processId = settings.proce
     beforeConsoleWrite?.();
     process.stdout.write(`${settings.timestamp ? stamp() + " " : ""}${body}\n`);
   }
-  if (fileFd !== undefined && r <= RANK[settings.file]) {
+  const fd = r <= RANK[settings.file] ? (fileFd ?? (filePending ? openLogFile() : undefined)) : undefined;
+  if (fd !== undefined) {
     try {
-      appendFileSync(fileFd, `${settings.timestamp ? stamp() + " " : ""}${body}\n`);
+      appendFileSync(fd, `${settings.timestamp ? stamp() + " " : ""}${body}\n`);
     } catch {
       // The log is best effort; the command's own errors are what matter.
     }

@@ -84,6 +84,26 @@ describe("archive-push from PostgreSQL's archive_command", () => {
     expect(wrongCwd.stderr).toContain("is not the same as option pg1-path");
   });
 
+  // archive_command runs this hundreds of times an hour: with log-level-file=warn a push that
+  // has nothing to warn about must leave the log file as it was (no PROCESS START banner).
+  test("log-level-file=warn: a quiet push writes nothing to the log file; a warning writes one banner and the line", () => {
+    const logDir = join(env.base, "log-warn");
+    mkdirSync(logDir);
+    chownSync(logDir, PG_UID, PG_GID);
+    const logFile = join(logDir, `${env.stanza}-archive-push.log`);
+    const opts = [`--log-path=${logDir}`, "--log-level-file=warn"];
+    const seg = [...env.archivedSegments().keys()].sort()[0]!;
+    const fresh = walCopy(seg, "000000010000000000000099");
+    for (const path of [fresh, walCopy(seg, "000000010000000000000098")]) expect(env.run([...opts, "archive-push", path]).code).toBe(0);
+    // Two pushes of new segments: nothing at warn, so no file (or an empty one).
+    expect(existsSync(logFile) ? readFileSync(logFile, "utf8") : "").toBe("");
+    // Pushing a segment already archived with the same content warns: one banner, then the warning.
+    expect(env.run([...opts, "archive-push", fresh]).code).toBe(0);
+    const text = readFileSync(logFile, "utf8");
+    expect(text.match(/PROCESS START/g)?.length).toBe(1);
+    expect(text).toContain("WARN: WAL file '000000010000000000000099' already exists in the repo1 archive with the same checksum");
+  });
+
   test("history and backup-label files are stored as PostgreSQL hands them over", () => {
     const dir = join(env.base, "wal-copies");
     mkdirSync(dir, { recursive: true });
