@@ -29,7 +29,7 @@ function locksFor(cfg: Config): LockType[] {
 
 function configureLogging(cfg: Config): void {
   // The remote command gets no defaults applied (its options come from the caller): use the table's.
-  const level = (k: string) => (cfg.str(k) ?? OPTIONS.find((o) => o.name === k)?.default ?? "off") as LogLevel;
+  const level = (k: "log-level-console" | "log-level-file" | "log-level-stderr") => (cfg.str(k) ?? OPTIONS.find((o) => o.name === k)?.default ?? "off") as LogLevel;
   const stanza = cfg.str("stanza") ?? "all";
   const logPath = cfg.str("log-path");
   const file = level("log-level-file");

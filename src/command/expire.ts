@@ -48,14 +48,13 @@ export async function expireRun(cfgIn: Config): Promise<void> {
 }
 
 export function retentionPolicy(cfg: Config, index: number): RetentionPolicy {
-  const key = (name: string) => `repo${index}-${name}`;
   return {
-    full: cfg.num(key("retention-full")),
-    fullType: cfg.str(key("retention-full-type")) === "time" ? "time" : "count",
-    diff: cfg.num(key("retention-diff")),
-    archive: cfg.num(key("retention-archive")),
-    archiveType: (cfg.str(key("retention-archive-type")) ?? "full") as RetentionPolicy["archiveType"],
-    history: cfg.num(key("retention-history")),
+    full: cfg.get(cfg.repoKey("repo-retention-full", index)),
+    fullType: cfg.get(cfg.repoKey("repo-retention-full-type", index)),
+    diff: cfg.get(cfg.repoKey("repo-retention-diff", index)),
+    archive: cfg.get(cfg.repoKey("repo-retention-archive", index)),
+    archiveType: cfg.get(cfg.repoKey("repo-retention-archive-type", index)),
+    history: cfg.get(cfg.repoKey("repo-retention-history", index)),
   };
 }
 

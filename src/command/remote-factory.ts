@@ -16,12 +16,14 @@ type Role = "repo" | "pg";
 
 /** Everything needed to reach the remote for repoN or pgN (plain data: it travels to workers). */
 export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarget {
-  const opt = `${role}${index}-host`;
-  const str = (name: string) => cfg.str(`${opt}-${name}`);
-  const explicit = (key: string) => (cfg.source(key) !== undefined && cfg.source(key) !== "default" ? cfg.str(key) : undefined);
+  const opt = `${role}${index}-host` as const;
+  type HostOption = "cmd" | "config" | "config-include-path" | "config-path" | "key-check" | "key-file" | "known-hosts" | "port" | "user";
+  const key = (name: HostOption) => `${opt}-${name}` as const;
+  const str = (name: HostOption) => cfg.str(key(name));
+  const explicit = (name: HostOption) => (cfg.source(key(name)) !== undefined && cfg.source(key(name)) !== "default" ? str(name) : undefined);
   const fallback: Record<string, string | number> = {};
   if (role === "pg") {
-    for (const name of ["path", "port", "socket-path", "database", "user"]) {
+    for (const name of ["path", "port", "socket-path", "database", "user"] as const) {
       const v = cfg.str(`pg${index}-${name}`);
       if (v !== undefined) fallback[name] = v;
     }
@@ -31,7 +33,7 @@ export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarg
   return {
     ssh: {
       host: cfg.req(opt),
-      port: cfg.num(`${opt}-port`) ?? 22,
+      port: cfg.num(key("port")) ?? 22,
       user: str("user") ?? (role === "repo" ? "pgbackrest" : "postgres"),
       keyFile: str("key-file"),
       knownHosts: str("known-hosts"),
@@ -45,9 +47,9 @@ export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarg
     command: cfg.command,
     cmd: str("cmd") ?? cfg.str("cmd") ?? process.execPath,
     config: {
-      config: explicit(`${opt}-config`),
-      configIncludePath: explicit(`${opt}-config-include-path`),
-      configPath: explicit(`${opt}-config-path`),
+      config: explicit("config"),
+      configIncludePath: explicit("config-include-path"),
+      configPath: explicit("config-path"),
     },
     timeout: cfg.num("protocol-timeout") ?? 1830,
     networkCompress: (cfg.num("compress-level-network") ?? 3) > 0,

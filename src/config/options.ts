@@ -6,6 +6,7 @@
  *
  * Where pgbunker's default differs from pgBackRest's, the entry says so in `note`.
  */
+import { COMPRESS_LEVEL_DEFAULT, COMPRESS_LEVEL_RANGE, COMPRESS_TYPES } from "../common/compress-type.ts";
 
 export const COMMANDS = {
   "archive-get": { summary: "Get a WAL segment from the archive (PostgreSQL restore_command).", params: "SEGMENT DESTINATION", lock: false },
@@ -66,6 +67,10 @@ export interface OptionDef {
   note?: string;
   /** Accepted for compatibility but not implemented: setting it to a non-default value is an error. */
   unsupported?: boolean;
+  /** Valid only when another option has one of these values (checked at parse time). */
+  depends?: { option: string; values: readonly string[] };
+  /** Default and inclusive range that depend on another option's value (compress-level by compress-type). */
+  byValueOf?: { option: string; defaults: Readonly<Record<string, number>>; ranges: Readonly<Record<string, readonly [number, number]>> };
 }
 
 // ---- command sets (as documented per option) -------------------------------------------
@@ -105,9 +110,10 @@ export const DEFAULT_CONFIG_PATH = "/etc/pgbunker";
 export const DEFAULT_CONFIG_FILE = "pgbunker.conf";
 export const DEFAULT_CONFIG_INCLUDE = "conf.d";
 
-const o = (def: OptionDef): OptionDef => def;
+/** Keeps each entry's literal name, type and allowed values, from which OptionKey and the getters' value types are derived. */
+const o = <const D extends OptionDef>(def: D): D => def;
 
-export const OPTIONS: readonly OptionDef[] = [
+const TABLE = [
   // ---- archive -------------------------------------------------------------------------------
   o({ name: "archive-async", type: "boolean", default: "n", section: "global", commands: ["archive-get", "archive-push"], summary: "Push and get WAL asynchronously through a spool queue." }),
   o({ name: "archive-get-queue-max", type: "size", default: "128MiB", range: [0, 4 * PiB], section: "global", commands: ["archive-get"], summary: "Largest amount of WAL prefetched into the spool by async archive-get." }),
@@ -135,9 +141,9 @@ export const OPTIONS: readonly OptionDef[] = [
   o({ name: "cmd", type: "path", section: "global", commands: REMOTE_CAPABLE, summary: "pgbunker command used when pgbunker starts itself (archive_command, restore_command, remotes)." }),
   o({ name: "cmd-ssh", type: "string", default: "ssh", section: "global", commands: REMOTE_CAPABLE, summary: "Kept for pgBackRest configuration files; pgbunker's SSH client is built in." }),
   o({ name: "compress", type: "boolean", default: "y", section: "global", commands: ["archive-push", "backup"], summary: "Deprecated: use compress-type." }),
-  o({ name: "compress-level", type: "integer", range: [-5, 22], section: "global", commands: ["archive-push", "backup"], summary: "Compression level (default per type: lz4 1, gz 6, zst 3, bz2 9)." }),
+  o({ name: "compress-level", type: "integer", range: [-7, 22], byValueOf: { option: "compress-type", defaults: COMPRESS_LEVEL_DEFAULT, ranges: COMPRESS_LEVEL_RANGE }, section: "global", commands: ["archive-push", "backup"], summary: "Compression level (default per type: lz4 1, gz 6, zst 3, bz2 9; range per type: lz4 -5..12, gz 0..9, zst -7..22, bz2 1..9)." }),
   o({ name: "compress-level-network", type: "integer", default: "3", range: [0, 9], section: "global", commands: IO, summary: "Compression level for data sent over the network when not otherwise compressed." }),
-  o({ name: "compress-type", type: "enum", default: "lz4", allow: ["none", "bz2", "gz", "lz4", "zst"], section: "global", commands: ["archive-push", "backup"], summary: "Compression for files in the repository.", note: "pgBackRest defaults to gz; pgbunker defaults to lz4." }),
+  o({ name: "compress-type", type: "enum", default: "lz4", allow: COMPRESS_TYPES, section: "global", commands: ["archive-push", "backup"], summary: "Compression for files in the repository.", note: "pgBackRest defaults to gz; pgbunker defaults to lz4." }),
   o({ name: "config", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_FILE}`, section: "cli", commands: ALL, summary: "Configuration file." }),
   o({ name: "config-include-path", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_INCLUDE}`, section: "cli", commands: ALL, summary: "Directory of additional *.conf files." }),
   o({ name: "config-path", type: "path", default: DEFAULT_CONFIG_PATH, section: "cli", commands: ALL, summary: "Base directory for the configuration file and include path." }),
@@ -221,14 +227,14 @@ export const OPTIONS: readonly OptionDef[] = [
   o({ name: "force", type: "boolean", default: "n", section: "cli", commands: ["backup", "restore", "stanza-delete", "stop"], summary: "Force the operation (see the command's help)." }),
   o({ name: "link-all", type: "boolean", default: "n", section: "global", commands: ["restore"], summary: "Restore every symlink of the backup as a symlink." }),
   o({ name: "link-map", type: "hash", section: "global", commands: ["restore"], summary: "Restore link NAME to PATH (NAME=PATH, repeatable)." }),
-  o({ name: "recovery-option", type: "hash", section: "global", commands: ["restore"], summary: "Recovery setting KEY=VALUE written into the recovery configuration (repeatable)." }),
+  o({ name: "recovery-option", type: "hash", section: "global", commands: ["restore"], summary: "Recovery setting KEY=VALUE written into the recovery configuration (repeatable).", depends: { option: "type", values: ["default", "immediate", "lsn", "name", "standby", "time", "xid"] } }),
   o({ name: "set", type: "string", section: "cli", commands: ["annotate", "expire", "info", "restore"], summary: "Backup set (label).", byCommand: { restore: { default: "latest" }, annotate: { required: true } } }),
   o({ name: "tablespace-map", type: "hash", section: "global", commands: ["restore"], summary: "Restore tablespace NAME or OID to PATH (repeatable)." }),
   o({ name: "tablespace-map-all", type: "path", section: "global", commands: ["restore"], summary: "Restore all tablespaces under this directory." }),
-  o({ name: "target", type: "string", section: "cli", commands: ["restore"], summary: "Recovery target (time, xid, lsn or restore point name, per --type)." }),
-  o({ name: "target-action", type: "enum", default: "pause", allow: ["pause", "promote", "shutdown"], section: "global", commands: ["restore"], summary: "What the cluster does when it reaches the target." }),
-  o({ name: "target-exclusive", type: "boolean", default: "n", section: "cli", commands: ["restore"], summary: "Stop just before the target instead of just after it." }),
-  o({ name: "target-timeline", type: "string", section: "global", commands: ["restore"], summary: "Timeline to recover along (number, current or latest)." }),
+  o({ name: "target", type: "string", section: "cli", commands: ["restore"], summary: "Recovery target (time, xid, lsn or restore point name, per --type).", depends: { option: "type", values: ["lsn", "name", "time", "xid"] } }),
+  o({ name: "target-action", type: "enum", default: "pause", allow: ["pause", "promote", "shutdown"], section: "global", commands: ["restore"], summary: "What the cluster does when it reaches the target.", depends: { option: "type", values: ["immediate", "lsn", "name", "time", "xid"] } }),
+  o({ name: "target-exclusive", type: "boolean", default: "n", section: "cli", commands: ["restore"], summary: "Stop just before the target instead of just after it.", depends: { option: "type", values: ["lsn", "time", "xid"] } }),
+  o({ name: "target-timeline", type: "string", section: "global", commands: ["restore"], summary: "Timeline to recover along (number, current or latest).", depends: { option: "type", values: ["default", "lsn", "name", "standby", "time", "xid"] } /* as pgBackRest 2.45: not with immediate (restore sets it to current itself) */ }),
   o({
     name: "type", type: "enum", section: "cli", commands: ["backup", "info", "restore"], summary: "Backup type (backup, info) or recovery type (restore).",
     byCommand: {
@@ -270,7 +276,45 @@ export const OPTIONS: readonly OptionDef[] = [
 
   // ---- internal: set by pgbunker when it starts itself ---------------------------------------
   o({ name: "remote-type", type: "enum", allow: ["pg", "repo"], section: "cli", commands: ["remote"], summary: "Internal: which side this remote serves." }),
-];
+] as const satisfies readonly OptionDef[];
+
+export const OPTIONS: readonly OptionDef[] = TABLE;
+
+// ---- typed access -------------------------------------------------------------------------
+// The keys a Config holds and the type of each value, derived from the table above, so that a
+// misspelt option name or a wrong value type is a compile error rather than a silent undefined.
+
+type Defs = (typeof TABLE)[number];
+export type OptionName = Defs["name"];
+type Rest<N, P extends string> = N extends `${P}-${infer R}` ? R : never;
+/** The key of a table entry: `process-max`, `repo${number}-path`, `pg${number}-port`. */
+type KeyOfDef<D> = D extends { indexed: "repo"; name: infer N }
+  ? `repo${number}-${Rest<N, "repo">}`
+  : D extends { indexed: "pg"; name: infer N }
+    ? `pg${number}-${Rest<N, "pg">}`
+    : D extends { name: infer N extends string }
+      ? N
+      : never;
+export type OptionKey = KeyOfDef<Defs>;
+/** Index-free names of the repoN- and pgN- options (`repo-path`), for Config.repoKey/pgKey. */
+export type RepoOptionName = Extract<Defs, { indexed: "repo" }>["name"];
+export type PgOptionName = Extract<Defs, { indexed: "pg" }>["name"];
+type DefOfKey<K> = Defs extends infer D ? (D extends unknown ? (K extends KeyOfDef<D> ? D : never) : never) : never;
+type ValueOfDef<D> = D extends { type: "boolean" }
+  ? boolean
+  : D extends { type: "integer" | "size" | "time" }
+    ? number
+    : D extends { type: "list" }
+      ? string[]
+      : D extends { type: "hash" }
+        ? Record<string, string>
+        : D extends { type: "enum"; allow: readonly (infer A)[] }
+          ? A
+          : string;
+/** The type of an option's value. */
+export type OptionValueOf<K extends OptionKey> = ValueOfDef<DefOfKey<K>>;
+/** Options the table gives a default (for every command): their getter never returns undefined. */
+export type DefaultedKey = { [K in OptionKey]: DefOfKey<K> extends { default: string } ? (DefOfKey<K> extends { byCommand: unknown } ? never : K) : never }[OptionKey];
 
 const BY_NAME = new Map(OPTIONS.map((d) => [d.name, d]));
 

@@ -12,7 +12,8 @@ import { logWarn } from "../common/log.ts";
 import { loadConfigFiles, type ConfigSections } from "./ini-config.ts";
 import {
   COMMANDS, DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_INCLUDE, INDEX_MAX, OPTIONS, isCommand, optionDef, optionRules,
-  optionValidFor, type CommandName, type OptionDef,
+  optionValidFor, type CommandName, type DefaultedKey, type OptionDef, type OptionKey, type OptionValueOf, type PgOptionName,
+  type RepoOptionName,
 } from "./options.ts";
 import { convertValue, renderValue, type OptionValue } from "./value.ts";
 
@@ -25,15 +26,6 @@ interface Resolved {
   index?: number;
 }
 
-/** Option dependencies: an option set explicitly is only valid when another has one of these values. */
-const DEPENDS: Record<string, { option: string; values: readonly string[] }> = {
-  target: { option: "type", values: ["lsn", "name", "time", "xid"] },
-  "target-exclusive": { option: "type", values: ["lsn", "time", "xid"] },
-  "target-action": { option: "type", values: ["immediate", "lsn", "name", "time", "xid"] },
-  // As pgBackRest 2.45: no --target-timeline with immediate (restore sets it to current itself).
-  "target-timeline": { option: "type", values: ["default", "lsn", "name", "standby", "time", "xid"] },
-  "recovery-option": { option: "type", values: ["default", "immediate", "lsn", "name", "standby", "time", "xid"] },
-};
 
 export function indexedKey(def: OptionDef, index: number): string {
   if (!def.indexed) return def.name;
@@ -118,32 +110,45 @@ export class Config {
     return this.#values.get(key);
   }
 
-  str(key: string): string | undefined {
+  /**
+   * An option's value, typed by the table: a number for integer/size/time options, a boolean, the
+   * enum's allowed values, a list or a hash. An option the table gives a default always has one
+   * (the parser filled it in, or the table's is returned), so its getter never returns undefined.
+   */
+  get<K extends OptionKey>(key: K): K extends DefaultedKey ? OptionValueOf<K> : OptionValueOf<K> | undefined {
+    const v = this.#values.get(key);
+    if (v !== undefined) return v as never;
+    // The remote command gets no defaults applied (its options come from the caller): the table's.
+    const def = resolveOptionName(key)?.def;
+    return (def?.default !== undefined && def.byCommand === undefined ? convertValue(def, def.default, undefined) : undefined) as never;
+  }
+
+  str(key: OptionKey): string | undefined {
     const v = this.#values.get(key);
     return v === undefined ? undefined : String(v);
   }
 
   /** A string option that must be present (the parser has already enforced required options). */
-  req(key: string): string {
+  req(key: OptionKey): string {
     const v = this.str(key);
     if (v === undefined) throw err("OptionRequiredError", `${this.command} command requires option: ${key}`);
     return v;
   }
 
-  num(key: string): number | undefined {
+  num(key: OptionKey): number | undefined {
     const v = this.#values.get(key);
     return v === undefined ? undefined : Number(v);
   }
 
-  bool(key: string): boolean {
+  bool(key: OptionKey): boolean {
     return this.#values.get(key) === true;
   }
 
-  list(key: string): string[] {
+  list(key: OptionKey): string[] {
     return (this.#values.get(key) as string[] | undefined) ?? [];
   }
 
-  hash(key: string): Record<string, string> {
+  hash(key: OptionKey): Record<string, string> {
     return (this.#values.get(key) as Record<string, string> | undefined) ?? {};
   }
 
@@ -163,12 +168,13 @@ export class Config {
     return this.num("repo") ?? this.indexes("repo")[0]!;
   }
 
-  repoKey(name: string, index = this.repoIndex): string {
-    return name.replace(/^repo-/, `repo${index}-`);
+  /** `repo-path` → `repo2-path` (the command's repository unless `index` says another). */
+  repoKey<N extends RepoOptionName>(name: N, index = this.repoIndex): `repo${number}-${N extends `repo-${infer R}` ? R : never}` {
+    return name.replace(/^repo-/, `repo${index}-`) as never;
   }
 
-  pgKey(name: string, index = 1): string {
-    return name.replace(/^pg-/, `pg${index}-`);
+  pgKey<N extends PgOptionName>(name: N, index = 1): `pg${number}-${N extends `pg-${infer R}` ? R : never}` {
+    return name.replace(/^pg-/, `pg${index}-`) as never;
   }
 
   /** Options in `--key=value` form, sorted, secure values redacted (for the command-begin line). */
@@ -276,6 +282,7 @@ export function parseConfig(input: ParseInput): Config {
   }
 
   applyDefaults(cfg);
+  applyValueDependent(cfg);
   checkDependencies(cfg, settings);
   checkRequired(cfg);
   return cfg;
@@ -479,21 +486,50 @@ function applyDefaults(cfg: Config): void {
   }
 }
 
+/** An option with `depends` set explicitly is valid only when the other option has one of the values. */
 function checkDependencies(cfg: Config, settings: Map<string, RawSetting>): void {
-  for (const [name, dep] of Object.entries(DEPENDS)) {
-    const s = settings.get(name);
-    if (!s || s.reset || !optionValidFor(s.resolved.def, cfg.command)) continue;
-    const value = cfg.str(dep.option);
-    if (value !== undefined && dep.values.includes(value)) continue;
+  for (const def of OPTIONS) {
+    const dep = def.depends;
+    const s = dep && settings.get(def.name);
+    if (!dep || !s || s.reset || !optionValidFor(s.resolved.def, cfg.command)) continue;
+    const value = cfg.raw(dep.option);
+    if (value !== undefined && dep.values.includes(String(value))) continue;
     if (s.source === "config") {
-      cfg.unset(name);
+      cfg.unset(def.name);
       continue;
     }
     throw err(
       "OptionInvalidError",
-      `option '${name}' not valid without option '${dep.option}' in (${dep.values.map((v) => `'${v}'`).join(", ")})`,
-      `add --${dep.option}=VALUE or remove --${name}.`,
+      `option '${def.name}' not valid without option '${dep.option}' in (${dep.values.map((v) => `'${v}'`).join(", ")})`,
+      `add --${dep.option}=VALUE or remove --${def.name}.`,
     );
+  }
+}
+
+/**
+ * Options whose default and range follow another option's value (compress-level follows
+ * compress-type): fill the default for that value, and refuse a value out of its range here, at
+ * parse time, rather than deep inside a worker.
+ */
+function applyValueDependent(cfg: Config): void {
+  for (const def of OPTIONS) {
+    const by = def.byValueOf;
+    if (!by || !optionValidFor(def, cfg.command) || cfg.command === "remote") continue;
+    const other = cfg.raw(by.option);
+    if (other === undefined) continue;
+    const range = by.ranges[String(other)];
+    const value = cfg.raw(def.name);
+    if (value === undefined) {
+      const fallback = by.defaults[String(other)];
+      if (fallback !== undefined) cfg.set(def.name, fallback, "default");
+      continue;
+    }
+    if (range && (Number(value) < range[0] || Number(value) > range[1]))
+      throw err(
+        "OptionInvalidValueError",
+        `'${value}' is out of range for '${def.name}' option when '${by.option}' option is '${other}'`,
+        `use a ${def.name} from ${range[0]} to ${range[1]} for ${by.option}=${other}.`,
+      );
   }
 }
 

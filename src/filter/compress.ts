@@ -1,7 +1,8 @@
 /**
- * The one place that maps compression type ↔ repository file extension ↔ filter, and the
- * compress/decompress filters over the native codecs (lz4, gz, zst, bz2).
+ * The one place that maps compression type ↔ filter: the compress/decompress filters over the
+ * native codecs (lz4, gz, zst, bz2). Type names, extensions and levels: common/compress-type.ts.
  */
+import { COMPRESS_EXT, COMPRESS_LEVEL_DEFAULT, COMPRESS_LEVEL_RANGE } from "../common/compress-type.ts";
 import { err } from "../common/error.ts";
 import { Bz2Compressor, Bz2Decompressor } from "../native/bz2.ts";
 import { Lz4Compressor, Lz4Decompressor } from "../native/lz4.ts";
@@ -9,15 +10,7 @@ import { GzipCompressor, GzipDecompressor } from "../native/zlib.ts";
 import { ZstdCompressor, ZstdDecompressor } from "../native/zstd.ts";
 import type { CompressType, Emit, Filter, FilterSpec, PlainResult } from "./filter.ts";
 
-export const COMPRESS_EXT: Record<CompressType, string> = { none: "", lz4: ".lz4", gz: ".gz", zst: ".zst", bz2: ".bz2" };
-
-/** Default level per type, as pgBackRest chooses them. */
-export const COMPRESS_LEVEL_DEFAULT: Record<Exclude<CompressType, "none">, number> = { lz4: 1, gz: 6, zst: 3, bz2: 9 };
-
-/** Valid level range per type. */
-export const COMPRESS_LEVEL_RANGE: Record<Exclude<CompressType, "none">, [number, number]> = {
-  lz4: [-5, 12], gz: [0, 9], zst: [-7, 22], bz2: [1, 9],
-};
+export { COMPRESS_EXT } from "../common/compress-type.ts";
 
 /** Compression type of a repository file name, from its extension. */
 export function compressTypeOfName(name: string): CompressType {

@@ -5,7 +5,8 @@
  * views to `emit`, each valid only during that call (no copies on the hot path).
  */
 
-export type CompressType = "none" | "lz4" | "gz" | "zst" | "bz2";
+export type { CompressType } from "../common/compress-type.ts";
+import type { CompressType } from "../common/compress-type.ts";
 
 export type FilterSpec =
   | { type: "size"; id?: string }

@@ -16,6 +16,7 @@
  */
 import { err } from "../common/error.ts";
 import { byteOrder, type JsonValue } from "../common/json.ts";
+import { isCompressType, type CompressType } from "../common/compress-type.ts";
 import type { Storage } from "../storage/storage.ts";
 import { InfoIni, REPO_FORMAT, REPO_VERSION } from "./ini.ts";
 import { loadInfoFile, saveInfoFile } from "./info-file.ts";
@@ -101,18 +102,49 @@ export interface ManifestDb {
   controlVersion: number;
 }
 
+/**
+ * [backup:option]: the options a backup was made with (names without "option-"). The ones
+ * pgbunker reads or writes are typed; others a newer pgBackRest writes are kept as they are.
+ */
+export interface ManifestOptions {
+  "archive-check"?: boolean;
+  "archive-copy"?: boolean;
+  "backup-standby"?: boolean;
+  /** Block incremental (pgBackRest 2.52+). */
+  block?: boolean;
+  "buffer-size"?: number;
+  "checksum-page"?: boolean;
+  /** Before compress-type: true meant gzip. */
+  compress?: boolean;
+  "compress-level"?: number;
+  "compress-level-network"?: number;
+  "compress-type"?: string;
+  delta?: boolean;
+  hardlink?: boolean;
+  online?: boolean;
+  "process-max"?: number;
+  [other: string]: JsonValue | undefined;
+}
+
 const FILE_KEYS = new Set(["bni", "bno", "checksum", "checksum-page", "checksum-page-error", "group", "mode", "rck", "reference", "repo-size", "size", "timestamp", "user"]);
 
 export class Manifest {
   backup: ManifestBackup;
   db: ManifestDb;
-  /** option name without the "option-" prefix → value. */
-  options: Record<string, JsonValue> = {};
+  options: ManifestOptions = {};
   readonly targets = new Map<string, ManifestTarget>();
   readonly dbs = new Map<string, ManifestDbEntry>();
   readonly files = new Map<string, ManifestFile>();
   readonly paths = new Map<string, ManifestPath>();
   readonly links = new Map<string, ManifestLink>();
+
+  /** How the backup's files are compressed: compress-type, or in older manifests compress=true (gzip). */
+  get compressType(): CompressType {
+    const type = this.options["compress-type"];
+    if (type === undefined) return this.options.compress === true ? "gz" : "none";
+    if (!isCompressType(type)) throw err("FormatError", `backup ${this.backup.label} uses unknown compress-type '${type}'`, "was it written by a newer pgBackRest? upgrade pgbunker.");
+    return type;
+  }
   annotation?: Record<string, string>;
   /** Passphrase of this backup's files in an encrypted repository ([cipher] cipher-pass). */
   cipherPass?: string;
@@ -261,7 +293,7 @@ export class Manifest {
     ini.setValue("backup:db", "db-system-id", this.db.systemId);
     ini.setValue("backup:db", "db-version", this.db.version);
 
-    for (const [k, v] of Object.entries(this.options)) ini.setValue("backup:option", `option-${k}`, v);
+    for (const [k, v] of Object.entries(this.options)) if (v !== undefined) ini.setValue("backup:option", `option-${k}`, v);
 
     for (const t of this.targets.values())
       ini.setValue("backup:target", t.name, { file: t.file, path: t.path, "tablespace-id": t.tablespaceId, "tablespace-name": t.tablespaceName, type: t.type });

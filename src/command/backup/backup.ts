@@ -14,6 +14,7 @@
  *   9. expire (expire-auto)
  */
 import { randomBytes } from "node:crypto";
+import { COMPRESS_LEVEL_DEFAULT } from "../../common/compress-type.ts";
 import { err } from "../../common/error.ts";
 import { logInfo, logWarn } from "../../common/log.ts";
 import { formatBytes } from "../../common/progress.ts";
@@ -34,6 +35,7 @@ import { historyLabels, labelDirs } from "../../repo/stored-labels.ts";
 import { repoPath } from "../../repo/layout.ts";
 import { loadManifest, Manifest, savePartialManifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
+import { compressTypeOf } from "../archive/common.ts";
 import { connectClusters } from "../pg-cluster.ts";
 import { storagePg, storageRepo, storageSpec, type StorageSpec } from "../storage.ts";
 import { copyFiles, type CopyTask } from "./copy.ts";
@@ -113,8 +115,8 @@ export async function run(cfg: Config): Promise<number> {
     await savePartialManifest(repo, stanza, manifest, info.cipherPass);
 
     // 5. copy (a diff/incr keeps its prior's compression: references resolve by the backup's extension)
-    const compressType = manifest.options["compress-type"] as CompressType;
-    const compressLevel = manifest.options["compress-level"] as number;
+    const compressType = manifest.compressType;
+    const compressLevel = manifest.options["compress-level"] ?? 0;
     const stats = await copyFiles(manifest, tasks, {
       stanza,
       source: fileSource(cfg, cluster),
@@ -354,34 +356,29 @@ function newManifest(cfg: Config, info: BackupInfo, control: PgControl, label: s
     { id: info.current.id, systemId: control.systemId, version: control.version, catalogVersion: control.catalogVersion, controlVersion: control.controlVersion },
   );
   m.programVersion = REPO_VERSION;
-  let compressType = cfg.str("compress-type") as CompressType;
-  const priorType = prior?.options["compress-type"] as CompressType | undefined;
-  if (priorType !== undefined && priorType !== compressType) {
-    logWarn(`${type} backup cannot alter compress-type option to '${compressType}', reset to value in ${prior!.backup.label}`);
-    compressType = priorType;
-  }
+  // A diff/incr is stored as its prior is: its files and the prior's share one compress-type.
+  const configured = compressTypeOf(cfg);
+  const compressType = prior ? prior.compressType : configured;
+  if (compressType !== configured)
+    logWarn(`${type} backup cannot alter compress-type option to '${configured}', reset to value in ${prior!.backup.label}`);
   m.options = {
     "archive-check": cfg.bool("archive-check"),
     "archive-copy": cfg.bool("archive-copy"),
     "backup-standby": cfg.bool("backup-standby"),
-    "buffer-size": cfg.num("buffer-size") ?? 1048576,
+    "buffer-size": cfg.get("buffer-size"),
     "checksum-page": control.dataChecksumVersion > 0 && (!cfg.has("checksum-page") || cfg.bool("checksum-page")),
     compress: compressType !== "none",
-    "compress-level": (priorType === undefined || priorType === cfg.str("compress-type") ? cfg.num("compress-level") : undefined) ?? defaultLevel(compressType),
-    "compress-level-network": cfg.num("compress-level-network") ?? 3,
+    "compress-level": compressType === "none" ? 0 : compressType === configured ? cfg.get("compress-level") ?? COMPRESS_LEVEL_DEFAULT[compressType] : COMPRESS_LEVEL_DEFAULT[compressType],
+    "compress-level-network": cfg.get("compress-level-network"),
     "compress-type": compressType,
     delta: cfg.bool("delta"),
     hardlink: cfg.bool(cfg.repoKey("repo-hardlink")),
     online: cfg.bool("online"),
-    "process-max": cfg.num("process-max") ?? 1,
+    "process-max": cfg.get("process-max"),
   };
   const annotation = cfg.hash("annotation");
   if (Object.keys(annotation).length) m.annotation = annotation;
   return m;
-}
-
-function defaultLevel(t: CompressType): number {
-  return t === "lz4" ? 1 : t === "gz" ? 6 : t === "zst" ? 3 : t === "bz2" ? 9 : 0;
 }
 
 /**

@@ -49,17 +49,7 @@ export async function loadRestoreSource(cfg: Config, repo: Storage): Promise<Res
     throw err("FeatureNotSupportedError", `backup ${label} uses block incremental storage, which pgbunker cannot restore`, "restore it with pgBackRest, or restore a backup made without repo-block.");
 
   const pass = ini.value("cipher", "cipher-pass");
-  return { stanza, record: choice.record, how: choice.how, manifest, filePass: typeof pass === "string" ? pass : undefined, compressType: compressTypeOf(manifest) };
-}
-
-/** Compression of the stored files: compress-type, or the older boolean compress (gz). */
-function compressTypeOf(m: Manifest): CompressType {
-  const type = m.options["compress-type"];
-  if (typeof type === "string") {
-    if (!(type in COMPRESS_EXT)) throw err("FormatError", `backup ${m.backup.label} uses unknown compress-type '${type}'`);
-    return type as CompressType;
-  }
-  return m.options["compress"] === true ? "gz" : "none";
+  return { stanza, record: choice.record, how: choice.how, manifest, filePass: typeof pass === "string" ? pass : undefined, compressType: manifest.compressType };
 }
 
 /** Where a file's stored bytes are: its own repository file, or a range of a bundle. */

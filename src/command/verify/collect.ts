@@ -186,13 +186,6 @@ export async function loadManifestChecked(storage: Storage, stanza: string, labe
   return { manifest: Manifest.fromIni(ini, storage.path(path)), filePass: typeof pass === "string" ? pass : undefined, notes, warnings, missing: false, copyOnly, bundle: ini.value("backup", "backup-bundle") === true };
 }
 
-/** Compression of a backup's files, from its manifest options (older manifests: compress=true is gzip). */
-function backupCompressType(m: Manifest): CompressType {
-  const t = m.options["compress-type"];
-  if (typeof t === "string") return t as CompressType;
-  return m.options.compress === true ? "gz" : "none";
-}
-
 /**
  * The jobs that check a backup's files. Files stored in an earlier backup are read from there;
  * the key makes a file shared by several backups one job. `manifests` gives the manifest (and file
@@ -208,7 +201,7 @@ export function backupJobs(spec: StorageSpec, stanza: string, label: string, man
       out.push({ name: f.name, key: `${stored}/${f.name}`, display: `${stored}/${f.name}` });
       continue;
     }
-    const compressType = backupCompressType(holder.manifest!);
+    const compressType = holder.manifest!.compressType;
     const blockIncremental = f.extra !== undefined && ("bims" in f.extra || "bi" in f.extra);
     const base: Omit<VerifyFileParams, "path"> = {
       storage: spec,
@@ -235,7 +228,7 @@ export function backupJobs(spec: StorageSpec, stanza: string, label: string, man
 /** Files in a backup's directory that its manifest does not account for. */
 export async function backupDirOrphans(storage: Storage, stanza: string, label: string, load: ManifestLoad): Promise<string[]> {
   const m = load.manifest!;
-  const ext = COMPRESS_EXT[backupCompressType(m)];
+  const ext = COMPRESS_EXT[m.compressType];
   const expected = new Set([MANIFEST_FILE, MANIFEST_FILE + INFO_COPY_EXT]);
   // pgBackRest links each tablespace into the backup's pg_data/pg_tblspc.
   for (const t of m.tablespaces()) expected.add(`pg_data/pg_tblspc/${t.tablespaceId}`);

@@ -207,3 +207,33 @@ describe("help", () => {
     expect(() => helpText("1.0", ["backup", "target"])).toThrow(/not valid/);
   });
 });
+
+describe("typed access and value-dependent options", () => {
+  const none = conf("");
+  const backup = (...argv: string[]) => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", ...argv, "backup"], configSections: none, env: {} });
+
+  test("get returns the table's default, typed, for every defaulted option; also where no defaults were applied (remote)", () => {
+    const cfg = backup();
+    const processMax: number = cfg.get("process-max");
+    const type: "none" | "bz2" | "gz" | "lz4" | "zst" = cfg.get("compress-type");
+    expect([processMax, type, cfg.get("buffer-size"), cfg.get("repo1-path")]).toEqual([1, "lz4", 1024 * 1024, "/var/lib/pgbackrest"]);
+    const remote = parseConfig({ argv: ["--stanza=s", "--remote-type=repo", "remote"], configSections: none, env: {} });
+    expect(remote.get("buffer-size")).toBe(1024 * 1024);
+  });
+
+  test("compress-level defaults per compress-type and is range-checked for that type at parse time", () => {
+    expect([backup().get("compress-level"), backup("--compress-type=gz").get("compress-level"), backup("--compress-type=zst").get("compress-level"), backup("--compress-type=bz2").get("compress-level")]).toEqual([1, 6, 3, 9]);
+    expect(backup("--compress-type=zst", "--compress-level=19").get("compress-level")).toBe(19);
+    const e = fails(() => backup("--compress-type=gz", "--compress-level=12"));
+    expect(e.kind).toBe("OptionInvalidValueError");
+    expect(e.message).toBe("'12' is out of range for 'compress-level' option when 'compress-type' option is 'gz'");
+    expect(e.hints.join("\n")).toContain("from 0 to 9");
+    expect(fails(() => backup("--compress-type=lz4", "--compress-level=-7")).kind).toBe("OptionInvalidValueError");
+  });
+
+  test("dependencies live in the table: --target needs a --type that takes one", () => {
+    const restore = (...argv: string[]) => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", ...argv, "restore"], configSections: none, env: {} });
+    expect(restore("--type=name", "--target=point").str("target")).toBe("point");
+    expect(fails(() => restore("--target=point")).message).toContain("option 'target' not valid without option 'type' in ('lsn', 'name', 'time', 'xid')");
+  });
+});
