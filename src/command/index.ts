@@ -13,6 +13,7 @@ export interface CommandModule {
 type Loader = () => Promise<CommandModule>;
 
 export const COMMAND_MODULES: Partial<Record<CommandName, Loader>> = {
+  annotate: () => import("./annotate.ts"),
   "archive-get": () => import("./archive-get.ts"),
   "archive-push": () => import("./archive-push.ts"),
   backup: () => import("./backup/backup.ts"),
@@ -20,6 +21,8 @@ export const COMMAND_MODULES: Partial<Record<CommandName, Loader>> = {
   expire: () => import("./expire.ts"),
   info: () => import("./info.ts"),
   remote: () => import("./remote.ts"),
+  "repo-get": () => import("./repo-get.ts"),
+  "repo-ls": () => import("./repo-ls.ts"),
   restore: () => import("./restore/restore.ts"),
   "self-check": () => import("./self-check.ts"),
   "stanza-create": () => import("./stanza.ts").then((m) => ({ run: m.runCreate })),

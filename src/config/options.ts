@@ -17,8 +17,8 @@ export const COMMANDS = {
   expire: { summary: "Remove backups and WAL that fall outside the retention policy.", params: "", lock: "backup" },
   help: { summary: "Show help for a command or an option.", params: "[COMMAND [OPTION]]", lock: false },
   info: { summary: "Show the backups and WAL archive held in the repository.", params: "", lock: false },
-  "repo-get": { summary: "Print a file of the repository (decompressed) to stdout.", params: "FILE", lock: false },
-  "repo-ls": { summary: "List files in the repository.", params: "[PATH]", lock: false },
+  "repo-get": { summary: "Print a file of the repository to stdout: decrypted, not decompressed (pipe it through lz4 -d, gzip -d, ...).", params: "FILE", lock: false },
+  "repo-ls": { summary: "List files in the repository (PATH relative to repo-path, or absolute inside it).", params: "[PATH]", lock: false },
   remote: { summary: "Serve the pgbunker protocol on stdin/stdout (started by pgbunker over SSH).", params: "", lock: false },
   restore: { summary: "Restore a backup into a PostgreSQL data directory.", params: "", lock: false },
   "self-check": { summary: "Check the native layer (lz4, zlib, page checksums, CRC-32C) and worker threads.", params: "", lock: false },
@@ -123,7 +123,7 @@ const TABLE = [
   o({ name: "archive-timeout", type: "time", default: "60", range: [0.1, 86400], section: "global", commands: ["archive-get", "archive-push", "backup", "check"], summary: "Seconds to wait for WAL to reach the archive." }),
 
   // ---- backup --------------------------------------------------------------------------------
-  o({ name: "annotation", type: "hash", section: "cli", commands: ["annotate", "backup"], summary: "Annotation KEY=VALUE stored with the backup." }),
+  o({ name: "annotation", type: "hash", section: "cli", commands: ["annotate", "backup"], summary: "Annotation KEY=VALUE stored with the backup (repeatable; KEY= removes the key).", byCommand: { annotate: { required: true } } }),
   o({ name: "archive-check", type: "boolean", default: "y", section: "global", commands: ["archive-push", "backup", "check"], summary: "Wait until the WAL a backup needs is in the archive." }),
   o({ name: "archive-copy", type: "boolean", default: "n", section: "global", commands: ["backup"], summary: "Copy the WAL needed for consistency into the backup itself." }),
   o({ name: "archive-mode-check", type: "boolean", default: "y", section: "global", commands: ["archive-push", "backup", "check"], summary: "Refuse archive_mode=always on a primary with several archivers." }),
@@ -155,7 +155,7 @@ const TABLE = [
   o({ name: "neutral-umask", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Use umask 0000 so modes come only from the manifest." }),
   o({ name: "process-max", type: "integer", default: "1", range: [1, 999], section: "global", commands: ["archive-get", "archive-push", "backup", "restore", "verify", "remote", ...SELF_CHECK], summary: "Worker processes for compression, checksums and transfer." }),
   o({ name: "protocol-timeout", type: "time", default: "1830", range: [0.1, 604800], section: "global", commands: IO, summary: "Seconds to wait for a remote or worker to answer." }),
-  o({ name: "raw", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Print the stored bytes without decompressing." }),
+  o({ name: "raw", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Print the stored bytes as they are, without decrypting (repo-get never decompresses)." }),
   o({ name: "sck-keep-alive", type: "boolean", default: "y", section: "global", commands: IO, summary: "Enable socket keep-alive on remote connections." }),
   o({ name: "spool-path", type: "path", default: "/var/spool/pgbunker", section: "global", commands: ["archive-get", "archive-push"], summary: "Directory for the asynchronous archive queue." }),
   o({ name: "stanza", type: "string", section: "cli", commands: ["annotate", "archive-get", "archive-push", "backup", "check", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "start", "stop", "verify", "remote"], summary: "Name of the stanza (the cluster's section in config and repository).", byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, check: { required: true }, annotate: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-delete": { required: true }, "stanza-upgrade": { required: true } } }),
@@ -250,7 +250,7 @@ const TABLE = [
   o({ name: "filter", type: "string", section: "cli", commands: ["repo-ls"], summary: "Regular expression the listed names must match." }),
   o({ name: "recurse", type: "boolean", default: "n", section: "cli", commands: ["repo-ls"], summary: "List subdirectories too." }),
   o({ name: "sort", type: "enum", default: "asc", allow: ["none", "asc", "desc"], section: "cli", commands: ["repo-ls"], summary: "Sort order of the listing." }),
-  o({ name: "ignore-missing", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Exit 1 instead of failing when the file is missing." }),
+  o({ name: "ignore-missing", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Exit 1 with nothing printed, instead of failing, when the file is missing." }),
   o({ name: "online", type: "boolean", default: "y", section: "cli", commands: ["backup", "stanza-create", "stanza-upgrade"], summary: "Work with a running cluster (no: take values from pg_control of a stopped one)." }),
 
   // ---- stanza (PostgreSQL) -------------------------------------------------------------------

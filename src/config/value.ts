@@ -96,7 +96,8 @@ export function convertValue(def: OptionDef, text: string, allow?: readonly stri
       return [text];
     case "hash": {
       const eq = text.indexOf("=");
-      if (eq <= 0) return invalid(def, text);
+      // pgBackRest reports a malformed pair as an invalid option (031), not an invalid value.
+      if (eq <= 0) throw err("OptionInvalidError", `key/value '${text}' not valid for '${def.name}' option`, typeHint(def));
       return { [text.slice(0, eq)]: text.slice(eq + 1) };
     }
   }

@@ -7,6 +7,7 @@
 import { err } from "../common/error.ts";
 import type { JsonValue } from "../common/json.ts";
 import type { Storage } from "../storage/storage.ts";
+import type { Annotation } from "./annotation.ts";
 import { InfoIni, REPO_FORMAT, REPO_VERSION } from "./ini.ts";
 import { loadInfoFile, saveInfoFile } from "./info-file.ts";
 import { repoPath } from "./layout.ts";
@@ -40,7 +41,7 @@ export interface BackupRecord {
   repoSizeDelta: number;
   dbId: number;
   error?: boolean;
-  annotation?: Record<string, string>;
+  annotation?: Annotation;
   options: { archiveCheck: boolean; archiveCopy: boolean; backupStandby: boolean; checksumPage: boolean; compress: boolean; hardlink: boolean; online: boolean };
   /** backrest-format / backrest-version of the program that wrote the backup. */
   format: number;
@@ -98,7 +99,7 @@ export function recordFromJson(label: string, o: Record<string, JsonValue>): Bac
     repoSizeDelta: n("backup-info-repo-size-delta"),
     dbId: n("db-id"),
     error: o["backup-error"] === undefined ? undefined : b("backup-error"),
-    annotation: (o["backup-annotation"] as Record<string, string> | undefined) ?? undefined,
+    annotation: (o["backup-annotation"] as Annotation | undefined) ?? undefined,
     options: {
       archiveCheck: b("option-archive-check"),
       archiveCopy: b("option-archive-copy"),

@@ -19,6 +19,7 @@ export const INFO_COPY_EXT = ".copy";
 export const ARCHIVE_INFO_FILE = "archive.info";
 export const BACKUP_INFO_FILE = "backup.info";
 export const MANIFEST_FILE = "backup.manifest";
+export const HISTORY_DIR = "backup.history";
 
 export const repoPath = {
   archiveStanza: (stanza: string) => `archive/${stanza}`,
@@ -40,8 +41,8 @@ export const repoPath = {
   backupFile: (stanza: string, label: string, name: string, ext: string) => `backup/${stanza}/${label}/${name}${ext}`,
   /** A bundle of small files (repo-bundle): file N of a backup, each member at its manifest offset. */
   bundleFile: (stanza: string, label: string, bundleId: number) => `backup/${stanza}/${label}/bundle/${bundleId}`,
-  historyDir: (stanza: string) => `backup/${stanza}/backup.history`,
-  historyManifest: (stanza: string, label: string) => `backup/${stanza}/backup.history/${label.slice(0, 4)}/${label}.manifest.gz`,
+  historyDir: (stanza: string) => `backup/${stanza}/${HISTORY_DIR}`,
+  historyManifest: (stanza: string, label: string) => `backup/${stanza}/${HISTORY_DIR}/${label.slice(0, 4)}/${label}.manifest.gz`,
   latestLink: (stanza: string) => `backup/${stanza}/latest`,
 } as const;
 
@@ -62,6 +63,32 @@ export function walRepoPath(stanza: string, archiveId: string, name: string, sto
 /** True when the repository name of a WAL file carries its SHA-1 (segments and partials). */
 export function walNameHasChecksum(name: string): boolean {
   return /^[0-9A-F]{24}(\.partial)?$/.test(name);
+}
+
+/**
+ * Which passphrase encrypts a file of an encrypted repository, by where it lives:
+ *   archive/STANZA/archive.info(.copy), backup/STANZA/backup.info(.copy)    the repository's (repoN-cipher-pass)
+ *   archive/STANZA/... (WAL, history)                                       archive.info's cipher-pass
+ *   backup/STANZA/LABEL/backup.manifest(.copy), backup/STANZA/backup.history/...   backup.info's cipher-pass
+ *   backup/STANZA/LABEL/... (the backup's files)                            the manifest's cipher-pass
+ * null when the path is not below archive/STANZA/ or backup/STANZA/: no passphrase can be told.
+ */
+export type CipherPassSource =
+  | { from: "repo"; stanza: string }
+  | { from: "archive.info"; stanza: string }
+  | { from: "backup.info"; stanza: string }
+  | { from: "manifest"; stanza: string; label: string };
+
+export function cipherPassSource(path: string): CipherPassSource | null {
+  const parts = path.split("/");
+  if (parts.length < 3) return null;
+  const [top, stanza, below] = parts as [string, string, string];
+  const endsWith = (name: string) => path.endsWith(name) || path.endsWith(name + INFO_COPY_EXT);
+  if (top === "archive") return { from: endsWith(ARCHIVE_INFO_FILE) ? "repo" : "archive.info", stanza };
+  if (top !== "backup") return null;
+  if (endsWith(BACKUP_INFO_FILE)) return { from: "repo", stanza };
+  if (below === HISTORY_DIR || endsWith(MANIFEST_FILE)) return { from: "backup.info", stanza };
+  return { from: "manifest", stanza, label: below };
 }
 
 export const STATUS_OK = ".ok";

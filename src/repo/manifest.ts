@@ -21,6 +21,7 @@ import type { Storage } from "../storage/storage.ts";
 import { InfoIni, REPO_FORMAT, REPO_VERSION } from "./ini.ts";
 import { loadInfoFile, saveInfoFile } from "./info-file.ts";
 import { INFO_COPY_EXT, repoPath } from "./layout.ts";
+import type { Annotation } from "./annotation.ts";
 import type { BackupType } from "./backup-info.ts";
 
 export type Owner = string | false;
@@ -126,6 +127,10 @@ export interface ManifestOptions {
   [other: string]: JsonValue | undefined;
 }
 
+/** Where a manifest keeps the backup's annotation: [metadata] annotation={"key":"value",...}. */
+const ANNOTATION_SECTION = "metadata";
+const ANNOTATION_KEY = "annotation";
+
 const FILE_KEYS = new Set(["bni", "bno", "checksum", "checksum-page", "checksum-page-error", "group", "mode", "rck", "reference", "repo-size", "size", "timestamp", "user"]);
 
 export class Manifest {
@@ -137,6 +142,7 @@ export class Manifest {
   readonly files = new Map<string, ManifestFile>();
   readonly paths = new Map<string, ManifestPath>();
   readonly links = new Map<string, ManifestLink>();
+  annotation?: Annotation;
 
   /** How the backup's files are compressed: compress-type, or in older manifests compress=true (gzip). */
   get compressType(): CompressType {
@@ -145,7 +151,6 @@ export class Manifest {
     if (!isCompressType(type)) throw err("FormatError", `backup ${this.backup.label} uses unknown compress-type '${type}'`, "was it written by a newer pgBackRest? upgrade pgbunker.");
     return type;
   }
-  annotation?: Record<string, string>;
   /** Passphrase of this backup's files in an encrypted repository ([cipher] cipher-pass). */
   cipherPass?: string;
   /** Backrest format/version of the program that wrote the manifest. */
@@ -219,8 +224,8 @@ export class Manifest {
     }
     const pass = ini.value("cipher", "cipher-pass");
     if (typeof pass === "string") m.cipherPass = pass;
-    const ann = ini.value("metadata", "annotation");
-    if (ann && typeof ann === "object") m.annotation = ann as Record<string, string>;
+    const ann = ini.value(ANNOTATION_SECTION, ANNOTATION_KEY);
+    if (ann && typeof ann === "object") m.annotation = ann as Annotation;
 
     const fileDef = defaults(ini, "target:file:default");
     for (const k of ini.keys("target:file")) {
@@ -298,7 +303,7 @@ export class Manifest {
     for (const t of this.targets.values())
       ini.setValue("backup:target", t.name, { file: t.file, path: t.path, "tablespace-id": t.tablespaceId, "tablespace-name": t.tablespaceName, type: t.type });
     for (const d of this.dbs.values()) ini.setValue("db", d.name, { "db-id": d.id, "db-last-system-id": d.lastSystemId });
-    if (this.annotation && Object.keys(this.annotation).length) ini.setValue("metadata", "annotation", this.annotation);
+    if (this.annotation && Object.keys(this.annotation).length) ini.setValue(ANNOTATION_SECTION, ANNOTATION_KEY, this.annotation);
     if (this.cipherPass) ini.setValue("cipher", "cipher-pass", this.cipherPass);
 
     const fileDef = commonDefaults([...this.files.values()], true);
@@ -433,6 +438,22 @@ export async function loadManifest(storage: Storage, stanza: string, label: stri
   const path = repoPath.manifest(stanza, label);
   const ini = await loadInfoFile(storage, path, { cipherPass, hint: `is backup ${label} complete? run 'pgbunker info' to list the backups.` });
   return Manifest.fromIni(ini!, storage.path(path));
+}
+
+/**
+ * Replace a saved manifest's annotation (main file and copy). The file is edited as an InfoIni, not
+ * rebuilt through the Manifest model, so every other line of a manifest written by another program
+ * (pgBackRest) stays byte for byte as it was; only the annotation and the checksum change.
+ */
+export async function saveManifestAnnotation(storage: Storage, stanza: string, label: string, annotation: Annotation | undefined, cipherPass?: string): Promise<void> {
+  const path = repoPath.manifest(stanza, label);
+  const ini = (await loadInfoFile(storage, path, { cipherPass, hint: `is backup ${label} complete? run 'pgbunker info' to list the backups.` }))!;
+  if (annotation) ini.setValue(ANNOTATION_SECTION, ANNOTATION_KEY, annotation);
+  else {
+    ini.delete(ANNOTATION_SECTION, ANNOTATION_KEY);
+    if (ini.keys(ANNOTATION_SECTION).length === 0) ini.deleteSection(ANNOTATION_SECTION);
+  }
+  await saveInfoFile(storage, path, ini, cipherPass);
 }
 
 /** The resumable partial manifest a running backup keeps (only the .copy exists until the end). */

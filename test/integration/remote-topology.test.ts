@@ -141,6 +141,18 @@ describe("backup host: backups of the database host under load", () => {
     expect(remoteInfo[0].backup.map((b: { label: string }) => b.label)).toEqual([full, incr]);
   });
 
+  test("repo-ls, repo-get and annotate from the database host through the repository host: as on the backup host", () => {
+    for (const args of [["repo-ls", "--recurse", "--output=json"], ["repo-ls", `backup/${env.stanza}`, "--sort=desc"], ["repo-get", `backup/${env.stanza}/${full}/backup.manifest`]]) {
+      const remote = env.dbHost(args);
+      expect({ args, code: remote.code, stderr: remote.stderr }).toEqual({ args, code: 0, stderr: "" });
+      expect(remote.stdout).toBe(env.backupHostOk(args));
+    }
+    // Absolute paths are checked against the repository host's repo-path.
+    expect(env.dbHostOk(["repo-ls", join(env.repo, "backup")])).toBe(`${env.stanza}\n`);
+    env.dbHostOk([`--set=${full}`, "--annotation=via=repo-host", "annotate"]);
+    expect(env.backupHostOk([`--set=${full}`, "info"])).toContain("annotation(s)\n                via: repo-host\n");
+  });
+
   test("verify on the backup host, and from the database host through the repository host", () => {
     expect(env.backupHost(["verify"]).code).toBe(0);
     const remote = env.dbHost(["--process-max=2", "--output=text", "verify"]);

@@ -27,6 +27,7 @@ import { readPgControl, type PgControl } from "../../postgres/control.ts";
 import { isRelationFile, replicatedOnStandby, tablespaceVersionDir } from "../../postgres/exclude.ts";
 import { backupStart, backupStop, checkpoint, checkpointRedoLsn, databaseList, replayLsn, tablespaceList, type PgTablespace } from "../../postgres/queries.ts";
 import { lsnFormat } from "../../postgres/wal.ts";
+import { annotationApply } from "../../repo/annotation.ts";
 import { loadArchiveInfo } from "../../repo/archive-info.ts";
 import { loadBackupInfo, saveBackupInfo, type BackupInfo, type BackupType } from "../../repo/backup-info.ts";
 import { REPO_VERSION } from "../../repo/ini.ts";
@@ -376,8 +377,8 @@ function newManifest(cfg: Config, info: BackupInfo, control: PgControl, label: s
     online: cfg.bool("online"),
     "process-max": cfg.get("process-max"),
   };
-  const annotation = cfg.hash("annotation");
-  if (Object.keys(annotation).length) m.annotation = annotation;
+  // An empty value means "no such key", as annotate reads it: a key given as KEY= is not stored.
+  m.annotation = annotationApply(undefined, cfg.hash("annotation"));
   return m;
 }
 

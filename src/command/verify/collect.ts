@@ -11,7 +11,7 @@ import type { ArchiveInfo } from "../../repo/archive-info.ts";
 import type { BackupInfo } from "../../repo/backup-info.ts";
 import { InfoIni } from "../../repo/ini.ts";
 import { isLabel } from "../../repo/label.ts";
-import { ARCHIVE_INFO_FILE, BACKUP_INFO_FILE, INFO_COPY_EXT, MANIFEST_FILE, parseArchiveId, parseWalFileName, repoPath } from "../../repo/layout.ts";
+import { ARCHIVE_INFO_FILE, BACKUP_INFO_FILE, HISTORY_DIR, INFO_COPY_EXT, MANIFEST_FILE, parseArchiveId, parseWalFileName, repoPath } from "../../repo/layout.ts";
 import { Manifest } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import type { StorageSpec } from "../storage.ts";
@@ -115,7 +115,7 @@ export async function archiveStrays(storage: Storage, stanza: string, archiveInf
 /** Entries of backup/STANZA that are neither info files, the latest link, history nor backups. */
 export async function backupStrays(storage: Storage, stanza: string): Promise<string[]> {
   const base = repoPath.backupStanza(stanza);
-  const allowed = new Set([BACKUP_INFO_FILE, BACKUP_INFO_FILE + INFO_COPY_EXT, "latest", "backup.history"]);
+  const allowed = new Set([BACKUP_INFO_FILE, BACKUP_INFO_FILE + INFO_COPY_EXT, "latest", HISTORY_DIR]);
   return ((await storage.list(base, { ignoreMissing: true })) ?? [])
     .filter((e) => !allowed.has(e.name) && !(e.type === "path" && isLabel(e.name)))
     .map((e) => `${base}/${e.name}`)
