@@ -10,7 +10,7 @@ import { err } from "../common/error.ts";
 import { logInfo, logWarn } from "../common/log.ts";
 import type { Config } from "../config/parse.ts";
 import { walFileKind } from "../postgres/wal.ts";
-import { clusterIdentity, noValidRepo, openArchiveRepos, pgRelativePath } from "./archive/common.ts";
+import { clusterIdentity, noValidRepo, openArchiveRepos, pgRelativePath, repoWarning } from "./archive/common.ts";
 import { findWalFile, getWalFile } from "./archive/get-file.ts";
 import { storageLocal } from "./storage.ts";
 
@@ -36,12 +36,13 @@ async function getSync(cfg: Config, name: string, dest: string): Promise<boolean
   failures.push(...found.failures);
   // Only when no repository could be searched is this an error; otherwise say what was skipped.
   if (repos.length === found.failures.length) throw noValidRepo(failures);
-  for (const f of failures) logWarn(`repo${f.index}: [${f.error.kind}] ${f.error.message}`);
+  for (const f of failures) logWarn(repoWarning(f));
   if (found.sources.length === 0) {
     logInfo(`unable to find ${name} in the archive`);
     return false;
   }
-  const used = await getWalFile(name, found.sources, { storage: storageLocal(), path: dest, sync: false }, { walSegmentSize: cluster.walSegmentSize, bufferSize: cfg.num("buffer-size") });
+  const { used, skipped } = await getWalFile(name, found.sources, { storage: storageLocal(), path: dest, sync: false }, { walSegmentSize: cluster.walSegmentSize, bufferSize: cfg.num("buffer-size") });
+  for (const f of skipped) logWarn(repoWarning(f));
   logInfo(`found ${name} in the repo${used.repoIndex}: ${used.archiveId} archive`);
   return true;
 }

@@ -62,6 +62,11 @@ export async function openArchiveRepos(cfg: Config, stanza: string, indexes = re
   return { repos, failures };
 }
 
+/** A repository's failure as one line (a warning, or a line of a combined error), as pgBackRest words it. */
+export function repoWarning(f: RepoFailure): string {
+  return `repo${f.index}: [${f.error.kind}] ${f.error.message}`;
+}
+
 export function asPgbError(e: unknown): PgbError {
   return e instanceof PgbError ? e : err("UnhandledError", (e as Error)?.stack ?? String(e));
 }
@@ -71,7 +76,7 @@ export function asPgbError(e: unknown): PgbError {
  * repository's own error on its own line, the first one's hints kept.
  */
 export function noValidRepo(failures: RepoFailure[]): PgbError {
-  const lines = failures.map((f) => `repo${f.index}: [${f.error.kind}] ${f.error.message}`);
+  const lines = failures.map(repoWarning);
   return err("RepoInvalidError", `unable to find a valid repository:\n${lines.join("\n")}`, failures[0]?.error.hints);
 }
 
@@ -82,7 +87,7 @@ export function noValidRepo(failures: RepoFailure[]): PgbError {
  */
 export function repoFailuresError(cfg: Config, failures: RepoFailure[]): PgbError {
   if (failures.length === 1 && repoIndexes(cfg).length === 1) return failures[0]!.error;
-  const lines = failures.map((f) => `repo${f.index}: [${f.error.kind}] ${f.error.message}`);
+  const lines = failures.map(repoWarning);
   return err("CommandError", `${cfg.commandName} command encountered error(s):\n${lines.join("\n")}`, failures[0]?.error.hints);
 }
 

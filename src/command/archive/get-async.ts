@@ -5,7 +5,8 @@
  * when it says so (in/NAME.ok). The prefetching happens in archive/get-process.ts.
  */
 import { err } from "../../common/error.ts";
-import { logInfo } from "../../common/log.ts";
+import { lockState } from "../../common/lock.ts";
+import { logInfo, logWarn } from "../../common/log.ts";
 import { waitFor } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
 import { segmentNext } from "../../postgres/wal.ts";
@@ -23,7 +24,13 @@ export async function getAsync(cfg: Config, name: string, dest: string): Promise
   const dir = spoolPath.in(stanza);
   const take = async (): Promise<boolean> => {
     if (!(await spool.exists(`${dir}/${name}`))) return false;
+    // Warnings about other repositories were written beside the segment before it was put there.
+    const status = await statusRead(spool, dir, name);
     await moveOut(spool, `${dir}/${name}`, dest);
+    if (status?.kind === "ok") {
+      relayWarnings(status);
+      await statusRemove(spool, dir, name, "ok");
+    }
     logInfo(`found ${name} in the archive asynchronously`);
     return true;
   };
@@ -33,10 +40,12 @@ export async function getAsync(cfg: Config, name: string, dest: string): Promise
   }
 
   // A "missing" answer left from before this request may be stale (WAL archived since, or a
-  // previous restore): with archive-missing-retry it is asked again rather than trusted.
+  // previous restore): with archive-missing-retry it is asked again rather than trusted. While a
+  // background process runs, NAME.ok may be its warnings for a segment on the way: left to the wait.
+  const running = backgroundRunning(cfg);
   const earlier = await statusRead(spool, dir, name);
-  await statusRemove(spool, dir, name);
-  if (earlier?.kind === "ok" && !cfg.bool("archive-missing-retry")) return notFound(name);
+  await statusRemove(spool, dir, name, running ? "error" : "both");
+  if (!running && earlier?.kind === "ok" && !cfg.bool("archive-missing-retry")) return notFound(name, earlier);
   await globalStatusRemove(spool, dir);
 
   const starter = new AsyncStarter(cfg, await queueFrom(cfg, name));
@@ -47,6 +56,10 @@ export async function getAsync(cfg: Config, name: string, dest: string): Promise
       if (await take()) return "found";
       const s = (await statusRead(spool, dir, name)) ?? (await globalStatus(spool, dir));
       if (!s) starter.ensureRunning();
+      // NAME.ok without the segment means "not in the archive" only once the background process
+      // is done: while it runs, the file may carry warnings for a segment it is still fetching.
+      if (s?.kind === "ok" && backgroundRunning(cfg)) return undefined;
+      if (s?.kind === "ok" && (await take())) return "found";
       return s;
     },
     { maxDelayMs: 100 },
@@ -58,7 +71,17 @@ export async function getAsync(cfg: Config, name: string, dest: string): Promise
     ]);
   await statusRemove(spool, dir, name);
   if (outcome.kind === "error") throw outcome.error;
-  return notFound(name);
+  return notFound(name, outcome);
+}
+
+/** The background process for this stanza holds the archive lock while it works. */
+function backgroundRunning(cfg: Config): boolean {
+  return lockState(cfg.req("lock-path"), cfg.req("stanza"), "archive").held;
+}
+
+/** The background process's warnings about repositories it could not search (NAME.ok content). */
+function relayWarnings(status: Extract<Status, { kind: "ok" }>): void {
+  for (const line of status.warning?.split("\n") ?? []) if (line.trim() !== "") logWarn(line);
 }
 
 /**
@@ -73,7 +96,8 @@ async function topUp(cfg: Config, spool: Storage, dir: string, name: string): Pr
   new AsyncStarter(cfg, queue).ensureRunning();
 }
 
-function notFound(name: string): number {
+function notFound(name: string, status: Extract<Status, { kind: "ok" }>): number {
+  relayWarnings(status);
   logInfo(`unable to find ${name} in the archive asynchronously`);
   return WAL_NOT_FOUND;
 }

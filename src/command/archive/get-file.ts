@@ -17,7 +17,7 @@ import { walFind } from "../../repo/wal-find.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { serializeError, type SerializedError } from "../../worker/protocol.ts";
 import { openStorage, type StorageSpec } from "../storage.ts";
-import { asPgbError, tempSuffix, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
+import { asPgbError, repoWarning, tempSuffix, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
 
 /** One stored copy of a WAL file. */
 export interface GetSource {
@@ -70,15 +70,16 @@ export interface GetDestination {
 }
 
 /**
- * Copy the file from the first source that yields a valid copy; a corrupt copy in one repository
- * falls through to the next. Returns the source used.
+ * Copy the file from the first source that yields a valid copy; a corrupt or unreadable copy in one
+ * repository falls through to the next. Returns the source used and the failures before it (for
+ * the caller to warn about).
  */
-export async function getWalFile(name: string, sources: GetSource[], dest: GetDestination, opts: { walSegmentSize?: number; bufferSize?: number } = {}): Promise<GetSource> {
+export async function getWalFile(name: string, sources: GetSource[], dest: GetDestination, opts: { walSegmentSize?: number; bufferSize?: number } = {}): Promise<{ used: GetSource; skipped: RepoFailure[] }> {
   const failures: RepoFailure[] = [];
   for (const source of sources) {
     try {
       await copyOut(name, source, dest, opts);
-      return source;
+      return { used: source, skipped: failures };
     } catch (e) {
       failures.push({ index: source.repoIndex, error: asPgbError(e) });
     }
@@ -141,7 +142,11 @@ export interface GetFileJob {
   bufferSize?: number;
 }
 
-export type GetOutcome = { ok: true; repoIndex: number; archiveId: string } | { ok: false; error: SerializedError };
+export type GetOutcome = { ok: true; repoIndex: number; archiveId: string; warnings: string[] } | { ok: false; error: SerializedError };
+
+export function getOutcome(got: Awaited<ReturnType<typeof getWalFile>>): GetOutcome {
+  return { ok: true, repoIndex: got.used.repoIndex, archiveId: got.used.archiveId, warnings: got.skipped.map(repoWarning) };
+}
 
 export async function getFileJob(job: GetFileJob): Promise<GetOutcome> {
   const opened: Storage[] = [];
@@ -154,8 +159,7 @@ export async function getFileJob(job: GetFileJob): Promise<GetOutcome> {
     const sources: GetSource[] = [];
     for (const s of job.sources) sources.push({ repoIndex: s.repoIndex, archiveId: s.archiveId, path: s.path, walPass: s.walPass, storage: await open(s.spec) });
     const dest = { path: job.dest.path, sync: job.dest.sync, storage: await open(job.dest.spec) };
-    const used = await getWalFile(job.name, sources, dest, { walSegmentSize: job.walSegmentSize, bufferSize: job.bufferSize });
-    return { ok: true, repoIndex: used.repoIndex, archiveId: used.archiveId };
+    return getOutcome(await getWalFile(job.name, sources, dest, { walSegmentSize: job.walSegmentSize, bufferSize: job.bufferSize }));
   } catch (e) {
     return { ok: false, error: serializeError(e) };
   } finally {

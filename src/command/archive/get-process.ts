@@ -4,10 +4,15 @@
  *
  *  1. removes from the spool what this queue no longer wants (segments of an abandoned queue,
  *     old status files, temporary files of a killed run);
- *  2. looks up each queued segment not yet in the spool, stopping at the first one the archive
- *     does not have (NAME.ok: "not found", the end of the archive for now);
+ *  2. looks up each queued segment not yet in the spool in every repository (in order), stopping
+ *     at the first one the archive does not have;
  *  3. fetches the found ones into the spool with process-max workers, each verified and written
- *     atomically, or NAME.error when a copy cannot be had.
+ *     atomically, or NAME.error when a copy cannot be had;
+ *  4. last, NAME.ok for the first segment not found ("not found", the end of the archive for now).
+ *
+ * A repository that fails while another can answer is a warning, logged here once per repository
+ * and relayed to the foreground in NAME.ok ("0\nwarnings"), as pgBackRest relays it: that file is
+ * written before the segment is put in place, so the foreground that takes the segment finds it.
  */
 import { logDetail, logInfo, logWarn } from "../../common/log.ts";
 import type { Config } from "../../config/parse.ts";
@@ -16,9 +21,9 @@ import type { Storage } from "../../storage/storage.ts";
 import { deserializeError, serializeError } from "../../worker/protocol.ts";
 import { WorkerPool } from "../../worker/pool.ts";
 import { storageSpec, storageSpool, type StorageSpec } from "../storage.ts";
-import { runBackground, statusOf, statusWriteError, statusWriteOk } from "./async.ts";
-import { clusterIdentity, noValidRepo, openArchiveRepos } from "./common.ts";
-import { findWalFile, getWalFile, type GetFileJob, type GetOutcome, type GetSource } from "./get-file.ts";
+import { runBackground, statusOf, statusRemove, statusWriteError, statusWriteOk } from "./async.ts";
+import { clusterIdentity, noValidRepo, openArchiveRepos, repoWarning, type RepoFailure } from "./common.ts";
+import { findWalFile, getOutcome, getWalFile, type GetFileJob, type GetOutcome, type GetSource } from "./get-file.ts";
 
 export async function runGetProcess(cfg: Config): Promise<number> {
   const stanza = cfg.req("stanza");
@@ -39,29 +44,53 @@ async function fetchQueue(cfg: Config, stanza: string, queue: string[], spool: S
   const { repos, failures } = await openArchiveRepos(cfg, stanza);
   if (repos.length === 0) throw noValidRepo(failures);
 
-  const todo: { name: string; sources: GetSource[] }[] = [];
+  const warned = new Set<string>();
+  const warningsOf = (more: RepoFailure[]): string[] => {
+    const lines = [...new Set([...failures, ...more].map(repoWarning))];
+    for (const line of lines.filter((l) => !warned.has(l))) {
+      warned.add(line);
+      logWarn(line);
+    }
+    return lines;
+  };
+
+  const todo: { name: string; sources: GetSource[]; warnings: string[] }[] = [];
+  let missing: { name: string; warnings: string[] } | undefined;
   for (const name of queue) {
     if (await spool.exists(`${dir}/${name}`)) continue;
     const found = await findWalFile(repos, stanza, cluster, name);
+    if (found.sources.length === 0 && found.failures.length === repos.length) {
+      await statusWriteError(spool, dir, name, noValidRepo([...failures, ...found.failures]));
+      break;
+    }
+    const warnings = warningsOf(found.failures);
     if (found.sources.length === 0) {
-      if (found.failures.length === repos.length) await statusWriteError(spool, dir, name, noValidRepo([...failures, ...found.failures]));
-      else {
-        logDetail(`unable to find ${name} in the archive`);
-        await statusWriteOk(spool, dir, name);
-      }
+      missing = { name, warnings };
       break; // the archive ends here for now: do not fetch past a gap
     }
-    todo.push({ name, sources: found.sources });
+    todo.push({ name, sources: found.sources, warnings });
   }
+  await fetchAll(cfg, spool, dir, cluster.walSegmentSize, todo);
+  if (missing) {
+    logDetail(`unable to find ${missing.name} in the archive`);
+    await statusWriteOk(spool, dir, missing.name, missing.warnings.join("\n"));
+  }
+}
+
+/** Fetch the found segments into the spool (in workers when process-max > 1), each with its warnings first. */
+async function fetchAll(cfg: Config, spool: Storage, dir: string, walSegmentSize: number, todo: { name: string; sources: GetSource[]; warnings: string[] }[]): Promise<void> {
+  for (const { name, warnings } of todo) if (warnings.length > 0) await statusWriteOk(spool, dir, name, warnings.join("\n"));
 
   const spoolSpec: StorageSpec = { kind: "posix", base: spool.base, role: spool.role };
   const onResult = async (name: string, outcome: GetOutcome) => {
     if (outcome.ok) {
+      for (const w of outcome.warnings) logWarn(w);
       logDetail(`found ${name} in the repo${outcome.repoIndex}: ${outcome.archiveId} archive`);
       return;
     }
     const e = deserializeError(outcome.error);
     logWarn(`could not get WAL file '${name}' from the archive (will be retried): [${e.code}] ${e.message}`);
+    await statusRemove(spool, dir, name, "ok");
     await statusWriteError(spool, dir, name, e);
   };
   const dest = (name: string) => ({ path: `${dir}/${name}`, sync: true });
@@ -75,7 +104,7 @@ async function fetchQueue(cfg: Config, stanza: string, queue: string[], spool: S
           name,
           sources: sources.map((s) => ({ repoIndex: s.repoIndex, archiveId: s.archiveId, path: s.path, walPass: s.walPass, spec: storageSpec(cfg, "repo", s.repoIndex, true) })),
           dest: { ...dest(name), spec: spoolSpec },
-          walSegmentSize: cluster.walSegmentSize,
+          walSegmentSize,
           bufferSize: cfg.num("buffer-size"),
         } as GetFileJob,
       }));
@@ -88,8 +117,7 @@ async function fetchQueue(cfg: Config, stanza: string, queue: string[], spool: S
   for (const { name, sources } of todo) {
     let outcome: GetOutcome;
     try {
-      const used = await getWalFile(name, sources, { ...dest(name), storage: spool }, { walSegmentSize: cluster.walSegmentSize, bufferSize: cfg.num("buffer-size") });
-      outcome = { ok: true, repoIndex: used.repoIndex, archiveId: used.archiveId };
+      outcome = getOutcome(await getWalFile(name, sources, { ...dest(name), storage: spool }, { walSegmentSize, bufferSize: cfg.num("buffer-size") }));
     } catch (e) {
       outcome = { ok: false, error: serializeError(e) };
     }

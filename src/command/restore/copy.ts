@@ -58,7 +58,7 @@ export async function copyFiles(cfg: Config, src: RestoreSource, plan: RestorePl
 }
 
 async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<FileStats> {
-  const repoSpec = storageSpec(cfg, "repo", undefined, true);
+  const repoSpec = storageSpec(cfg, "repo", src.repoIndex, true);
   const pgSpec = storageSpec(cfg, "pg", 1);
   const m = src.manifest;
   const copyStart = m.backup.timestampCopyStart ?? m.backup.timestampStart;

@@ -3,7 +3,8 @@
  * by pgBackRest), then leave recovery settings so PostgreSQL replays WAL through archive-get.
  *
  * Steps:
- *  1. Read the repository: backup.info, the backup set (--set, latest, or by --target), its manifest.
+ *  1. Read the repositories in order (--repo: only that one): the first whose backup.info has the
+ *     backup set asked for (--set, latest, or by --target) is restored from; its manifest.
  *  2. Plan: where the data directory, tablespaces and links go; which databases are zeroed.
  *  3. Check the destination: PostgreSQL not running there; empty, or --delta/--force on a data directory.
  *  4. Mark the restore in progress (backup.manifest in the data directory), drop pg_control.
@@ -21,7 +22,7 @@ import { formatTimestamp } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
 import { pgVersion } from "../../postgres/version.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { storagePg, storageRepo } from "../storage.ts";
+import { storagePg } from "../storage.ts";
 import { copyFiles, pgControlTemp } from "./copy.ts";
 import { planRestore } from "./plan.ts";
 import { AUTO_CONF, checkRecoveryInput, RECOVERY_CONF, RECOVERY_SIGNAL, recoveryFiles, STANDBY_SIGNAL, type RecoveryInput, type RecoveryType, type TargetAction } from "./recovery.ts";
@@ -34,15 +35,14 @@ import {
 
 export async function run(cfg: Config): Promise<number> {
   const started = performance.now();
-  const repo = await storageRepo(cfg, { readOnly: true });
   const pg = await storagePg(cfg, 1);
   const pgPath = pg.path();
 
   // 1. What to restore.
-  const src = await loadRestoreSource(cfg, repo);
+  const src = await loadRestoreSource(cfg);
   const { manifest } = src;
   const major = pgVersion(manifest.db.version).major;
-  logInfo(`repo${cfg.repoIndex}: restore backup set ${src.record.label}, recovery will start at ${formatTimestamp(manifest.backup.timestampStart)}`);
+  logInfo(`repo${src.repoIndex}: restore backup set ${src.record.label}, recovery will start at ${formatTimestamp(manifest.backup.timestampStart)}`);
   const recovery = recoveryInput(cfg, major);
   checkRecoveryInput(recovery);
 

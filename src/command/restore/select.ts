@@ -1,9 +1,11 @@
 /**
- * Which backup to restore: --set=LABEL, or the latest; for --type=time or --type=lsn without an
- * explicit --set, the newest backup that ended at or before the target (as pgBackRest chooses),
- * so recovery can reach the target from it.
+ * Which backup to restore, as pgBackRest chooses it: --set=LABEL, or the latest; for --type=time
+ * or --type=lsn without an explicit --set, the newest backup that ended before the target (so
+ * recovery can reach the target from it). With several repositories the request is put to each
+ * in order (only --repo's when given) and the first one that can answer it wins: for `latest`
+ * that is the first repository holding any backup, not the one with the newest backup.
  */
-import { err } from "../../common/error.ts";
+import { err, type PgbError } from "../../common/error.ts";
 import { lsnParse } from "../../postgres/wal.ts";
 import type { BackupInfo, BackupRecord } from "../../repo/backup-info.ts";
 
@@ -28,36 +30,77 @@ export function parseTargetTime(text: string): number {
   return Date.UTC(y, mo - 1, d, h, mi, s) / 1000 + frac - offset * 60;
 }
 
+/** What the user asked for, parsed once (a bad --target fails before any repository is read). */
+export type SetRequest =
+  | { kind: "set"; label: string }
+  | { kind: "latest" }
+  | { kind: "time"; target: string; time: number }
+  | { kind: "lsn"; target: string; lsn: bigint };
+
+/** `setExplicit`: --set was given (not the default latest). */
+export function setRequest(opts: { set: string; setExplicit: boolean; type: string; target?: string }): SetRequest {
+  if (opts.set !== "latest") return { kind: "set", label: opts.set };
+  if (!opts.setExplicit && opts.target !== undefined) {
+    // Whole seconds, as pgBackRest compares them (fractions of the target are dropped).
+    if (opts.type === "time") return { kind: "time", target: opts.target, time: Math.floor(parseTargetTime(opts.target)) };
+    if (opts.type === "lsn") return { kind: "lsn", target: opts.target, lsn: lsnParse(opts.target) };
+  }
+  return { kind: "latest" };
+}
+
 export interface SetChoice {
   record: BackupRecord;
   /** How it was chosen, for the log. */
   how: "set" | "latest" | "target";
 }
 
-/** Pick the backup set. `setExplicit`: --set was given (not the default latest). */
-export function selectBackupSet(info: BackupInfo, opts: { set: string; setExplicit: boolean; type: string; target?: string }): SetChoice {
+/**
+ * The backup of one repository that answers the request, or why this repository cannot: a
+ * `skip` warning sends the search on to the next repository, as pgBackRest does.
+ */
+export function chooseInRepo(info: BackupInfo, req: SetRequest): SetChoice | { skip: string } | undefined {
   const labels = info.labels();
-  if (labels.length === 0)
-    throw err("BackupSetInvalidError", "no backup set found to restore", "run 'pgbunker info' to list the stanza's backups; make a backup first.");
-
-  if (opts.set !== "latest") {
-    const record = info.backups.get(opts.set);
-    if (!record) throw err("BackupSetInvalidError", `backup set ${opts.set} is not valid`, `choose one of: ${labels.join(", ")} (or latest).`);
-    return { record, how: "set" };
-  }
-
-  if (!opts.setExplicit && opts.target !== undefined && (opts.type === "time" || opts.type === "lsn")) {
-    const newestFirst = [...labels].reverse().map((l) => info.backups.get(l)!);
-    if (opts.type === "time") {
-      const target = parseTargetTime(opts.target);
-      const record = newestFirst.find((r) => r.timestampStop <= target);
-      if (!record) throw err("BackupSetInvalidError", `unable to find backup set with stop time less than '${opts.target}'`, "the target is older than every backup: choose a later target.");
-      return { record, how: "target" };
+  if (labels.length === 0) return { skip: "[BackupSetInvalidError] no backup sets to restore" };
+  const newestFirst = [...labels].reverse().map((l) => info.backups.get(l)!);
+  switch (req.kind) {
+    case "set": {
+      const record = info.backups.get(req.label);
+      return record && { record, how: "set" };
     }
-    const target = lsnParse(opts.target);
-    const record = newestFirst.find((r) => r.lsnStop !== undefined && lsnParse(r.lsnStop) <= target);
-    if (!record) throw err("BackupSetInvalidError", `unable to find backup set with lsn less than or equal to '${opts.target}'`, "the target is older than every backup: choose a later target.");
-    return { record, how: "target" };
+    case "latest": {
+      const record = newestFirst[0]!;
+      if (record.dbId < info.current.id)
+        throw err("BackupSetInvalidError", `the latest backup set found '${record.label}' is from a prior version of PostgreSQL`, [
+          "was a backup created after the stanza-upgrade?",
+          "specify --set or --type=time/lsn to restore from a prior version of PostgreSQL.",
+        ]);
+      return { record, how: "latest" };
+    }
+    case "time": {
+      // Strictly before: a stop time is in whole seconds, the backup's real end may be later in that second.
+      const record = newestFirst.find((r) => r.timestampStop < req.time);
+      return record && { record, how: "target" };
+    }
+    case "lsn":
+      for (const r of newestFirst) {
+        if (r.lsnStop === undefined)
+          return { skip: "reached backup from prior version missing required LSN info before finding a match -- backup auto-select has been disabled for this repo" };
+        if (lsnParse(r.lsnStop) <= req.lsn) return { record: r, how: "target" };
+      }
+      return undefined;
   }
-  return { record: info.backups.get(labels.at(-1)!)!, how: "latest" };
+}
+
+/** No repository searched had an answer. */
+export function noSetError(req: SetRequest, labels: readonly string[]): PgbError {
+  switch (req.kind) {
+    case "set":
+      return err("BackupSetInvalidError", `backup set ${req.label} is not valid`, labels.length > 0 ? `choose one of: ${labels.join(", ")} (or latest).` : "run 'pgbunker info' to list the stanza's backups.");
+    case "time":
+      return err("BackupSetInvalidError", `unable to find backup set with stop time less than '${req.target}'`, "the target is older than every backup: choose a later target.");
+    case "lsn":
+      return err("BackupSetInvalidError", `unable to find backup set with lsn less than or equal to '${req.target}'`, "the target is older than every backup: choose a later target.");
+    case "latest":
+      return err("BackupSetInvalidError", "no backup set found to restore", "run 'pgbunker info' to list the stanza's backups; make a backup first (or choose the repository that has one with --repo).");
+  }
 }

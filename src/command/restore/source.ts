@@ -1,23 +1,29 @@
 /**
- * What to restore: the stanza's backup.info (through the repository cipher), the chosen backup
- * set, its manifest (through backup.info's cipher pass) and the pass its files are encrypted with,
- * and where each file's stored bytes are (its own file or a member of a bundle).
+ * What to restore: the repository and backup set chosen (each repository's backup.info read
+ * through its cipher, in order, until one answers the request), the set's manifest (through
+ * backup.info's cipher pass) and the pass its files are encrypted with, and where each file's
+ * stored bytes are (its own file or a member of a bundle).
  */
 import { err } from "../../common/error.ts";
+import { logWarn } from "../../common/log.ts";
 import type { Config } from "../../config/parse.ts";
 import { COMPRESS_EXT } from "../../filter/compress.ts";
 import type { CompressType } from "../../filter/filter.ts";
 import { pgVersion } from "../../postgres/version.ts";
-import { loadBackupInfo, type BackupRecord } from "../../repo/backup-info.ts";
+import { loadBackupInfo, type BackupInfo, type BackupRecord } from "../../repo/backup-info.ts";
 import { loadInfoFile } from "../../repo/info-file.ts";
 import { repoPath } from "../../repo/layout.ts";
 import { Manifest } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { repoCipherPass } from "../archive/common.ts";
-import { selectBackupSet, type SetChoice } from "./select.ts";
+import { asPgbError, repoCipherPass, repoIndexes, repoWarning } from "../archive/common.ts";
+import { storageRepo } from "../storage.ts";
+import { chooseInRepo, noSetError, setRequest, type SetChoice, type SetRequest } from "./select.ts";
 
 export interface RestoreSource {
   stanza: string;
+  /** The repository the backup set is restored from (N of repoN). */
+  repoIndex: number;
+  repo: Storage;
   record: BackupRecord;
   how: SetChoice["how"];
   manifest: Manifest;
@@ -26,15 +32,15 @@ export interface RestoreSource {
   compressType: CompressType;
 }
 
-export async function loadRestoreSource(cfg: Config, repo: Storage): Promise<RestoreSource> {
+export async function loadRestoreSource(cfg: Config): Promise<RestoreSource> {
   const stanza = cfg.req("stanza");
-  const info = (await loadBackupInfo(repo, stanza, { cipherPass: repoCipherPass(cfg, cfg.repoIndex) }))!;
-  const choice = selectBackupSet(info, {
+  const req = setRequest({
     set: cfg.str("set") ?? "latest",
     setExplicit: cfg.source("set") !== "default" && cfg.source("set") !== undefined,
     type: cfg.str("type") ?? "default",
     target: cfg.str("target"),
   });
+  const { repoIndex, repo, info, choice } = await findBackupSet(cfg, stanza, req);
   const label = choice.record.label;
   const ini = (await loadInfoFile(repo, repoPath.manifest(stanza, label), {
     cipherPass: info.cipherPass,
@@ -49,7 +55,33 @@ export async function loadRestoreSource(cfg: Config, repo: Storage): Promise<Res
     throw err("FeatureNotSupportedError", `backup ${label} uses block incremental storage, which pgbunker cannot restore`, "restore it with pgBackRest, or restore a backup made without repo-block.");
 
   const pass = ini.value("cipher", "cipher-pass");
-  return { stanza, record: choice.record, how: choice.how, manifest, filePass: typeof pass === "string" ? pass : undefined, compressType: manifest.compressType };
+  return { stanza, repoIndex, repo, record: choice.record, how: choice.how, manifest, filePass: typeof pass === "string" ? pass : undefined, compressType: manifest.compressType };
+}
+
+/**
+ * The first repository (in order; only --repo's when given) whose backup.info answers the request.
+ * A repository that cannot be read, or has no backup that fits, is skipped with a warning.
+ */
+async function findBackupSet(cfg: Config, stanza: string, req: SetRequest): Promise<{ repoIndex: number; repo: Storage; info: BackupInfo; choice: SetChoice }> {
+  const labels = new Set<string>();
+  for (const repoIndex of repoIndexes(cfg)) {
+    let repo: Storage | undefined;
+    let info: BackupInfo;
+    try {
+      repo = await storageRepo(cfg, { repo: repoIndex, readOnly: true });
+      info = (await loadBackupInfo(repo, stanza, { cipherPass: repoCipherPass(cfg, repoIndex) }))!;
+    } catch (e) {
+      logWarn(repoWarning({ index: repoIndex, error: asPgbError(e) }));
+      await repo?.close().catch(() => {});
+      continue;
+    }
+    for (const l of info.labels()) labels.add(l);
+    const choice = chooseInRepo(info, req);
+    if (choice && "record" in choice) return { repoIndex, repo, info, choice };
+    if (choice) logWarn(`repo${repoIndex}: ${choice.skip}`);
+    await repo.close(); // a repository host's SSH session is not kept for nothing
+  }
+  throw noSetError(req, [...labels].sort());
 }
 
 /** Where a file's stored bytes are: its own repository file, or a range of a bundle. */

@@ -183,8 +183,10 @@ describe("pushWalFile and getWalFile over local repositories", () => {
     writeFileSync(stored, bytes);
     const sources: GetSource[] = targets.map((t) => ({ repoIndex: t.repoIndex, storage: t.storage, archiveId: "15-1", path: rel }));
     const out = new Storage(posix, base);
-    const used = await getWalFile(name, sources, { storage: out, path: "ok", sync: false });
+    const { used, skipped } = await getWalFile(name, sources, { storage: out, path: "ok", sync: false });
     expect(used.repoIndex).toBe(2);
+    // The skipped copy is reported, for archive-get to warn about.
+    expect(skipped.map((f) => `${f.index}:${f.error.kind}`)).toEqual(["1:ChecksumError"]);
     expect(sha1(readFileSync(join(base, "ok")))).toBe(sha1(data));
 
     writeFileSync(join(base, "repo2", rel), bytes);

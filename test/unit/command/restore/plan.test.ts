@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { planRestore, type PlanFile } from "../../../../src/command/restore/plan.ts";
 import { batches } from "../../../../src/command/restore/copy.ts";
-import { parseTargetTime, selectBackupSet } from "../../../../src/command/restore/select.ts";
+import { chooseInRepo, noSetError, parseTargetTime, setRequest, type SetChoice } from "../../../../src/command/restore/select.ts";
 import { BackupInfo, recordFromJson } from "../../../../src/repo/backup-info.ts";
 import { Manifest } from "../../../../src/repo/manifest.ts";
 
@@ -97,18 +97,29 @@ describe("restore plan", () => {
   });
 });
 
+/** One repository's answer, or the error a restore with only this repository gives. */
+function selectBackupSet(info: BackupInfo, opts: Parameters<typeof setRequest>[0]): SetChoice {
+  const req = setRequest(opts);
+  const choice = chooseInRepo(info, req);
+  if (choice && "record" in choice) return choice;
+  throw noSetError(req, info.labels());
+}
+
 describe("backup set selection", () => {
   const info = new BackupInfo({ id: 1, systemId: 1n, version: "15", catalogVersion: 1, controlVersion: 1 });
   const add = (label: string, stop: string, lsnStop: string) =>
-    info.add(recordFromJson(label, { "backup-type": label.length > 16 ? "incr" : "full", "backup-timestamp-start": parseTargetTime(stop) - 10, "backup-timestamp-stop": parseTargetTime(stop), "backup-lsn-stop": lsnStop }));
+    info.add(recordFromJson(label, { "backup-type": label.length > 16 ? "incr" : "full", "db-id": 1, "backup-timestamp-start": parseTargetTime(stop) - 10, "backup-timestamp-stop": parseTargetTime(stop), "backup-lsn-stop": lsnStop }));
   add("20240101-000000F", "2024-01-01 00:10:00+00", "0/3000100");
   add("20240101-000000F_20240102-000000I", "2024-01-02 00:10:00+00", "0/5000100");
 
-  test("--set, latest, and by --target time or lsn (newest backup that ended at or before it)", () => {
+  test("--set, latest, and by --target time or lsn (newest backup that ended before it)", () => {
     expect(selectBackupSet(info, { set: "latest", setExplicit: false, type: "default" }).record.label).toBe("20240101-000000F_20240102-000000I");
     expect(selectBackupSet(info, { set: "20240101-000000F", setExplicit: true, type: "default" }).how).toBe("set");
     expect(selectBackupSet(info, { set: "latest", setExplicit: false, type: "time", target: "2024-01-01 12:00:00+00" }).record.label).toBe("20240101-000000F");
-    expect(selectBackupSet(info, { set: "latest", setExplicit: false, type: "time", target: "2024-01-02 00:10:00+00" }).record.label).toBe("20240101-000000F_20240102-000000I");
+    // Stop time strictly before the target, in whole seconds (as pgBackRest): a backup that ended in the target's second is not used.
+    expect(selectBackupSet(info, { set: "latest", setExplicit: false, type: "time", target: "2024-01-02 00:10:00+00" }).record.label).toBe("20240101-000000F");
+    expect(selectBackupSet(info, { set: "latest", setExplicit: false, type: "time", target: "2024-01-02 00:10:00.9+00" }).record.label).toBe("20240101-000000F");
+    expect(selectBackupSet(info, { set: "latest", setExplicit: false, type: "time", target: "2024-01-02 00:10:01+00" }).record.label).toBe("20240101-000000F_20240102-000000I");
     expect(selectBackupSet(info, { set: "latest", setExplicit: true, type: "time", target: "2024-01-01 12:00:00+00" }).record.label).toBe("20240101-000000F_20240102-000000I");
     expect(selectBackupSet(info, { set: "latest", setExplicit: false, type: "lsn", target: "0/5000000" }).record.label).toBe("20240101-000000F");
     expect(selectBackupSet(info, { set: "latest", setExplicit: false, type: "lsn", target: "0/5000100" }).record.label).toBe("20240101-000000F_20240102-000000I");
@@ -120,6 +131,20 @@ describe("backup set selection", () => {
     expect(() => selectBackupSet(info, { set: "latest", setExplicit: false, type: "lsn", target: "0/100" })).toThrow("unable to find backup set with lsn less than or equal to '0/100'");
     expect(() => selectBackupSet(info, { set: "latest", setExplicit: false, type: "time", target: "yesterday" })).toThrow("automatic backup set selection cannot be performed with provided time 'yesterday'");
     expect(() => selectBackupSet(new BackupInfo(info.current), { set: "latest", setExplicit: false, type: "default" })).toThrow("no backup set found to restore");
+  });
+
+  test("per repository: no backups or a backup without lsn info sends the search on; a latest from before stanza-upgrade is refused", () => {
+    expect(chooseInRepo(new BackupInfo(info.current), { kind: "latest" })).toEqual({ skip: "[BackupSetInvalidError] no backup sets to restore" });
+    expect(chooseInRepo(info, { kind: "set", label: "20200101-000000F" })).toBeUndefined();
+    expect(chooseInRepo(info, { kind: "time", target: "t", time: 0 })).toBeUndefined();
+
+    const old = new BackupInfo({ id: 1, systemId: 1n, version: "15", catalogVersion: 1, controlVersion: 1 });
+    old.add(recordFromJson("20230101-000000F", { "backup-type": "full", "db-id": 1, "backup-timestamp-start": 1, "backup-timestamp-stop": 2 }));
+    const skip = chooseInRepo(old, setRequest({ set: "latest", setExplicit: false, type: "lsn", target: "0/5000000" }));
+    expect(skip).toEqual({ skip: expect.stringContaining("missing required LSN info before finding a match -- backup auto-select has been disabled for this repo") });
+
+    old.addDb({ systemId: 2n, version: "16", catalogVersion: 2, controlVersion: 2 });
+    expect(() => chooseInRepo(old, { kind: "latest" })).toThrow("the latest backup set found '20230101-000000F' is from a prior version of PostgreSQL");
   });
 
   test("target times: offsets, fractions, local time", () => {
