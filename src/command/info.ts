@@ -29,7 +29,7 @@ export async function run(cfg: Config): Promise<number> {
     names = [...found].sort();
   }
 
-  const lockPath = cfg.str("lock-path") ?? "/tmp/pgbunker";
+  const lockPath = cfg.get("lock-path");
   const stanzas: StanzaInfo[] = [];
   for (const name of names) {
     const repoInfo = [];

@@ -37,7 +37,7 @@ export async function run(cfg: Config): Promise<number> {
     }
   }
 
-  const workers = cfg.num("process-max") ?? 1;
+  const workers = cfg.get("process-max");
   const pool = await WorkerPool.start(Math.max(workers, 2));
   try {
     const results: { in: { hash: string }; back: { hash: string } }[] = [];

@@ -94,11 +94,11 @@ export async function run(cfg: Config): Promise<number> {
       logInfo(`execute non-exclusive backup start: backup begins after the ${cfg.bool("start-fast") ? "requested immediate checkpoint" : "next regular checkpoint"} completes`);
       start = await backupStart(cluster.db, control.facts.major, `pgbunker backup started at ${new Date().toISOString()}`, cfg.bool("start-fast"));
       logInfo(`backup start archive = ${start.walFile}, lsn = ${start.lsnText}`);
-      if (cluster.standby) await standbyCaughtUp(cluster.standby.db, control.facts.major, start.lsn, cfg.num("archive-timeout") ?? 60);
+      if (cluster.standby) await standbyCaughtUp(cluster.standby.db, control.facts.major, start.lsn, cfg.get("archive-timeout"));
     }
 
     const manifest = newManifest(cfg, info, control, label, type, prior, timestampStart, start && { lsn: start.lsnText, wal: start.walFile });
-    const bundle = cfg.bool(cfg.repoKey("repo-bundle")) ? { limit: cfg.num(cfg.repoKey("repo-bundle-limit")) ?? 2 * 1024 ** 2, size: cfg.num(cfg.repoKey("repo-bundle-size")) ?? 20 * 1024 ** 2 } : undefined;
+    const bundle = cfg.bool(cfg.repoKey("repo-bundle")) ? { limit: cfg.get(cfg.repoKey("repo-bundle-limit")), size: cfg.get(cfg.repoKey("repo-bundle-size")) } : undefined;
     if (bundle) manifest.backup.bundle = true;
     const rules = { user: cfg.list("exclude"), tablespaceVersionDir: tablespaceVersionDir(control.version, control.catalogVersion) };
     await buildFileList({ pg, manifest, rules, tablespaces: cluster.tablespaces });
@@ -122,15 +122,15 @@ export async function run(cfg: Config): Promise<number> {
       stanza,
       source: fileSource(cfg, cluster),
       repo: storageSpec(cfg, "repo"),
-      processMax: cfg.num("process-max") ?? 1,
-      bufferSize: cfg.num("buffer-size") ?? 1024 * 1024,
+      processMax: cfg.get("process-max"),
+      bufferSize: cfg.get("buffer-size"),
       compressType,
       compressLevel,
       cipherPass: filePass,
       pageChecksum: cluster.checksums
         ? { lsnLimit: (start?.lsn ?? 0xffffffffffffffffn).toString(), pageSize: control.pageSize, relSegSize: control.relSegSize, isRelation: (p) => isRelationFile(p, rules) }
         : undefined,
-      saveThreshold: cfg.num("manifest-save-threshold") ?? 1024 ** 3,
+      saveThreshold: cfg.get("manifest-save-threshold"),
       savePartial: () => savePartialManifest(repo, stanza, manifest, info.cipherPass),
       onUnchanged: (t) => referencePrior(t.file, t.delta!.prior, t.delta!.label),
       bundle,
@@ -158,11 +158,11 @@ export async function run(cfg: Config): Promise<number> {
     // 7. WAL
     if (start && manifest.backup.archiveStop && (cfg.bool("archive-check") || cfg.bool("archive-copy"))) {
       const archive = archiveInfo ?? (await loadArchiveInfo(repo, stanza, { cipherPass: repoPass }))!;
-      const wal = await waitForArchive(repo, stanza, archive.archiveId, { start: start.walFile, stop: manifest.backup.archiveStop, segmentSize: control.walSegmentSize }, cfg.num("archive-timeout") ?? 60);
+      const wal = await waitForArchive(repo, stanza, archive.archiveId, { start: start.walFile, stop: manifest.backup.archiveStop, segmentSize: control.walSegmentSize }, cfg.get("archive-timeout"));
       if (cfg.bool("archive-copy"))
         await copyWalIntoBackup(repo, stanza, archive.archiveId, manifest, wal, {
           compressType, compressLevel, cipherPassWal: archive.cipherPass, cipherPassFile: filePass,
-          bufferSize: cfg.num("buffer-size") ?? 1024 * 1024, fileTemplate: fileDefaults,
+          bufferSize: cfg.get("buffer-size"), fileTemplate: fileDefaults,
         });
     }
 

@@ -47,7 +47,7 @@ const ACTION_TEXT: Record<RestoreAction, string> = {
 
 /** Restore and fsync every file of the plan in process-max workers. */
 export async function copyFiles(cfg: Config, src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<FileStats> {
-  const pool = await WorkerPool.start(Math.max(1, cfg.num("process-max") ?? 1));
+  const pool = await WorkerPool.start(cfg.get("process-max"));
   try {
     const stats = await restoreFiles(pool, cfg, src, plan, opts);
     await syncFiles(pool, cfg, stats.unsynced);

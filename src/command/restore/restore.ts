@@ -116,7 +116,7 @@ function recoveryInput(cfg: Config, major: number): RecoveryInput {
     type: (cfg.str("type") ?? "default") as RecoveryType,
     target: cfg.str("target"),
     targetExclusive: cfg.bool("target-exclusive"),
-    targetAction: (cfg.str("target-action") ?? "pause") as TargetAction,
+    targetAction: cfg.get("target-action"),
     targetTimeline: cfg.str("target-timeline"),
     options: cfg.hash("recovery-option"),
     archiveModeOff: cfg.str("archive-mode") === "off",
