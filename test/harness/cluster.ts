@@ -292,7 +292,7 @@ export class Cluster {
 }
 
 /** Write a file as postgres-owned. */
-export function writeAsPostgres(path: string, text: string, mode = 0o640): void {
+export function writeAsPostgres(path: string, text: string | Uint8Array, mode = 0o640): void {
   writeFileSync(path, text, { mode });
   chownSync(path, PG_UID, PG_GID);
 }
