@@ -72,7 +72,8 @@ export interface BackupStart {
 /** Non-exclusive backup start (the session must stay open until backupStop). */
 export async function backupStart(db: Db, major: number, label: string, fast: boolean): Promise<BackupStart> {
   const f = pgFunctions(major);
-  const args = major >= 15 ? `'${label.replace(/'/g, "''")}', ${fast}` : `'${label.replace(/'/g, "''")}', ${fast}, false`;
+  const quoted = `'${label.replace(/'/g, "''")}'`;
+  const args = f.backupExclusiveArg ? `${quoted}, ${fast}, false` : `${quoted}, ${fast}`;
   const rows = await db.query(`select lsn::text as lsn, ${f.walFileName}(lsn) as wal from ${f.backupStart}(${args}) as lsn`);
   const r = rows[0]!;
   return { lsn: lsnParse(r.lsn!), lsnText: r.lsn!, walFile: r.wal! };
@@ -89,7 +90,7 @@ export interface BackupStop {
 /** Non-exclusive backup stop; waits for WAL archiving of the stop segment only when asked. */
 export async function backupStop(db: Db, major: number, waitForArchive = false): Promise<BackupStop> {
   const f = pgFunctions(major);
-  const call = major >= 15 ? `${f.backupStop}(${waitForArchive})` : `${f.backupStop}(false, ${waitForArchive})`;
+  const call = f.backupExclusiveArg ? `${f.backupStop}(false, ${waitForArchive})` : `${f.backupStop}(${waitForArchive})`;
   const rows = await db.query(`select lsn::text as lsn, ${f.walFileName}(lsn) as wal, labelfile, spcmapfile from ${call}`);
   const r = rows[0]!;
   return { lsn: lsnParse(r.lsn!), lsnText: r.lsn!, walFile: r.wal!, backupLabel: r.labelfile ?? "", tablespaceMap: r.spcmapfile ?? "" };
@@ -103,8 +104,7 @@ export interface PgDatabase {
 }
 
 export async function databaseList(db: Db, major: number): Promise<PgDatabase[]> {
-  const last = major >= 15 ? "(select oid from pg_database where datname = 'template0')" : "datlastsysoid";
-  const rows = await db.query(`select oid::text as oid, datname, ${last}::text as last from pg_database order by datname`);
+  const rows = await db.query(`select oid::text as oid, datname, ${pgFunctions(major).lastSystemOid}::text as last from pg_database order by datname`);
   return rows.map((r) => ({ oid: Number(r.oid), name: r.datname!, lastSystemOid: Number(r.last) }));
 }
 

@@ -68,20 +68,48 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run a command as the postgres user. */
-export function runAsPostgres(cmd: string[], opts: { cwd?: string; env?: Record<string, string>; stdin?: string } = {}): RunResult {
+export interface RunAsOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: string;
+}
+
+/** argv and spawn options of `cmd` run as the postgres user (shared by the sync and async runners). */
+function asPostgres(cmd: string[], opts: RunAsOptions) {
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", ...opts.env };
-  const r = Bun.spawnSync(["runuser", "-u", "postgres", "--", "env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...cmd], {
-    cwd: opts.cwd ?? "/tmp",
-    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
-  });
+  const argv = ["runuser", "-u", "postgres", "--", "env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...cmd];
+  return { argv, cwd: opts.cwd ?? "/tmp", stdin: opts.stdin === undefined ? ("ignore" as const) : new TextEncoder().encode(opts.stdin) };
+}
+
+/** Run a command as the postgres user. */
+export function runAsPostgres(cmd: string[], opts: RunAsOptions = {}): RunResult {
+  const { argv, cwd, stdin } = asPostgres(cmd, opts);
+  const r = Bun.spawnSync(argv, { cwd, stdin });
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
-export function mustRun(cmd: string[], opts: Parameters<typeof runAsPostgres>[1] = {}): string {
-  const r = runAsPostgres(cmd, opts);
+/**
+ * runAsPostgres without blocking the event loop, so that tests driving several clusters at once
+ * (Promise.all, test.concurrent) really overlap their initdb, backups and restores.
+ */
+export async function runAsPostgresAsync(cmd: string[], opts: RunAsOptions = {}): Promise<RunResult> {
+  const { argv, cwd, stdin } = asPostgres(cmd, opts);
+  const p = Bun.spawn(argv, { cwd, stdin, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, stdout, stderr };
+}
+
+function mustSucceed(cmd: string[], r: RunResult): string {
   if (r.code !== 0) throw new Error(`${cmd.join(" ")} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
+}
+
+export function mustRun(cmd: string[], opts: RunAsOptions = {}): string {
+  return mustSucceed(cmd, runAsPostgres(cmd, opts));
+}
+
+export async function mustRunAsync(cmd: string[], opts: RunAsOptions = {}): Promise<string> {
+  return mustSucceed(cmd, await runAsPostgresAsync(cmd, opts));
 }
 
 export interface ClusterOptions {
@@ -123,7 +151,7 @@ export class Cluster {
     const c = new Cluster(major, baseDir, opts.name ?? "pg", await freePort(), ownsBase);
     const args = [join(c.bin, "initdb"), "-D", c.dataDir, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"];
     if (opts.dataChecksums !== false) args.push("-k");
-    mustRun(args);
+    await mustRunAsync(args);
     c.writeConf({
       port: c.port,
       unix_socket_directories: `'${c.socketDir}'`,
@@ -167,13 +195,22 @@ export class Cluster {
     appendFileSync(join(this.dataDir, "postgresql.conf"), `\n${lines}\n`);
   }
 
+  #startCmd(extraOpts: string): string[] {
+    return [join(this.bin, "pg_ctl"), "-D", this.dataDir, "-l", this.logFile, "-w", "-t", "120", "-o", `-p ${this.port} -k ${this.socketDir} ${extraOpts}`.trim(), "start"];
+  }
+
   start(extraOpts = ""): void {
-    mustRun([join(this.bin, "pg_ctl"), "-D", this.dataDir, "-l", this.logFile, "-w", "-t", "120", "-o", `-p ${this.port} -k ${this.socketDir} ${extraOpts}`.trim(), "start"]);
+    mustRun(this.#startCmd(extraOpts));
+  }
+
+  /** start() without blocking the event loop. */
+  async startAsync(extraOpts = ""): Promise<void> {
+    await mustRunAsync(this.#startCmd(extraOpts));
   }
 
   /** Start and wait until recovery (if any) has finished and the server accepts writes. */
   async startAndWaitPromoted(timeoutMs = 120_000): Promise<void> {
-    this.start();
+    await this.startAsync();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
@@ -255,7 +292,7 @@ export class Cluster {
 }
 
 /** Write a file as postgres-owned. */
-export function writeAsPostgres(path: string, text: string, mode = 0o640): void {
+export function writeAsPostgres(path: string, text: string | Uint8Array, mode = 0o640): void {
   writeFileSync(path, text, { mode });
   chownSync(path, PG_UID, PG_GID);
 }

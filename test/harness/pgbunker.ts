@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, runAsPostgres, writeAsPostgres, type RunResult } from "./cluster.ts";
+import { ROOT, runAsPostgres, runAsPostgresAsync, writeAsPostgres, type RunResult } from "./cluster.ts";
 
 export const BINARY = join(ROOT, "dist/pgbunker");
 
@@ -49,6 +49,12 @@ export function pgbunker(args: string[], opts: PgbRunOptions = {}): RunResult {
   return runAsPostgres([BINARY, ...args], { cwd: opts.cwd, env: opts.env, stdin: opts.stdin });
 }
 
+/** pgbunker() (as postgres) without blocking the event loop, for tests that drive clusters in parallel. */
+export function pgbunkerAsync(args: string[], opts: Omit<PgbRunOptions, "asRoot"> = {}): Promise<RunResult> {
+  ensureBuilt();
+  return runAsPostgresAsync([BINARY, ...args], opts);
+}
+
 /** Run and require exit 0 (returns stdout). */
 export function pgbunkerOk(args: string[], opts: PgbRunOptions = {}): string {
   const r = pgbunker(args, opts);
@@ -56,8 +62,24 @@ export function pgbunkerOk(args: string[], opts: PgbRunOptions = {}): string {
   return r.stdout;
 }
 
-export function pgbackrest(args: string[], opts: { env?: Record<string, string> } = {}): RunResult {
-  return runAsPostgres(["pgbackrest", ...args], { env: opts.env });
+/**
+ * pgBackRest 2.59.1 (built from ../shared/anchors by build-pgbackrest.sh): it knows PostgreSQL
+ * 10-19, where the Debian 2.45 on PATH stops at 15.
+ */
+export const PGBACKREST_259 = "/opt/pgbackrest-2.59.1/bin/pgbackrest";
+
+export interface PgbackrestOptions {
+  env?: Record<string, string>;
+  /** Which pgBackRest: the 2.45 on PATH (default) or PGBACKREST_259. */
+  bin?: string;
+}
+
+export function pgbackrest(args: string[], opts: PgbackrestOptions = {}): RunResult {
+  return runAsPostgres([opts.bin ?? "pgbackrest", ...args], { env: opts.env });
+}
+
+export function pgbackrestAsync(args: string[], opts: PgbackrestOptions = {}): Promise<RunResult> {
+  return runAsPostgresAsync([opts.bin ?? "pgbackrest", ...args], { env: opts.env });
 }
 
 export function pgbackrestOk(args: string[]): string {

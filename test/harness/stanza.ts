@@ -6,7 +6,7 @@ import { chownSync, cpSync, lchownSync, readdirSync, readFileSync, rmSync } from
 import { join } from "node:path";
 import { Manifest } from "../../src/repo/manifest.ts";
 import { Cluster, mkdirAsPostgres, PG_GID, PG_UID, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
-import { BINARY, ensureBuilt, pgbackrest, pgbunker, writeConfig } from "./pgbunker.ts";
+import { BINARY, ensureBuilt, pgbackrest, pgbackrestAsync, pgbunker, pgbunkerAsync, writeConfig, type PgbackrestOptions } from "./pgbunker.ts";
 
 export interface StanzaOptions {
   /** Which tool PostgreSQL's archive_command runs (and which creates the stanza). */
@@ -31,6 +31,7 @@ export class StanzaEnv {
   readonly cluster: Cluster;
   /** Clusters restored by restoreAndStart, destroyed with the stanza. */
   readonly #restored: Cluster[] = [];
+  #restoreCount = 0;
 
   constructor(base: string, conf: string, stanza: string, cluster: Cluster) {
     this.base = base;
@@ -75,8 +76,8 @@ export class StanzaEnv {
       [stanza]: cluster.pgOptions(1),
     });
     const env = new make(base, conf, stanza, cluster);
-    cluster.start();
-    const r = archiver === "pgbunker" ? env.run(["stanza-create"]) : env.backrest(["stanza-create"]);
+    await cluster.startAsync();
+    const r = archiver === "pgbunker" ? await env.runAsync(["stanza-create"]) : await env.backrestAsync(["stanza-create"]);
     if (r.code !== 0) throw new Error(`stanza-create failed: ${r.stdout}\n${r.stderr}`);
     return env;
   }
@@ -87,20 +88,33 @@ export class StanzaEnv {
   }
 
   runOk(args: string[], opts: { cwd?: string } = {}): string {
-    const r = this.run(args, opts);
-    if (r.code !== 0) throw new Error(`pgbunker ${args.join(" ")} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-    return r.stdout;
+    return mustExitZero("pgbunker", args, this.run(args, opts));
+  }
+
+  /** run() without blocking the event loop (several stanzas driven at once). */
+  runAsync(args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
+    return pgbunkerAsync([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args], opts);
+  }
+
+  async runOkAsync(args: string[], opts: { cwd?: string } = {}): Promise<string> {
+    return mustExitZero("pgbunker", args, await this.runAsync(args, opts));
   }
 
   /** pgbackrest --config --stanza ARGS */
-  backrest(args: string[]): RunResult {
-    return pgbackrest([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args]);
+  backrest(args: string[], opts: PgbackrestOptions = {}): RunResult {
+    return pgbackrest([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args], opts);
   }
 
-  backrestOk(args: string[]): string {
-    const r = this.backrest(args);
-    if (r.code !== 0) throw new Error(`pgbackrest ${args.join(" ")} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-    return r.stdout;
+  backrestOk(args: string[], opts: PgbackrestOptions = {}): string {
+    return mustExitZero("pgbackrest", args, this.backrest(args, opts));
+  }
+
+  backrestAsync(args: string[], opts: PgbackrestOptions = {}): Promise<RunResult> {
+    return pgbackrestAsync([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args], opts);
+  }
+
+  async backrestOkAsync(args: string[], opts: PgbackrestOptions = {}): Promise<string> {
+    return mustExitZero("pgbackrest", args, await this.backrestAsync(args, opts));
   }
 
   /** Switch WAL and wait until the segment is archived (so everything up to now is in the archive). */
@@ -127,11 +141,12 @@ export class StanzaEnv {
    * off (the restored configuration would archive into this stanza), and start it until it has
    * promoted. Destroyed with the stanza.
    */
-  async restoreAndStart(tool: "pgbunker" | "pgbackrest", set: string, extra: string[] = ["--type=immediate", "--target-action=promote"], major?: number): Promise<Cluster> {
-    const dir = mkdirAsPostgres(join(this.base, `restore-${this.#restored.length}`));
+  async restoreAndStart(tool: "pgbunker" | "pgbackrest", set: string, extra: string[] = ["--type=immediate", "--target-action=promote"], major?: number, backrest: PgbackrestOptions = {}): Promise<Cluster> {
+    // Named before the first await, so that restores running at once get directories of their own.
+    const dir = mkdirAsPostgres(join(this.base, `restore-${this.#restoreCount++}`));
     const args = [`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"];
-    if (tool === "pgbunker") this.runOk(args);
-    else this.backrestOk(args);
+    if (tool === "pgbunker") await this.runOkAsync(args);
+    else await this.backrestOkAsync(args, backrest);
     const c = await Cluster.attach(dir, major ?? this.cluster.major);
     this.#restored.push(c);
     c.writeConf({ archive_mode: "off" });
@@ -185,4 +200,9 @@ export class StanzaEnv {
     await this.cluster.destroy();
     rmSync(this.base, { recursive: true, force: true });
   }
+}
+
+function mustExitZero(tool: string, args: string[], r: RunResult): string {
+  if (r.code !== 0) throw new Error(`${tool} ${args.join(" ")} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  return r.stdout;
 }

@@ -263,24 +263,3 @@ test("a stopped stanza refuses archive-push with StopError", () => {
     env.runOk(["start"]);
   }
 });
-
-test("every supported major: pg_control and the WAL page header are read and checked", async () => {
-  for (const major of availableMajors()) {
-    const c = await Cluster.create({ baseDir: env.base, name: `v${major}`, major });
-    try {
-      const conf = join(work, `v${major}.conf`);
-      writeConfig(conf, { global: { "repo1-path": join(work, `repo-v${major}`), "lock-path": env.lock, "log-path": env.log }, [`v${major}`]: { "pg1-path": c.dataDir } });
-      const run = (args: string[]) => pgbunker([`--config=${conf}`, `--stanza=v${major}`, ...args]);
-      expect(run(["--no-online", "stanza-create"]).code).toBe(0);
-      const first = readdirSync(join(c.dataDir, "pg_wal")).find((f) => /^[0-9A-F]{24}$/.test(f))!;
-      const push = run(["archive-push", join(c.dataDir, "pg_wal", first)]);
-      expect({ major, code: push.code, err: push.stderr }).toEqual({ major, code: 0, err: "" });
-      const out = join(work, `v${major}-${first}`);
-      expect(run(["archive-get", first, out]).code).toBe(0);
-      expect(sha1File(out)).toBe(sha1File(join(c.dataDir, "pg_wal", first)));
-      expect(readFileSync(join(work, `repo-v${major}`, "archive", `v${major}`, "archive.info"), "utf8")).toContain(`db-version="${major}"`);
-    } finally {
-      await c.destroy();
-    }
-  }
-}, 180_000);

@@ -20,7 +20,7 @@ import { log, logDetail, logInfo, logWarn } from "../../common/log.ts";
 import { formatBytes } from "../../common/progress.ts";
 import { formatTimestamp } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
-import { pgVersion } from "../../postgres/version.ts";
+import { pgRecoveryUsesSignalFiles, pgVersion } from "../../postgres/version.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { storagePg } from "../storage.ts";
 import { copyFiles, pgControlTemp } from "./copy.ts";
@@ -127,12 +127,12 @@ function recoveryInput(cfg: Config, major: number): RecoveryInput {
 /** --type=preserve keeps the recovery files already in the data directory. */
 function preservedFiles(type: RecoveryType, major: number, pgPath: string): string[] {
   if (type !== "preserve") return [];
-  const names = major >= 12 ? [AUTO_CONF, RECOVERY_SIGNAL, STANDBY_SIGNAL] : [RECOVERY_CONF];
+  const names = pgRecoveryUsesSignalFiles(major) ? [AUTO_CONF, RECOVERY_SIGNAL, STANDBY_SIGNAL] : [RECOVERY_CONF];
   return names.map((n) => `${pgPath}/${n}`);
 }
 
 async function writeRecovery(pg: Storage, pgPath: string, r: RecoveryInput, major: number, owner: { user?: string; group?: string }): Promise<void> {
-  const autoConf = major >= 12 ? await pg.get(`${pgPath}/${AUTO_CONF}`, { ignoreMissing: true }) : null;
+  const autoConf = pgRecoveryUsesSignalFiles(major) ? await pg.get(`${pgPath}/${AUTO_CONF}`, { ignoreMissing: true }) : null;
   const files = recoveryFiles(r, autoConf === null ? null : new TextDecoder().decode(autoConf));
   for (const f of files.write) {
     if (f.content !== "") logInfo(`write ${f.name === AUTO_CONF && autoConf !== null ? "updated " : ""}${pgPath}/${f.name}`);
@@ -140,7 +140,7 @@ async function writeRecovery(pg: Storage, pgPath: string, r: RecoveryInput, majo
   }
   for (const name of files.remove) {
     if (!(await pg.info(`${pgPath}/${name}`, { ignoreMissing: true }))) continue;
-    if (name === RECOVERY_CONF && major >= 12) logWarn(`remove ${pgPath}/${name}: PostgreSQL ${major} refuses to start with it`);
+    if (name === RECOVERY_CONF && pgRecoveryUsesSignalFiles(major)) logWarn(`remove ${pgPath}/${name}: PostgreSQL ${major} refuses to start with it`);
     await pg.remove(`${pgPath}/${name}`);
   }
 }

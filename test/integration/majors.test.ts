@@ -1,0 +1,106 @@
+/**
+ * Backup and restore on every PostgreSQL major the suite has (10-18 but 15, which restore-pitr
+ * covers the same way): WAL archived by pgbunker, a full and an incremental backup by pgbunker,
+ * checked by pgBackRest 2.59.1 (verify, and a restore of the full), and a point-in-time restore by
+ * pgbunker to a named restore point taken after the incremental. The restored clusters must hold
+ * exactly the rows of their target: same row counts and checksums, later rows absent.
+ *
+ * The majors run concurrently (each its own temp dir, ports and stanza), through the harness's
+ * async runners: most of a major's time is waiting on initdb, checkpoints, WAL switches and
+ * recovery, which overlap well even on two cores.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { availableMajors, SYSTEM_MAJOR, type Cluster } from "../harness/cluster.ts";
+import { PGBACKREST_259 } from "../harness/pgbunker.ts";
+import type { StanzaEnv } from "../harness/stanza.ts";
+import { makeStanza, removeStanza, startRestored } from "./restore-lib.ts";
+
+const MAJORS = availableMajors().filter((m) => m !== SYSTEM_MAJOR);
+const ROWS = 100;
+const envs: StanzaEnv[] = [];
+const restored: Cluster[] = [];
+
+afterAll(async () => {
+  for (const c of restored) await c.destroy();
+  for (const env of envs) await removeStanza(env);
+});
+
+const phases = async (c: Cluster) => (await c.query("select phase, count(*)::int as n from t group by phase order by phase")).map((r) => `${r.phase}:${r.n}`);
+const label = (out: string) => /new backup label = (\S+)/.exec(out)![1]!;
+
+describe("backup and restore on every major", () => {
+  test("the suite has every major 10-18", () => {
+    expect([...MAJORS, SYSTEM_MAJOR].sort((a, b) => a - b)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18]);
+  });
+
+  for (const major of MAJORS) {
+    test.concurrent(`PostgreSQL ${major}: full + incr, verified and restored by pgBackRest 2.59.1; PITR to a restore point by pgbunker`, async () => {
+      // Eight clusters archive at once on a shared machine: give archiving room rather than luck.
+      const env = await makeStanza({ major, conf: { shared_buffers: "16MB", max_connections: 10 }, global: { "log-level-console": "warn", "archive-timeout": 120 } });
+      envs.push(env);
+      const c = env.cluster;
+      const insert = (phase: string) => c.query(`insert into t select g, '${phase}' from generate_series(1, ${ROWS}) g`);
+      await c.query("create table t (id int, phase text)");
+      await insert("p0");
+      const full = label(await env.runOkAsync(["--type=full", "--process-max=2", "--log-level-console=info", "backup"]));
+      const atFull = await c.tableChecksum("t");
+      await insert("p1");
+      const incr = label(await env.runOkAsync(["--type=incr", "--log-level-console=info", "backup"]));
+      await insert("p2");
+      const atPoint = await c.tableChecksum("t");
+      await c.query("select pg_create_restore_point('rp')");
+      await insert("p3");
+      await env.archiveNow(120_000);
+
+      // pgBackRest 2.59.1 reads every backup file and WAL segment and restores the full.
+      await env.backrestOkAsync(["verify"], { bin: PGBACKREST_259 });
+      const fromFull = await env.restoreAndStart("pgbackrest", full, ["--type=immediate", "--target-action=promote"], major, { bin: PGBACKREST_259 });
+      expect(await phases(fromFull)).toEqual(["p0:100"]);
+      expect(await fromFull.tableChecksum("t")).toBe(atFull);
+      fromFull.stop();
+
+      // pgbunker restores the incr (and the full files it references) and recovers to the point.
+      const dir = join(env.base, "pitr");
+      await env.runOkAsync([`--pg1-path=${dir}`, `--set=${incr}`, "--type=name", "--target=rp", "--target-action=promote", "restore"]);
+      expectRecoveryFiles(dir, major);
+      const pitr = await startRestored(dir, major);
+      restored.push(pitr);
+      expect(await phases(pitr)).toEqual(["p0:100", "p1:100", "p2:100"]);
+      expect(await pitr.tableChecksum("t")).toBe(atPoint);
+      pitr.stop();
+
+      if (major < 12) await expectOldStandbyRecovery(env);
+    }, 600_000);
+  }
+});
+
+/** The recovery settings where this major reads them: recovery.conf before 12, auto.conf + signal from 12. */
+function expectRecoveryFiles(dir: string, major: number): void {
+  const signal = existsSync(join(dir, "recovery.signal"));
+  const auto = readFileSync(join(dir, "postgresql.auto.conf"), "utf8");
+  if (major >= 12) {
+    expect({ signal, recoveryConf: existsSync(join(dir, "recovery.conf")) }).toEqual({ signal: true, recoveryConf: false });
+    expect(auto).toContain("recovery_target_name = 'rp'\n");
+    return;
+  }
+  expect({ signal, standby: existsSync(join(dir, "standby.signal")) }).toEqual({ signal: false, standby: false });
+  expect(auto).not.toContain("restore_command");
+  expect(readFileSync(join(dir, "recovery.conf"), "utf8")).toMatch(
+    /^# Recovery settings generated by pgbunker restore on [\d-]+ [\d:]+\nrestore_command = '\S+\/dist\/pgbunker --config=\S+ --pg1-path=\S+\/pitr --stanza=demo archive-get %f "%p"'\nrecovery_target_name = 'rp'\nrecovery_target_action = 'promote'\n$/,
+  );
+}
+
+/** Before 12 a standby is standby_mode in recovery.conf, and --archive-mode=off cannot be honoured. */
+async function expectOldStandbyRecovery(env: StanzaEnv): Promise<void> {
+  const dir = join(env.base, "standby");
+  await env.runOkAsync([`--pg1-path=${dir}`, "--type=standby", "--recovery-option=primary_conninfo=host=primary", "restore"]);
+  expect(readFileSync(join(dir, "recovery.conf"), "utf8").split("\n").slice(1)).toEqual([
+    "primary_conninfo = 'host=primary'", expect.stringMatching(/^restore_command = /), "standby_mode = 'on'", "",
+  ]);
+  const off = await env.runAsync([`--pg1-path=${join(env.base, "off")}`, "--archive-mode=off", "restore"]);
+  expect(off.code).toBe(31);
+  expect(off.stderr).toContain("option 'archive-mode' is not supported on PostgreSQL < 12");
+  expect(existsSync(join(env.base, "off"))).toBe(false);
+}
