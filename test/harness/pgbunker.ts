@@ -56,8 +56,14 @@ export function pgbunkerOk(args: string[], opts: PgbRunOptions = {}): string {
   return r.stdout;
 }
 
-export function pgbackrest(args: string[], opts: { env?: Record<string, string> } = {}): RunResult {
-  return runAsPostgres(["pgbackrest", ...args], { env: opts.env });
+/**
+ * pgBackRest 2.59.1, the oracle for what 2.45 (`pgbackrest` on PATH) does not have yet (verify
+ * --set, expire --oldest and --archive-expire-before); built by /work/shared/anchors/build-pgbackrest.sh.
+ */
+export const PGBACKREST_259 = "/opt/pgbackrest-2.59.1/bin/pgbackrest";
+
+export function pgbackrest(args: string[], opts: { env?: Record<string, string>; bin?: string } = {}): RunResult {
+  return runAsPostgres([opts.bin ?? "pgbackrest", ...args], { env: opts.env });
 }
 
 export function pgbackrestOk(args: string[]): string {

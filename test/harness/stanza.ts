@@ -92,13 +92,13 @@ export class StanzaEnv {
     return r.stdout;
   }
 
-  /** pgbackrest --config --stanza ARGS */
-  backrest(args: string[]): RunResult {
-    return pgbackrest([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args]);
+  /** pgbackrest --config --stanza ARGS (bin: another pgBackRest, e.g. PGBACKREST_259) */
+  backrest(args: string[], bin?: string): RunResult {
+    return pgbackrest([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args], { bin });
   }
 
-  backrestOk(args: string[]): string {
-    const r = this.backrest(args);
+  backrestOk(args: string[], bin?: string): string {
+    const r = this.backrest(args, bin);
     if (r.code !== 0) throw new Error(`pgbackrest ${args.join(" ")} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     return r.stdout;
   }
@@ -163,10 +163,10 @@ export class StanzaEnv {
     return killed;
   }
 
-  /** A copy of the repository (owned by postgres) beside it, to damage or to expire with the other tool. */
-  copyRepo(name: string): string {
+  /** A copy of the repository (or of another one, `from`), owned by postgres, beside it: to damage or to expire with the other tool. */
+  copyRepo(name: string, from = this.repo): string {
     const dest = join(this.base, name);
-    cpSync(this.repo, dest, { recursive: true, verbatimSymlinks: true });
+    cpSync(from, dest, { recursive: true, verbatimSymlinks: true });
     const own = (dir: string): void => {
       chownSync(dir, PG_UID, PG_GID);
       for (const e of readdirSync(dir, { withFileTypes: true })) {
