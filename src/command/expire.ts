@@ -1,6 +1,7 @@
 /**
  * The 'expire' command: apply the retention policy of each repository (or of --repo), or expire
- * one backup set (--set). For each repository:
+ * one backup set (--set) or the oldest full set (--oldest); --archive-expire-before caps the WAL
+ * removal at a segment. For each repository:
  *   1. plan which backups expire (expire/plan.ts: pure, unit-tested);
  *   2. save backup.info without them: from here on they are not backups any more;
  *   3. remove their directories (and unlisted leftovers of crashed backups or expires);
@@ -9,9 +10,10 @@
  * `expireRun` is also what backup calls after a successful backup (expire-auto).
  */
 import { err, PgbError } from "../common/error.ts";
-import { logError, logInfo, logWarn } from "../common/log.ts";
+import { logDetail, logError, logInfo, logWarn } from "../common/log.ts";
 import { nowSeconds } from "../common/time.ts";
 import type { Config } from "../config/parse.ts";
+import { WAL_SEGMENT_RE } from "../postgres/wal.ts";
 import { loadArchiveInfo } from "../repo/archive-info.ts";
 import { loadBackupInfo, saveBackupInfo } from "../repo/backup-info.ts";
 import { planArchive, planBackups, planHistory, type ExpireSet, type PlanBackup, type PlanNote, type RetentionPolicy } from "./expire/plan.ts";
@@ -34,6 +36,7 @@ export async function expireRun(cfgIn: Config): Promise<void> {
   const cfg = cfgIn.command === "expire" ? cfgIn : cfgIn.forCommand("expire");
   const stanza = cfg.str("stanza");
   if (!stanza) throw err("OptionRequiredError", "expire command requires option: stanza", "add --stanza=NAME.");
+  checkExpireOptions(cfg);
   let errors = 0;
   for (const index of repoIndexes(cfg)) {
     try {
@@ -45,6 +48,20 @@ export async function expireRun(cfgIn: Config): Promise<void> {
     }
   }
   if (errors > 0) throw err("CommandError", `expire command encountered ${errors} error(s), see the messages above or the log file for details`);
+}
+
+/** Options that contradict each other or cannot be honoured: refused before any repository is touched. */
+function checkExpireOptions(cfg: Config): void {
+  if (cfg.bool("oldest") && cfg.str("set") !== undefined)
+    throw err("OptionInvalidError", "--oldest and --set cannot be used together", "use --set=LABEL to expire a chosen backup set, or --oldest alone to expire the oldest full set.");
+  const before = cfg.str("archive-expire-before");
+  // A .partial name would move the boundary by a segment, so only a plain segment name will do.
+  if (before !== undefined && !WAL_SEGMENT_RE.test(before))
+    throw err(
+      "OptionInvalidValueError",
+      `'${before}' is not a valid WAL segment name for option '--archive-expire-before'`,
+      "give a 24-character segment name in upper-case hexadecimal, e.g. 000000010000000000000003 (what archive_cleanup_command receives as %r).",
+    );
 }
 
 export function retentionPolicy(cfg: Config, index: number): RetentionPolicy {
@@ -63,6 +80,7 @@ const REASON_TEXT: Record<ExpireSet["reason"], string> = { full: "full", time: "
 function logNote(note: PlanNote): void {
   const text = note.hint ? `${note.message}\nHINT: ${note.hint}` : note.message;
   if (note.level === "warn") logWarn(text);
+  else if (note.level === "detail") logDetail(text);
   else logInfo(text);
 }
 
@@ -78,7 +96,7 @@ async function expireRepo(cfg: Config, stanza: string, index: number): Promise<v
 
   const backups: PlanBackup[] = [...backupInfo.backups.values()].map((r) => ({ ...r, archiveId: archiveIdOfDb(backupInfo, archiveInfo, r.dbId) }));
   const opt = (name: string) => `repo${index}-${name}`;
-  const plan = planBackups(backups, policy, now, { adhoc: cfg.str("set"), currentDbId: backupInfo.current.id, opt });
+  const plan = planBackups(backups, policy, now, { adhoc: cfg.str("set"), oldest: cfg.bool("oldest"), repo: `repo${index}`, currentDbId: backupInfo.current.id, opt });
   for (const note of plan.notes) logNote(note);
   if (plan.error) throw err("BackupSetInvalidError", plan.error.message, plan.error.hint);
 
@@ -97,7 +115,7 @@ async function expireRepo(cfg: Config, stanza: string, index: number): Promise<v
 
   // 4: WAL, per archive id.
   const kept = backups.filter((b) => current.has(b.label));
-  const archivePlan = planArchive(kept, policy, archiveInfo.archiveIds(), plan.timeAnchor, opt);
+  const archivePlan = planArchive(kept, plan.policy, archiveInfo.archiveIds(), { timeAnchor: plan.timeAnchor, opt, expireBefore: cfg.str("archive-expire-before") });
   for (const note of archivePlan.notes) logNote(note);
   for (const idPlan of archivePlan.ids) await expireArchiveId(ctx, idPlan);
 

@@ -8,6 +8,7 @@
  *   4. WAL: holes per timeline, classified against the backups and the archive retention policy;
  *      each backup's start..stop WAL must be there and valid;
  *   5. report (text in pgBackRest's layout, or json) and exit non-zero when anything is wrong.
+ * With --set only that backup set is verified (verify/scope.ts).
  */
 import { err } from "../common/error.ts";
 import { log, type LogLevel } from "../common/log.ts";
@@ -30,6 +31,7 @@ import {
 } from "./verify/collect.ts";
 import { VERIFY_FILE_JOB, type VerifyFileParams, type VerifyFileResult } from "./verify/file.ts";
 import { classifyGaps, findGaps } from "./verify/gaps.ts";
+import { checkSetLabel, setScope, walInScope, type SetScope } from "./verify/scope.ts";
 import { countResult, problemCount, verifyJson, verifyText, zeroCounts, type ArchiveReport, type BackupReport, type FileProblem, type VerifyReport } from "./verify/report.ts";
 
 export async function run(cfg: Config): Promise<number> {
@@ -84,15 +86,30 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
   const archiveInfo = (await loadArchiveInfo(storage, stanza, { cipherPass }))!;
 
   // 2. What there is to read.
-  const listings: ArchiveListing[] = [];
-  for (const id of archiveInfo.archiveIds()) listings.push(await listArchiveId(storage, spec, stanza, id, archiveInfo.cipherPass));
-  report.orphans.push(...(await archiveStrays(storage, stanza, archiveInfo)), ...listings.flatMap((l) => l.orphans), ...(await backupStrays(storage, stanza)));
-
   const listed = new Set(backupInfo.labels());
   const dirs = (await storage.names(repoPath.backupStanza(stanza))).filter(isLabel);
-  const labels = [...new Set([...listed, ...dirs])].sort();
   const manifests = new Map<string, ManifestLoad>();
-  for (const label of dirs) manifests.set(label, await loadManifestChecked(storage, stanza, label, backupInfo));
+  const set = cfg.str("set");
+  let scope: SetScope | undefined;
+  if (set !== undefined) {
+    checkSetLabel(set, dirs);
+    manifests.set(set, await loadManifestChecked(storage, stanza, set, backupInfo));
+    scope = setScope(set, manifests.get(set)!);
+  }
+  for (const label of scope?.manifests ?? dirs)
+    if (dirs.includes(label) && !manifests.has(label)) manifests.set(label, await loadManifestChecked(storage, stanza, label, backupInfo));
+  const labels = scope?.labels ?? [...new Set([...listed, ...dirs])].sort();
+
+  const listings: ArchiveListing[] = [];
+  // A set's WAL is in its own cluster's archive id (any, for a backup backup.info does not list).
+  const record = scope && backupInfo.backups.get(scope.label);
+  const setArchiveId = record && archiveIdOfDb(backupInfo, archiveInfo, record.dbId);
+  for (const id of archiveInfo.archiveIds()) {
+    if (setArchiveId !== undefined && id !== setArchiveId) continue;
+    const l = await listArchiveId(storage, spec, stanza, id, archiveInfo.cipherPass);
+    listings.push(scope ? { ...l, wal: l.wal.filter((w) => walInScope(w.segment, scope)), orphans: [] } : l);
+  }
+  if (!scope) report.orphans.push(...(await archiveStrays(storage, stanza, archiveInfo)), ...listings.flatMap((l) => l.orphans), ...(await backupStrays(storage, stanza)));
   const backupFiles = new Map<string, BackupFileJob[]>();
   for (const label of labels) {
     const m = manifests.get(label);

@@ -178,10 +178,10 @@ export class StanzaEnv {
     return killed;
   }
 
-  /** A copy of the repository (owned by postgres) beside it, to damage or to expire with the other tool. */
-  copyRepo(name: string): string {
+  /** A copy of the repository (or of another one, `from`), owned by postgres, beside it: to damage or to expire with the other tool. */
+  copyRepo(name: string, from = this.repo): string {
     const dest = join(this.base, name);
-    cpSync(this.repo, dest, { recursive: true, verbatimSymlinks: true });
+    cpSync(from, dest, { recursive: true, verbatimSymlinks: true });
     const own = (dir: string): void => {
       chownSync(dir, PG_UID, PG_GID);
       for (const e of readdirSync(dir, { withFileTypes: true })) {

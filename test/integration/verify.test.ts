@@ -4,11 +4,14 @@
  * missing file, a WAL gap, orphaned files. pgbunker verify finds each, names it and exits non-zero;
  * pgBackRest 2.45's verify, run on the same copy, reports the same (its report lines all appear in
  * ours; for the gap, which pgBackRest does not judge, its WAL ranges split at the same segment).
+ * verify --set (pgBackRest 2.55) reads one backup set and the WAL it needs: its report is
+ * pgBackRest 2.59.1's, damage outside the set is not its business, damage inside is found.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { RunResult } from "../harness/cluster.ts";
+import { PGBACKREST_259 } from "../harness/pgbunker.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
 let env: StanzaEnv;
@@ -22,10 +25,10 @@ function copyRepo(): string {
   return env.copyRepo(`repo-${copies++}`);
 }
 
-function verifyBoth(repo: string, extra: string[] = []): { ours: RunResult; theirs: RunResult } {
+function verifyBoth(repo: string, extra: string[] = [], bin?: string): { ours: RunResult; theirs: RunResult } {
   const args = [`--repo1-path=${repo}`, "--log-level-console=warn", "verify", "--output=text", ...extra];
   // --job-retry=0: pgBackRest would otherwise retry an unreadable file after 15 seconds.
-  return { ours: env.run(["--process-max=2", ...args]), theirs: env.backrest(["--job-retry=0", ...args]) };
+  return { ours: env.run(["--process-max=2", ...args]), theirs: env.backrest(["--job-retry=0", ...args], { bin }) };
 }
 
 /** Every line of pgBackRest's report is in ours (ours adds detail lines). */
@@ -146,5 +149,62 @@ describe("verify", () => {
     expect(json["info-file"]).toHaveLength(1);
     expect(json["info-file"][0]).toContain("backup.info.copy");
     expect(json.status).toEqual({ code: 1, errors: 3, message: "error" });
+  });
+});
+
+describe("verify --set", () => {
+  test("reads only the set and the WAL from its start to its stop: pgBackRest 2.59.1's verbose report, line for line", () => {
+    for (const set of [incr, full]) {
+      const { ours, theirs } = verifyBoth(env.repo, ["--verbose", `--set=${set}`], PGBACKREST_259);
+      expect(theirs.code).toBe(0);
+      expect(ours.code).toBe(0);
+      expect(ours.stdout).toBe(theirs.stdout);
+      const { start, stop } = backupStart(set);
+      const json = JSON.parse(env.runOk(["verify", "--output=json", `--set=${set}`]))[0];
+      expect(json.backup.map((b: { label: string }) => b.label)).toEqual([set]);
+      expect([json.archive[0].min, json.archive[0].max, json.archive[0].checked]).toEqual([start, stop, 1]);
+    }
+  });
+
+  test("damage outside the set does not fail it; damage to a file or WAL it needs does, as pgBackRest 2.59.1 reports", () => {
+    const repo = copyRepo();
+    rmSync(walFile(repo, between));
+    writeFileSync(join(repo, `archive/${env.stanza}/15-1/junk`), "stray");
+    expect(env.run([`--repo1-path=${repo}`, "verify"]).code).toBe(103);
+    expect(env.run([`--repo1-path=${repo}`, "verify", `--set=${incr}`]).code).toBe(0);
+    expect(env.run([`--repo1-path=${repo}`, "verify", `--set=${full}`]).code).toBe(0);
+
+    // A file of the full backup the incremental refers to: both sets are damaged.
+    const manifest = readFileSync(join(repo, `backup/${env.stanza}/${incr}/backup.manifest`), "utf8");
+    const name = new RegExp(`^(pg_data/base/\\d+/\\d+)=\\{[^\\n]*"reference":"${full}"[^\\n]*"size":(?:[1-9]\\d{4,})`, "m").exec(manifest)![1]!;
+    const fd = openSync(join(repo, `backup/${env.stanza}/${full}/${name}.lz4`), "r+");
+    writeSync(fd, new Uint8Array([0xa5]), 0, 1, 200);
+    closeSync(fd);
+    // The incremental's own start segment: only the incremental needs it.
+    truncateSync(walFile(repo, backupStart(incr).start), 1000);
+    const forIncr = verifyBoth(repo, [`--set=${incr}`], PGBACKREST_259);
+    expect(forIncr.ours.code).toBe(103);
+    expect(forIncr.ours.stdout).toContain(`checksum invalid: ${full}/${name}.lz4`);
+    expect(forIncr.ours.stdout).toContain(`    wal missing for consistency: ${backupStart(incr).start}`);
+    expectTheirsInOurs(forIncr.ours.stdout, forIncr.theirs.stdout);
+    const forFull = verifyBoth(repo, [`--set=${full}`], PGBACKREST_259);
+    expect(forFull.ours.code).toBe(103);
+    expect(forFull.ours.stdout).toContain(`  backup: ${full}, status: invalid`);
+    expect(forFull.ours.stdout).not.toContain("wal missing");
+    expectTheirsInOurs(forFull.ours.stdout, forFull.theirs.stdout);
+  });
+
+  test("a set the repository does not hold, or not a label: pgBackRest's words, an error code, nothing read", () => {
+    const repo = copyRepo();
+    // Listed in backup.info, directory gone: not a set either (pgBackRest looks at the directories).
+    rmSync(join(repo, `backup/${env.stanza}/${incr}`), { recursive: true });
+    const absent = `${full}_29991231-235959I`;
+    for (const [set, code, message] of [[incr, 75, `backup set ${incr} is not valid`], [absent, 75, `backup set ${absent} is not valid`], ["latest", 32, "'latest' is not a valid backup label format"]] as const) {
+      const { ours, theirs } = verifyBoth(repo, [`--set=${set}`], PGBACKREST_259);
+      expect(theirs.stdout).toContain(message);
+      expect({ set, code: ours.code }).toEqual({ set, code });
+      expect(ours.stderr).toContain(`ERROR: [0${code}]: ${message}`);
+      expect(ours.stdout).toBe("");
+    }
   });
 });

@@ -12,10 +12,19 @@
  *  - diff: full backups count as differential here; differential backups older than the Nth
  *    newest full-or-diff expire with the incrementals that depend on them.
  *  - adhoc (--set): that backup and its dependents, whatever the rules, but never the last full.
+ *  - oldest (--oldest, pgBackRest 2.58): with N > 1 full backups, this run keeps N-1 of them by
+ *    count (time-based retention included) and archive retention becomes full/N-1, so the oldest
+ *    full set and the WAL only it needed go; diff retention still applies. With one full: a warning.
  *  - archive: the retention backup R is the Nth newest backup of the counted types (full; full+diff;
  *    all). In each archive id every WAL segment from the start of the oldest backup at or after R
  *    is kept, and for every other kept backup the range start..stop it needs to be consistent.
- *    Everything else goes. With fewer than N counted backups no WAL expires.
+ *    Everything else goes. With fewer than N counted backups no WAL expires. The current archive id
+ *    (where WAL is pushed) is never trimmed while no backup is in it; an older one without backups
+ *    goes whole.
+ *  - --archive-expire-before=SEGMENT (pgBackRest 2.59): only WAL before SEGMENT may go. Each archive
+ *    id with backups also keeps every segment from SEGMENT on; WAL expires even before retention is
+ *    met (the oldest counted backup anchors); the current archive id without backups loses what is
+ *    before SEGMENT. Archive retention must still be configured (else no WAL expires at all).
  */
 import type { BackupType } from "../../repo/backup-info.ts";
 
@@ -51,6 +60,10 @@ export interface PlanBackup {
 export interface PlanOptions {
   /** --set: expire this backup and its dependents only. */
   adhoc?: string;
+  /** --oldest: expire the oldest full backup set (see the rules above). */
+  oldest?: boolean;
+  /** Repository name for messages ("repo1"). */
+  repo?: string;
   /** The stanza's current cluster: its last full backup is never expired by --set. */
   currentDbId?: number;
   opt?: OptionName;
@@ -65,7 +78,7 @@ export interface ExpireSet {
 }
 
 export interface PlanNote {
-  level: "warn" | "info";
+  level: "warn" | "info" | "detail";
   message: string;
   hint?: string;
 }
@@ -79,6 +92,8 @@ export interface BackupPlan {
   timeAnchor?: string;
   /** Error for --set that cannot be honoured (the last full backup). */
   error?: { message: string; hint: string };
+  /** The policy this run applied (--oldest overrides the configured one): archive retention follows it. */
+  policy: RetentionPolicy;
 }
 
 const DAY = 86400;
@@ -98,11 +113,11 @@ export function dependents(label: string, backups: readonly PlanBackup[]): strin
 }
 
 /** Decide which backups expire. `backups` in any order; `now` in epoch seconds. */
-export function planBackups(backups: readonly PlanBackup[], policy: RetentionPolicy, now: number, options: PlanOptions = {}): BackupPlan {
+export function planBackups(backups: readonly PlanBackup[], configured: RetentionPolicy, now: number, options: PlanOptions = {}): BackupPlan {
   const { adhoc, currentDbId } = options;
   const opt = options.opt ?? ((n: string) => n);
   const sorted = [...backups].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
-  const plan: BackupPlan = { sets: [], expired: new Set(), notes: [] };
+  const plan: BackupPlan = { sets: [], expired: new Set(), notes: [], policy: configured };
   const live = () => sorted.filter((b) => !plan.expired.has(b.label));
   const expire = (reason: ExpireReason, label: string) => {
     if (plan.expired.has(label)) return;
@@ -111,12 +126,15 @@ export function planBackups(backups: readonly PlanBackup[], policy: RetentionPol
     plan.sets.push({ reason, labels });
   };
 
-  if (policy.full === undefined)
+  if (configured.full === undefined)
     plan.notes.push({
       level: "warn",
-      message: `option '${opt("retention-full")}' is not set (${opt("retention-full-type")}=${policy.fullType}): backups are never expired and the repository may run out of space`,
+      message: `option '${opt("retention-full")}' is not set (${opt("retention-full-type")}=${configured.fullType}): backups are never expired and the repository may run out of space`,
       hint: `set ${opt("retention-full")}; to keep full backups indefinitely without this warning, set it to the maximum (9999999).`,
     });
+
+  if (options.oldest) plan.policy = oldestPolicy(sorted, configured, plan.notes, options.repo ?? "repo", opt);
+  const policy = plan.policy;
 
   if (adhoc !== undefined) {
     const target = sorted.find((b) => b.label === adhoc);
@@ -169,6 +187,25 @@ export function planBackups(backups: readonly PlanBackup[], policy: RetentionPol
   return plan;
 }
 
+/**
+ * The policy --oldest applies: one full backup fewer than there are, by count, and archive
+ * retention to match (so the WAL only the oldest set needed goes too). pgBackRest's own log lines.
+ */
+function oldestPolicy(sorted: readonly PlanBackup[], configured: RetentionPolicy, notes: PlanNote[], repo: string, opt: OptionName): RetentionPolicy {
+  const fulls = sorted.filter((b) => b.type === "full").length;
+  if (fulls < 2) {
+    notes.push({ level: "warn", message: `${repo}: expire oldest requested but no eligible full backup to expire` });
+    return configured;
+  }
+  if (configured.fullType === "time") notes.push({ level: "info", message: `${repo}: expire oldest overrides configured time-based retention with count-based retention for this execution` });
+  const keep = fulls - 1;
+  notes.push({
+    level: "detail",
+    message: `${repo}: expire oldest enforcing ${opt("retention-full-type")}=count, ${opt("retention-full")}=${keep}, ${opt("retention-archive-type")}=full, and ${opt("retention-archive")}=${keep} for this execution`,
+  });
+  return { ...configured, full: keep, fullType: "count", archive: keep, archiveType: "full" };
+}
+
 export interface KeptRange {
   label: string;
   start: string;
@@ -183,8 +220,13 @@ export interface ArchiveIdPlan {
   ranges: KeptRange[];
   /** No backup needs anything here and newer archive ids hold the backups: remove the directory. */
   removeAll: boolean;
-  /** Keep everything (a backup at or after the retention backup has no WAL range to anchor on). */
+  /**
+   * Keep everything: a backup at or after the retention backup has no WAL range to anchor on, or
+   * this is the current archive id and no backup is in it yet.
+   */
   keepAll?: boolean;
+  /** --archive-expire-before: every segment at or after this one is kept as well. */
+  before?: string;
 }
 
 export interface ArchivePlan {
@@ -220,44 +262,56 @@ function archiveRetention(policy: RetentionPolicy, kept: readonly PlanBackup[], 
   return n;
 }
 
+export interface ArchivePlanOptions {
+  /** Time-based retention found its anchor (BackupPlan.timeAnchor). */
+  timeAnchor?: string;
+  opt?: OptionName;
+  /** --archive-expire-before: a valid segment name; only WAL before it may go. */
+  expireBefore?: string;
+}
+
 /**
  * Which WAL each archive id keeps. `kept` are the backups that remain after expiry; `archiveIds`
  * every archive id of archive.info, oldest first (the last is the current one).
  */
-export function planArchive(kept: readonly PlanBackup[], policy: RetentionPolicy, archiveIds: readonly string[], timeAnchor?: string, opt: OptionName = (n) => n): ArchivePlan {
+export function planArchive(kept: readonly PlanBackup[], policy: RetentionPolicy, archiveIds: readonly string[], options: ArchivePlanOptions = {}): ArchivePlan {
+  const { timeAnchor, expireBefore } = options;
   const notes: PlanNote[] = [];
-  const n = archiveRetention(policy, kept, timeAnchor, notes, opt);
+  const n = archiveRetention(policy, kept, timeAnchor, notes, options.opt ?? ((name) => name));
   const plan: ArchivePlan = { ids: [], notes };
-  if (n === undefined) return plan;
+  if (n === undefined || n < 1) return plan;
   const types: BackupType[] = policy.archiveType === "full" ? ["full"] : policy.archiveType === "diff" ? ["full", "diff"] : ["full", "diff", "incr"];
   const sorted = [...kept].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
   const counted = sorted.filter((b) => types.includes(b.type)).reverse();
-  if (counted.length < n || n < 1) return plan;
-  const retention = counted[n - 1]!.label;
+  // --archive-expire-before expires WAL before retention is met too: the oldest counted backup
+  // (if any) is then the retention backup.
+  if (counted.length < n && expireBefore === undefined) return plan;
+  const retention = counted[Math.min(n, counted.length) - 1]?.label;
   plan.retentionLabel = retention;
 
-  const idIndex = (id: string | undefined) => (id === undefined ? -1 : archiveIds.indexOf(id));
-  const newestWithBackups = Math.max(-1, ...sorted.map((b) => idIndex(b.archiveId)));
   archiveIds.forEach((archiveId, index) => {
     const own = sorted.filter((b) => b.archiveId === archiveId);
     if (own.length === 0) {
-      // Older than the archive ids that hold backups, and not current: nothing can use this WAL.
-      plan.ids.push({ archiveId, ranges: [], removeAll: index < newestWithBackups && index < archiveIds.length - 1 });
+      // The current archive id is where WAL is pushed: kept until a backup lands in it (but for
+      // what --archive-expire-before names). Nothing can use an older cluster's WAL without backups.
+      if (index === archiveIds.length - 1) plan.ids.push({ archiveId, ranges: [], removeAll: false, ...(expireBefore === undefined ? { keepAll: true } : { before: expireBefore }) });
+      else plan.ids.push({ archiveId, ranges: [], removeAll: true });
       return;
     }
     // Backups are only ever older than the retention backup in an archive id of an older cluster:
     // then the newest of them anchors, keeping point-in-time recovery after it possible.
-    const anchor = own.find((b) => b.label >= retention && b.archiveStart !== undefined) ??
-      (own.some((b) => b.label >= retention) ? undefined : own.filter((b) => b.archiveStart !== undefined).at(-1));
+    const atOrAfter = (b: PlanBackup) => retention !== undefined && b.label >= retention;
+    const anchor = own.find((b) => atOrAfter(b) && b.archiveStart !== undefined) ??
+      (own.some(atOrAfter) ? undefined : own.filter((b) => b.archiveStart !== undefined).at(-1));
     const ranges = own
       .filter((b) => b.archiveStart !== undefined && b.archiveStop !== undefined && b !== anchor)
       .map((b) => ({ label: b.label, start: b.archiveStart!, stop: b.archiveStop! }));
     // A backup without archive start (offline) in this id leaves nothing to anchor on: keep it all.
-    if (!anchor && own.some((b) => b.label >= retention)) {
+    if (!anchor && own.some(atOrAfter)) {
       plan.ids.push({ archiveId, ranges, removeAll: false, keepAll: true });
       return;
     }
-    plan.ids.push({ archiveId, ranges, removeAll: false, keepFrom: anchor ? { label: anchor.label, start: anchor.archiveStart! } : undefined });
+    plan.ids.push({ archiveId, ranges, removeAll: false, keepFrom: anchor ? { label: anchor.label, start: anchor.archiveStart! } : undefined, ...(expireBefore === undefined ? {} : { before: expireBefore }) });
   });
   return plan;
 }
@@ -268,6 +322,7 @@ export function walKept(segment: string, idPlan: ArchiveIdPlan): boolean {
   if (idPlan.keepAll) return true;
   const seg = segment.slice(0, 24);
   if (idPlan.keepFrom && seg >= idPlan.keepFrom.start) return true;
+  if (idPlan.before !== undefined && seg >= idPlan.before) return true;
   return idPlan.ranges.some((r) => seg >= r.start && seg <= r.stop);
 }
 

@@ -12,7 +12,7 @@ import type { BackupInfo } from "../../repo/backup-info.ts";
 import { InfoIni } from "../../repo/ini.ts";
 import { isLabel } from "../../repo/label.ts";
 import { ARCHIVE_INFO_FILE, BACKUP_INFO_FILE, HISTORY_DIR, INFO_COPY_EXT, MANIFEST_FILE, parseArchiveId, parseWalFileName, repoPath } from "../../repo/layout.ts";
-import { Manifest } from "../../repo/manifest.ts";
+import { Manifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import type { StorageSpec } from "../storage.ts";
 import type { VerifyFileParams } from "./file.ts";
@@ -186,6 +186,11 @@ export async function loadManifestChecked(storage: Storage, stanza: string, labe
   return { manifest: Manifest.fromIni(ini, storage.path(path)), filePass: typeof pass === "string" ? pass : undefined, notes, warnings, missing: false, copyOnly, bundle: ini.value("backup", "backup-bundle") === true };
 }
 
+/** A block-incremental file is stored as a block map over blocks of this and earlier backups. */
+export function isBlockIncremental(f: ManifestFile): boolean {
+  return f.extra !== undefined && ("bims" in f.extra || "bi" in f.extra);
+}
+
 /**
  * The jobs that check a backup's files. Files stored in an earlier backup are read from there;
  * the key makes a file shared by several backups one job. `manifests` gives the manifest (and file
@@ -202,7 +207,7 @@ export function backupJobs(spec: StorageSpec, stanza: string, label: string, man
       continue;
     }
     const compressType = holder.manifest!.compressType;
-    const blockIncremental = f.extra !== undefined && ("bims" in f.extra || "bi" in f.extra);
+    const blockIncremental = isBlockIncremental(f);
     const base: Omit<VerifyFileParams, "path"> = {
       storage: spec,
       compressType,

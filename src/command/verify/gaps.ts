@@ -52,9 +52,9 @@ export function classifyGaps(gaps: readonly { timeline: number; start: string; s
   return gaps.map((g) => {
     const overlaps = (start: string, stop: string) => g.start <= stop && g.stop >= start;
     const neededBy = backups.filter((b) => overlaps(b.start, b.stop)).map((b) => b.label);
-    let kept: boolean;
-    if (plan) kept = !plan.removeAll && (plan.keepAll === true || (plan.keepFrom !== undefined && g.stop >= plan.keepFrom.start) || plan.ranges.some((r) => overlaps(r.start, r.stop)));
-    else kept = oldestStart !== undefined && g.stop >= oldestStart;
-    return { ...g, neededBy, expected: neededBy.length === 0 && !kept };
+    // Before the oldest backup (or with none in this archive id) no backup can replay across it.
+    const beforeBackups = oldestStart === undefined || g.stop < oldestStart;
+    const kept = !plan || (!plan.removeAll && (plan.keepAll === true || (plan.keepFrom !== undefined && g.stop >= plan.keepFrom.start) || plan.ranges.some((r) => overlaps(r.start, r.stop))));
+    return { ...g, neededBy, expected: neededBy.length === 0 && (beforeBackups || !kept) };
   });
 }

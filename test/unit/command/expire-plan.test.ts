@@ -116,7 +116,7 @@ describe("archive retention", () => {
     const b = lab();
     const plan = planBackups(b, policy(p), NOW);
     const kept = b.filter((x) => !plan.expired.has(x.label));
-    return { kept, archive: planArchive(kept, policy(p), ids, plan.timeAnchor) };
+    return { kept, archive: planArchive(kept, policy(p), ids, { timeAnchor: plan.timeAnchor }) };
   };
 
   test("default: WAL before the oldest kept full goes, everything after stays", () => {
@@ -167,6 +167,80 @@ describe("archive retention", () => {
     // The current archive id is never removed, even without backups yet (just after stanza-upgrade).
     const upgraded = planArchive(b.slice(0, 8), policy({ full: 1 }), ["15-1", "15-2"]);
     expect(upgraded.ids[1]).toMatchObject({ archiveId: "15-2", removeAll: false });
+    // ... and none of its WAL goes either (pgBackRest leaves it alone).
+    expect(walKept("000000010000000000000002", upgraded.ids[1]!)).toBe(true);
+  });
+});
+
+/** pgBackRest 2.58's expire --oldest and 2.59's --archive-expire-before, as run on copies of one repository. */
+describe("--oldest", () => {
+  const F1 = "20260101-000000F", F2 = "20260102-000000F";
+  const oldest = (p: Partial<RetentionPolicy>, backups = lab()) => planBackups(backups, policy(p), NOW, { oldest: true, repo: "repo2", opt: (n) => `repo2-${n}` });
+
+  test("expires only the oldest full set, whatever retention-full says, and archive retention follows", () => {
+    for (const full of [9, 1]) {
+      const plan = oldest({ full, archiveType: "diff", archive: 5 });
+      expect(plan.sets).toEqual([{ reason: "full", labels: lab().slice(0, 4).map((b) => b.label) }]);
+      expect(plan.policy).toMatchObject({ full: 3, fullType: "count", archive: 3, archiveType: "full" });
+      expect(plan.notes.at(-1)).toEqual({
+        level: "detail",
+        message: "repo2: expire oldest enforcing repo2-retention-full-type=count, repo2-retention-full=3, repo2-retention-archive-type=full, and repo2-retention-archive=3 for this execution",
+      });
+      const kept = lab().filter((b) => !plan.expired.has(b.label));
+      expect(planArchive(kept, plan.policy, ["15-1"]).ids[0]!.keepFrom).toEqual({ label: F2, start: "00000001000000000000000C" });
+    }
+  });
+
+  test("time-based retention is replaced by count for the run; diff retention still applies; unset retention still warns", () => {
+    const timed = oldest({ full: 1, fullType: "time" });
+    expect(timed.notes[0]).toEqual({ level: "info", message: "repo2: expire oldest overrides configured time-based retention with count-based retention for this execution" });
+    expect(timed.sets.map((s) => s.labels[0])).toEqual([F1]);
+    expect(oldest({ full: 9, diff: 1 }).sets.map((s) => s.reason)).toEqual(["full", "diff"]);
+    const unset = oldest({});
+    expect(unset.notes[0]!.message).toContain("'repo2-retention-full' is not set");
+    expect(unset.sets.map((s) => s.labels[0])).toEqual([F1]);
+  });
+
+  test("with a single full backup nothing is forced: a warning, and the configured policy", () => {
+    const one = lab().slice(9);
+    const plan = oldest({ full: 9 }, one);
+    expect(plan.notes).toEqual([{ level: "warn", message: "repo2: expire oldest requested but no eligible full backup to expire" }]);
+    expect(plan.expired.size).toBe(0);
+    expect(plan.policy.full).toBe(9);
+  });
+});
+
+describe("--archive-expire-before", () => {
+  const seg = (n: number) => `00000001000000000000${n.toString(16).toUpperCase().padStart(4, "0")}`;
+  const keptSegments = (kept: PlanBackup[], p: Partial<RetentionPolicy>, expireBefore: string, ids = ["15-1"]) =>
+    planArchive(kept, policy(p), ids, { expireBefore }).ids.map((id) => Array.from({ length: 0x20 }, (_, i) => seg(i + 1)).filter((s) => walKept(s, id)));
+
+  test("retention not met: WAL before the oldest full goes, but nothing from the segment on", () => {
+    // F1 starts at 03.
+    expect(keptSegments(lab(), { full: 9 }, seg(2))[0]![0]).toBe(seg(2));
+    expect(keptSegments(lab(), { full: 9 }, seg(6))[0]![0]).toBe(seg(3));
+    // Without it, retention not met: nothing expires.
+    expect(planArchive(lab(), policy({ full: 9 }), ["15-1"]).ids).toEqual([]);
+  });
+
+  test("retention met: the segment only ever keeps more, never less", () => {
+    const kept = lab().slice(8); // F3 (starts 15), F4, F4_I
+    expect(keptSegments(kept, { full: 2 }, seg(0x10))[0]![0]).toBe(seg(0x10));
+    expect(keptSegments(kept, { full: 2 }, seg(0x1f))[0]![0]).toBe(seg(0x15));
+  });
+
+  test("no archive retention configured: no WAL expires at all", () => {
+    const plan = planArchive(lab(), policy({}), ["15-1"], { expireBefore: seg(6) });
+    expect(plan.ids).toEqual([]);
+    expect(plan.notes[0]!.message).toContain("'retention-archive' is not set");
+  });
+
+  test("no backup at all: the current archive id loses what is before the segment, older ones go whole", () => {
+    const plan = planArchive([], policy({ full: 1 }), ["15-1", "16-2"], { expireBefore: seg(6) });
+    expect(plan.ids[0]).toMatchObject({ archiveId: "15-1", removeAll: true });
+    expect(walKept(seg(5), plan.ids[1]!)).toBe(false);
+    expect(walKept(seg(6), plan.ids[1]!)).toBe(true);
+    expect(walKept(`${seg(5)}.00000028.backup`, plan.ids[1]!)).toBe(false);
   });
 });
 

@@ -37,6 +37,9 @@ describe("WAL gaps", () => {
     expect(classifyGaps(gaps, backups, plan).map((g) => g.expected)).toEqual([true, false, true]);
     const after = classifyGaps([{ timeline: 1, start: seg(1, 12), stop: seg(1, 12) }], backups, plan);
     expect(after[0]!.expected).toBe(false);
+    // The current archive id before its first backup: expire keeps its WAL, but no backup can replay across a hole in it.
+    const fresh = classifyGaps([{ timeline: 1, start: seg(1, 4), stop: seg(1, 4) }], [], { archiveId: "16-2", ranges: [], removeAll: false, keepAll: true });
+    expect(fresh[0]!.expected).toBe(true);
   });
 });
 
