@@ -19,7 +19,7 @@ import { loadBackupInfo } from "../repo/backup-info.ts";
 import { isLabel } from "../repo/label.ts";
 import { repoPath } from "../repo/layout.ts";
 import { WorkerPool } from "../worker/pool.ts";
-import { repoCipherPass } from "./archive/common.ts";
+import { repoCipherPass, staleTempSeconds } from "./archive/common.ts";
 import { retentionPolicy } from "./expire.ts";
 import { planArchive, type PlanBackup } from "./expire/plan.ts";
 import { archiveIdOfDb } from "./repo-read.ts";
@@ -30,6 +30,7 @@ import {
 } from "./verify/collect.ts";
 import { VERIFY_FILE_JOB, type VerifyFileParams, type VerifyFileResult } from "./verify/file.ts";
 import { classifyGaps, findGaps } from "./verify/gaps.ts";
+import { tempFileWarnings } from "./verify/temps.ts";
 import { countResult, problemCount, verifyJson, verifyText, zeroCounts, type ArchiveReport, type BackupReport, type FileProblem, type VerifyReport } from "./verify/report.ts";
 
 export async function run(cfg: Config): Promise<number> {
@@ -87,6 +88,8 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
   const listings: ArchiveListing[] = [];
   for (const id of archiveInfo.archiveIds()) listings.push(await listArchiveId(storage, spec, stanza, id, archiveInfo.cipherPass));
   report.orphans.push(...(await archiveStrays(storage, stanza, archiveInfo)), ...listings.flatMap((l) => l.orphans), ...(await backupStrays(storage, stanza)));
+  // Temporary files: warnings, which do not change the exit code (verify/temps.ts says why).
+  report.warnings.push(...(await tempFileWarnings(storage, stanza, staleTempSeconds(cfg))));
 
   const listed = new Set(backupInfo.labels());
   const dirs = (await storage.names(repoPath.backupStanza(stanza))).filter(isLabel);

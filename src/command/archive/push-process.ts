@@ -18,7 +18,7 @@ import { deserializeError } from "../../worker/protocol.ts";
 import { WorkerPool } from "../../worker/pool.ts";
 import { storageLocal, storageSpec, storageSpool } from "../storage.ts";
 import { runBackground, statusOf, statusRemove, statusWriteError, statusWriteOk } from "./async.ts";
-import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoFailuresError, sizeText } from "./common.ts";
+import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoFailuresError, sizeText, staleTempSeconds } from "./common.ts";
 import { pushOutcome, pushTargets, pushWalFile, type JobOutcome, type PushFileJob } from "./push-file.ts";
 
 export async function runPushProcess(cfg: Config): Promise<number> {
@@ -44,6 +44,7 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
     compressLevel: cfg.num("compress-level"),
     headerCheck: cfg.bool("archive-header-check") ? { version: cluster.version, systemId: cluster.systemId } : undefined,
     bufferSize: cfg.num("buffer-size"),
+    staleTempSeconds: staleTempSeconds(cfg),
     targets: targets.map((t) => ({ repoIndex: t.repoIndex, archiveId: t.archiveId, walPass: t.walPass, spec: storageSpec(cfg, "repo", t.repoIndex) })),
   };
   const processMax = cfg.num("process-max") ?? 1;
