@@ -152,6 +152,15 @@ export function queueBytes(ready: readonly string[], walSegmentSize: number): nu
 }
 
 /**
+ * archive-push-batch-size in WAL files: whole segments of pg_control's segment size, at least one.
+ * (pgBackRest 2.59 divides by the size of the first ready file instead, the same for a segment;
+ * when that is a history file its batch is unbounded, which this avoids.)
+ */
+export function batchSegments(batchBytes: number | undefined, walSegmentSize: number): number {
+  return batchBytes === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(batchBytes / walSegmentSize));
+}
+
+/**
  * A suffix that makes a temporary file name private to this process and call (concurrent pushes of
  * one segment never share a temp file). Web Crypto: node:crypto costs startup time.
  */

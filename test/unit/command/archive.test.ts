@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFile
 import { join } from "node:path";
 import { parseConfig } from "../../../src/config/parse.ts";
 import { statusOf, statusRead, statusWriteError, statusWriteOk } from "../../../src/command/archive/async.ts";
-import { queueBytes, readyWalFiles, sizeText, staleTempSeconds } from "../../../src/command/archive/common.ts";
+import { batchSegments, queueBytes, readyWalFiles, sizeText, staleTempSeconds } from "../../../src/command/archive/common.ts";
 import { getWalFile, type GetSource } from "../../../src/command/archive/get-file.ts";
 import { pushWalFile, type PushTarget } from "../../../src/command/archive/push-file.ts";
 import { err } from "../../../src/common/error.ts";
@@ -106,6 +106,13 @@ describe("queue helpers", () => {
     expect(ready).toEqual(["00000002.history", "000000010000000000000002", "000000010000000000000003", "000000010000000000000004.partial"]);
     expect(queueBytes(ready, 16 << 20)).toBe(32 << 20);
     expect([sizeText(16 << 20), sizeText(1 << 30), sizeText(1000)]).toEqual(["16MB", "1GB", "1000B"]);
+  });
+
+  test("archive-push-batch-size counts whole segments, at least one", () => {
+    expect(batchSegments(16 * 1024 ** 3, 16 << 20)).toBe(1024);
+    expect(batchSegments((32 << 20) + 1, 16 << 20)).toBe(2);
+    expect(batchSegments(1 << 20, 16 << 20)).toBe(1);
+    expect(batchSegments(1 << 30, 1 << 30)).toBe(1);
   });
 
   test("temp files are stale after twice the largest of protocol-timeout and io-timeout, never under 10 minutes", () => {
