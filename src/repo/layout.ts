@@ -70,12 +70,16 @@ export function walNameHasChecksum(name: string): boolean {
   return kind === "segment" || kind === "partial";
 }
 
+/** pgBackRest's temporary names (FILE.pgbackrest.tmp): a repository may be shared with it. */
+const PGBACKREST_TEMP_EXT = ".pgbackrest.tmp";
+
 /**
  * The temporary name of a file being written into the repository: an atomic write's (storage
- * drivers) or an archive-push's stage (NAME.PID-RANDOM.pgbunker.tmp). Never WAL, never a backup.
+ * drivers) or an archive-push's stage (NAME.PID-RANDOM.pgbunker.tmp), or pgBackRest's own. Never
+ * WAL, never a backup.
  */
 export function isTempFile(name: string): boolean {
-  return name.endsWith(TEMP_EXT);
+  return name.endsWith(TEMP_EXT) || name.endsWith(PGBACKREST_TEMP_EXT);
 }
 
 /** What a file found in an archive id is: a stored WAL file, a temporary file, or neither. */

@@ -59,6 +59,7 @@ describe("where WAL files live in the repository", () => {
     expect(archiveFileOf("00000002.history")).toEqual({ kind: "history", wal: "00000002.history" });
     expect(archiveFileOf("0000000100000002/000000010000000200000003.123-deadbeef.pgbunker.tmp")).toEqual({ kind: "temp" });
     expect(archiveFileOf("archive.info.pgbunker.tmp")).toEqual({ kind: "temp" });
+    expect(archiveFileOf("0000000100000002/000000010000000200000003.pgbackrest.tmp")).toEqual({ kind: "temp" });
     for (const stray of [
       "notwal",
       "0000000100000002/notwal",
