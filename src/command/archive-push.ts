@@ -12,8 +12,8 @@ import { basename, dirname } from "node:path";
 import { err } from "../common/error.ts";
 import { logInfo, logWarn } from "../common/log.ts";
 import type { Config } from "../config/parse.ts";
-import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, pgRelativePath, queueBytes, readyWalFiles, repoFailuresError, sizeText } from "./archive/common.ts";
-import { pushTargets, pushWalFile } from "./archive/push-file.ts";
+import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, pgRelativePath, queueBytes, readyWalFiles, repoFailuresError, sizeText, staleTempSeconds } from "./archive/common.ts";
+import { checkWalName, pushTargets, pushWalFile } from "./archive/push-file.ts";
 import { storageLocal } from "./storage.ts";
 
 export async function run(cfg: Config): Promise<number> {
@@ -22,6 +22,8 @@ export async function run(cfg: Config): Promise<number> {
   if (!param) throw err("ParamRequiredError", "WAL segment to push required", "archive_command must pass the WAL path: archive_command = 'pgbunker --stanza=NAME archive-push %p'.");
   const source = pgRelativePath(cfg, param);
   const name = basename(source);
+  // Before anything else: asynchronously, the background process would never report on it.
+  checkWalName(name, param);
   if (cfg.bool("archive-async")) return (await import("./archive/push-async.ts")).pushAsync(cfg, source, name);
   await pushSync(cfg, source, name);
   return 0;
@@ -54,6 +56,7 @@ async function pushSync(cfg: Config, source: string, name: string): Promise<void
       compressLevel: cfg.num("compress-level"),
       headerCheck: cfg.bool("archive-header-check") ? { version: cluster.version, systemId: cluster.systemId } : undefined,
       bufferSize: cfg.num("buffer-size"),
+      staleTempSeconds: staleTempSeconds(cfg),
     },
     targets,
   );

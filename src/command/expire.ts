@@ -18,7 +18,8 @@ import { loadArchiveInfo } from "../repo/archive-info.ts";
 import { loadBackupInfo, saveBackupInfo } from "../repo/backup-info.ts";
 import { planArchive, planBackups, planHistory, type ExpireSet, type PlanBackup, type PlanNote, type RetentionPolicy } from "./expire/plan.ts";
 import { backupDirs, expireArchiveId, historyLabels, removeBackupDir, removeHistory, updateLatestLink, type ExpireContext } from "./expire/remove.ts";
-import { repoCipherPass, repoIndexes } from "./archive/common.ts";
+import { expireTempFiles } from "./expire/temps.ts";
+import { repoCipherPass, repoIndexes, staleTempSeconds } from "./archive/common.ts";
 import { archiveIdOfDb } from "./repo-read.ts";
 import { storageRepo } from "./storage.ts";
 
@@ -112,6 +113,9 @@ async function expireRepo(cfg: Config, stanza: string, index: number): Promise<v
 
   // 3: newest first, so a dependent backup is gone before the backup it references.
   for (const label of (await backupDirs(ctx)).filter((l) => !current.has(l)).reverse()) await removeBackupDir(ctx, label);
+
+  // Stale temp files of killed writers first: one would keep a segment directory whose WAL all goes.
+  await expireTempFiles(ctx, staleTempSeconds(cfg));
 
   // 4: WAL, per archive id.
   const kept = backups.filter((b) => current.has(b.label));

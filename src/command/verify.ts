@@ -20,7 +20,7 @@ import { loadBackupInfo } from "../repo/backup-info.ts";
 import { isLabel } from "../repo/label.ts";
 import { repoPath } from "../repo/layout.ts";
 import { WorkerPool } from "../worker/pool.ts";
-import { repoCipherPass } from "./archive/common.ts";
+import { repoCipherPass, staleTempSeconds } from "./archive/common.ts";
 import { retentionPolicy } from "./expire.ts";
 import { planArchive, type PlanBackup } from "./expire/plan.ts";
 import { archiveIdOfDb } from "./repo-read.ts";
@@ -32,6 +32,7 @@ import {
 import { VERIFY_FILE_JOB, type VerifyFileParams, type VerifyFileResult } from "./verify/file.ts";
 import { classifyGaps, findGaps } from "./verify/gaps.ts";
 import { checkSetLabel, setScope, walInScope, type SetScope } from "./verify/scope.ts";
+import { tempFileWarnings } from "./verify/temps.ts";
 import { countResult, problemCount, verifyJson, verifyText, zeroCounts, type ArchiveReport, type BackupReport, type FileProblem, type VerifyReport } from "./verify/report.ts";
 
 export async function run(cfg: Config): Promise<number> {
@@ -109,7 +110,11 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
     const l = await listArchiveId(storage, spec, stanza, id, archiveInfo.cipherPass);
     listings.push(scope ? { ...l, wal: l.wal.filter((w) => walInScope(w.segment, scope)), orphans: [] } : l);
   }
-  if (!scope) report.orphans.push(...(await archiveStrays(storage, stanza, archiveInfo)), ...listings.flatMap((l) => l.orphans), ...(await backupStrays(storage, stanza)));
+  if (!scope) {
+    report.orphans.push(...(await archiveStrays(storage, stanza, archiveInfo)), ...listings.flatMap((l) => l.orphans), ...(await backupStrays(storage, stanza)));
+    // Temporary files: warnings, which do not change the exit code (verify/temps.ts says why).
+    report.warnings.push(...(await tempFileWarnings(storage, stanza, staleTempSeconds(cfg))));
+  }
   const backupFiles = new Map<string, BackupFileJob[]>();
   for (const label of labels) {
     const m = manifests.get(label);

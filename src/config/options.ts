@@ -119,6 +119,7 @@ const TABLE = [
   o({ name: "archive-get-queue-max", type: "size", default: "128MiB", range: [0, 4 * PiB], section: "global", commands: ["archive-get"], summary: "Largest amount of WAL prefetched into the spool by async archive-get." }),
   o({ name: "archive-header-check", type: "boolean", default: "y", section: "global", commands: ["archive-push"], summary: "Check the WAL segment header's system id and version before pushing." }),
   o({ name: "archive-missing-retry", type: "boolean", default: "y", section: "global", commands: ["archive-get"], summary: "Retry a missing segment in async archive-get rather than trusting the queue." }),
+  o({ name: "archive-push-batch-size", type: "size", default: "16GiB", range: [MiB, 4 * PiB], section: "global", commands: ["archive-push"], summary: "Most WAL one run of the asynchronous archive-push process pushes before it exits, so the next run rechecks archive-push-queue-max (whole segments, at least one).", note: "pgBackRest 2.59 option." }),
   o({ name: "archive-push-queue-max", type: "size", range: [0, 4 * PiB], section: "global", commands: ["archive-push"], summary: "Largest WAL queue in pg_wal before WAL is dropped (archiving then breaks PITR).", deprecated: ["archive-queue-max"] }),
   o({ name: "archive-timeout", type: "time", default: "60", range: [0.1, 86400], section: "global", commands: ["archive-get", "archive-push", "backup", "check"], summary: "Seconds to wait for WAL to reach the archive." }),
 

@@ -14,6 +14,8 @@
  *   archive/STANZA/in/WALNAME (+ .ok|.error)                archive-get prefetch queue
  */
 import { err } from "../common/error.ts";
+import { walFileKind, type WalFileKind } from "../postgres/wal.ts";
+import { TEMP_EXT } from "../storage/storage.ts";
 
 export const INFO_COPY_EXT = ".copy";
 export const ARCHIVE_INFO_FILE = "archive.info";
@@ -28,10 +30,6 @@ export const repoPath = {
   archiveIdPath: (stanza: string, archiveId: string) => `archive/${stanza}/${archiveId}`,
   /** Directory holding a segment: its first 16 hex digits (timeline + log id). */
   walDir: (stanza: string, archiveId: string, walName: string) => `archive/${stanza}/${archiveId}/${walName.slice(0, 16)}`,
-  walFile: (stanza: string, archiveId: string, walName: string, sha1: string, ext: string) =>
-    `archive/${stanza}/${archiveId}/${walName.slice(0, 16)}/${walName}-${sha1}${ext}`,
-  /** History and other files that live directly in the archive id directory. */
-  archiveIdFile: (stanza: string, archiveId: string, name: string) => `archive/${stanza}/${archiveId}/${name}`,
 
   backupStanza: (stanza: string) => `backup/${stanza}`,
   backupInfo: (stanza: string) => `backup/${stanza}/${BACKUP_INFO_FILE}`,
@@ -49,20 +47,63 @@ export const repoPath = {
 /**
  * Where a WAL file PostgreSQL hands over is stored in an archive id: segments and .partial files
  * under their 16-hex directory with the SHA-1 and compression extension in the name; .backup
- * files plain under the same directory; history and anything else directly in the archive id.
+ * files plain under the same directory; history files directly in the archive id. pgBackRest
+ * stores any other name directly in the archive id too; pgbunker's archive-push refuses them
+ * (archiveNameCheck), but archive-get still finds one a pgBackRest push left there.
  */
 export function walRepoPath(stanza: string, archiveId: string, name: string, stored?: { sha1: string; ext: string }): string {
-  if (/^[0-9A-F]{24}(\.partial)?$/.test(name)) {
+  return `${repoPath.archiveIdPath(stanza, archiveId)}/${walArchiveRel(name, stored)}`;
+}
+
+/** walRepoPath relative to the archive id directory (DIR16/SEGMENT-SHA1.ext, DIR16/NAME or NAME). */
+function walArchiveRel(name: string, stored?: { sha1: string; ext: string }): string {
+  const kind = walFileKind(name);
+  if (kind === "segment" || kind === "partial") {
     if (!stored) throw err("AssertError", `the repository name of WAL segment '${name}' needs its sha1`);
-    return repoPath.walFile(stanza, archiveId, name, stored.sha1, stored.ext);
+    return `${name.slice(0, 16)}/${name}-${stored.sha1}${stored.ext}`;
   }
-  if (/^[0-9A-F]{24}\.[0-9A-F]{8}\.backup$/.test(name)) return `${repoPath.walDir(stanza, archiveId, name)}/${name}`;
-  return repoPath.archiveIdFile(stanza, archiveId, name);
+  return kind === "backup" ? `${name.slice(0, 16)}/${name}` : name;
 }
 
 /** True when the repository name of a WAL file carries its SHA-1 (segments and partials). */
 export function walNameHasChecksum(name: string): boolean {
-  return /^[0-9A-F]{24}(\.partial)?$/.test(name);
+  const kind = walFileKind(name);
+  return kind === "segment" || kind === "partial";
+}
+
+/** pgBackRest's temporary names (FILE.pgbackrest.tmp): a repository may be shared with it. */
+const PGBACKREST_TEMP_EXT = ".pgbackrest.tmp";
+
+/**
+ * The temporary name of a file being written into the repository: an atomic write's (storage
+ * drivers) or an archive-push's stage (NAME.PID-RANDOM.pgbunker.tmp), or pgBackRest's own. Never
+ * WAL, never a backup.
+ */
+export function isTempFile(name: string): boolean {
+  return name.endsWith(TEMP_EXT) || name.endsWith(PGBACKREST_TEMP_EXT);
+}
+
+/** What a file found in an archive id is: a stored WAL file, a temporary file, or neither. */
+export type ArchiveFile =
+  | { kind: WalFileKind; /** PostgreSQL's name of the file. */ wal: string; sha1?: string; ext?: string }
+  | { kind: "temp" }
+  | undefined;
+
+/**
+ * The one classifier of archive file names (archive-push refuses what it cannot place, verify
+ * reports it as orphaned). `rel` is the path below the archive id (DIR16/FILE or FILE): a stored
+ * file is WAL only where walRepoPath would have put it, so a segment in the wrong directory or a
+ * history file in a segment directory is not.
+ */
+export function archiveFileOf(rel: string): ArchiveFile {
+  const name = rel.slice(rel.lastIndexOf("/") + 1);
+  if (isTempFile(name)) return { kind: "temp" };
+  const stored = parseWalFileName(name);
+  const wal = stored?.wal ?? name;
+  const kind = walFileKind(wal);
+  if (!kind || (kind === "segment" || kind === "partial") !== (stored !== undefined)) return undefined;
+  if (walArchiveRel(wal, stored) !== rel) return undefined;
+  return stored ? { kind, wal, sha1: stored.sha1, ext: stored.ext } : { kind, wal };
 }
 
 /**

@@ -17,9 +17,8 @@ import { FileSink } from "./file-sink.ts";
 import type { FilterResult } from "../filter/filter.ts";
 import { findLastResult } from "../filter/filter.ts";
 import { Pipeline } from "../filter/pipeline.ts";
-import type { ReadOptions, StorageDriver, StorageInfo, StorageRead, StorageWrite, WriteOptions } from "./storage.ts";
+import { TEMP_EXT, type ReadOptions, type StorageDriver, type StorageInfo, type StorageRead, type StorageWrite, type WriteOptions } from "./storage.ts";
 
-export const TEMP_EXT = ".pgbunker.tmp";
 const DEFAULT_BUFFER = 1024 * 1024;
 const MIN_BUFFER = 16 * 1024;
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;

@@ -9,6 +9,9 @@ import { concatBytes } from "../common/bytes.ts";
 import { err } from "../common/error.ts";
 import type { FilterResult, FilterSpec } from "../filter/filter.ts";
 
+/** Suffix of the temporary name a write goes to before its rename (atomic writes, archive-push's stage). */
+export const TEMP_EXT = ".pgbunker.tmp";
+
 export type StorageType = "file" | "path" | "link" | "special";
 
 export interface StorageInfo {

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ArchiveEnv, sha1File } from "../harness/archive.ts";
+import { ArchiveEnv, sha1File, sha1OfStored } from "../harness/archive.ts";
 import { Cluster, PG_GID, PG_UID, mkdirAsPostgres, mustRun, SYSTEM_BIN, writeAsPostgres } from "../harness/cluster.ts";
 import { BINARY, pgbunker, writeConfig } from "../harness/pgbunker.ts";
 
@@ -81,6 +81,42 @@ describe("archive-push through the spool", () => {
     expect(sync.code).toBe(0);
     expect(sync.stderr).toContain(`dropped WAL file '${names[2]}' because archive queue exceeded 16MB`);
     expect(env.archivedSegments().has(names[2]!)).toBe(false);
+  });
+
+  test("archive-push-batch-size: a run pushes at most that much WAL, oldest first, and exits; the next run takes the next batch", async () => {
+    await backgroundIdle();
+    const names = ["0000000100000003000000B1", "0000000100000003000000B2", "0000000100000003000000B3", "0000000100000003000000B4", "0000000100000003000000B5"];
+    const wal = fakeWal("batch", names, segCopy());
+    const statuses = () => readdirSync(join(env.spool, "archive/demo/out")).filter((f) => names.some((n) => f.startsWith(n))).sort();
+    const archived = () => names.filter((n) => env.archivedSegments().has(n));
+    const logFile = join(env.log, "demo-archive-push-async.log");
+    const logLines = () => readFileSync(logFile, "utf8").split("\n").filter((l) => l.includes("WAL file(s) to archive: 0000000100000003"));
+    // 32MiB of 16MiB segments: two per run. With process-max=2 both go in the same run.
+    const push = (n: string) => env.run(["--archive-push-batch-size=32MiB", "archive-push", join(wal, n)]);
+
+    expect(push(names[0]!).code).toBe(0);
+    await backgroundIdle();
+    expect(statuses()).toEqual([`${names[0]}.ok`, `${names[1]}.ok`]);
+    expect(archived()).toEqual(names.slice(0, 2));
+    expect(logLines().at(-1)).toContain(`push 2 WAL file(s) to archive: ${names[0]}...${names[1]}`);
+
+    // PostgreSQL asks for the next one: a new run, the next batch.
+    expect(push(names[2]!).code).toBe(0);
+    await backgroundIdle();
+    expect(archived()).toEqual(names.slice(0, 4));
+    expect(logLines().at(-1)).toContain(`push 2 WAL file(s) to archive: ${names[2]}...${names[3]}`);
+
+    // Below one segment still pushes one at a time.
+    expect(env.run(["--archive-push-batch-size=1MiB", "archive-push", join(wal, names[4]!)]).code).toBe(0);
+    await backgroundIdle();
+    expect(archived()).toEqual(names);
+    expect(logLines().at(-1)).toContain(`push 1 WAL file(s) to archive: ${names[4]}`);
+    for (const n of names) expect(sha1OfStored(env.archivedSegments().get(n)!)).toBe(sha1File(segCopy()));
+
+    // Out of range is refused like any option.
+    const bad = env.run(["--archive-push-batch-size=512KiB", "archive-push", join(wal, names[0]!)]);
+    expect(bad.code).toBe(32);
+    expect(bad.stderr).toContain("archive-push-batch-size");
   });
 
   test("errors reach the foreground through the spool: duplicate, then a stanza that does not exist", async () => {

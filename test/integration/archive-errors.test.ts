@@ -63,7 +63,7 @@ describe("stanza problems", () => {
       global: { "repo1-path": join(work, "empty-repo"), "lock-path": env.lock, "log-path": env.log },
       demo: { "pg1-path": env.cluster.dataDir },
     });
-    const push = withConf(conf, ["archive-push", segFile]);
+    const push = withConf(conf, ["archive-push", copyAs(segFile, "0000000100000000000000E1")]);
     expect(push.code).toBe(103);
     expect(push.stderr).toContain("unable to find a valid repository");
     expect(push.stderr).toMatch(/repo1: \[FileMissingError\] unable to load info file '.*archive\.info'/);

@@ -18,7 +18,8 @@ beforeAll(async () => {
   env = await ArchiveEnv.create();
   work = mkdirAsPostgres(join(env.base, "work"));
   const seg = await env.switchAndWait();
-  segFile = join(work, "segment");
+  // Under its own name: archive-push takes only WAL file names.
+  segFile = join(work, seg);
   copyFileSync(join(env.cluster.dataDir, "pg_wal", seg), segFile);
   chownSync(segFile, PG_UID, PG_GID);
 });

@@ -157,6 +157,15 @@ export function queueBytes(ready: readonly string[], walSegmentSize: number): nu
 }
 
 /**
+ * archive-push-batch-size in WAL files: whole segments of pg_control's segment size, at least one.
+ * (pgBackRest 2.59 divides by the size of the first ready file instead, the same for a segment;
+ * when that is a history file its batch is unbounded, which this avoids.)
+ */
+export function batchSegments(batchBytes: number | undefined, walSegmentSize: number): number {
+  return batchBytes === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(batchBytes / walSegmentSize));
+}
+
+/**
  * A suffix that makes a temporary file name private to this process and call (concurrent pushes of
  * one segment never share a temp file). Web Crypto: node:crypto costs startup time.
  */
@@ -164,3 +173,24 @@ export function tempSuffix(): string {
   const r = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!;
   return `${process.pid}-${r.toString(16).padStart(8, "0")}`;
 }
+
+/**
+ * How long a repository temporary file must go unmodified before it is taken for a killed
+ * writer's and removed (by the next archive-push to its directory, or by expire).
+ *
+ * A live push rewrites its temp file as the WAL streams in, then renames it: between two of its
+ * writes, and between the last one and the rename, it waits on one storage operation at a time,
+ * and a remote repository or worker that does not answer within protocol-timeout is given up on
+ * (io-timeout bounds a stalled connection). So a temp file untouched for longer than both is no
+ * live writer's; twice that is the margin. No wall-clock bound exists for a local file system that
+ * hangs, hence a floor too. Guessing too short would cost little: the live push's rename fails
+ * and PostgreSQL retries it; nothing half-written is ever taken for WAL. With the default
+ * timeouts this is 61 minutes. (archive-timeout does not bound a push: it is only how long the
+ * foreground of an asynchronous push waits.)
+ */
+export function staleTempSeconds(cfg: Config): number {
+  const timeout = Math.max(cfg.num("protocol-timeout") ?? 1830, cfg.num("io-timeout") ?? 60);
+  return Math.max(2 * timeout, STALE_TEMP_FLOOR_SECONDS);
+}
+
+const STALE_TEMP_FLOOR_SECONDS = 600;

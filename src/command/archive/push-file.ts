@@ -5,7 +5,8 @@
  * The source is read once. Its SHA-1 is computed while the compressed (and encrypted) copy is
  * written under a private temporary name beside its destination; once the SHA-1 is known the
  * file is renamed to SEGMENT-SHA1.ext, after looking for an earlier copy of the same segment.
- * A killed push leaves at most a temporary file that no reader takes for WAL.
+ * A killed push leaves at most a temporary file that no reader takes for WAL; the next push to
+ * the same directory removes it once it is stale.
  */
 import { dirname } from "node:path";
 import { err, type PgbError } from "../../common/error.ts";
@@ -14,8 +15,9 @@ import { findResult, type CompressType, type FilterSpec } from "../../filter/fil
 import { pgVersionFromWalMagic } from "../../postgres/version.ts";
 import { parseWalHeader, walFileKind } from "../../postgres/wal.ts";
 import { walNameHasChecksum, walRepoPath } from "../../repo/layout.ts";
+import { removeStaleTemps, tempFilesIn } from "../../repo/temp-files.ts";
 import { walFindAll } from "../../repo/wal-find.ts";
-import type { Storage, StorageWrite } from "../../storage/storage.ts";
+import { TEMP_EXT, type Storage, type StorageWrite } from "../../storage/storage.ts";
 import { serializeError, type SerializedError } from "../../worker/protocol.ts";
 import { openStorage, storageLocal, type StorageSpec } from "../storage.ts";
 import { asPgbError, tempSuffix, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "./common.ts";
@@ -40,6 +42,8 @@ export interface PushFileOptions {
   /** archive-header-check: the stanza's cluster, which the segment's page header must name. */
   headerCheck?: { version: string; systemId: bigint };
   bufferSize?: number;
+  /** Temporary files in the destination directory older than this are a killed push's: removed (staleTempSeconds). */
+  staleTempSeconds: number;
 }
 
 export interface PushFileResult {
@@ -64,12 +68,24 @@ export function pushTargets(repos: ArchiveRepo[], cluster: ClusterIdentity): { t
   return { targets, failures };
 }
 
-const TEMP_SUFFIX = ".pgbunker.tmp";
-const STALE_TEMP_SECONDS = 3600;
-
 const DUPLICATE_HINT = "this is valid in some recovery scenarios but may also indicate a problem.";
 
+/**
+ * archive-push takes what PostgreSQL archives: WAL segments, .partial segments, timeline history
+ * files and backup labels. Any other name has no place in the archive (verify would report it as
+ * orphaned, archive-get would never ask for it), so it is refused before anything is written.
+ */
+export function checkWalName(name: string, path = name): void {
+  if (walFileKind(name) !== undefined) return;
+  throw err(
+    "ParamInvalidError",
+    `'${path}' is not a WAL file: archive-push expects a WAL segment (24 hex digits, e.g. 000000010000000000000001), a .partial segment, a timeline history file (00000002.history) or a backup label (000000010000000000000001.00000028.backup), not '${name}'`,
+    "archive_command must pass PostgreSQL's %p: archive_command = 'pgbunker --stanza=NAME archive-push %p'.",
+  );
+}
+
 export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]): Promise<PushFileResult> {
+  checkWalName(opts.name, opts.sourcePath);
   const kind = walFileKind(opts.name);
   const checksummed = walNameHasChecksum(opts.name);
   // Only segments are compressed; history and backup-label files are stored as they are.
@@ -116,7 +132,7 @@ export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]):
     if (!w) continue;
     try {
       await w.write.close();
-      await w.removeStale(opts.name);
+      await w.removeStale(opts.staleTempSeconds);
       const warning = checksummed ? await w.placeChecksummed(opts.name, sha1, ext) : await w.place(walRepoPath(opts.stanza, w.target.archiveId, opts.name));
       if (warning) warnings.push(warning);
     } catch (e) {
@@ -145,7 +161,7 @@ class Staged {
     // The final name of a segment needs its SHA-1, known only at the end: stage beside it under a
     // name unique to this push (concurrent pushes of the same segment never share a temp file).
     const dir = dirname(walRepoPath(opts.stanza, t.archiveId, opts.name, { sha1: "0".repeat(40), ext: "" }));
-    const temp = `${dir}/${opts.name}.${tempSuffix()}${TEMP_SUFFIX}`;
+    const temp = `${dir}/${opts.name}.${tempSuffix()}${TEMP_EXT}`;
     const filters: FilterSpec[] = [];
     if (compressType !== "none") filters.push({ type: "compress", compressType, level: opts.compressLevel });
     if (t.walPass) filters.push({ type: "encrypt", pass: t.walPass });
@@ -183,15 +199,12 @@ class Staged {
   }
 
   /**
-   * Temporary files left by pushes of the same file that were killed: no live push takes an
-   * hour, so older ones are removed (they never pass for WAL, but would pile up).
+   * Temporary files of killed pushes in this directory, whatever WAL they were becoming (they
+   * never pass for WAL, but would pile up): those no live push can still be writing go.
    */
-  async removeStale(name: string): Promise<void> {
-    const dir = dirname(this.temp);
-    const cutoff = Date.now() / 1000 - STALE_TEMP_SECONDS;
-    for (const e of (await this.target.storage.list(dir, { ignoreMissing: true })) ?? [])
-      if (e.name.startsWith(`${name}.`) && e.name.endsWith(TEMP_SUFFIX) && e.mtime < cutoff)
-        await this.target.storage.remove(`${dir}/${e.name}`, { ignoreMissing: true });
+  async removeStale(staleSeconds: number): Promise<void> {
+    const { storage } = this.target;
+    await removeStaleTemps(storage, await tempFilesIn(storage, dirname(this.temp)), Date.now() / 1000 - staleSeconds);
   }
 
   async discard(): Promise<void> {

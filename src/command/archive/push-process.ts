@@ -6,8 +6,10 @@
  *     since marked .done;
  *  2. drops the whole queue, loudly, when it exceeds archive-push-queue-max (PostgreSQL would
  *     otherwise fill its disk and stop);
- *  3. pushes what has no status yet with process-max workers, writing NAME.ok or NAME.error;
- *  4. looks again, and exits when a pass finds nothing new.
+ *  3. pushes what has no status yet with process-max workers, writing NAME.ok or NAME.error, at
+ *     most archive-push-batch-size of it;
+ *  4. looks again, and exits when a pass finds nothing new, or after a pass the batch size cut
+ *     short: the next archive-push starts a new process, which checks the queue afresh.
  */
 import { errorCode } from "../../common/error.ts";
 import { logDetail, logInfo, logWarn } from "../../common/log.ts";
@@ -18,7 +20,7 @@ import { deserializeError } from "../../worker/protocol.ts";
 import { WorkerPool } from "../../worker/pool.ts";
 import { storageLocal, storageSpec, storageSpool } from "../storage.ts";
 import { runBackground, statusOf, statusRemove, statusWriteError, statusWriteOk } from "./async.ts";
-import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoFailuresError, sizeText } from "./common.ts";
+import { batchSegments, clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoFailuresError, sizeText, staleTempSeconds } from "./common.ts";
 import { pushOutcome, pushTargets, pushWalFile, type JobOutcome, type PushFileJob } from "./push-file.ts";
 
 export async function runPushProcess(cfg: Config): Promise<number> {
@@ -44,9 +46,11 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
     compressLevel: cfg.num("compress-level"),
     headerCheck: cfg.bool("archive-header-check") ? { version: cluster.version, systemId: cluster.systemId } : undefined,
     bufferSize: cfg.num("buffer-size"),
+    staleTempSeconds: staleTempSeconds(cfg),
     targets: targets.map((t) => ({ repoIndex: t.repoIndex, archiveId: t.archiveId, walPass: t.walPass, spec: storageSpec(cfg, "repo", t.repoIndex) })),
   };
   const processMax = cfg.num("process-max") ?? 1;
+  const batchMax = batchSegments(cfg.num("archive-push-batch-size"), cluster.walSegmentSize);
   let pool: WorkerPool | undefined;
   // Files that failed in this process wait for the foreground to ask again: no tight retry loop.
   const failed = new Set<string>();
@@ -54,12 +58,15 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
     for (;;) {
       const ready = await readyWalFiles(local, walDir);
       const done = await forgetFinished(spool, dir, ready);
-      const todo = ready.filter((n) => !done.has(n) && !failed.has(n));
-      if (todo.length === 0) return;
+      const waiting = ready.filter((n) => !done.has(n) && !failed.has(n));
+      if (waiting.length === 0) return;
+      const queueMax = cfg.num("archive-push-queue-max");
+      const drop = queueMax !== undefined && queueBytes(ready, cluster.walSegmentSize) > queueMax;
+      // A dropped queue is dropped whole; otherwise the oldest files, up to the batch size.
+      const todo = drop ? waiting : waiting.slice(0, batchMax);
       logInfo(`push ${todo.length} WAL file(s) to archive: ${todo[0]}${todo.length > 1 ? `...${todo.at(-1)}` : ""}`);
 
-      const queueMax = cfg.num("archive-push-queue-max");
-      if (queueMax !== undefined && queueBytes(ready, cluster.walSegmentSize) > queueMax) {
+      if (drop) {
         for (const name of todo) {
           const warning = `dropped WAL file '${name}' because archive queue exceeded ${sizeText(queueMax)}`;
           logWarn(warning);
@@ -89,6 +96,10 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
       } else {
         // One at a time in this process, with the storages already open.
         for (const job of jobs) await onResult(job.params.name, await pushOutcome(() => pushWalFile({ ...job.params, source: local }, targets)));
+      }
+      if (todo.length < waiting.length) {
+        logDetail(`archive-push-batch-size reached: ${waiting.length - todo.length} WAL file(s) left for the next run`);
+        return;
       }
     }
   } finally {

@@ -6,12 +6,11 @@
 import { PgbError } from "../../common/error.ts";
 import { COMPRESS_EXT, compressTypeOfName } from "../../filter/compress.ts";
 import type { CompressType } from "../../filter/filter.ts";
-import { WAL_BACKUP_RE, WAL_HISTORY_RE } from "../../postgres/wal.ts";
 import type { ArchiveInfo } from "../../repo/archive-info.ts";
 import type { BackupInfo } from "../../repo/backup-info.ts";
 import { InfoIni } from "../../repo/ini.ts";
 import { isLabel } from "../../repo/label.ts";
-import { ARCHIVE_INFO_FILE, BACKUP_INFO_FILE, HISTORY_DIR, INFO_COPY_EXT, MANIFEST_FILE, parseArchiveId, parseWalFileName, repoPath } from "../../repo/layout.ts";
+import { ARCHIVE_INFO_FILE, archiveFileOf, BACKUP_INFO_FILE, HISTORY_DIR, INFO_COPY_EXT, isTempFile, MANIFEST_FILE, parseArchiveId, repoPath } from "../../repo/layout.ts";
 import { Manifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import type { StorageSpec } from "../storage.ts";
@@ -61,28 +60,27 @@ export async function infoFileProblems(storage: Storage, path: string, cipherPas
   return { problems, warnings };
 }
 
-/** Every WAL file of an archive id, as jobs; names that do not belong there are orphans. */
+/**
+ * Every WAL file of an archive id, as jobs; names that do not belong there are orphans
+ * (archiveFileOf decides, as for archive-push). Temporary files are reported apart (stanzaTempFiles).
+ */
 export async function listArchiveId(storage: Storage, spec: StorageSpec, stanza: string, archiveId: string, walPass?: string): Promise<ArchiveListing> {
   const base = repoPath.archiveIdPath(stanza, archiveId);
   const out: ArchiveListing = { archiveId, wal: [], orphans: [] };
   for (const e of (await storage.list(base, { ignoreMissing: true })) ?? []) {
     if (e.type === "path" && /^[0-9A-F]{16}$/.test(e.name)) continue;
-    if (e.type === "file" && WAL_HISTORY_RE.test(e.name)) continue;
+    if (e.type === "file" && archiveFileOf(e.name)) continue;
     out.orphans.push(`${base}/${e.name}`);
   }
   for (const dir of await storage.names(base, /^[0-9A-F]{16}$/)) {
     for (const name of await storage.names(`${base}/${dir}`)) {
-      // A push in flight (or one killed before its rename) writes under a temporary name.
-      if (name.endsWith(".tmp")) continue;
-      const parsed = parseWalFileName(name);
-      if (!parsed || parsed.wal.slice(0, 16) !== dir) {
-        if (!WAL_BACKUP_RE.test(name) || name.slice(0, 16) !== dir) out.orphans.push(`${base}/${dir}/${name}`);
-        continue;
-      }
-      const partial = parsed.wal.endsWith(".partial");
+      const stored = archiveFileOf(`${dir}/${name}`);
+      if (!stored) out.orphans.push(`${base}/${dir}/${name}`);
+      if (stored?.kind !== "segment" && stored?.kind !== "partial") continue;
+      const partial = stored.kind === "partial";
       out.wal.push({
         archiveId,
-        segment: parsed.wal.slice(0, 24),
+        segment: stored.wal.slice(0, 24),
         partial,
         file: `${archiveId}/${dir}/${name}`,
         job: {
@@ -90,7 +88,7 @@ export async function listArchiveId(storage: Storage, spec: StorageSpec, stanza:
           path: `${base}/${dir}/${name}`,
           compressType: compressTypeOfName(name),
           cipherPass: walPass,
-          sha1: parsed.sha1,
+          sha1: stored.sha1,
           walHeader: !partial,
         },
       });
@@ -99,25 +97,25 @@ export async function listArchiveId(storage: Storage, spec: StorageSpec, stanza:
   return out;
 }
 
-/** Archive ids on disk that archive.info does not know, and other strays in archive/STANZA. */
+/** Archive ids on disk that archive.info does not know, and other strays in archive/STANZA (temporary files aside). */
 export async function archiveStrays(storage: Storage, stanza: string, archiveInfo: ArchiveInfo): Promise<string[]> {
   const known = new Set(archiveInfo.archiveIds());
   const base = repoPath.archiveStanza(stanza);
   const out: string[] = [];
   for (const e of (await storage.list(base, { ignoreMissing: true })) ?? []) {
-    if (e.name === ARCHIVE_INFO_FILE || e.name === ARCHIVE_INFO_FILE + INFO_COPY_EXT) continue;
+    if (e.name === ARCHIVE_INFO_FILE || e.name === ARCHIVE_INFO_FILE + INFO_COPY_EXT || isTempFile(e.name)) continue;
     if (e.type === "path" && parseArchiveId(e.name) && known.has(e.name)) continue;
     out.push(`${base}/${e.name}`);
   }
   return out;
 }
 
-/** Entries of backup/STANZA that are neither info files, the latest link, history nor backups. */
+/** Entries of backup/STANZA that are neither info files, the latest link, history, backups nor temporary files. */
 export async function backupStrays(storage: Storage, stanza: string): Promise<string[]> {
   const base = repoPath.backupStanza(stanza);
   const allowed = new Set([BACKUP_INFO_FILE, BACKUP_INFO_FILE + INFO_COPY_EXT, "latest", HISTORY_DIR]);
   return ((await storage.list(base, { ignoreMissing: true })) ?? [])
-    .filter((e) => !allowed.has(e.name) && !(e.type === "path" && isLabel(e.name)))
+    .filter((e) => !allowed.has(e.name) && !isTempFile(e.name) && !(e.type === "path" && isLabel(e.name)))
     .map((e) => `${base}/${e.name}`)
     .sort();
 }

@@ -8,12 +8,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFile
 import { join } from "node:path";
 import { parseConfig } from "../../../src/config/parse.ts";
 import { statusOf, statusRead, statusWriteError, statusWriteOk } from "../../../src/command/archive/async.ts";
-import { queueBytes, readyWalFiles, sizeText } from "../../../src/command/archive/common.ts";
+import { batchSegments, queueBytes, readyWalFiles, sizeText, staleTempSeconds } from "../../../src/command/archive/common.ts";
 import { getWalFile, type GetSource } from "../../../src/command/archive/get-file.ts";
 import { pushWalFile, type PushTarget } from "../../../src/command/archive/push-file.ts";
 import { err } from "../../../src/common/error.ts";
 import { PG_VERSIONS } from "../../../src/postgres/version.ts";
-import { walNameHasChecksum, walRepoPath } from "../../../src/repo/layout.ts";
+import { archiveFileOf, walNameHasChecksum, walRepoPath } from "../../../src/repo/layout.ts";
 import { posix } from "../../../src/storage/posix.ts";
 import { Storage } from "../../../src/storage/storage.ts";
 import { failure } from "../../harness/failure.ts";
@@ -49,6 +49,28 @@ describe("where WAL files live in the repository", () => {
     expect(walRepoPath("demo", "15-1", "00000002.history")).toBe("archive/demo/15-1/00000002.history");
     expect(walNameHasChecksum("00000002.history")).toBe(false);
     expect(() => walRepoPath("demo", "15-1", "000000010000000200000003")).toThrow(/needs its sha1/);
+  });
+
+  test("archiveFileOf: a stored file is WAL only where walRepoPath puts it; temp files apart; anything else is not", () => {
+    const h = "a".repeat(40);
+    expect(archiveFileOf(`0000000100000002/000000010000000200000003-${h}.lz4`)).toEqual({ kind: "segment", wal: "000000010000000200000003", sha1: h, ext: ".lz4" });
+    expect(archiveFileOf(`0000000100000002/000000010000000200000003.partial-${h}`)).toEqual({ kind: "partial", wal: "000000010000000200000003.partial", sha1: h, ext: "" });
+    expect(archiveFileOf("0000000100000002/000000010000000200000003.00000028.backup")).toEqual({ kind: "backup", wal: "000000010000000200000003.00000028.backup" });
+    expect(archiveFileOf("00000002.history")).toEqual({ kind: "history", wal: "00000002.history" });
+    expect(archiveFileOf("0000000100000002/000000010000000200000003.123-deadbeef.pgbunker.tmp")).toEqual({ kind: "temp" });
+    expect(archiveFileOf("archive.info.pgbunker.tmp")).toEqual({ kind: "temp" });
+    expect(archiveFileOf("0000000100000002/000000010000000200000003.pgbackrest.tmp")).toEqual({ kind: "temp" });
+    for (const stray of [
+      "notwal",
+      "0000000100000002/notwal",
+      `0000000100000009/000000010000000200000003-${h}.lz4`, // wrong directory
+      `000000010000000200000003-${h}.lz4`, // not in its directory
+      "0000000100000002/00000002.history", // history belongs in the archive id
+      "000000010000000200000003.00000028.backup",
+      "0000000100000002/000000010000000200000003", // a segment without its SHA-1
+      `0000000100000002/00000002.history-${h}`,
+    ])
+      expect(archiveFileOf(stray)).toBeUndefined();
   });
 });
 
@@ -86,6 +108,20 @@ describe("queue helpers", () => {
     expect(queueBytes(ready, 16 << 20)).toBe(32 << 20);
     expect([sizeText(16 << 20), sizeText(1 << 30), sizeText(1000)]).toEqual(["16MB", "1GB", "1000B"]);
   });
+
+  test("archive-push-batch-size counts whole segments, at least one", () => {
+    expect(batchSegments(16 * 1024 ** 3, 16 << 20)).toBe(1024);
+    expect(batchSegments((32 << 20) + 1, 16 << 20)).toBe(2);
+    expect(batchSegments(1 << 20, 16 << 20)).toBe(1);
+    expect(batchSegments(1 << 30, 1 << 30)).toBe(1);
+  });
+
+  test("temp files are stale after twice the largest of protocol-timeout and io-timeout, never under 10 minutes", () => {
+    const cfg = (args: string[]) => parseConfig({ argv: ["--stanza=demo", "--pg1-path=/pg", ...args, "archive-push", "/pg/pg_wal/x"], configSections: new Map() });
+    expect(staleTempSeconds(cfg([]))).toBe(3660);
+    expect(staleTempSeconds(cfg(["--protocol-timeout=100", "--io-timeout=400"]))).toBe(800);
+    expect(staleTempSeconds(cfg(["--protocol-timeout=10", "--io-timeout=5"]))).toBe(600);
+  });
 });
 
 describe("the :async command role", () => {
@@ -108,7 +144,7 @@ describe("pushWalFile and getWalFile over local repositories", () => {
     const data = segment(3);
     writeFileSync(src, data);
     const targets: PushTarget[] = Array.from({ length: repos }, (_, i) => ({ repoIndex: i + 1, storage: new Storage(posix, join(base, `repo${i + 1}`)), archiveId: "15-1" }));
-    const opts = { source: new Storage(posix, "/"), sourcePath: src, name, stanza, compressType: "lz4" as const, headerCheck: { version: "15", systemId: SYSTEM_ID } };
+    const opts = { source: new Storage(posix, "/"), sourcePath: src, name, stanza, compressType: "lz4" as const, headerCheck: { version: "15", systemId: SYSTEM_ID }, staleTempSeconds: 3600 };
     return { base, src, data, targets, opts };
   }
 
@@ -129,18 +165,32 @@ describe("pushWalFile and getWalFile over local repositories", () => {
     expect(existsSync(join(base, "small"))).toBe(false);
   });
 
-  test("temp files of a killed push are removed once they are an hour old, a running push's are not", async () => {
+  test("stale temp files of killed pushes of any WAL in the directory are removed, a running push's are not", async () => {
     const { base, targets, opts } = setup();
     const dir = join(base, "repo1/archive/demo/15-1/0000000100000000");
     mkdirSync(dir, { recursive: true });
     const old = join(dir, `${name}.123-deadbeef.pgbunker.tmp`);
+    const otherOld = join(dir, "000000010000000000000003.125-deadbeef.pgbunker.tmp");
     const recent = join(dir, `${name}.124-deadbeef.pgbunker.tmp`);
-    writeFileSync(old, "partial");
-    writeFileSync(recent, "partial");
-    utimesSync(old, new Date(Date.now() - 2 * 3600_000), new Date(Date.now() - 2 * 3600_000));
+    for (const f of [old, otherOld, recent]) writeFileSync(f, "partial");
+    // Just past staleTempSeconds (3600) for two, well inside it for the third.
+    const past = new Date(Date.now() - 3700_000);
+    for (const f of [old, otherOld]) utimesSync(f, past, past);
+    utimesSync(recent, new Date(Date.now() - 3000_000), new Date(Date.now() - 3000_000));
     await pushWalFile(opts, targets);
     expect(existsSync(old)).toBe(false);
+    expect(existsSync(otherOld)).toBe(false);
     expect(existsSync(recent)).toBe(true);
+  });
+
+  test("a name that is not a WAL file is refused before anything is written", async () => {
+    const { base, targets, opts } = setup();
+    const src = join(base, "notwal");
+    writeFileSync(src, "x");
+    const e = await failure(pushWalFile({ ...opts, name: "notwal", sourcePath: src }, targets));
+    expect([e.kind, e.code]).toEqual(["ParamInvalidError", 96]);
+    expect(e.message).toContain(`'${src}' is not a WAL file: archive-push expects a WAL segment`);
+    expect(existsSync(join(base, "repo1"))).toBe(false);
   });
 
   test("header check: another cluster's or another major's segment is refused before anything is written", async () => {
