@@ -9,12 +9,10 @@ import { log, logConfigure, logError, logSecret, type LogLevel } from "./common/
 import { COMMANDS, OPTIONS } from "./config/options.ts";
 import { parseConfig, type Config } from "./config/parse.ts";
 import { COMMAND_MODULES } from "./command/index.ts";
-import { installRemote } from "./command/remote-factory.ts";
 import { setWorkerUrl } from "./worker/pool.ts";
 import { VERSION } from "./version.ts";
 
 setWorkerUrl(new URL("./worker.ts", import.meta.url));
-installRemote();
 
 /** Commands whose output on stdout is data to parse (and any --output=json): begin/end lines log at debug. */
 const DATA_ON_STDOUT = new Set<string>(["info", "repo-get", "repo-ls"]);

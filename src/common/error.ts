@@ -123,6 +123,33 @@ export function errorKindByCode(code: number): ErrorName {
   return "UnknownError";
 }
 
+/**
+ * An error as plain data, the one form in which errors cross a boundary: from a worker thread to
+ * the pool, from a remote over the protocol, from the async archive process through its status.
+ * The kind survives; a peer that does not know the kind is understood by its code.
+ */
+export interface WireError {
+  kind: string;
+  code: number;
+  message: string;
+  hints: string[];
+  stack?: string;
+}
+
+export function errorToWire(e: unknown): WireError {
+  if (e instanceof PgbError) return { kind: e.kind, code: e.code, message: e.message, hints: e.hints, stack: e.stack };
+  const x = e as Error | undefined;
+  return { kind: "UnhandledError", code: ERROR_CODES.UnhandledError, message: x?.message ?? String(e), hints: [], stack: x?.stack };
+}
+
+/** Rebuild a PgbError; `from` ("remote on backup1") is put in front of the message. */
+export function errorFromWire(w: WireError, from?: string): PgbError {
+  const kind: ErrorName = w.kind in ERROR_CODES ? (w.kind as ErrorName) : errorKindByCode(w.code);
+  const e = err(kind, from ? `raised from ${from}: ${w.message}` : w.message, w.hints ?? []);
+  if (w.stack) e.stack = w.stack;
+  return e;
+}
+
 /** Map a Node/Bun system error (ENOENT, EACCES, ENOSPC, ...) to our kind for a given action. */
 export function fromSystemError(
   e: unknown,

@@ -8,7 +8,7 @@
  * the protocol timeout (a PING every few seconds keeps an idle peer answering) or the
  * transport closes.
  */
-import { err, ERROR_CODES, errorKindByCode, PgbError, type ErrorName } from "../common/error.ts";
+import { err, errorFromWire, PgbError, type WireError } from "../common/error.ts";
 import { logDebug } from "../common/log.ts";
 import { VERSION } from "../version.ts";
 import {
@@ -31,11 +31,14 @@ export interface Greeting {
   pid?: number;
 }
 
-export interface WireError {
-  kind: string;
-  code: number;
-  message: string;
-  hints?: string[];
+/** What the client learns when it opens the session. */
+export interface OpenReply {
+  /** Base path of the storage this remote serves (repoN-path or pgN-path on this host). */
+  base: string;
+  /** The served driver's StorageFeatures (plain flags: the protocol does not know the storage contract). */
+  features: Record<string, boolean>;
+  /** The remote's host name, for messages. */
+  hostname: string;
 }
 
 export interface ClientOptions {
@@ -232,9 +235,7 @@ export class ProtocolClient {
 
   /** Rebuild an error raised on the remote, with its kind and code. */
   remoteError(payload: Uint8Array): PgbError {
-    const w = decodeJson<WireError>(payload);
-    const kind: ErrorName = w.kind in ERROR_CODES ? (w.kind as ErrorName) : errorKindByCode(w.code);
-    return err(kind, `raised from remote on ${this.peer}: ${w.message}`, w.hints ?? []);
+    return errorFromWire(decodeJson<WireError>(payload), `remote on ${this.peer}`);
   }
 
   #register(p: Pending): number {

@@ -7,8 +7,7 @@
  * secret: only where to connect, which key file to use, and how the remote finds its config.
  */
 import { logDetail } from "../common/log.ts";
-import { ProtocolClient } from "./client.ts";
-import type { OpenReply } from "./server.ts";
+import { ProtocolClient, type OpenReply } from "./client.ts";
 import type { SshTarget } from "./ssh.ts";
 
 export interface RemoteTarget {

@@ -3,7 +3,8 @@
  * a Storage, which binds a driver to a base path and a role, refuses writes when it is read-only
  * (dry-run, or a PostgreSQL data directory during backup), and adds whole-file helpers.
  *
- * Callers test `features` instead of asking which driver they have.
+ * What a driver can do is said once, in `features`; callers test a feature instead of asking which
+ * driver they have. A method for a capability the driver lacks throws FeatureNotSupportedError.
  */
 import { concatBytes } from "../common/bytes.ts";
 import { err } from "../common/error.ts";
@@ -97,7 +98,16 @@ export interface StorageFeatures {
   pathSync: boolean;
   /** Ownership can be set (running as root). */
   owner: boolean;
+  /** Hard links can be made (repo-hardlink): a local file system, not the remote protocol. */
+  hardLink: boolean;
+  /** An existing file's length can be set (restore's delta and sparse tails). */
+  truncate: boolean;
+  /** Everything written under a path with `sync: false` can be made durable at once. */
+  syncTree: boolean;
 }
+
+/** The capabilities a driver may have, in one list (the remote protocol sends them by name). */
+export const STORAGE_FEATURES = ["link", "pathSync", "owner", "hardLink", "truncate", "syncTree"] as const satisfies readonly (keyof StorageFeatures)[];
 
 export interface StorageDriver {
   readonly features: StorageFeatures;
@@ -113,16 +123,16 @@ export interface StorageDriver {
   pathSync(path: string): Promise<void>;
   /**
    * Make every file and directory written under path durable (posix: syncfs of its file system),
-   * after writes made with `sync: false`. Optional: drivers without it sync on every close.
+   * after writes made with `sync: false` (features.syncTree; without it, writes sync on close).
    */
-  syncTree?(path: string): Promise<void>;
+  syncTree(path: string): Promise<void>;
   linkCreate(target: string, path: string): Promise<void>;
-  /** Make path a hard link to existing (replacing whatever path was). Optional (repo-hardlink). */
-  hardLink?(existing: string, path: string): Promise<void>;
+  /** Make path a hard link to existing, replacing whatever path was (features.hardLink; repo-hardlink). */
+  hardLink(existing: string, path: string): Promise<void>;
   /** Set mode, owner and/or mtime of an existing path (restore). */
   setAttributes(path: string, attrs: { mode?: number; user?: string; group?: string; mtime?: number; followLink?: boolean }): Promise<void>;
   /** Set the length of an existing file: cut it, or extend it with a sparse zeroed tail (restore). */
-  truncate?(path: string, size: number): Promise<void>;
+  truncate(path: string, size: number): Promise<void>;
   /** Release connections (remote); no-op for local drivers. */
   close?(): Promise<void>;
 }
@@ -262,13 +272,13 @@ export class Storage {
 
   /** Durability of everything written under rel with `sync: false`. */
   async syncTree(rel = ""): Promise<void> {
-    if (this.driver.syncTree) await this.driver.syncTree(this.path(rel));
-    else throw err("AssertError", `${this.role} storage cannot sync a tree: write with sync enabled instead`);
+    if (!this.driver.features.syncTree) throw err("AssertError", `${this.role} storage cannot sync a tree: write with sync enabled instead`);
+    await this.driver.syncTree(this.path(rel));
   }
 
   /** Whether bulk writes may skip per-file sync and call syncTree once. */
   get canSyncTree(): boolean {
-    return this.driver.syncTree !== undefined;
+    return this.driver.features.syncTree;
   }
 
   linkCreate(target: string, rel: string) {
@@ -278,12 +288,12 @@ export class Storage {
 
   /** Whether hardLink works here (a local file system; not over the remote protocol). */
   get canHardLink(): boolean {
-    return this.driver.hardLink !== undefined;
+    return this.driver.features.hardLink;
   }
 
   async hardLink(existingRel: string, rel: string): Promise<void> {
     this.#writable(`create hard link '${this.path(rel)}'`);
-    if (!this.driver.hardLink) throw err("FeatureNotSupportedError", `${this.role} storage cannot create hard links`);
+    if (!this.driver.features.hardLink) throw err("FeatureNotSupportedError", `${this.role} storage cannot create hard links`);
     await this.driver.hardLink(this.path(existingRel), this.path(rel));
   }
 
@@ -294,7 +304,7 @@ export class Storage {
 
   truncate(rel: string, size: number): Promise<void> {
     this.#writable(`truncate '${this.path(rel)}'`);
-    if (!this.driver.truncate) throw err("FeatureNotSupportedError", `${this.role} storage cannot truncate files`);
+    if (!this.driver.features.truncate) throw err("FeatureNotSupportedError", `${this.role} storage cannot truncate files`);
     return this.driver.truncate(this.path(rel), size);
   }
 

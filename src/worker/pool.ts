@@ -4,9 +4,9 @@
  * one job at a time, so memory stays bounded by buffer-size × process-max whatever the job count.
  * On the first failure no new job is started; jobs in flight finish, then the error is thrown.
  */
-import { err, PgbError } from "../common/error.ts";
+import { err, errorFromWire, PgbError } from "../common/error.ts";
 import { log, logSettings, type LogLevel } from "../common/log.ts";
-import { deserializeError, type JobMessage, type WorkerInit, type WorkerReply } from "./protocol.ts";
+import { type JobMessage, type WorkerInit, type WorkerReply } from "./protocol.ts";
 
 export interface Job<P = unknown> {
   type: string;
@@ -84,7 +84,7 @@ export class WorkerPool {
     this.#pending.delete(msg.id);
     slot.busy = false;
     if (msg.kind === "result") p.resolve(msg.result);
-    else p.reject(deserializeError(msg.error));
+    else p.reject(errorFromWire(msg.error));
   }
 
   #onCrash(slot: Slot, message: string): void {

@@ -1,9 +1,9 @@
 /**
  * Messages between the main thread and its Bun workers. A job is a type name plus plain
- * parameters; the handler for a type is the same function a remote runs (see job-table.ts), so
+ * parameters; the handler for a type is the same function a remote runs (see command/jobs.ts), so
  * "a queue of jobs over N clients" works whether the clients are threads or hosts.
  */
-import { err, PgbError, type ErrorName } from "../common/error.ts";
+import type { WireError } from "../common/error.ts";
 import type { LogSettings } from "../common/log.ts";
 
 export type JobHandler = (params: any) => Promise<unknown>;
@@ -27,24 +27,5 @@ export interface JobMessage {
 export type WorkerReply =
   | { kind: "ready" }
   | { kind: "result"; id: number; result: unknown }
-  | { kind: "error"; id: number; error: SerializedError }
+  | { kind: "error"; id: number; error: WireError }
   | { kind: "log"; level: string; message: string };
-
-export interface SerializedError {
-  kind: ErrorName;
-  message: string;
-  hints: string[];
-  stack?: string;
-}
-
-export function serializeError(e: unknown): SerializedError {
-  if (e instanceof PgbError) return { kind: e.kind, message: e.message, hints: e.hints, stack: e.stack };
-  const x = e as Error;
-  return { kind: "UnhandledError", message: x?.message ?? String(e), hints: [], stack: x?.stack };
-}
-
-export function deserializeError(s: SerializedError): PgbError {
-  const e = err(s.kind, s.message, s.hints);
-  if (s.stack) e.stack = s.stack;
-  return e;
-}

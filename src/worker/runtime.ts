@@ -4,7 +4,8 @@
  * thread, which owns the console, stderr and log file.
  */
 import { logConfigure, logSetForwarder, type LogLevel } from "../common/log.ts";
-import { serializeError, type JobMessage, type JobTable, type WorkerInit, type WorkerReply } from "./protocol.ts";
+import { errorToWire } from "../common/error.ts";
+import { type JobMessage, type JobTable, type WorkerInit, type WorkerReply } from "./protocol.ts";
 
 declare const self: Worker;
 
@@ -31,7 +32,7 @@ export function serveWorker(table: JobTable): void {
       if (!handler) throw new Error(`unknown job type '${msg.type}'`);
       post({ kind: "result", id: msg.id, result: await handler(msg.params) });
     } catch (e) {
-      post({ kind: "error", id: msg.id, error: serializeError(e) });
+      post({ kind: "error", id: msg.id, error: errorToWire(e) });
     }
   };
 }

@@ -7,15 +7,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { dbConnect } from "../../src/command/db.ts";
-import { installRemote } from "../../src/command/remote-factory.ts";
-import { openStorage, storagePg, storageSpec } from "../../src/command/storage.ts";
+import { dbConnect } from "../../src/command/shared/db.ts";
+import { openStorage, storagePg, storageSpec } from "../../src/command/shared/storage.ts";
 import { parseConfig } from "../../src/config/parse.ts";
 import { readPgControl } from "../../src/postgres/control.ts";
 import { backupStart, backupStop, pgInfo } from "../../src/postgres/queries.ts";
 import { closeRemoteSessions, remoteSession, type RemoteTarget } from "../../src/protocol/connection.ts";
 import { encodeJson, FrameType } from "../../src/protocol/frame.ts";
-import { RemoteDriver } from "../../src/storage/remote.ts";
+import { RemoteDriver } from "../../src/storage/remote/remote.ts";
 import { Storage } from "../../src/storage/storage.ts";
 import { VERSION } from "../../src/version.ts";
 import { storageConformance, testBytes } from "../conformance/storage.ts";
@@ -219,7 +218,6 @@ describe("remote over ssh: the network fails under a running transfer", () => {
 
 describe("database host over ssh", () => {
   test("storagePg and dbConnect of a pg1-host config: pg_control, queries, backup start/stop on one session", async () => {
-    installRemote();
     const cluster = await Cluster.create();
     try {
       cluster.start();

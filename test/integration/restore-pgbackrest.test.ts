@@ -6,7 +6,7 @@
  * restores, selective restore, ownership and bad input are checked on the same backups.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Manifest } from "../../src/repo/manifest.ts";
 import { InfoIni } from "../../src/repo/ini.ts";

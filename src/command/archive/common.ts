@@ -14,7 +14,7 @@ import type { CompressType } from "../../filter/filter.ts";
 import { readPgControl } from "../../postgres/control.ts";
 import { loadArchiveInfo, type ArchiveInfo } from "../../repo/archive-info.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { storagePg, storageRepo } from "../storage.ts";
+import { storagePg, storageRepo } from "../shared/storage.ts";
 
 /** The repository passphrase (repoN-cipher-pass) when repoN is encrypted, else undefined. */
 export function repoCipherPass(cfg: Config, index: number): string | undefined {

@@ -29,7 +29,7 @@ import { backupStart, backupStop, checkpoint, checkpointRedoLsn, databaseList, r
 import { lsnFormat } from "../../postgres/wal.ts";
 import { annotationApply } from "../../repo/annotation.ts";
 import { loadArchiveInfo } from "../../repo/archive-info.ts";
-import { loadBackupInfo, saveBackupInfo, type BackupInfo, type BackupType } from "../../repo/backup-info.ts";
+import { loadBackupInfo, type BackupInfo, type BackupType } from "../../repo/backup-info.ts";
 import { REPO_VERSION } from "../../repo/ini.ts";
 import { labelCreate } from "../../repo/label.ts";
 import { historyLabels, labelDirs } from "../../repo/stored-labels.ts";
@@ -37,8 +37,8 @@ import { repoPath } from "../../repo/layout.ts";
 import { loadManifest, Manifest, savePartialManifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { compressTypeOf } from "../archive/common.ts";
-import { connectClusters } from "../pg-cluster.ts";
-import { storagePg, storageRepo, storageSpec, type StorageSpec } from "../storage.ts";
+import { connectClusters } from "../shared/pg-cluster.ts";
+import { storagePg, storageRepo, storageSpec, type StorageSpec } from "../shared/storage.ts";
 import { copyFiles, type CopyTask } from "./copy.ts";
 import { finishBackup } from "./finish.ts";
 import { decideFile, referencePrior } from "./incremental.ts";
@@ -455,6 +455,6 @@ async function storeText(
 
 /** expire-auto: the backup is already complete and valid when this runs; its errors still fail the command. */
 async function expireAfterBackup(cfg: Config): Promise<void> {
-  const mod = (await import("../expire.ts")) as { expireRun?: (cfg: Config) => Promise<void> };
+  const mod = (await import("../expire/expire.ts")) as { expireRun?: (cfg: Config) => Promise<void> };
   if (typeof mod.expireRun === "function") await mod.expireRun(cfg);
 }

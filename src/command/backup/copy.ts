@@ -14,7 +14,7 @@ import { repoPath } from "../../repo/layout.ts";
 import { pageErrorRanges, pageErrorText, type Manifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Job } from "../../worker/pool.ts";
 import { WorkerPool } from "../../worker/pool.ts";
-import type { StorageSpec } from "../storage.ts";
+import type { StorageSpec } from "../shared/storage.ts";
 import { BACKUP_BUNDLE_JOB, BACKUP_FILE_JOB, type BackupBundleParams, type BackupFileParams, type BackupFileResult } from "./file.ts";
 
 export interface CopyTask {

@@ -10,7 +10,7 @@ import { logDetail } from "../../common/log.ts";
 import { findResult, type CompressType, type FilterResult, type FilterSpec } from "../../filter/filter.ts";
 import { pageVerify } from "../../native/helper.ts";
 import type { Storage, StorageRead, StorageWrite } from "../../storage/storage.ts";
-import { type StorageSpec, workerStorage } from "../storage.ts";
+import { type StorageSpec, workerStorage } from "../shared/storage.ts";
 
 export const BACKUP_FILE_JOB = "backup-file";
 

@@ -13,8 +13,8 @@ import { repoPath } from "../../repo/layout.ts";
 import { Manifest } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { repoCipherPass } from "../archive/common.ts";
-import { repoCipherType } from "../repo-read.ts";
-import { storageRepo } from "../storage.ts";
+import { repoCipherType } from "../shared/repos.ts";
+import { storageRepo } from "../shared/storage.ts";
 import { INFO_STATUS, type BackupDetail, type InfoArchive, type InfoBackup, type RepoStanza } from "./model.ts";
 
 export interface GatherOptions {

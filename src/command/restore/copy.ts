@@ -7,7 +7,7 @@ import { logDetail } from "../../common/log.ts";
 import { formatBytes, Progress } from "../../common/progress.ts";
 import type { Config } from "../../config/parse.ts";
 import { WorkerPool, type Job } from "../../worker/pool.ts";
-import { storageSpec } from "../storage.ts";
+import { storageSpec } from "../shared/storage.ts";
 import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreBatch, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import type { PlanFile, RestorePlan } from "./plan.ts";
 import { repoLocation, type RestoreSource } from "./source.ts";

@@ -15,7 +15,7 @@ import { err, PgbError } from "../../common/error.ts";
 import type { CompressType, FilterSpec } from "../../filter/filter.ts";
 import { findResult } from "../../filter/filter.ts";
 import type { Storage, StorageInfo } from "../../storage/storage.ts";
-import { type StorageSpec, workerStorage } from "../storage.ts";
+import { type StorageSpec, workerStorage } from "../shared/storage.ts";
 
 export const RESTORE_FILES_JOB = "restore-files";
 export const RESTORE_SYNC_JOB = "restore-sync";

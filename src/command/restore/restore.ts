@@ -22,10 +22,10 @@ import { formatTimestamp } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
 import { pgRecoveryUsesSignalFiles, pgVersion } from "../../postgres/version.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { storagePg } from "../storage.ts";
+import { storagePg } from "../shared/storage.ts";
 import { copyFiles, pgControlTemp } from "./copy.ts";
 import { planRestore } from "./plan.ts";
-import { AUTO_CONF, checkRecoveryInput, RECOVERY_CONF, RECOVERY_SIGNAL, recoveryFiles, STANDBY_SIGNAL, type RecoveryInput, type RecoveryType, type TargetAction } from "./recovery.ts";
+import { AUTO_CONF, checkRecoveryInput, RECOVERY_CONF, RECOVERY_SIGNAL, recoveryFiles, STANDBY_SIGNAL, type RecoveryInput, type RecoveryType } from "./recovery.ts";
 import { archiveGetCommand } from "./restore-command.ts";
 import { loadRestoreSource } from "./source.ts";
 import {

@@ -16,7 +16,7 @@ import { repoPath } from "../../repo/layout.ts";
 import { Manifest } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { asPgbError, repoCipherPass, repoIndexes, repoWarning } from "../archive/common.ts";
-import { storageRepo } from "../storage.ts";
+import { storageRepo } from "../shared/storage.ts";
 import { chooseInRepo, noSetError, setRequest, type SetChoice, type SetRequest } from "./select.ts";
 
 export interface RestoreSource {

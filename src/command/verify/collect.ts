@@ -5,7 +5,6 @@
  */
 import { PgbError } from "../../common/error.ts";
 import { COMPRESS_EXT, compressTypeOfName } from "../../filter/compress.ts";
-import type { CompressType } from "../../filter/filter.ts";
 import type { ArchiveInfo } from "../../repo/archive-info.ts";
 import type { BackupInfo } from "../../repo/backup-info.ts";
 import { InfoIni } from "../../repo/ini.ts";
@@ -13,7 +12,7 @@ import { isLabel } from "../../repo/label.ts";
 import { ARCHIVE_INFO_FILE, archiveFileOf, BACKUP_INFO_FILE, HISTORY_DIR, INFO_COPY_EXT, isTempFile, MANIFEST_FILE, parseArchiveId, repoPath } from "../../repo/layout.ts";
 import { Manifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
-import type { StorageSpec } from "../storage.ts";
+import type { StorageSpec } from "../shared/storage.ts";
 import type { VerifyFileParams } from "./file.ts";
 
 /** One stored WAL file. */

@@ -9,9 +9,9 @@ import { findResult, type CompressType, type FilterResult, type FilterSpec } fro
 import { Pipeline } from "../../filter/pipeline.ts";
 import { parseWalHeader } from "../../postgres/wal.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { type StorageSpec, workerStorage } from "../storage.ts";
+import { type StorageSpec, workerStorage } from "../shared/storage.ts";
 
-/** Job type (job-table.ts): params are a batch of VerifyFileParams, the result their results in order. */
+/** Job type (command/jobs.ts): params are a batch of VerifyFileParams, the result their results in order. */
 export const VERIFY_FILE_JOB = "verify-file";
 
 export type VerifyStatus = "ok" | "missing" | "checksum" | "size" | "other";

@@ -3,8 +3,8 @@
  * the remote combines its own configuration with what the caller sent.
  */
 import { expect, test } from "bun:test";
-import { remoteConfig } from "../../../src/command/remote.ts";
-import { remoteTarget } from "../../../src/command/remote-factory.ts";
+import { remoteConfig } from "../../../src/command/remote/remote.ts";
+import { remoteTarget } from "../../../src/command/shared/remote-factory.ts";
 import { parseConfigText } from "../../../src/config/ini-config.ts";
 import { parseConfig } from "../../../src/config/parse.ts";
 import { remoteArgv } from "../../../src/protocol/connection.ts";

@@ -7,12 +7,12 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { entryJson, listEntries, type SortOrder } from "../../../src/command/repo-ls.ts";
-import { repoRelativePath } from "../../../src/command/repo-read.ts";
+import { entryJson, listEntries, type SortOrder } from "../../../src/command/repo-ls/repo-ls.ts";
+import { repoRelativePath } from "../../../src/command/shared/repos.ts";
 import { PgbError } from "../../../src/common/error.ts";
 import { annotationApply } from "../../../src/repo/annotation.ts";
 import { cipherPassSource } from "../../../src/repo/layout.ts";
-import { posix } from "../../../src/storage/posix.ts";
+import { posix } from "../../../src/storage/posix/posix.ts";
 import { Storage } from "../../../src/storage/storage.ts";
 import { scratchDirs } from "../../harness/scratch.ts";
 

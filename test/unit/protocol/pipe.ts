@@ -1,10 +1,11 @@
 /** A remote storage (and database) served over an in-process transport pair: the protocol without SSH. */
 import type { Db } from "../../../src/postgres/client.ts";
 import { ProtocolClient } from "../../../src/protocol/client.ts";
-import { ProtocolServer, type OpenReply } from "../../../src/protocol/server.ts";
+import { ProtocolServer } from "../../../src/command/remote/server.ts";
+import type { OpenReply } from "../../../src/protocol/client.ts";
 import { transportPair, type Transport } from "../../../src/protocol/transport.ts";
-import { posix } from "../../../src/storage/posix.ts";
-import { RemoteDriver } from "../../../src/storage/remote.ts";
+import { posix } from "../../../src/storage/posix/posix.ts";
+import { RemoteDriver } from "../../../src/storage/remote/remote.ts";
 import { Storage } from "../../../src/storage/storage.ts";
 
 export interface PipeRemote {

@@ -8,7 +8,7 @@ import { loadInfoFile } from "../../../src/repo/info-file.ts";
 import { Manifest, pageErrorRanges, pageErrorText } from "../../../src/repo/manifest.ts";
 import { labelCreate, labelType } from "../../../src/repo/label.ts";
 import { Storage } from "../../../src/storage/storage.ts";
-import { posix } from "../../../src/storage/posix.ts";
+import { posix } from "../../../src/storage/posix/posix.ts";
 import { scratchDirs } from "../../harness/scratch.ts";
 
 const scratch = scratchDirs("pgb-info-");

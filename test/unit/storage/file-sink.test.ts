@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileSink, STAGE } from "../../../src/storage/file-sink.ts";
+import { FileSink, STAGE } from "../../../src/storage/posix/file-sink.ts";
 import { testBytes } from "../../conformance/storage.ts";
 import { scratchDirs } from "../../harness/scratch.ts";
 

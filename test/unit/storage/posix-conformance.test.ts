@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { posix } from "../../../src/storage/posix.ts";
+import { posix } from "../../../src/storage/posix/posix.ts";
 import { Storage } from "../../../src/storage/storage.ts";
 import { storageConformance } from "../../conformance/storage.ts";
 

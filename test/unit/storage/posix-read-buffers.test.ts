@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FilterSpec } from "../../../src/filter/filter.ts";
 import { filterBuffer } from "../../../src/filter/pipeline.ts";
-import { posix } from "../../../src/storage/posix.ts";
+import { posix } from "../../../src/storage/posix/posix.ts";
 import { Storage } from "../../../src/storage/storage.ts";
 import { testBytes } from "../../conformance/storage.ts";
 

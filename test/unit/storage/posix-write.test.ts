@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha1Hex } from "../../../src/filter/sha1.ts";
-import { posix } from "../../../src/storage/posix.ts";
+import { posix } from "../../../src/storage/posix/posix.ts";
 import { Storage } from "../../../src/storage/storage.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pgb-posix-"));

@@ -1,0 +1,262 @@
+/**
+ * Push one WAL file into the archive of one or more repositories: the unit of work archive-push
+ * runs in-process and the asynchronous archiver runs in its workers.
+ *
+ * The source is read once. Its SHA-1 is computed while the compressed (and encrypted) copy is
+ * written under a private temporary name beside its destination; once the SHA-1 is known the
+ * file is renamed to SEGMENT-SHA1.ext, after looking for an earlier copy of the same segment.
+ * A killed push leaves at most a temporary file that no reader takes for WAL; the next push to
+ * the same directory removes it once it is stale.
+ */
+import { dirname } from "node:path";
+import { err, errorToWire, type PgbError, type WireError } from "../../../common/error.ts";
+import { COMPRESS_EXT } from "../../../filter/compress.ts";
+import { findResult, type CompressType, type FilterSpec } from "../../../filter/filter.ts";
+import { pgVersionFromWalMagic } from "../../../postgres/version.ts";
+import { parseWalHeader, walFileKind } from "../../../postgres/wal.ts";
+import { walNameHasChecksum, walRepoPath } from "../../../repo/layout.ts";
+import { removeStaleTemps, tempFilesIn } from "../../../repo/temp-files.ts";
+import { walFindAll } from "../../../repo/wal-find.ts";
+import { TEMP_EXT, type Storage, type StorageWrite } from "../../../storage/storage.ts";
+import { openStorage, storageLocal, type StorageSpec } from "../../shared/storage.ts";
+import { asPgbError, tempSuffix, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "../common.ts";
+
+export interface PushTarget {
+  repoIndex: number;
+  storage: Storage;
+  archiveId: string;
+  /** archive.info's cipher-pass: WAL is encrypted with it. */
+  walPass?: string;
+}
+
+export interface PushFileOptions {
+  /** Where the WAL file is read from, and its path there. */
+  source: Storage;
+  sourcePath: string;
+  /** The WAL file's name as PostgreSQL gives it (segment, .partial, .history, .backup, ...). */
+  name: string;
+  stanza: string;
+  compressType: CompressType;
+  compressLevel?: number;
+  /** archive-header-check: the stanza's cluster, which the segment's page header must name. */
+  headerCheck?: { version: string; systemId: bigint };
+  bufferSize?: number;
+  /** Temporary files in the destination directory older than this are a killed push's: removed (staleTempSeconds). */
+  staleTempSeconds: number;
+}
+
+export interface PushFileResult {
+  /** Warnings for the log (an identical copy was already archived). */
+  warnings: string[];
+  /** Repositories that could not take the file (the others have it). */
+  failures: RepoFailure[];
+}
+
+/** Repositories whose stanza is this cluster receive the WAL; the others are reported. */
+export function pushTargets(repos: ArchiveRepo[], cluster: ClusterIdentity): { targets: PushTarget[]; failures: RepoFailure[] } {
+  const targets: PushTarget[] = [];
+  const failures: RepoFailure[] = [];
+  for (const r of repos) {
+    try {
+      r.info.checkCurrent(cluster.version, cluster.systemId);
+      targets.push({ repoIndex: r.index, storage: r.storage, archiveId: r.info.archiveId, walPass: r.walPass });
+    } catch (e) {
+      failures.push({ index: r.index, error: asPgbError(e) });
+    }
+  }
+  return { targets, failures };
+}
+
+const DUPLICATE_HINT = "this is valid in some recovery scenarios but may also indicate a problem.";
+
+/**
+ * archive-push takes what PostgreSQL archives: WAL segments, .partial segments, timeline history
+ * files and backup labels. Any other name has no place in the archive (verify would report it as
+ * orphaned, archive-get would never ask for it), so it is refused before anything is written.
+ */
+export function checkWalName(name: string, path = name): void {
+  if (walFileKind(name) !== undefined) return;
+  throw err(
+    "ParamInvalidError",
+    `'${path}' is not a WAL file: archive-push expects a WAL segment (24 hex digits, e.g. 000000010000000000000001), a .partial segment, a timeline history file (00000002.history) or a backup label (000000010000000000000001.00000028.backup), not '${name}'`,
+    "archive_command must pass PostgreSQL's %p: archive_command = 'pgbunker --stanza=NAME archive-push %p'.",
+  );
+}
+
+export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]): Promise<PushFileResult> {
+  checkWalName(opts.name, opts.sourcePath);
+  const kind = walFileKind(opts.name);
+  const checksummed = walNameHasChecksum(opts.name);
+  // Only segments are compressed; history and backup-label files are stored as they are.
+  const compressType: CompressType = kind === "segment" || kind === "partial" ? opts.compressType : "none";
+  const ext = COMPRESS_EXT[compressType];
+
+  const reader = (await opts.source.openRead(opts.sourcePath, { filters: [{ type: "sha1" }, { type: "size" }], bufferSize: opts.bufferSize }))!;
+  const writers: (Staged | undefined)[] = [];
+  const failures: RepoFailure[] = [];
+  try {
+    let chunk = await reader.read();
+    if (opts.headerCheck && (kind === "segment" || kind === "partial")) checkHeader(chunk, opts.sourcePath, opts.headerCheck);
+
+    for (const t of targets) {
+      try {
+        writers.push(await Staged.open(t, opts, compressType));
+      } catch (e) {
+        writers.push(undefined);
+        failures.push({ index: t.repoIndex, error: asPgbError(e) });
+      }
+    }
+    for (; chunk !== null; chunk = await reader.read()) {
+      for (let i = 0; i < writers.length; i++) {
+        const w = writers[i];
+        if (!w) continue;
+        try {
+          await w.write.write(chunk);
+        } catch (e) {
+          writers[i] = undefined;
+          failures.push({ index: w.target.repoIndex, error: asPgbError(e) });
+        }
+      }
+    }
+  } catch (e) {
+    for (const w of writers) await w?.write.abort().catch(() => {});
+    throw e;
+  } finally {
+    await reader.close();
+  }
+  const sha1 = findResult(reader.results(), "sha1")!.hash;
+
+  const warnings: string[] = [];
+  for (const w of writers) {
+    if (!w) continue;
+    try {
+      await w.write.close();
+      await w.removeStale(opts.staleTempSeconds);
+      const warning = checksummed ? await w.placeChecksummed(opts.name, sha1, ext) : await w.place(walRepoPath(opts.stanza, w.target.archiveId, opts.name));
+      if (warning) warnings.push(warning);
+    } catch (e) {
+      await w.discard();
+      failures.push({ index: w.target.repoIndex, error: asPgbError(e) });
+    }
+  }
+  return { warnings, failures };
+}
+
+/** A copy being written under a temporary name, placed under its final name once complete. */
+class Staged {
+  readonly target: PushTarget;
+  readonly write: StorageWrite;
+  readonly temp: string;
+  readonly #stanza: string;
+
+  private constructor(target: PushTarget, write: StorageWrite, temp: string, stanza: string) {
+    this.target = target;
+    this.write = write;
+    this.temp = temp;
+    this.#stanza = stanza;
+  }
+
+  static async open(t: PushTarget, opts: PushFileOptions, compressType: CompressType): Promise<Staged> {
+    // The final name of a segment needs its SHA-1, known only at the end: stage beside it under a
+    // name unique to this push (concurrent pushes of the same segment never share a temp file).
+    const dir = dirname(walRepoPath(opts.stanza, t.archiveId, opts.name, { sha1: "0".repeat(40), ext: "" }));
+    const temp = `${dir}/${opts.name}.${tempSuffix()}${TEMP_EXT}`;
+    const filters: FilterSpec[] = [];
+    if (compressType !== "none") filters.push({ type: "compress", compressType, level: opts.compressLevel });
+    if (t.walPass) filters.push({ type: "encrypt", pass: t.walPass });
+    const write = await t.storage.openWrite(temp, { atomic: false, filters, bufferSize: opts.bufferSize });
+    return new Staged(t, write, temp, opts.stanza);
+  }
+
+  /** Non-segment files (history, backup labels) replace an earlier copy, as pgBackRest does. */
+  async place(final: string): Promise<undefined> {
+    await this.target.storage.move(this.temp, final);
+    return undefined;
+  }
+
+  /** Segments: keep an identical earlier copy (warning), refuse a different one. */
+  async placeChecksummed(name: string, sha1: string, ext: string): Promise<string | undefined> {
+    const { storage, archiveId, repoIndex } = this.target;
+    const existing = await walFindAll(storage, this.#stanza, archiveId, name);
+    if (existing.some((w) => w.sha1 === sha1)) {
+      await this.discard();
+      return `WAL file '${name}' already exists in the repo${repoIndex} archive with the same checksum\nHINT: ${DUPLICATE_HINT}`;
+    }
+    if (existing.length) {
+      await this.discard();
+      throw duplicateError(name, repoIndex);
+    }
+    await storage.move(this.temp, walRepoPath(this.#stanza, archiveId, name, { sha1, ext }));
+    // A concurrent push of different content may have landed between the look and the rename:
+    // then neither copy can be trusted over the other, so withdraw ours and fail.
+    const after = await walFindAll(storage, this.#stanza, archiveId, name);
+    if (after.some((w) => w.sha1 !== sha1)) {
+      await storage.remove(walRepoPath(this.#stanza, archiveId, name, { sha1, ext }), { ignoreMissing: true });
+      throw duplicateError(name, repoIndex);
+    }
+    return undefined;
+  }
+
+  /**
+   * Temporary files of killed pushes in this directory, whatever WAL they were becoming (they
+   * never pass for WAL, but would pile up): those no live push can still be writing go.
+   */
+  async removeStale(staleSeconds: number): Promise<void> {
+    const { storage } = this.target;
+    await removeStaleTemps(storage, await tempFilesIn(storage, dirname(this.temp)), Date.now() / 1000 - staleSeconds);
+  }
+
+  async discard(): Promise<void> {
+    await this.target.storage.remove(this.temp, { ignoreMissing: true }).catch(() => {});
+  }
+}
+
+function duplicateError(name: string, repoIndex: number): PgbError {
+  return err(
+    "ArchiveDuplicateError",
+    `WAL file '${name}' already exists in the repo${repoIndex} archive with a different checksum`,
+    "another cluster may be archiving to this stanza, or this cluster was restored without a new timeline: check archive_command and the stanza.",
+  );
+}
+
+/** archive-header-check: the segment's first page names the cluster that wrote it. */
+function checkHeader(first: Uint8Array | null, path: string, stanza: { version: string; systemId: bigint }): void {
+  const h = parseWalHeader(first ?? new Uint8Array(0), path);
+  const version = pgVersionFromWalMagic(h.magic)?.version;
+  if (version !== stanza.version || h.systemId !== stanza.systemId)
+    throw err(
+      "ArchiveMismatchError",
+      `WAL file '${path}' version ${version ?? `unknown (page magic 0x${h.magic.toString(16)})`}, system-id ${h.systemId} do not match stanza version ${stanza.version}, system-id ${stanza.systemId}`,
+      "is this WAL from the cluster this stanza backs up? are you archiving to the correct stanza?",
+    );
+}
+
+/** pushWalFile as a worker job: storages travel as specs and each worker opens its own. */
+export interface PushFileJob extends Omit<PushFileOptions, "source"> {
+  targets: (Omit<PushTarget, "storage"> & { spec: StorageSpec })[];
+}
+
+/** A job's outcome: failures come back as data so one bad file does not stop the others. */
+export type JobOutcome = { ok: true; warnings: string[]; failures: { index: number; error: WireError }[] } | { ok: false; error: WireError };
+
+/** pushWalFile's result (or error) as plain data, for a worker to send back. */
+export async function pushOutcome(push: () => Promise<PushFileResult>): Promise<JobOutcome> {
+  try {
+    const r = await push();
+    return { ok: true, warnings: r.warnings, failures: r.failures.map((f) => ({ index: f.index, error: errorToWire(f.error) })) };
+  } catch (e) {
+    return { ok: false, error: errorToWire(e) };
+  }
+}
+
+export async function pushFileJob(job: PushFileJob): Promise<JobOutcome> {
+  const targets: PushTarget[] = [];
+  try {
+    return await pushOutcome(async () => {
+      for (const t of job.targets) targets.push({ repoIndex: t.repoIndex, archiveId: t.archiveId, walPass: t.walPass, storage: await openStorage(t.spec) });
+      return pushWalFile({ ...job, source: storageLocal(true) }, targets);
+    });
+  } finally {
+    for (const t of targets) await t.storage.close();
+  }
+}

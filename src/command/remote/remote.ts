@@ -1,0 +1,77 @@
+/**
+ * The 'remote' command: started by pgbunker on another host over SSH (never by a person), it
+ * serves the protocol on stdin/stdout until the caller says goodbye or goes away.
+ *
+ * It serves the storage of ITS OWN configuration: --remote-type=repo serves repoN-path (N as the
+ * caller numbers its repository host), --remote-type=pg serves pg1-path and connects to the local
+ * PostgreSQL over its unix socket (the cluster on this host is pg1 of this host's config, as on
+ * every database host). pgN-* values the caller sent fill in only what this config leaves unset.
+ */
+import { hostname } from "node:os";
+import { err } from "../../common/error.ts";
+import { logConfigure } from "../../common/log.ts";
+import { Config } from "../../config/parse.ts";
+import { ProtocolServer } from "./server.ts";
+import { stdioTransport } from "../../protocol/transport.ts";
+import { posix } from "../../storage/posix/posix.ts";
+import { dbConnect } from "../shared/db.ts";
+
+interface OpenParams {
+  index?: number;
+  command?: string;
+  fallback?: Record<string, string | number>;
+  timeout?: number;
+}
+
+/** This host's config with the caller's pgN-* values where ours are unset, as the caller's command. */
+export function remoteConfig(cfg: Config, params: OpenParams): Config {
+  const data = cfg.toJSON();
+  const local = Config.fromJSON({ ...data, command: (params.command as Config["command"]) ?? "remote" });
+  // This host reaches its own storage and database directly: never through another remote.
+  for (const [key] of data.values) if (/^(repo|pg)\d+-host/.test(key)) local.unset(key);
+  for (const [name, value] of Object.entries(params.fallback ?? {})) {
+    const key = name === "db-timeout" ? name : `pg1-${name}`;
+    if (!local.has(key)) local.set(key, value, "default");
+  }
+  return local;
+}
+
+export async function run(cfg: Config): Promise<number> {
+  const type = cfg.str("remote-type");
+  if (type !== "repo" && type !== "pg")
+    throw err("OptionRequiredError", "remote command requires option: remote-type", "the remote command is started by pgbunker over SSH; it is not run by hand.");
+  // stdout carries protocol frames only.
+  logConfigure({ console: "off" });
+
+  let local = cfg;
+  const server = new ProtocolServer(stdioTransport(), {
+    driver: posix,
+    timeout: cfg.num("protocol-timeout") ?? 1830,
+    hostname: hostname(),
+    open: async (params: OpenParams) => {
+      local = remoteConfig(cfg, params);
+      if (type === "repo") {
+        const index = params.index ?? 1;
+        const repoType = local.str(`repo${index}-type`) ?? "posix";
+        if (repoType !== "posix" && repoType !== "cifs")
+          throw err("FeatureNotSupportedError", `repo${index}-type=${repoType} is not supported by pgbunker yet`);
+        return { base: local.str(`repo${index}-path`) ?? "/var/lib/pgbackrest", timeout: params.timeout };
+      }
+      const base = local.str("pg1-path");
+      if (!base)
+        throw err("OptionRequiredError", `remote on ${hostname()} requires option: pg1-path`, `set pg1-path in the [${cfg.str("stanza") ?? "stanza"}] section of the configuration on ${hostname()}.`);
+      return { base, timeout: params.timeout };
+    },
+    dbConnect: type === "pg" ? () => dbConnect(local, 1) : undefined,
+  });
+  // Killed by a signal (main.ts exits at once): no half-written file stays behind.
+  const abandon = () => server.abandon();
+  process.on("exit", abandon);
+  try {
+    const { clean, error } = await server.serve();
+    if (!clean && error) throw error;
+    return 0;
+  } finally {
+    process.off("exit", abandon);
+  }
+}

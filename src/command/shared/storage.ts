@@ -1,0 +1,108 @@
+/**
+ * Storage handed out by role, as commands need it: the repository (repoN-path, or a repository
+ * host over SSH), a PostgreSQL data directory (pgN-path, or a database host), the spool for
+ * asynchronous archiving. Commands never construct drivers themselves, so adding a transport
+ * (remote, later s3) changes only this file.
+ */
+import { err } from "../../common/error.ts";
+import type { Config } from "../../config/parse.ts";
+import { posix } from "../../storage/posix/posix.ts";
+import { Storage } from "../../storage/storage.ts";
+import type { RemoteTarget } from "../../protocol/connection.ts";
+import { openRemote, remoteSpec, remoteTarget } from "./remote-factory.ts";
+
+export interface RepoStorageOptions {
+  /** Repository index (default: the command's --repo or the first configured). */
+  repo?: number;
+  /** Writes are refused (dry-run, read-only commands). */
+  readOnly?: boolean;
+}
+
+/**
+ * A serialisable description of a storage, so a worker thread (or a remote) can open the same
+ * storage the command uses: each worker opens its own (its own SSH channel for remote storage).
+ */
+export type StorageSpec =
+  | { kind: "posix"; base: string; readOnly?: boolean; role?: string }
+  | { kind: "remote"; role: "repo" | "pg"; index: number; readOnly?: boolean; [key: string]: unknown };
+
+function checkRepoType(cfg: Config, index: number): void {
+  const type = cfg.str(`repo${index}-type`) ?? "posix";
+  if (type !== "posix" && type !== "cifs")
+    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs) repository, locally or on a repository host over SSH.");
+}
+
+export function repoIsRemote(cfg: Config, index = cfg.repoIndex): boolean {
+  return cfg.str(`repo${index}-host`) !== undefined && cfg.command !== "remote";
+}
+
+export function pgIsRemote(cfg: Config, index = 1): boolean {
+  return cfg.str(`pg${index}-host`) !== undefined && cfg.command !== "remote";
+}
+
+/** The repository, as a Storage rooted at repoN-path. */
+export async function storageRepo(cfg: Config, opts: RepoStorageOptions = {}): Promise<Storage> {
+  const index = opts.repo ?? cfg.repoIndex;
+  checkRepoType(cfg, index);
+  if (repoIsRemote(cfg, index)) {
+    return openRemote(remoteTarget(cfg, "repo", index), opts.readOnly ?? false);
+  }
+  const path = cfg.str(`repo${index}-path`) ?? "/var/lib/pgbackrest";
+  return new Storage(posix, path, { readOnly: opts.readOnly, role: "repository" });
+}
+
+/** A PostgreSQL data directory (pgN-path), read-only unless the command restores into it. */
+export async function storagePg(cfg: Config, index = 1, opts: { readOnly?: boolean } = {}): Promise<Storage> {
+  if (pgIsRemote(cfg, index)) {
+    return openRemote(remoteTarget(cfg, "pg", index), opts.readOnly ?? false);
+  }
+  const path = cfg.str(`pg${index}-path`);
+  if (!path) throw err("OptionRequiredError", `${cfg.command} command requires option: pg${index}-path`, "does this stanza exist?");
+  return new Storage(posix, path, { readOnly: opts.readOnly, role: "data directory" });
+}
+
+/** The local spool directory for asynchronous archive-push/archive-get. */
+export function storageSpool(cfg: Config): Storage {
+  return new Storage(posix, cfg.str("spool-path") ?? "/var/spool/pgbunker", { role: "spool" });
+}
+
+/** A local absolute-path storage (restore targets outside pg1-path such as tablespaces). */
+export function storageLocal(readOnly = false): Storage {
+  return new Storage(posix, "/", { readOnly, role: "local" });
+}
+
+/** How a worker reaches the repository or a data directory: the same place the command uses. */
+export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, readOnly = false): StorageSpec {
+  const i = index ?? (role === "repo" ? cfg.repoIndex : 1);
+  const remote = role === "repo" ? repoIsRemote(cfg, i) : pgIsRemote(cfg, i);
+  if (remote) {
+    return remoteSpec(cfg, role, i, readOnly);
+  }
+  const base = role === "repo" ? (cfg.str(`repo${i}-path`) ?? "/var/lib/pgbackrest") : cfg.str(`pg${i}-path`);
+  if (!base) throw err("OptionRequiredError", `${cfg.command} command requires option: pg${i}-path`);
+  return { kind: "posix", base, readOnly, role: role === "repo" ? "repository" : "data directory" };
+}
+
+/** Open a storage from its description (used inside workers). */
+export async function openStorage(spec: StorageSpec): Promise<Storage> {
+  if (spec.kind === "posix") return new Storage(posix, spec.base, { readOnly: spec.readOnly, role: spec.role });
+  return openRemote(spec.target as RemoteTarget, spec.readOnly ?? false);
+}
+
+let opened = new Map<string, Promise<Storage>>();
+
+/**
+ * A worker's storage for a job: opened once and kept for every later job that names the same
+ * storage (a remote storage is an SSH session; reopening it per file would cost a round trip each).
+ * A worker names few storages; the bound only keeps a long-lived worker from hoarding old ones.
+ */
+export function workerStorage(spec: StorageSpec): Promise<Storage> {
+  const key = JSON.stringify(spec);
+  let s = opened.get(key);
+  if (!s) {
+    s = openStorage(spec);
+    opened.set(key, s);
+    if (opened.size > 8) opened = new Map([[key, s]]);
+  }
+  return s;
+}

@@ -1,0 +1,266 @@
+/**
+ * The 'verify' command: is everything in the repository still what was recorded?
+ *   1. info files: backup.info and archive.info, main and copy, load and agree;
+ *   2. list every WAL file and every file of every backup (manifest, falling back to its copy),
+ *      and what nothing refers to (orphans);
+ *   3. read every file in process-max workers (verify/file.ts): size and SHA-1 of the stored
+ *      bytes and of the original file;
+ *   4. WAL: holes per timeline, classified against the backups and the archive retention policy;
+ *      each backup's start..stop WAL must be there and valid;
+ *   5. report (text in pgBackRest's layout, or json) and exit non-zero when anything is wrong.
+ * With --set only that backup set is verified (verify/scope.ts).
+ */
+import { err } from "../../common/error.ts";
+import { log, type LogLevel } from "../../common/log.ts";
+import { Progress } from "../../common/progress.ts";
+import type { Config } from "../../config/parse.ts";
+import { segmentRange, WAL_SEGMENT_DEFAULT } from "../../postgres/wal.ts";
+import { loadArchiveInfo } from "../../repo/archive-info.ts";
+import { loadBackupInfo } from "../../repo/backup-info.ts";
+import { isLabel } from "../../repo/label.ts";
+import { repoPath } from "../../repo/layout.ts";
+import { WorkerPool } from "../../worker/pool.ts";
+import { repoCipherPass, staleTempSeconds } from "../archive/common.ts";
+import { retentionPolicy } from "../expire/expire.ts";
+import { planArchive, type PlanBackup } from "../expire/plan.ts";
+import { archiveIdOfDb } from "../shared/repos.ts";
+import { storageRepo, storageSpec } from "../shared/storage.ts";
+import {
+  archiveStrays, backupDirOrphans, backupJobs, backupStrays, infoFileProblems, listArchiveId, loadManifestChecked,
+  type ArchiveListing, type BackupFileJob, type ManifestLoad,
+} from "./collect.ts";
+import { VERIFY_FILE_JOB, type VerifyFileParams, type VerifyFileResult } from "./file.ts";
+import { classifyGaps, findGaps } from "./gaps.ts";
+import { checkSetLabel, setScope, walInScope, type SetScope } from "./scope.ts";
+import { tempFileWarnings } from "./temps.ts";
+import { countResult, problemCount, verifyJson, verifyText, zeroCounts, type ArchiveReport, type BackupReport, type FileProblem, type VerifyReport } from "./report.ts";
+
+export async function run(cfg: Config): Promise<number> {
+  const stanza = cfg.str("stanza");
+  if (!stanza) throw err("OptionRequiredError", "verify command requires option: stanza", "add --stanza=NAME.");
+  const repoKey = cfg.repoIndex;
+  const output = cfg.str("output") ?? "none";
+  // json on stdout must stay parseable: what would log at info there logs at detail.
+  infoLevel = output === "json" ? "detail" : "info";
+  const report = await verifyRepo(cfg, stanza, repoKey);
+
+  if (output === "text") process.stdout.write(verifyText(report, cfg.bool("verbose")));
+  else if (output === "json") process.stdout.write(verifyJson(report));
+  const problems = problemCount(report);
+  if (problems > 0)
+    throw err(
+      "RepoInvalidError",
+      `verify found ${problems} problem(s) in stanza '${stanza}' on repo${repoKey}`,
+      output === "none" ? "run verify with --output=text to see them." : "see the report above: damaged or missing files cannot be restored from this repository.",
+    );
+  log(infoLevel, `repo${repoKey}: ${report.backups.filter((b) => b.status === "valid").length} backup(s) and ${report.archives.reduce((n, a) => n + a.counts.valid, 0)} WAL file(s) verified: no problem found`);
+  return 0;
+}
+
+/** Level of the per-file problem lines and the summary (detail when stdout carries json). */
+let infoLevel: LogLevel = "info";
+
+interface Planned {
+  report: VerifyReport;
+  listings: ArchiveListing[];
+  manifests: Map<string, ManifestLoad>;
+  /** Labels with a loadable manifest, with their file jobs. */
+  backupFiles: Map<string, BackupFileJob[]>;
+  listed: Set<string>;
+  plan: PlanBackup[];
+  archiveIds: string[];
+}
+
+async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise<VerifyReport> {
+  const storage = await storageRepo(cfg, { repo: repoKey, readOnly: true });
+  const spec = storageSpec(cfg, "repo", repoKey, true);
+  const cipherPass = repoCipherPass(cfg, repoKey);
+  const report: VerifyReport = { stanza, repoKey, archives: [], backups: [], orphans: [], infoProblems: [], warnings: [] };
+
+  // 1. Info files (then load them the normal way: copy as fallback, error when both are bad).
+  for (const path of [repoPath.backupInfo(stanza), repoPath.archiveInfo(stanza)]) {
+    const found = await infoFileProblems(storage, path, cipherPass);
+    report.infoProblems.push(...found.problems);
+    report.warnings.push(...found.warnings);
+  }
+  const backupInfo = (await loadBackupInfo(storage, stanza, { cipherPass }))!;
+  const archiveInfo = (await loadArchiveInfo(storage, stanza, { cipherPass }))!;
+
+  // 2. What there is to read.
+  const listed = new Set(backupInfo.labels());
+  const dirs = (await storage.names(repoPath.backupStanza(stanza))).filter(isLabel);
+  const manifests = new Map<string, ManifestLoad>();
+  const set = cfg.str("set");
+  let scope: SetScope | undefined;
+  if (set !== undefined) {
+    checkSetLabel(set, dirs);
+    manifests.set(set, await loadManifestChecked(storage, stanza, set, backupInfo));
+    scope = setScope(set, manifests.get(set)!);
+  }
+  for (const label of scope?.manifests ?? dirs)
+    if (dirs.includes(label) && !manifests.has(label)) manifests.set(label, await loadManifestChecked(storage, stanza, label, backupInfo));
+  const labels = scope?.labels ?? [...new Set([...listed, ...dirs])].sort();
+
+  const listings: ArchiveListing[] = [];
+  // A set's WAL is in its own cluster's archive id (any, for a backup backup.info does not list).
+  const record = scope && backupInfo.backups.get(scope.label);
+  const setArchiveId = record && archiveIdOfDb(backupInfo, archiveInfo, record.dbId);
+  for (const id of archiveInfo.archiveIds()) {
+    if (setArchiveId !== undefined && id !== setArchiveId) continue;
+    const l = await listArchiveId(storage, spec, stanza, id, archiveInfo.cipherPass);
+    listings.push(scope ? { ...l, wal: l.wal.filter((w) => walInScope(w.segment, scope)), orphans: [] } : l);
+  }
+  if (!scope) {
+    report.orphans.push(...(await archiveStrays(storage, stanza, archiveInfo)), ...listings.flatMap((l) => l.orphans), ...(await backupStrays(storage, stanza)));
+    // Temporary files: warnings, which do not change the exit code (verify/temps.ts says why).
+    report.warnings.push(...(await tempFileWarnings(storage, stanza, staleTempSeconds(cfg))));
+  }
+  const backupFiles = new Map<string, BackupFileJob[]>();
+  for (const label of labels) {
+    const m = manifests.get(label);
+    // Only what backup.info lists is a backup; without a manifest there is nothing to read.
+    if (!m || m.missing || !listed.has(label)) continue;
+    backupFiles.set(label, backupJobs(spec, stanza, label, manifests));
+    report.orphans.push(...(await backupDirOrphans(storage, stanza, label, m)));
+  }
+  const plan: PlanBackup[] = [...backupInfo.backups.values()].map((r) => ({ ...r, archiveId: archiveIdOfDb(backupInfo, archiveInfo, r.dbId) }));
+
+  // 3. Read everything, each stored file once.
+  const results = await readAll(cfg, listings, backupFiles);
+
+  // 4-5. Put the report together.
+  const planned: Planned = { report, listings, manifests, backupFiles, listed, plan, archiveIds: archiveInfo.archiveIds() };
+  assembleBackups(planned, labels, results, assembleArchives(cfg, planned, results));
+  report.orphans.sort();
+  return report;
+}
+
+/** Small files travel to the workers in batches: one message per file would cost more than the file. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_FILES = 256;
+
+async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map<string, BackupFileJob[]>): Promise<Map<string, VerifyFileResult>> {
+  const bufferSize = cfg.num("buffer-size");
+  const jobs = new Map<string, VerifyFileParams>();
+  for (const l of listings) for (const w of l.wal) jobs.set(w.job.path, { ...w.job, bufferSize });
+  for (const files of backupFiles.values()) for (const f of files) if (f.job && !jobs.has(f.key)) jobs.set(f.key, { ...f.job, bufferSize });
+  // Largest first, so the last job to finish is a small one.
+  const sizeOf = (p: VerifyFileParams) => p.repoSize ?? p.size ?? WAL_SEGMENT_DEFAULT;
+  const ordered = [...jobs].sort((a, b) => sizeOf(b[1]) - sizeOf(a[1]));
+  const batches: { keys: string[]; files: VerifyFileParams[]; bytes: number }[] = [];
+  for (const [key, params] of ordered) {
+    const last = batches.at(-1);
+    if (last && last.bytes + sizeOf(params) <= BATCH_BYTES && last.files.length < BATCH_FILES) {
+      last.keys.push(key);
+      last.files.push(params);
+      last.bytes += sizeOf(params);
+    } else batches.push({ keys: [key], files: [params], bytes: sizeOf(params) });
+  }
+
+  const progress = new Progress("verify", ordered.length, ordered.reduce((n, [, p]) => n + sizeOf(p), 0));
+  const results = new Map<string, VerifyFileResult>();
+  const pool = await WorkerPool.start(cfg.num("process-max") ?? 1);
+  try {
+    const batchOf = new Map(batches.map((b) => [b.files, b]));
+    await pool.runAll(batches.map((b) => ({ type: VERIFY_FILE_JOB, params: b.files })), (job, batchResults: VerifyFileResult[]) => {
+      const b = batchOf.get(job.params)!;
+      b.keys.forEach((key, i) => results.set(key, batchResults[i]!));
+      progress.add(b.bytes, b.files.length);
+    });
+  } finally {
+    progress.done();
+    await pool.close();
+  }
+  return results;
+}
+
+function problemOf(file: string, r: VerifyFileResult): FileProblem | undefined {
+  if (r.status === "ok") return undefined;
+  const text = { missing: "file missing", checksum: "invalid checksum", size: "invalid size", other: "invalid result" }[r.status];
+  log(infoLevel, `${text} '${file}'${r.detail ? `: ${r.detail}` : ""}`);
+  return { file, problem: r.status, detail: r.detail };
+}
+
+/** Archive reports; returns, per backup, the segments of its start..stop that are missing or damaged. */
+function assembleArchives(cfg: Config, p: Planned, results: Map<string, VerifyFileResult>): Map<string, string[]> {
+  // The segment size is in every segment's header; take the one most segments agree on.
+  const votes = new Map<number, number>();
+  for (const r of results.values()) if (r.segmentSize) votes.set(r.segmentSize, (votes.get(r.segmentSize) ?? 0) + 1);
+  const segmentSize = [...votes].sort((a, b) => b[1] - a[1])[0]?.[0] ?? WAL_SEGMENT_DEFAULT;
+  const archivePlan = planArchive(p.plan, retentionPolicy(cfg, p.report.repoKey), p.archiveIds);
+
+  for (const l of p.listings) {
+    const a: ArchiveReport = { archiveId: l.archiveId, counts: zeroCounts(), problems: [], gaps: [], duplicates: [] };
+    const seen = new Map<string, number>();
+    for (const w of l.wal) {
+      let r = results.get(w.job.path)!;
+      if (r.status === "ok" && !w.partial && r.size !== undefined && r.size !== segmentSize) r = { status: "size", detail: `size is ${r.size}, expected ${segmentSize}` };
+      countResult(a.counts, r.status);
+      const prob = problemOf(w.file, r);
+      if (prob) a.problems.push(prob);
+      if (!w.partial) seen.set(w.segment, (seen.get(w.segment) ?? 0) + 1);
+    }
+    a.duplicates = [...seen].filter(([, n]) => n > 1).map(([s]) => s).sort();
+    const segments = [...seen.keys()].sort();
+    a.min = segments[0];
+    a.max = segments.at(-1);
+    const ranges = p.plan
+      .filter((b) => b.archiveId === l.archiveId && b.archiveStart !== undefined && b.archiveStop !== undefined)
+      .map((b) => ({ label: b.label, start: b.archiveStart!, stop: b.archiveStop! }));
+    a.gaps = classifyGaps(findGaps(segments, segmentSize), ranges, archivePlan.ids.find((i) => i.archiveId === l.archiveId));
+    p.report.archives.push(a);
+  }
+
+  // Each backup's own WAL: every segment from start to stop, present and valid.
+  const walMissing = new Map<string, string[]>();
+  for (const b of p.plan) {
+    if (!b.archiveStart || !b.archiveStop || !b.archiveId) continue;
+    const l = p.listings.find((x) => x.archiveId === b.archiveId);
+    const valid = new Set(l?.wal.filter((w) => !w.partial && results.get(w.job.path)?.status === "ok").map((w) => w.segment));
+    const needed = b.archiveStart.slice(0, 8) === b.archiveStop.slice(0, 8) ? segmentRange(b.archiveStart, b.archiveStop, segmentSize) : [b.archiveStart, b.archiveStop];
+    walMissing.set(b.label, needed.filter((s) => !valid.has(s)));
+  }
+  return walMissing;
+}
+
+function assembleBackups(p: Planned, labels: string[], results: Map<string, VerifyFileResult>, walMissing: Map<string, string[]>): void {
+  for (const label of labels) {
+    const load = p.manifests.get(label);
+    const b: BackupReport = { label, status: "valid", counts: zeroCounts(), problems: [], walMissing: walMissing.get(label) ?? [], notes: [] };
+    p.report.backups.push(b);
+    if (!load) {
+      b.status = "missing";
+      b.notes.push("listed in backup.info but its directory is missing");
+      continue;
+    }
+    if (!p.listed.has(label)) {
+      // Not a backup (yet, or any more): a backup running now, or what an interrupted backup or
+      // expire left behind. The next backup or expire removes it; nothing restores from it.
+      b.status = load.copyOnly ? "in-progress" : "unlisted";
+      if (b.status === "unlisted") p.report.warnings.push(`${repoPath.backupDir(p.report.stanza, label)} is not in backup.info: left by an interrupted backup or expire, the next expire removes it`);
+      continue;
+    }
+    if (load.missing) {
+      b.status = "manifest missing";
+      b.notes.push(...load.notes);
+      continue;
+    }
+    b.notes.push(...load.notes);
+    p.report.warnings.push(...load.warnings.map((w) => `${label}: ${w}`));
+    for (const f of p.backupFiles.get(label)!) {
+      const r = f.job ? results.get(f.key)! : { status: "ok" as const };
+      countResult(b.counts, r.status);
+      const prob = r.status === "ok" ? undefined : { file: f.display, problem: r.status, detail: r.detail } as FileProblem;
+      if (prob) b.problems.push(prob);
+    }
+    if (b.counts.valid !== b.counts.checked || b.walMissing.length > 0) b.status = "invalid";
+  }
+  // Log each damaged file once (a file shared by several backups is one problem).
+  const logged = new Set<string>();
+  for (const b of p.report.backups)
+    for (const prob of b.problems)
+      if (!logged.has(prob.file)) {
+        logged.add(prob.file);
+        problemOf(prob.file, { status: prob.problem, detail: prob.detail });
+      }
+}

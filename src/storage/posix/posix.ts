@@ -1,0 +1,449 @@
+/**
+ * Local file system driver. Synchronous system calls inside async methods: the data path is a
+ * tight loop (read into one reusable buffer → filters → write), with no per-chunk allocation
+ * beyond what a filter itself emits.
+ */
+import {
+  chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  readdirSync, readlinkSync, readSync, renameSync, rmSync, rmdirSync, statSync, symlinkSync, truncateSync, unlinkSync,
+  utimesSync, type Stats,
+} from "node:fs";
+import { dirname } from "node:path";
+import { err, fromSystemError } from "../../common/error.ts";
+import { fsyncPath } from "../../common/fs.ts";
+import { groupId, groupName, isRoot, userId, userName } from "../../common/user.ts";
+import { errnoName, syncFileSystem } from "../../native/helper.ts";
+import { FileSink } from "./file-sink.ts";
+import type { FilterResult } from "../../filter/filter.ts";
+import { findLastResult } from "../../filter/filter.ts";
+import { Pipeline } from "../../filter/pipeline.ts";
+import { TEMP_EXT, type ReadOptions, type StorageDriver, type StorageInfo, type StorageRead, type StorageWrite, type WriteOptions } from "../storage.ts";
+
+const DEFAULT_BUFFER = 1024 * 1024;
+const MIN_BUFFER = 16 * 1024;
+const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
+const FILE_MODE = 0o640;
+const PATH_MODE = 0o750;
+
+function typeOf(st: Stats): StorageInfo["type"] {
+  if (st.isFile()) return "file";
+  if (st.isDirectory()) return "path";
+  if (st.isSymbolicLink()) return "link";
+  return "special";
+}
+
+export function statToInfo(name: string, path: string, st: Stats): StorageInfo {
+  const type = typeOf(st);
+  return {
+    name,
+    type,
+    size: type === "file" ? st.size : 0,
+    mtime: Math.floor(st.mtimeMs / 1000),
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    user: userName(st.uid),
+    group: groupName(st.gid),
+    linkDestination: type === "link" ? readlinkSync(path) : undefined,
+  };
+}
+
+/**
+ * Collects what a pipeline emits for one read call, without allocating per chunk. A filter's
+ * output view is valid only during the sink call (the filter reuses its buffer for the next
+ * output, even within one process call), so it is copied into one accumulation buffer that the
+ * reader keeps and reuses for every read (the chunk a read returns is valid until the next read,
+ * as StorageRead promises). A view of the reader's own buffer (no filters, or only filters that
+ * pass bytes through: sha1, size, page-checksum) stays valid until the next read as it is: when it
+ * is the only part, it is handed out with no copy at all.
+ */
+class Collector {
+  readonly #own: ArrayBufferLike;
+  #acc = new Uint8Array(0);
+  #accLen = 0;
+  #view: Uint8Array | undefined;
+
+  constructor(own: Uint8Array) {
+    this.#own = own.buffer;
+  }
+
+  readonly sink = (out: Uint8Array) => {
+    if (out.byteLength === 0) return;
+    if (out.buffer === this.#own && this.#accLen === 0 && this.#view === undefined) {
+      this.#view = out;
+      return;
+    }
+    if (this.#view !== undefined) {
+      const v = this.#view;
+      this.#view = undefined;
+      this.#append(v);
+    }
+    this.#append(out);
+  };
+
+  #append(part: Uint8Array): void {
+    const need = this.#accLen + part.byteLength;
+    if (need > this.#acc.byteLength) {
+      const grown = new Uint8Array(Math.max(need, this.#acc.byteLength * 2, MIN_BUFFER));
+      grown.set(this.#acc.subarray(0, this.#accLen));
+      this.#acc = grown;
+    }
+    this.#acc.set(part, this.#accLen);
+    this.#accLen = need;
+  }
+
+  get empty(): boolean {
+    return this.#view === undefined && this.#accLen === 0;
+  }
+
+  take(): Uint8Array {
+    if (this.#view !== undefined) {
+      const v = this.#view;
+      this.#view = undefined;
+      return v;
+    }
+    const out = this.#acc.subarray(0, this.#accLen);
+    this.#accLen = 0;
+    return out;
+  }
+}
+
+class PosixRead implements StorageRead {
+  readonly #path: string;
+  #fd: number | undefined;
+  readonly #buf: Uint8Array;
+  readonly #pipeline: Pipeline;
+  readonly #collector: Collector;
+  #position: number;
+  #remaining: number;
+  #done = false;
+
+  constructor(path: string, fd: number, opts: ReadOptions, fileSize: number) {
+    this.#path = path;
+    this.#fd = fd;
+    // Small files get small buffers: a 1MiB buffer (and codec buffers sized from it) for every
+    // 8KiB relation file would be most of a backup's allocation work.
+    const want = Math.min(opts.limit ?? Number.POSITIVE_INFINITY, fileSize + 1);
+    const size = Math.min(opts.bufferSize ?? DEFAULT_BUFFER, Math.max(MIN_BUFFER, roundUp(want, MIN_BUFFER)));
+    this.#buf = new Uint8Array(size);
+    this.#collector = new Collector(this.#buf);
+    this.#pipeline = new Pipeline(opts.filters ?? [], this.#collector.sink, size);
+    this.#position = opts.offset ?? 0;
+    this.#remaining = opts.limit ?? Number.POSITIVE_INFINITY;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    try {
+      while (this.#collector.empty && !this.#done) {
+        const want = Math.min(this.#buf.byteLength, this.#remaining);
+        let n = 0;
+        if (want > 0) {
+          try {
+            n = readSync(this.#fd!, this.#buf, 0, want, this.#position);
+          } catch (e) {
+            throw fromSystemError(e, "read", this.#path);
+          }
+        }
+        if (n === 0) {
+          this.#pipeline.end();
+          this.#done = true;
+          break;
+        }
+        this.#position += n;
+        this.#remaining -= n;
+        this.#pipeline.process(this.#buf.subarray(0, n));
+      }
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    return this.#collector.empty ? null : this.#collector.take();
+  }
+
+  results(): FilterResult[] {
+    return this.#pipeline.results();
+  }
+
+  async close(): Promise<void> {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+    if (!this.#done) this.#pipeline.free();
+  }
+}
+
+class PosixWrite implements StorageWrite {
+  readonly #path: string;
+  readonly #target: string;
+  readonly #opts: WriteOptions;
+  #fd: number | undefined;
+  readonly #pipeline: Pipeline;
+  readonly #sink: FileSink;
+
+  constructor(path: string, target: string, fd: number, opts: WriteOptions) {
+    this.#path = path;
+    this.#target = target;
+    this.#fd = fd;
+    this.#opts = opts;
+    const size = opts.sizeHint === undefined ? (opts.bufferSize ?? DEFAULT_BUFFER) : Math.min(opts.bufferSize ?? DEFAULT_BUFFER, Math.max(MIN_BUFFER, roundUp(opts.sizeHint + 1, MIN_BUFFER)));
+    // Files made durable later (sync: false) start their write-back as they are written.
+    this.#sink = new FileSink(fd, path, { writeback: opts.sync === false });
+    this.#pipeline = new Pipeline(opts.filters ?? [], (out) => this.#sink.write(out), size);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    try {
+      this.#pipeline.process(chunk);
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
+  }
+
+  async close(): Promise<FilterResult[]> {
+    const fd = this.#fd;
+    if (fd === undefined) throw err("AssertError", `file '${this.#path}' is already closed`);
+    try {
+      this.#pipeline.end();
+      this.#sink.finish();
+      checkExpected(this.#path, this.#pipeline.results(), this.#opts.expect);
+      if (this.#opts.sync !== false) fsyncSync(fd);
+    } catch (e) {
+      await this.abort();
+      throw fromSystemError(e, "write", this.#path);
+    }
+    closeSync(fd);
+    this.#fd = undefined;
+    try {
+      applyAttributes(this.#target, this.#opts);
+      if (this.#target !== this.#path) renameSync(this.#target, this.#path);
+    } catch (e) {
+      try {
+        unlinkSync(this.#target);
+      } catch {}
+      throw fromSystemError(e, "move", this.#target);
+    }
+    if ((this.#opts.syncPath ?? this.#opts.sync) !== false) fsyncPath(dirname(this.#path));
+    return this.#pipeline.results();
+  }
+
+  async abort(): Promise<void> {
+    this.#pipeline.free();
+    this.#sink.release();
+    if (this.#fd !== undefined) {
+      closeSync(this.#fd);
+      this.#fd = undefined;
+    }
+    try {
+      unlinkSync(this.#target);
+    } catch {}
+  }
+}
+
+/** WriteOptions.expect: the bytes written must have this size and SHA-1, or nothing is committed. */
+function checkExpected(path: string, results: FilterResult[], expect: WriteOptions["expect"]): void {
+  if (!expect) return;
+  const size = findLastResult(results, "size");
+  const sha1 = findLastResult(results, "sha1");
+  if ((expect.size !== undefined && !size) || (expect.sha1 !== undefined && !sha1))
+    throw err("AssertError", `write of '${path}' expects a size/sha1 but its filters do not compute them`);
+  if (expect.size !== undefined && size!.size !== expect.size)
+    throw err("ChecksumError", `'${path}' has size ${size!.size} but ${expect.size} was expected`);
+  if (expect.sha1 !== undefined && sha1!.hash !== expect.sha1)
+    throw err("ChecksumError", `'${path}' has checksum ${sha1!.hash} but ${expect.sha1} was expected`);
+}
+
+function applyAttributes(path: string, a: { mode?: number; user?: string; group?: string; mtime?: number; followLink?: boolean }): void {
+  if (a.user !== undefined || a.group !== undefined) {
+    if (isRoot()) {
+      const uid = a.user === undefined ? -1 : userId(a.user);
+      const gid = a.group === undefined ? -1 : groupId(a.group);
+      // A user or group that does not exist here keeps the current owner (pgBackRest does the same
+      // and warns once at the command level).
+      if (uid !== undefined && gid !== undefined) (a.followLink === false ? lchownSync : chownSync)(path, uid, gid);
+    }
+  }
+  if (a.mode !== undefined && a.followLink !== false) chmodSync(path, a.mode);
+  if (a.mtime !== undefined) (a.followLink === false ? lutimesSync : utimesSync)(path, a.mtime, a.mtime);
+}
+
+export class PosixDriver implements StorageDriver {
+  readonly features = { link: true, pathSync: true, owner: isRoot(), hardLink: true, truncate: true, syncTree: true };
+
+  async info(path: string, opts: { ignoreMissing?: boolean; followLink?: boolean } = {}): Promise<StorageInfo | null> {
+    try {
+      const st = opts.followLink ? statSync(path) : lstatSync(path);
+      return statToInfo(path, path, st);
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT" && opts.ignoreMissing) return null;
+      throw fromSystemError(e, "info", path);
+    }
+  }
+
+  async list(path: string, opts: { ignoreMissing?: boolean } = {}): Promise<StorageInfo[] | null> {
+    let names: string[];
+    try {
+      names = readdirSync(path);
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT" && opts.ignoreMissing) return null;
+      throw fromSystemError(e, "path-open", path);
+    }
+    const out: StorageInfo[] = [];
+    for (const name of names) {
+      const full = `${path}/${name}`;
+      try {
+        out.push(statToInfo(name, full, lstatSync(full)));
+      } catch (e) {
+        // Removed between readdir and lstat (PostgreSQL drops temp files all the time): skip it.
+        if ((e as { code?: string }).code !== "ENOENT") throw fromSystemError(e, "info", full);
+      }
+    }
+    return out;
+  }
+
+  async openRead(path: string, opts: ReadOptions = {}): Promise<StorageRead | null> {
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT" && opts.ignoreMissing) return null;
+      throw fromSystemError(e, "open-read", path);
+    }
+    const st = fstatSync(fd);
+    if (st.isDirectory()) {
+      closeSync(fd);
+      throw err("FileOpenError", `unable to open '${path}' for read: it is a directory`);
+    }
+    return new PosixRead(path, fd, opts, st.size);
+  }
+
+  async openWrite(path: string, opts: WriteOptions = {}): Promise<StorageWrite> {
+    const target = opts.atomic === false ? path : `${path}${TEMP_EXT}`;
+    const mode = opts.mode ?? FILE_MODE;
+    let fd: number;
+    try {
+      fd = openSync(target, "w", mode);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOENT" || opts.pathCreate === false) throw fromSystemError(e, "open-write", target);
+      this.#mkdirp(dirname(target), opts.pathMode ?? PATH_MODE);
+      try {
+        fd = openSync(target, "w", mode);
+      } catch (e2) {
+        throw fromSystemError(e2, "open-write", target);
+      }
+    }
+    return new PosixWrite(path, target, fd, { ...opts, mode: opts.mode });
+  }
+
+  #mkdirp(path: string, mode: number): void {
+    try {
+      mkdirSync(path, { recursive: true, mode });
+    } catch (e) {
+      throw fromSystemError(e, "path-create", path);
+    }
+  }
+
+  async remove(path: string, opts: { ignoreMissing?: boolean } = {}): Promise<void> {
+    try {
+      unlinkSync(path);
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT" && opts.ignoreMissing !== false) return;
+      throw fromSystemError(e, "remove", path);
+    }
+  }
+
+  async pathCreate(path: string, opts: { mode?: number; parents?: boolean; errorOnExists?: boolean } = {}): Promise<void> {
+    try {
+      // mkdir -p succeeds on an existing directory: create the parents, then the path itself alone.
+      if (opts.errorOnExists && (opts.parents ?? true)) mkdirSync(dirname(path), { recursive: true, mode: opts.mode ?? PATH_MODE });
+      mkdirSync(path, { recursive: (opts.parents ?? true) && !opts.errorOnExists, mode: opts.mode ?? PATH_MODE });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "EEXIST" && !opts.errorOnExists && statSync(path).isDirectory()) return;
+      if (code === "EEXIST") throw err("PathExistsError", `unable to create path '${path}': it already exists`);
+      throw fromSystemError(e, "path-create", path);
+    }
+  }
+
+  async pathRemove(path: string, opts: { recurse?: boolean; ignoreMissing?: boolean } = {}): Promise<void> {
+    try {
+      if (opts.recurse) rmSync(path, { recursive: true, force: opts.ignoreMissing !== false });
+      else rmdirSync(path);
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT" && opts.ignoreMissing !== false) return;
+      throw fromSystemError(e, "remove", path);
+    }
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    try {
+      renameSync(from, to);
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT" && lstatSafe(from)) {
+        this.#mkdirp(dirname(to), PATH_MODE);
+        renameSync(from, to);
+      } else throw fromSystemError(e, "move", from);
+    }
+    fsyncPath(dirname(to));
+  }
+
+  async pathSync(path: string): Promise<void> {
+    fsyncPath(path);
+  }
+
+  async syncTree(path: string): Promise<void> {
+    const rc = syncFileSystem(path);
+    if (rc !== 0) throw err("PathSyncError", `unable to sync the file system holding '${path}': ${errnoName(rc)}`);
+  }
+
+  async linkCreate(target: string, path: string): Promise<void> {
+    try {
+      symlinkSync(target, path);
+    } catch (e) {
+      throw fromSystemError(e, "link", path);
+    }
+  }
+
+  async hardLink(existing: string, path: string): Promise<void> {
+    try {
+      rmSync(path, { force: true });
+      linkSync(existing, path);
+    } catch (e) {
+      // ENOENT: the new link's directory is missing (create it), or the file linked to is (an error).
+      if ((e as { code?: string }).code !== "ENOENT" || !existsSync(existing)) throw fromSystemError(e, "link", existing);
+      this.#mkdirp(dirname(path), PATH_MODE);
+      try {
+        linkSync(existing, path);
+      } catch (e2) {
+        throw fromSystemError(e2, "link", path);
+      }
+    }
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    try {
+      truncateSync(path, size);
+    } catch (e) {
+      throw fromSystemError(e, "write", path);
+    }
+  }
+
+  async setAttributes(path: string, attrs: { mode?: number; user?: string; group?: string; mtime?: number; followLink?: boolean }): Promise<void> {
+    try {
+      applyAttributes(path, attrs);
+    } catch (e) {
+      throw fromSystemError(e, "info", path);
+    }
+  }
+}
+
+function lstatSafe(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process-wide local driver (stateless, so one is enough). */
+export const posix = new PosixDriver();
