@@ -19,6 +19,7 @@ import { loadBackupInfo } from "../repo/backup-info.ts";
 import { isLabel } from "../repo/label.ts";
 import { repoPath } from "../repo/layout.ts";
 import { WorkerPool } from "../worker/pool.ts";
+import { jobRetry } from "../worker/retry.ts";
 import { repoCipherPass } from "./archive/common.ts";
 import { retentionPolicy } from "./expire.ts";
 import { planArchive, type PlanBackup } from "./expire/plan.ts";
@@ -137,7 +138,7 @@ async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map
 
   const progress = new Progress("verify", ordered.length, ordered.reduce((n, [, p]) => n + sizeOf(p), 0));
   const results = new Map<string, VerifyFileResult>();
-  const pool = await WorkerPool.start(cfg.num("process-max") ?? 1);
+  const pool = await WorkerPool.start(cfg.num("process-max") ?? 1, { retry: jobRetry(cfg) });
   try {
     const batchOf = new Map(batches.map((b) => [b.files, b]));
     await pool.runAll(batches.map((b) => ({ type: VERIFY_FILE_JOB, params: b.files })), (job, batchResults: VerifyFileResult[]) => {

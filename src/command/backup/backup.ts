@@ -41,6 +41,7 @@ import { decideFile, referencePrior } from "./incremental.ts";
 import { buildFileList } from "./manifest-build.ts";
 import { prepareResume, removeUnlisted } from "./resume.ts";
 import { copyWalIntoBackup, waitForArchive } from "./wal.ts";
+import { jobRetry } from "../../worker/retry.ts";
 
 interface Cluster {
   pg: Storage;
@@ -119,6 +120,7 @@ export async function run(cfg: Config): Promise<number> {
       source: fileSource(cfg, cluster),
       repo: storageSpec(cfg, "repo"),
       processMax: cfg.num("process-max") ?? 1,
+      retry: jobRetry(cfg),
       bufferSize: cfg.num("buffer-size") ?? 1024 * 1024,
       compressType,
       compressLevel,
