@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { PgbError } from "../../../src/common/error.ts";
 import { parseConfigText } from "../../../src/config/ini-config.ts";
 import { configLocation } from "../../../src/config/location.ts";
+import { helpText } from "../../../src/config/help.ts";
 import { parseConfig } from "../../../src/config/parse.ts";
 import { scratchDirs } from "../../harness/scratch.ts";
 
@@ -126,6 +127,14 @@ describe("config location: pgbunker's home, else pgBackRest's", () => {
     const cfg = parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "backup"], etc });
     expect([cfg.num("process-max"), cfg.num("compress-level")]).toEqual([1, 5]);
     expect(cfg.configFiles).toEqual([`${etc}/pgbunker/conf.d/a.conf`]);
+  });
+
+  test("help of the config options states the defaults and the rules", () => {
+    const help = helpText("t", ["check", "config"]);
+    expect(help).toContain("default: /etc/pgbunker/pgbunker.conf when it or /etc/pgbunker/conf.d exists, else /etc/pgbackrest/pgbackrest.conf (or the older /etc/pgbackrest.conf)");
+    expect(help).toContain("--config alone reads no include directory");
+    expect(helpText("t", ["check"])).toMatch(/--config-path +Base directory .*\(default: \/etc\/pgbunker, else \/etc\/pgbackrest\)/);
+    expect(helpText("t", ["backup", "pg1-host-type"])).toContain("[default: ssh, allowed: ssh, not available yet: tls]");
   });
 
   test("pgBackRest's combinations of --config, --config-path, --config-include-path and --no-config", () => {
