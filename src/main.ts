@@ -5,7 +5,8 @@
  */
 import { err, errorCode, PgbError } from "./common/error.ts";
 import { checkStopped, Lock, type LockType } from "./common/lock.ts";
-import { log, logConfigure, logError, logSecret, type LogLevel } from "./common/log.ts";
+import { log, logConfigure, logDetail, logError, logSecret, type LogLevel } from "./common/log.ts";
+import { configFilesText } from "./config/location.ts";
 import { COMMANDS, OPTIONS } from "./config/options.ts";
 import { parseConfig, type Config } from "./config/parse.ts";
 import { COMMAND_MODULES } from "./command/index.ts";
@@ -92,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
   // Commands whose stdout is data (info's text or json) keep begin/end lines out of it, as pgBackRest does.
   const beginEnd: LogLevel = DATA_ON_STDOUT.has(cfg.command) || cfg.str("output") === "json" ? "debug" : "info";
   log(beginEnd, `${cfg.commandName} command begin ${VERSION}: ${params}${cfg.describe()}`);
+  logDetail(configFilesText(cfg.configFiles));
 
   let lock: Lock | undefined;
   let code = 0;

@@ -35,12 +35,14 @@ function describeDefault(def: OptionDef, cmd: CommandName): string {
   const rules = optionRules(def, cmd);
   const parts: string[] = [];
   if (rules.default !== undefined) parts.push(`default: ${rules.default}`);
-  if (rules.allow) parts.push(`allowed: ${rules.allow.join(", ")}`);
+  const refused = Object.keys(def.refused ?? {});
+  if (rules.allow) parts.push(`allowed: ${rules.allow.filter((v) => !refused.includes(v)).join(", ")}`);
   else if (def.range) {
     const show = (n: number) => (def.type === "size" ? formatSize(n) : String(n));
     parts.push(`allowed: ${show(def.range[0])}-${show(def.range[1])}`);
   }
   if (rules.required) parts.push("required");
+  if (refused.length) parts.push(`not available yet: ${refused.join(", ")}`);
   return parts.length ? ` [${parts.join(", ")}]` : "";
 }
 
@@ -74,9 +76,10 @@ function helpOption(version: string, cmd: CommandName, name: string): string {
     "",
     `type: ${def.type}${describeDefault(def, cmd)}`,
   ];
-  if (def.secure) lines.push("secure: set it in a config file or PGBUNKER_ environment variable, never on the command line.");
+  if (def.secure) lines.push("secure: set it in a config file or PGBUNKER_ (or PGBACKREST_) environment variable, never on the command line.");
   if (def.indexed) lines.push(`indexed: ${def.indexed}1-${def.name.slice(def.indexed.length + 1)} ... ${def.indexed}256-${def.name.slice(def.indexed.length + 1)}`);
   if (def.deprecated?.length) lines.push(`deprecated names: ${def.deprecated.join(", ")}`);
+  for (const [value, r] of Object.entries(def.refused ?? {})) lines.push(`${value}: refused, ${r.why}; ${r.hint}`);
   if (def.note) lines.push("", def.note);
   return lines.join("\n") + "\n";
 }

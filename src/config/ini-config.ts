@@ -1,10 +1,12 @@
 /**
  * Reading pgBackRest-style configuration files: `[section]` headers and `key=value` lines,
  * `#` comments, blank lines, surrounding spaces trimmed, repeated keys kept in order (list
- * options). The main file plus every `*.conf` in the include path, in name order.
+ * options). The main file plus every `*.conf` in the include path, in name order (which files:
+ * location.ts).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { err } from "../common/error.ts";
+import type { ConfigLocation } from "./location.ts";
 
 export interface ConfigEntry {
   key: string;
@@ -39,31 +41,31 @@ export function parseConfigText(text: string, file: string, into: ConfigSections
   return into;
 }
 
-export interface ConfigLocation {
-  /** Main file; undefined when --no-config. */
-  file?: string;
-  /** Whether the file was named explicitly (then it must exist). */
-  fileExplicit: boolean;
-  includePath?: string;
-  includeExplicit: boolean;
+/** The sections of every file read, and the files in the order they were read. */
+export interface LoadedConfig {
+  sections: ConfigSections;
+  files: string[];
 }
 
-export function loadConfigFiles(loc: ConfigLocation): ConfigSections {
+export function loadConfigFiles(loc: ConfigLocation): LoadedConfig {
   const sections: ConfigSections = new Map();
-  if (loc.file !== undefined) {
-    if (existsSync(loc.file)) parseConfigText(readText(loc.file), loc.file, sections);
-    else if (loc.fileExplicit)
-      throw err("FileMissingError", `unable to open missing config file '${loc.file}'`, "check --config / --config-path, or use --no-config.");
-  }
+  const files: string[] = [];
+  const read = (file: string) => {
+    parseConfigText(readText(file), file, sections);
+    files.push(file);
+  };
+  const main = loc.files.find((f) => existsSync(f));
+  if (main !== undefined) read(main);
+  else if (loc.fileRequired)
+    throw err("FileMissingError", `unable to open missing config file '${loc.files[0]}'`, "check --config / --config-path (or PGBUNKER_CONFIG / PGBACKREST_CONFIG), or use --no-config.");
   if (loc.includePath !== undefined) {
     if (existsSync(loc.includePath) && statSync(loc.includePath).isDirectory()) {
-      for (const name of readdirSync(loc.includePath).filter((n) => n.endsWith(".conf")).sort())
-        parseConfigText(readText(`${loc.includePath}/${name}`), `${loc.includePath}/${name}`, sections);
-    } else if (loc.includeExplicit) {
-      throw err("PathMissingError", `config include path '${loc.includePath}' does not exist`, "create it or correct --config-include-path.");
+      for (const name of readdirSync(loc.includePath).filter((n) => n.endsWith(".conf")).sort()) read(`${loc.includePath}/${name}`);
+    } else if (loc.includeRequired) {
+      throw err("PathMissingError", `config include path '${loc.includePath}' does not exist`, "create it or correct --config-include-path (or PGBUNKER_CONFIG_INCLUDE_PATH / PGBACKREST_CONFIG_INCLUDE_PATH).");
     }
   }
-  return sections;
+  return { sections, files };
 }
 
 function readText(file: string): string {

@@ -71,6 +71,8 @@ export interface OptionDef {
   depends?: { option: string; values: readonly string[] };
   /** Default and inclusive range that depend on another option's value (compress-level by compress-type). */
   byValueOf?: { option: string; defaults: Readonly<Record<string, number>>; ranges: Readonly<Record<string, readonly [number, number]>> };
+  /** Values pgBackRest allows that pgbunker refuses until it implements them: value → why, and what to use instead. */
+  refused?: Readonly<Record<string, { why: string; hint: string }>>;
 }
 
 // ---- command sets (as documented per option) -------------------------------------------
@@ -93,6 +95,8 @@ const REMOTE_CAPABLE: readonly CommandName[] = [
   "archive-get", "archive-push", "backup", "check", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete",
   "stanza-upgrade", "verify", "remote",
 ];
+/** Commands that run parallel jobs in worker processes (pgBackRest's "local" role). */
+const JOBS: readonly CommandName[] = ["archive-get", "archive-push", "backup", "restore", "verify"];
 const LOCKING: readonly CommandName[] = [
   "annotate", "archive-get", "archive-push", "backup", "expire", "info", "restore", "stanza-create", "stanza-delete",
   "stanza-upgrade", "start", "stop", "remote",
@@ -106,9 +110,34 @@ const GiB = 1024 * MiB;
 const TiB = 1024 * GiB;
 const PiB = 1024 * TiB;
 
-export const DEFAULT_CONFIG_PATH = "/etc/pgbunker";
-export const DEFAULT_CONFIG_FILE = "pgbunker.conf";
-export const DEFAULT_CONFIG_INCLUDE = "conf.d";
+/**
+ * Where the configuration is looked for when --config, --config-path and --config-include-path
+ * are not given (config/location.ts applies the rules): pgbunker's own place when it has a file
+ * or a conf.d there, else pgBackRest's (with pgBackRest's fallback to the pre-2.0
+ * /etc/pgbackrest.conf), so a host migrating from pgBackRest needs no --config.
+ */
+export const CONFIG_HOME = {
+  pgbunker: { path: "/etc/pgbunker", file: "pgbunker.conf" },
+  pgbackrest: { path: "/etc/pgbackrest", file: "pgbackrest.conf", legacy: "/etc/pgbackrest.conf" },
+  include: "conf.d",
+} as const;
+const CONFIG_DEFAULT_TEXT =
+  `${CONFIG_HOME.pgbunker.path}/${CONFIG_HOME.pgbunker.file} when it or ${CONFIG_HOME.pgbunker.path}/${CONFIG_HOME.include} exists, ` +
+  `else ${CONFIG_HOME.pgbackrest.path}/${CONFIG_HOME.pgbackrest.file} (or the older ${CONFIG_HOME.pgbackrest.legacy})`;
+const CONFIG_LOCATION_NOTE = [
+  `Default configuration: ${CONFIG_DEFAULT_TEXT}, plus *.conf in the ${CONFIG_HOME.include} directory beside it.`,
+  `With --config-path=DIR: DIR/${CONFIG_HOME.pgbunker.file} (or DIR/${CONFIG_HOME.pgbackrest.file}) and DIR/${CONFIG_HOME.include}. A file or directory named`,
+  "explicitly (--config, --config-include-path, or PGBUNKER_/PGBACKREST_ environment variables) must exist;",
+  "--config alone reads no include directory; --no-config reads no main file. 'pgbunker check' logs what it read.",
+].join("\n");
+/** What a remote reads when repoN-/pgN-host-config* are not set: its own default location. */
+const REMOTE_CONFIG_TEXT = "(default: the remote host's own default location, see 'pgbunker help check config')";
+
+/** pgBackRest's TLS transport needs its TLS server (`pgbackrest server`), which pgbunker does not have yet. */
+const TLS_REFUSED = {
+  why: "pgbunker has no TLS server yet, so it cannot connect over TLS",
+  hint: "use ssh (the default: remove the option or set it to ssh) with SSH access to that host; see the README's 'Remote operation over SSH'.",
+};
 
 /** Keeps each entry's literal name, type and allowed values, from which OptionKey and the getters' value types are derived. */
 const o = <const D extends OptionDef>(def: D): D => def;
@@ -145,15 +174,17 @@ const TABLE = [
   o({ name: "compress-level", type: "integer", range: [-7, 22], byValueOf: { option: "compress-type", defaults: COMPRESS_LEVEL_DEFAULT, ranges: COMPRESS_LEVEL_RANGE }, section: "global", commands: ["archive-push", "backup"], summary: "Compression level (default per type: lz4 1, gz 6, zst 3, bz2 9; range per type: lz4 -5..12, gz 0..9, zst -7..22, bz2 1..9)." }),
   o({ name: "compress-level-network", type: "integer", default: "3", range: [0, 9], section: "global", commands: IO, summary: "Compression level for data sent over the network when not otherwise compressed." }),
   o({ name: "compress-type", type: "enum", default: "lz4", allow: COMPRESS_TYPES, section: "global", commands: ["archive-push", "backup"], summary: "Compression for files in the repository.", note: "pgBackRest defaults to gz; pgbunker defaults to lz4." }),
-  o({ name: "config", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_FILE}`, section: "cli", commands: ALL, summary: "Configuration file." }),
-  o({ name: "config-include-path", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_INCLUDE}`, section: "cli", commands: ALL, summary: "Directory of additional *.conf files." }),
-  o({ name: "config-path", type: "path", default: DEFAULT_CONFIG_PATH, section: "cli", commands: ALL, summary: "Base directory for the configuration file and include path." }),
+  o({ name: "config", type: "path", section: "cli", commands: ALL, summary: `Configuration file (default: ${CONFIG_DEFAULT_TEXT}).`, note: CONFIG_LOCATION_NOTE }),
+  o({ name: "config-include-path", type: "path", section: "cli", commands: ALL, summary: `Directory of additional *.conf files (default: ${CONFIG_HOME.include} beside the default configuration file).`, note: CONFIG_LOCATION_NOTE }),
+  o({ name: "config-path", type: "path", section: "cli", commands: ALL, summary: `Base directory for the configuration file and include path (default: ${CONFIG_HOME.pgbunker.path}, else ${CONFIG_HOME.pgbackrest.path}).`, note: CONFIG_LOCATION_NOTE }),
   o({ name: "db-timeout", type: "time", default: "1800", range: [0.1, 604800], section: "global", commands: ["archive-get", "archive-push", "backup", "check", "repo-get", "repo-ls", "stanza-create", "stanza-delete", "stanza-upgrade", "remote"], summary: "Seconds a database query may take (backup start/stop waits included)." }),
   o({ name: "delta", type: "boolean", default: "n", section: "global", commands: ["backup", "restore"], summary: "Compare files by checksum instead of size and time." }),
   o({ name: "dry-run", type: "boolean", default: "n", section: "cli", commands: ["expire"], summary: "Report what would be removed without removing it." }),
   o({ name: "archive-expire-before", type: "string", section: "cli", commands: ["expire"], summary: "Also remove WAL earlier than this segment that no kept backup needs (what PostgreSQL passes archive_cleanup_command as %r)." }),
   o({ name: "oldest", type: "boolean", default: "n", section: "cli", commands: ["expire"], summary: "Expire the oldest full backup set (with its dependents and WAL) while another full backup remains; not with --set." }),
   o({ name: "io-timeout", type: "time", default: "60", range: [0.1, 3600], section: "global", commands: IO, summary: "Seconds an I/O operation may stall." }),
+  o({ name: "job-retry", type: "integer", default: "2", range: [0, 360], section: "global", commands: JOBS, byCommand: { "archive-get": { default: "1" }, "archive-push": { default: "1" } }, summary: "Times a parallel job (a file of a backup, restore or verify) is tried again when its connection to a remote host failed.", note: "pgBackRest retries a failed job whatever the error; pgbunker retries only lost or failed remote connections (ProtocolError, ProtocolTimeoutError, HostConnectError): other errors would fail again. archive-get and archive-push accept it for pgBackRest configurations; a WAL segment whose transfer failed is tried again by PostgreSQL (and the asynchronous queue), not by job-retry." }),
+  o({ name: "job-retry-interval", type: "time", default: "15", range: [0, 900], section: "global", commands: JOBS, summary: "Seconds to wait before each retry after the first (the first retry is immediate)." }),
   o({ name: "lock-path", type: "path", default: "/tmp/pgbunker", section: "global", commands: LOCKING, summary: "Directory for lock and stop files." }),
   o({ name: "neutral-umask", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Use umask 0000 so modes come only from the manifest." }),
   o({ name: "process-max", type: "integer", default: "1", range: [1, 999], section: "global", commands: ["archive-get", "archive-push", "backup", "restore", "verify", "remote", ...SELF_CHECK], summary: "Worker processes for compression, checksums and transfer." }),
@@ -193,14 +224,14 @@ const TABLE = [
   o({ name: "repo-host-ca-path", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS CA path (kept for config compatibility)." }),
   o({ name: "repo-host-cert-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS client certificate (kept for config compatibility)." }),
   o({ name: "repo-host-cmd", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "pgbunker executable on the repository host.", deprecated: ["backup-cmd"] }),
-  o({ name: "repo-host-config", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_FILE}`, indexed: "repo", section: "global", commands: REPO_HOST, summary: "Configuration file on the repository host.", deprecated: ["backup-config"] }),
-  o({ name: "repo-host-config-include-path", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_INCLUDE}`, indexed: "repo", section: "global", commands: REPO_HOST, summary: "Include path on the repository host." }),
-  o({ name: "repo-host-config-path", type: "path", default: DEFAULT_CONFIG_PATH, indexed: "repo", section: "global", commands: REPO_HOST, summary: "Configuration path on the repository host." }),
+  o({ name: "repo-host-config", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: `Configuration file on the repository host ${REMOTE_CONFIG_TEXT}.`, deprecated: ["backup-config"] }),
+  o({ name: "repo-host-config-include-path", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: `Include path on the repository host ${REMOTE_CONFIG_TEXT}.` }),
+  o({ name: "repo-host-config-path", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: `Configuration path on the repository host ${REMOTE_CONFIG_TEXT}.` }),
   o({ name: "repo-host-key-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "SSH private key for the repository host (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)." }),
   o({ name: "repo-host-key-check", type: "enum", default: "strict", allow: ["strict", "accept-new"], indexed: "repo", section: "global", commands: REPO_HOST, summary: "SSH host key checking: strict refuses a host missing from known_hosts; accept-new records its key on first connection. A changed key is always refused.", note: "pgbunker option (pgBackRest relies on the ssh command's StrictHostKeyChecking)." }),
   o({ name: "repo-host-known-hosts", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "known_hosts file for the repository host (default: ~/.ssh/known_hosts of the user; /etc/ssh/ssh_known_hosts is always read).", note: "pgbunker option (OpenSSH's UserKnownHostsFile)." }),
   o({ name: "repo-host-port", type: "integer", range: [0, 65535], indexed: "repo", section: "global", commands: REPO_HOST, summary: "SSH port of the repository host.", deprecated: ["backup-ssh-port"] }),
-  o({ name: "repo-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], indexed: "repo", section: "global", commands: REPO_HOST, summary: "Transport to the repository host (only ssh)." }),
+  o({ name: "repo-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], refused: { tls: TLS_REFUSED }, indexed: "repo", section: "global", commands: REPO_HOST, summary: "Transport to the repository host (ssh; tls is refused until pgbunker has a TLS server)." }),
   o({ name: "repo-host-user", type: "string", default: "pgbackrest", indexed: "repo", section: "global", commands: REPO_HOST, summary: "User on the repository host.", deprecated: ["backup-user"] }),
   o({ name: "repo-path", type: "path", default: "/var/lib/pgbackrest", indexed: "repo", section: "global", commands: REPO, summary: "Repository directory.", note: "Same default as pgBackRest so an existing repository is found." }),
   o({ name: "repo-retention-archive", type: "integer", range: [1, 9999999], indexed: "repo", section: "global", commands: ["backup", "expire", "verify"], summary: "Backups whose WAL is kept for point-in-time recovery.", deprecated: ["retention-archive"], note: "Also read by verify, to tell WAL gaps made by archive retention from real ones." }),
@@ -263,14 +294,14 @@ const TABLE = [
   o({ name: "pg-host-ca-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "TLS CA path (kept for config compatibility)." }),
   o({ name: "pg-host-cert-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "TLS client certificate (kept for config compatibility)." }),
   o({ name: "pg-host-cmd", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "pgbunker executable on the database host.", deprecated: ["db-cmd"] }),
-  o({ name: "pg-host-config", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_FILE}`, indexed: "pg", section: "stanza", commands: PG, summary: "Configuration file on the database host.", deprecated: ["db-config"] }),
-  o({ name: "pg-host-config-include-path", type: "path", default: `${DEFAULT_CONFIG_PATH}/${DEFAULT_CONFIG_INCLUDE}`, indexed: "pg", section: "stanza", commands: PG, summary: "Include path on the database host." }),
-  o({ name: "pg-host-config-path", type: "path", default: DEFAULT_CONFIG_PATH, indexed: "pg", section: "stanza", commands: PG, summary: "Configuration path on the database host." }),
+  o({ name: "pg-host-config", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: `Configuration file on the database host ${REMOTE_CONFIG_TEXT}.`, deprecated: ["db-config"] }),
+  o({ name: "pg-host-config-include-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: `Include path on the database host ${REMOTE_CONFIG_TEXT}.` }),
+  o({ name: "pg-host-config-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: `Configuration path on the database host ${REMOTE_CONFIG_TEXT}.` }),
   o({ name: "pg-host-key-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "SSH private key for the database host (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)." }),
   o({ name: "pg-host-key-check", type: "enum", default: "strict", allow: ["strict", "accept-new"], indexed: "pg", section: "stanza", commands: PG, summary: "SSH host key checking: strict refuses a host missing from known_hosts; accept-new records its key on first connection. A changed key is always refused.", note: "pgbunker option (pgBackRest relies on the ssh command's StrictHostKeyChecking)." }),
   o({ name: "pg-host-known-hosts", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "known_hosts file for the database host (default: ~/.ssh/known_hosts of the user; /etc/ssh/ssh_known_hosts is always read).", note: "pgbunker option (OpenSSH's UserKnownHostsFile)." }),
   o({ name: "pg-host-port", type: "integer", range: [0, 65535], indexed: "pg", section: "stanza", commands: PG, summary: "SSH port of the database host.", deprecated: ["db-ssh-port"] }),
-  o({ name: "pg-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], indexed: "pg", section: "stanza", commands: PG, summary: "Transport to the database host (only ssh)." }),
+  o({ name: "pg-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], refused: { tls: TLS_REFUSED }, indexed: "pg", section: "stanza", commands: PG, summary: "Transport to the database host (ssh; tls is refused until pgbunker has a TLS server)." }),
   o({ name: "pg-host-user", type: "string", default: "postgres", indexed: "pg", section: "stanza", commands: PG, summary: "User on the database host.", deprecated: ["db-user"] }),
   o({ name: "pg-path", type: "path", indexed: "pg", section: "stanza", commands: PG_PATH, summary: "PostgreSQL data directory.", deprecated: ["db-path"], byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, check: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-upgrade": { required: true } } }),
   o({ name: "pg-port", type: "integer", default: "5432", range: [0, 65535], indexed: "pg", section: "stanza", commands: PG, summary: "PostgreSQL port.", deprecated: ["db-port"] }),
@@ -316,8 +347,8 @@ type ValueOfDef<D> = D extends { type: "boolean" }
           : string;
 /** The type of an option's value. */
 export type OptionValueOf<K extends OptionKey> = ValueOfDef<DefOfKey<K>>;
-/** Options the table gives a default (for every command): their getter never returns undefined. */
-export type DefaultedKey = { [K in OptionKey]: DefOfKey<K> extends { default: string } ? (DefOfKey<K> extends { byCommand: unknown } ? never : K) : never }[OptionKey];
+/** Options the table gives a default (byCommand may give another per command): their getter never returns undefined. */
+export type DefaultedKey = { [K in OptionKey]: DefOfKey<K> extends { default: string } ? K : never }[OptionKey];
 
 const BY_NAME = new Map(OPTIONS.map((d) => [d.name, d]));
 

@@ -1,6 +1,6 @@
 /**
- * Build a validated Config from the command line, `PGBUNKER_*` environment variables and INI
- * config files, with pgBackRest's precedence:
+ * Build a validated Config from the command line, `PGBUNKER_*` / `PGBACKREST_*` environment
+ * variables and INI config files, with pgBackRest's precedence:
  *
  *   command line  >  environment  >  [stanza:command]  >  [stanza]  >  [global:command]  >  [global]  >  default
  *
@@ -10,8 +10,9 @@
 import { err } from "../common/error.ts";
 import { logWarn } from "../common/log.ts";
 import { loadConfigFiles, type ConfigSections } from "./ini-config.ts";
+import { configLocation } from "./location.ts";
 import {
-  COMMANDS, DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_INCLUDE, INDEX_MAX, OPTIONS, isCommand, optionDef, optionRules,
+  COMMANDS, INDEX_MAX, OPTIONS, isCommand, optionDef, optionRules,
   optionValidFor, type CommandName, type DefaultedKey, type OptionDef, type OptionKey, type OptionValueOf, type PgOptionName,
   type RepoOptionName,
 } from "./options.ts";
@@ -58,6 +59,8 @@ interface RawSetting {
   source: OptionSource;
   negate?: boolean;
   reset?: boolean;
+  /** Where the value was written, for messages: `environment variable PGBACKREST_X`, `line 3 of 'f'`. */
+  origin?: string;
 }
 
 export interface ParseInput {
@@ -65,7 +68,15 @@ export interface ParseInput {
   env?: Record<string, string | undefined>;
   /** For tests: config sections given directly instead of read from files. */
   configSections?: ConfigSections;
+  /** For tests: where the default config homes are (default /etc). */
+  etc?: string;
 }
+
+/**
+ * Environment prefixes, the first winning when both set an option: pgbunker's own, then
+ * pgBackRest's, so the environment of a host migrating from pgBackRest keeps working.
+ */
+export const ENV_PREFIXES = ["PGBUNKER_", "PGBACKREST_"] as const;
 
 /**
  * A command's role: pgBackRest runs the background half of asynchronous archiving as
@@ -82,6 +93,8 @@ export class Config {
   readonly #sources = new Map<string, OptionSource>();
   /** Remote commands receive their options pre-parsed; `helpRequested` for `COMMAND --help`. */
   helpRequested = false;
+  /** The configuration files read, in order (none with --no-config or when none exists). */
+  configFiles: readonly string[] = [];
 
   constructor(command: CommandName, params: readonly string[]) {
     this.command = command;
@@ -120,7 +133,7 @@ export class Config {
     if (v !== undefined) return v as never;
     // The remote command gets no defaults applied (its options come from the caller): the table's.
     const def = resolveOptionName(key)?.def;
-    return (def?.default !== undefined && def.byCommand === undefined ? convertValue(def, def.default, undefined) : undefined) as never;
+    return (def?.default !== undefined ? convertValue(def, def.default, undefined) : undefined) as never;
   }
 
   str(key: OptionKey): string | undefined {
@@ -259,14 +272,15 @@ export function parseConfig(input: ParseInput): Config {
     checkValidFor(s.resolved.def, command, "cli");
     addSetting(settings, s);
   }
-  for (const s of parseEnv(env)) {
-    if (settings.has(s.resolved.key)) continue;
-    if (!optionValidFor(s.resolved.def, command)) continue;
-    settings.set(s.resolved.key, s);
-  }
+  for (const s of parseEnv(env, command)) if (!settings.has(s.resolved.key)) settings.set(s.resolved.key, s);
 
   const stanza = settings.get("stanza")?.texts[0];
-  const sections = input.configSections ?? loadConfigFiles(configLocation(settings));
+  let sections = input.configSections;
+  if (!sections) {
+    const loaded = loadConfigFiles(configLocation(locationGiven(settings), input.etc));
+    sections = loaded.sections;
+    cfg.configFiles = loaded.files;
+  }
   applyConfigSections(settings, sections, command, stanza);
 
   for (const s of settings.values()) {
@@ -278,6 +292,7 @@ export function parseConfig(input: ParseInput): Config {
     }
     if (s.resolved.def.unsupported && s.texts.some((t) => t !== (rules.default ?? "n")))
       throw err("FeatureNotSupportedError", `option '${s.resolved.key}' is not supported by pgbunker`, "remove it from the command line or configuration.");
+    if (command !== "remote") checkRefused(s);
     cfg.set(s.resolved.key, combine(s.resolved.def, s.texts.map((t) => convertValue(s.resolved.def, t, rules.allow))), s.source);
   }
 
@@ -394,39 +409,62 @@ function addSetting(settings: Map<string, RawSetting>, s: RawSetting): void {
   prev.texts.push(...s.texts);
 }
 
-function parseEnv(env: Record<string, string | undefined>): RawSetting[] {
-  const out: RawSetting[] = [];
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith("PGBUNKER_") || value === undefined) continue;
-    const optName = name.slice("PGBUNKER_".length).toLowerCase().replace(/_/g, "-");
-    const resolved = resolveOptionName(optName);
-    if (!resolved) {
-      logWarn(`environment contains invalid option '${optName}'`);
-      continue;
+/**
+ * Options from the environment, as pgBackRest reads PGBACKREST_*: `PREFIX_OPTION_NAME` (indexed
+ * as `PREFIX_REPO1_PATH`), booleans `y`/`n`, lists and hashes split on `:`, an empty value an
+ * error; unknown names and `NO_`/`RESET_` forms are warned about and ignored, options not valid
+ * for the command skipped. PGBUNKER_ is read before PGBACKREST_ and wins.
+ */
+function parseEnv(env: Record<string, string | undefined>, command: CommandName): RawSetting[] {
+  const out = new Map<string, RawSetting>();
+  for (const prefix of ENV_PREFIXES) {
+    for (const [name, value] of Object.entries(env)) {
+      if (!name.startsWith(prefix) || value === undefined) continue;
+      const optName = name.slice(prefix.length).toLowerCase().replace(/_/g, "-");
+      const resolved = resolveOptionName(optName);
+      if (!resolved) {
+        const form = /^(no|reset)-(.+)$/.exec(optName);
+        const plain = form && resolveOptionName(form[2]!) ? `${prefix}${form[2]!.toUpperCase().replace(/-/g, "_")}` : undefined;
+        if (plain && form![1] === "no") logWarn(`environment contains invalid negate option '${optName}' (${name}): use ${plain}=n`);
+        else if (plain) logWarn(`environment contains invalid reset option '${optName}' (${name}): leave ${plain} unset`);
+        else logWarn(`environment contains invalid option '${optName}' (${name})`);
+        continue;
+      }
+      if (!optionValidFor(resolved.def, command) || out.has(resolved.key)) continue;
+      const origin = `environment variable ${name}`;
+      if (value === "") throw err("OptionInvalidValueError", `${origin} must have a value`, `unset it, or give option '${resolved.key}' a value.`);
+      const def = resolved.def;
+      if (def.type === "boolean" && value !== "y" && value !== "n")
+        throw err("OptionInvalidValueError", `${origin} (boolean option '${resolved.key}') must be 'y' or 'n'`, `found '${value}'.`);
+      const texts = def.type === "list" || def.type === "hash" ? value.split(":") : [value];
+      out.set(resolved.key, { resolved, texts, source: "env", origin });
     }
-    const def = resolved.def;
-    const texts = def.type === "list" || def.type === "hash" ? value.split(":") : [value];
-    out.push({ resolved, texts, source: "env" });
   }
-  return out;
+  return [...out.values()];
 }
 
-function configLocation(settings: Map<string, RawSetting>) {
+/** The config location options as given on the command line or in the environment. */
+function locationGiven(settings: Map<string, RawSetting>) {
   const text = (k: string) => {
     const s = settings.get(k);
     return s && !s.negate && !s.reset ? s.texts[0] : undefined;
   };
-  const configNegated = settings.get("config")?.negate === true;
-  const configPath = text("config-path");
-  const base = configPath ?? "/etc/pgbunker";
-  const file = configNegated ? undefined : (text("config") ?? `${base}/${DEFAULT_CONFIG_FILE}`);
-  const includePath = text("config-include-path") ?? `${base}/${DEFAULT_CONFIG_INCLUDE}`;
   return {
-    file,
-    fileExplicit: text("config") !== undefined,
-    includePath: configNegated && text("config-include-path") === undefined ? undefined : includePath,
-    includeExplicit: text("config-include-path") !== undefined,
+    config: text("config"),
+    configNegated: settings.get("config")?.negate === true,
+    configPath: text("config-path"),
+    includePath: text("config-include-path"),
   };
+}
+
+/** A value pgBackRest allows that pgbunker cannot honour yet (repo1-host-type=tls): refuse it, saying where it was set. */
+function checkRefused(s: RawSetting): void {
+  for (const t of s.texts) {
+    const refusal = s.resolved.def.refused?.[t];
+    if (!refusal) continue;
+    const where = s.origin ?? (s.source === "cli" ? "command line" : s.source);
+    throw err("FeatureNotSupportedError", `option '${s.resolved.key}=${t}' (${where}) is not available: ${refusal.why}`, refusal.hint);
+  }
 }
 
 function applyConfigSections(settings: Map<string, RawSetting>, sections: ConfigSections, command: CommandName, stanza?: string): void {
@@ -466,7 +504,7 @@ function applyConfigSections(settings: Map<string, RawSetting>, sections: Config
       if (existing) continue; // a higher-priority section already set it
       if (def.type === "boolean" && e.value !== "y" && e.value !== "n")
         throw err("OptionInvalidValueError", `boolean option '${e.key}' must be 'y' or 'n'`, `found '${e.value}' at line ${e.line} of '${e.file}'.`);
-      const s: RawSetting = { resolved, texts: [e.value], source: "config" };
+      const s: RawSetting = { resolved, texts: [e.value], source: "config", origin: `line ${e.line} of '${e.file}'` };
       seenHere.set(resolved.key, s);
       settings.set(resolved.key, s);
     }

@@ -135,6 +135,8 @@ export interface StorageDriver {
   truncate(path: string, size: number): Promise<void>;
   /** Release connections (remote); no-op for local drivers. */
   close?(): Promise<void>;
+  /** A driver over a connection that failed (remote): it will not work again; open a new one. */
+  readonly broken?: boolean;
 }
 
 export interface StorageOptions {
@@ -160,6 +162,11 @@ export class Storage {
 
   get features(): StorageFeatures {
     return this.driver.features;
+  }
+
+  /** Its connection failed (a remote): every call will fail; a new Storage reconnects. */
+  get broken(): boolean {
+    return this.driver.broken === true;
   }
 
   path(rel = ""): string {

@@ -3,10 +3,14 @@
  * workers do the byte work (read → checksum → compress → write). Back-pressure: each worker holds
  * one job at a time, so memory stays bounded by buffer-size × process-max whatever the job count.
  * On the first failure no new job is started; jobs in flight finish, then the error is thrown.
+ * A job whose remote connection failed is first tried again on its worker, per the retry
+ * schedule (job-retry, retry.ts): the worker's broken session is dropped and the try reconnects.
  */
 import { err, errorFromWire, PgbError } from "../common/error.ts";
-import { log, logSettings, type LogLevel } from "../common/log.ts";
+import { log, logSettings, logWarn, type LogLevel } from "../common/log.ts";
+import { sleep } from "../common/time.ts";
 import { type JobMessage, type WorkerInit, type WorkerReply } from "./protocol.ts";
+import { isTransient, retriedError } from "./retry.ts";
 
 export interface Job<P = unknown> {
   type: string;
@@ -21,6 +25,13 @@ interface Slot {
 
 let workerUrl: string | URL | undefined;
 
+export interface PoolOptions {
+  /** Extra per-command context a handler may need (e.g. the Config as JSON). */
+  context?: unknown;
+  /** Milliseconds before each retry of a job whose remote connection failed (retry.ts jobRetry); none: no retry. */
+  retry?: readonly number[];
+}
+
 /** main.ts tells the pool where the worker entry is (it differs between source and compiled runs). */
 export function setWorkerUrl(url: string | URL): void {
   workerUrl = url;
@@ -31,12 +42,16 @@ export class WorkerPool {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: PgbError) => void; slot: Slot }>();
   #nextId = 1;
   #closed = false;
+  readonly #retry: readonly number[];
 
-  private constructor() {}
+  private constructor(retry: readonly number[]) {
+    this.#retry = retry;
+  }
 
-  static async start(size: number, context?: unknown): Promise<WorkerPool> {
+  static async start(size: number, opts: PoolOptions = {}): Promise<WorkerPool> {
     if (!workerUrl) throw err("AssertError", "worker entry is not set (setWorkerUrl)");
-    const pool = new WorkerPool();
+    const context = opts.context;
+    const pool = new WorkerPool(opts.retry ?? []);
     const s = logSettings();
     const ready: Promise<void>[] = [];
     for (let i = 0; i < size; i++) {
@@ -107,6 +122,21 @@ export class WorkerPool {
     });
   }
 
+  /** Run a job on a slot, trying it again while its remote connection fails and retries remain (not once another job failed). */
+  async #dispatchRetrying<T>(slot: Slot, job: Job, stopped: () => boolean): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#dispatch<T>(slot, job);
+      } catch (e) {
+        if (!isTransient(e) || attempt >= this.#retry.length || stopped()) throw retriedError(e, attempt, this.#retry.length);
+        const wait = this.#retry[attempt]!;
+        const pe = e as PgbError;
+        logWarn(`${job.type} job on process ${slot.processId} failed: [${String(pe.code).padStart(3, "0")}] ${pe.message.split("\n")[0]}; retry ${attempt + 1} of ${this.#retry.length} ${wait ? `in ${wait / 1000}s` : "now"}`);
+        if (wait) await sleep(wait);
+      }
+    }
+  }
+
   /**
    * Run every job, at most one per worker at a time, in the order given (callers sort large files
    * first). `onResult` is called on the main thread as each job finishes. Throws the first error
@@ -122,7 +152,7 @@ export class WorkerPool {
         const next = it.next();
         if (next.done) return;
         try {
-          const result = await this.#dispatch<R>(slot, next.value as Job);
+          const result = await this.#dispatchRetrying<R>(slot, next.value as Job, () => failure !== undefined);
           await onResult(next.value, result);
         } catch (e) {
           if (failure === undefined) failure = e;

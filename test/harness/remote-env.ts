@@ -67,7 +67,8 @@ export class RemoteEnv {
     return env;
   }
 
-  writeConfigs(over: { backupGlobal?: Record<string, string | number | boolean>; dbGlobal?: Record<string, string | number | boolean>; port?: number } = {}): void {
+  /** `backupStanza`: extra options of the backup host's [STANZA] section (pg1-host-cmd, ...). */
+  writeConfigs(over: { backupGlobal?: Record<string, string | number | boolean>; dbGlobal?: Record<string, string | number | boolean>; backupStanza?: Record<string, string | number | boolean>; port?: number } = {}): void {
     const port = over.port ?? this.opts.port;
     const pgHost = this.sshd.hostOptions("pg1", BINARY, this.dbConf);
     const repoHost = this.sshd.hostOptions("repo1", BINARY, this.backupConf);
@@ -86,7 +87,7 @@ export class RemoteEnv {
         ...this.opts.backupGlobal,
         ...over.backupGlobal,
       },
-      [this.stanza]: { ...pgHost, "pg1-path": this.cluster.dataDir },
+      [this.stanza]: { ...pgHost, "pg1-path": this.cluster.dataDir, ...over.backupStanza },
     });
     writeConfig(this.dbConf, {
       global: {

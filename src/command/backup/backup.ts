@@ -45,6 +45,7 @@ import { decideFile, referencePrior } from "./incremental.ts";
 import { buildFileList } from "./manifest-build.ts";
 import { prepareResume, removeUnlisted } from "./resume.ts";
 import { copyWalIntoBackup, waitForArchive } from "./wal.ts";
+import { jobRetry } from "../shared/job-retry.ts";
 
 interface Cluster {
   pg: Storage;
@@ -123,6 +124,7 @@ export async function run(cfg: Config): Promise<number> {
       source: fileSource(cfg, cluster),
       repo: storageSpec(cfg, "repo"),
       processMax: cfg.get("process-max"),
+      retry: jobRetry(cfg),
       bufferSize: cfg.get("buffer-size"),
       compressType,
       compressLevel,

@@ -31,6 +31,8 @@ export interface CopyOptions {
   source: (pgFile: string) => { spec: StorageSpec; display: string };
   repo: StorageSpec;
   processMax: number;
+  /** Retry schedule of a job whose remote connection failed (job-retry). */
+  retry: readonly number[];
   bufferSize: number;
   compressType: CompressType;
   compressLevel?: number;
@@ -135,7 +137,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   units.sort((a, b) => b.bytes - a.bytes);
   const unitOf = new Map<Job<unknown>, Unit>(units.map((u) => [u.job as Job<unknown>, u]));
 
-  const pool = await WorkerPool.start(Math.max(1, Math.min(o.processMax, units.length)));
+  const pool = await WorkerPool.start(Math.max(1, Math.min(o.processMax, units.length)), { retry: o.retry });
   try {
     await pool.runAll(units.map((u) => u.job as Job<unknown>), async (job, result: BackupFileResult | BackupFileResult[]) => {
       const u = unitOf.get(job)!;

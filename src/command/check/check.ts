@@ -12,6 +12,7 @@
 import { err } from "../../common/error.ts";
 import { logInfo, logWarn } from "../../common/log.ts";
 import { waitFor } from "../../common/time.ts";
+import { configFilesText } from "../../config/location.ts";
 import type { Config } from "../../config/parse.ts";
 import { walSwitch } from "../../postgres/queries.ts";
 import { loadArchiveInfo } from "../../repo/archive-info.ts";
@@ -30,6 +31,8 @@ interface Repo {
 
 export async function run(cfg: Config): Promise<number> {
   const stanza = cfg.req("stanza");
+  // Hosts migrating from pgBackRest may have both /etc/pgbunker and /etc/pgbackrest: say which was used.
+  logInfo(configFilesText(cfg.configFiles));
   const repos: Repo[] = [];
   for (const index of repoIndexes(cfg)) repos.push({ index, storage: await storageRepo(cfg, { repo: index, readOnly: true }), pass: repoCipherPass(cfg, index) });
 

@@ -7,6 +7,7 @@ import { logDetail } from "../../common/log.ts";
 import { formatBytes, Progress } from "../../common/progress.ts";
 import type { Config } from "../../config/parse.ts";
 import { WorkerPool, type Job } from "../../worker/pool.ts";
+import { jobRetry } from "../shared/job-retry.ts";
 import { storageSpec } from "../shared/storage.ts";
 import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreBatch, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import type { PlanFile, RestorePlan } from "./plan.ts";
@@ -47,7 +48,7 @@ const ACTION_TEXT: Record<RestoreAction, string> = {
 
 /** Restore and fsync every file of the plan in process-max workers. */
 export async function copyFiles(cfg: Config, src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<FileStats> {
-  const pool = await WorkerPool.start(cfg.get("process-max"));
+  const pool = await WorkerPool.start(cfg.get("process-max"), { retry: jobRetry(cfg) });
   try {
     const stats = await restoreFiles(pool, cfg, src, plan, opts);
     await syncFiles(pool, cfg, stats.unsynced);

@@ -94,15 +94,20 @@ let opened = new Map<string, Promise<Storage>>();
 /**
  * A worker's storage for a job: opened once and kept for every later job that names the same
  * storage (a remote storage is an SSH session; reopening it per file would cost a round trip each).
- * A worker names few storages; the bound only keeps a long-lived worker from hoarding old ones.
+ * One whose connection broke (or failed to open) is opened again: that is what lets a retried
+ * job (job-retry) reconnect. A worker names few storages; the bound only keeps a long-lived
+ * worker from hoarding old ones.
  */
-export function workerStorage(spec: StorageSpec): Promise<Storage> {
+export async function workerStorage(spec: StorageSpec): Promise<Storage> {
   const key = JSON.stringify(spec);
-  let s = opened.get(key);
-  if (!s) {
-    s = openStorage(spec);
-    opened.set(key, s);
-    if (opened.size > 8) opened = new Map([[key, s]]);
+  const cached = opened.get(key);
+  if (cached) {
+    const s = await cached.catch(() => undefined);
+    if (s && !s.broken) return s;
+    if (opened.get(key) === cached) opened.delete(key);
   }
+  const s = openStorage(spec);
+  opened.set(key, s);
+  if (opened.size > 8) opened = new Map([[key, s]]);
   return s;
 }

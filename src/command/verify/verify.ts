@@ -24,6 +24,7 @@ import { repoCipherPass, staleTempSeconds } from "../archive/common.ts";
 import { retentionPolicy } from "../expire/expire.ts";
 import { planArchive, type PlanBackup } from "../expire/plan.ts";
 import { archiveIdOfDb } from "../shared/repos.ts";
+import { jobRetry } from "../shared/job-retry.ts";
 import { storageRepo, storageSpec } from "../shared/storage.ts";
 import {
   archiveStrays, backupDirOrphans, backupJobs, backupStrays, infoFileProblems, listArchiveId, loadManifestChecked,
@@ -159,7 +160,7 @@ async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map
 
   const progress = new Progress("verify", ordered.length, ordered.reduce((n, [, p]) => n + sizeOf(p), 0));
   const results = new Map<string, VerifyFileResult>();
-  const pool = await WorkerPool.start(cfg.num("process-max") ?? 1);
+  const pool = await WorkerPool.start(cfg.num("process-max") ?? 1, { retry: jobRetry(cfg) });
   try {
     const batchOf = new Map(batches.map((b) => [b.files, b]));
     await pool.runAll(batches.map((b) => ({ type: VERIFY_FILE_JOB, params: b.files })), (job, batchResults: VerifyFileResult[]) => {

@@ -81,6 +81,10 @@ export class RemoteDriver implements StorageDriver {
     return this.#client;
   }
 
+  get broken(): boolean {
+    return !this.#client.alive;
+  }
+
   info(path: string, opts?: { ignoreMissing?: boolean; followLink?: boolean }): Promise<StorageInfo | null> {
     return this.#client.request("info", { path, opts });
   }
