@@ -56,8 +56,12 @@ export function pgbunkerOk(args: string[], opts: PgbRunOptions = {}): string {
   return r.stdout;
 }
 
-export function pgbackrest(args: string[], opts: { env?: Record<string, string> } = {}): RunResult {
-  return runAsPostgres(["pgbackrest", ...args], { env: opts.env });
+/** The two pgBackRest releases the tests check against: 2.45 (Debian, on PATH) and 2.59.1 (built into /opt). */
+export const PGBACKREST_BIN = { "2.45": "pgbackrest", "2.59": "/opt/pgbackrest-2.59.1/bin/pgbackrest" } as const;
+export type PgbackrestVersion = keyof typeof PGBACKREST_BIN;
+
+export function pgbackrest(args: string[], opts: { env?: Record<string, string>; version?: PgbackrestVersion } = {}): RunResult {
+  return runAsPostgres([PGBACKREST_BIN[opts.version ?? "2.45"], ...args], { env: opts.env });
 }
 
 export function pgbackrestOk(args: string[]): string {

@@ -6,7 +6,7 @@ import { chownSync, cpSync, lchownSync, readdirSync, readFileSync, rmSync } from
 import { join } from "node:path";
 import { Manifest } from "../../src/repo/manifest.ts";
 import { Cluster, mkdirAsPostgres, PG_GID, PG_UID, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
-import { BINARY, ensureBuilt, pgbackrest, pgbunker, writeConfig } from "./pgbunker.ts";
+import { BINARY, ensureBuilt, pgbackrest, pgbunker, writeConfig, type PgbackrestVersion } from "./pgbunker.ts";
 
 export interface StanzaOptions {
   /** Which tool PostgreSQL's archive_command runs (and which creates the stanza). */
@@ -31,6 +31,8 @@ export class StanzaEnv {
   readonly cluster: Cluster;
   /** Clusters restored by restoreAndStart, destroyed with the stanza. */
   readonly #restored: Cluster[] = [];
+  /** Restore directories handed out (a failed restore leaves its directory behind: never reused). */
+  #restoreDirs = 0;
 
   constructor(base: string, conf: string, stanza: string, cluster: Cluster) {
     this.base = base;
@@ -92,14 +94,14 @@ export class StanzaEnv {
     return r.stdout;
   }
 
-  /** pgbackrest --config --stanza ARGS */
-  backrest(args: string[]): RunResult {
-    return pgbackrest([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args]);
+  /** pgbackrest --config --stanza ARGS (2.45 unless another version is asked for) */
+  backrest(args: string[], version?: PgbackrestVersion): RunResult {
+    return pgbackrest([`--config=${this.conf}`, `--stanza=${this.stanza}`, ...args], { version });
   }
 
-  backrestOk(args: string[]): string {
-    const r = this.backrest(args);
-    if (r.code !== 0) throw new Error(`pgbackrest ${args.join(" ")} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  backrestOk(args: string[], version?: PgbackrestVersion): string {
+    const r = this.backrest(args, version);
+    if (r.code !== 0) throw new Error(`pgbackrest ${version ?? ""} ${args.join(" ")} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     return r.stdout;
   }
 
@@ -127,11 +129,11 @@ export class StanzaEnv {
    * off (the restored configuration would archive into this stanza), and start it until it has
    * promoted. Destroyed with the stanza.
    */
-  async restoreAndStart(tool: "pgbunker" | "pgbackrest", set: string, extra: string[] = ["--type=immediate", "--target-action=promote"], major?: number): Promise<Cluster> {
-    const dir = mkdirAsPostgres(join(this.base, `restore-${this.#restored.length}`));
+  async restoreAndStart(tool: "pgbunker" | "pgbackrest" | `pgbackrest-${PgbackrestVersion}`, set: string, extra: string[] = ["--type=immediate", "--target-action=promote"], major?: number): Promise<Cluster> {
+    const dir = mkdirAsPostgres(join(this.base, `restore-${this.#restoreDirs++}`));
     const args = [`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"];
     if (tool === "pgbunker") this.runOk(args);
-    else this.backrestOk(args);
+    else this.backrestOk(args, tool === "pgbackrest" ? undefined : (tool.slice("pgbackrest-".length) as PgbackrestVersion));
     const c = await Cluster.attach(dir, major ?? this.cluster.major);
     this.#restored.push(c);
     c.writeConf({ archive_mode: "off" });
@@ -141,15 +143,16 @@ export class StanzaEnv {
 
   /**
    * Start `pgbunker ARGS backup` and SIGKILL it once the partial manifest (backup.manifest.copy) of
-   * a backup newer than `after` satisfies `ready`; returns that backup's label and partial manifest.
+   * a backup newer than `after` satisfies `ready`; returns that backup's label and partial manifest
+   * (`decrypt` opens it in an encrypted repository).
    */
-  async killBackupWhen(args: string[], after: string, ready: (partial: Manifest) => boolean): Promise<{ label: string; partial: Manifest }> {
+  async killBackupWhen(args: string[], after: string, ready: (partial: Manifest) => boolean, decrypt: (stored: Buffer) => Buffer = (b) => b): Promise<{ label: string; partial: Manifest }> {
     const p = spawnAsPostgres([BINARY, `--config=${this.conf}`, `--stanza=${this.stanza}`, ...args, "backup"]);
     const dir = join(this.repo, "backup", this.stanza);
     const partial = (): { label: string; partial: Manifest } | undefined => {
       for (const label of readdirSync(dir).filter((n) => /F$/.test(n) && n > after)) {
         try {
-          return { label, partial: Manifest.parse(readFileSync(join(dir, label, "backup.manifest.copy"), "utf8")) };
+          return { label, partial: Manifest.parse(decrypt(readFileSync(join(dir, label, "backup.manifest.copy"))).toString("utf8")) };
         } catch {}
       }
       return undefined;
