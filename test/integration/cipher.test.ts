@@ -129,7 +129,9 @@ describe("encrypted repositories written by pgbunker", () => {
   test("the stanza, WAL and backups are encrypted with the passphrases pgBackRest uses", () => {
     for (let i = 1; i <= 4; i++) {
       const repo = repoPath(i);
-      for (const f of ["archive/demo/archive.info", "backup/demo/backup.info"]) expect({ f, head: readFileSync(join(repo, f)).subarray(0, 8).toString() }).toEqual({ f, head: "Salted__" });
+      const walDir = join(repo, "archive", STANZA, "15-1", "0000000100000000");
+      const wal = join("archive", STANZA, "15-1", "0000000100000000", readdirSync(walDir).find((n) => /^[0-9A-F]{24}-[0-9a-f]{40}\.lz4$/.test(n))!);
+      for (const f of ["archive/demo/archive.info", "backup/demo/backup.info", wal]) expect({ f, head: readFileSync(join(repo, f)).subarray(0, 8).toString() }).toEqual({ f, head: "Salted__" });
     }
     const full = labels[1]![0]!;
     const manifest = readFileSync(join(env.repo, "backup", STANZA, full, "backup.manifest"));
