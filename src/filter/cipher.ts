@@ -17,6 +17,9 @@ function crypto(): typeof import("node:crypto") {
 }
 
 const MAGIC = new TextEncoder().encode("Salted__");
+
+/** What to do when data does not decrypt (repository files are encrypted with passphrases kept in the info files). */
+export const WRONG_PASS_HINT = "check repo-cipher-pass: it must be the passphrase the stanza was created with (if it is, the file is damaged: run 'pgbunker verify').";
 const HEADER = 16;
 
 /** OpenSSL EVP_BytesToKey(SHA-1, count 1): 32-byte key + 16-byte IV. */
@@ -85,7 +88,7 @@ export class CipherFilter implements Filter {
     try {
       out = this.#cipher.final();
     } catch {
-      throw err("CryptoError", "unable to decrypt: wrong passphrase or corrupt data", "check repo-cipher-pass.");
+      throw err("CryptoError", "unable to decrypt: wrong passphrase or corrupt data", WRONG_PASS_HINT);
     }
     if (out.byteLength) emit(out);
   }

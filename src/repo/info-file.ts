@@ -5,6 +5,7 @@
  * Encrypted repositories: the whole file passes through the cipher with the given passphrase.
  */
 import { err, PgbError } from "../common/error.ts";
+import { WRONG_PASS_HINT } from "../filter/cipher.ts";
 import type { FilterSpec } from "../filter/filter.ts";
 import type { Storage } from "../storage/storage.ts";
 import { InfoIni } from "./ini.ts";
@@ -18,17 +19,24 @@ export interface InfoLoadOptions {
   hint?: string | string[];
 }
 
+const NOT_ENCRYPTED_HINT = "this repository is encrypted: set repo-cipher-type=aes-256-cbc and repo-cipher-pass (the passphrase the stanza was created with) for it.";
+/** OpenSSL's salted format starts so; an info file in plain text starts with "[backrest]". */
+const SALTED = "Salted__";
+
 async function loadOne(storage: Storage, path: string, cipherPass?: string): Promise<InfoIni> {
   const filters: FilterSpec[] = cipherPass ? [{ type: "decrypt", pass: cipherPass }] : [];
   const data = await storage.get(path, { filters });
   if (data === null) throw err("FileMissingError", `unable to open missing file '${storage.path(path)}' for read`);
+  const text = new TextDecoder().decode(data);
+  if (!cipherPass && text.startsWith(SALTED))
+    throw err("CryptoError", `'${storage.path(path)}' is encrypted (it starts with '${SALTED}') but repo-cipher-type is none`, NOT_ENCRYPTED_HINT);
   try {
-    return InfoIni.parse(new TextDecoder().decode(data), storage.path(path));
+    return InfoIni.parse(text, storage.path(path));
   } catch (e) {
     // A wrong passphrase usually fails the padding check, but about one time in 256 it yields
     // garbage with valid padding: say what is most likely wrong either way.
     if (cipherPass && e instanceof PgbError && e.kind === "FormatError")
-      throw err("CryptoError", `unable to decrypt '${storage.path(path)}': wrong passphrase or corrupt data (the decrypted bytes are not an info file)`);
+      throw err("CryptoError", `unable to decrypt '${storage.path(path)}': wrong passphrase or corrupt data (the decrypted bytes are not an info file)`, WRONG_PASS_HINT);
     throw e;
   }
 }
@@ -46,11 +54,14 @@ export async function loadInfoFile(storage: Storage, path: string, opts: InfoLoa
   if (opts.ignoreMissing && errors.every((e) => e.kind === "FileMissingError")) return null;
   const allMissing = errors.every((e) => e.kind === "FileMissingError");
   const kind = allMissing ? "FileMissingError" : errors.find((e) => e.kind !== "FileMissingError")!.kind;
+  // A passphrase problem is not a missing stanza: "has a stanza-create been performed?" would mislead.
+  const crypto = errors.find((e) => e.kind === "CryptoError");
+  const hint = crypto ? (crypto.hints.length ? crypto.hints : WRONG_PASS_HINT) : opts.hint;
   throw err(
     kind,
     `unable to load info file '${storage.path(path)}' or '${storage.path(path + INFO_COPY_EXT)}':\n` +
       errors.map((e) => `${e.kind}: ${e.message}`).join("\n"),
-    opts.hint,
+    hint,
   );
 }
 

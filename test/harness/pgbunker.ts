@@ -68,6 +68,10 @@ export function pgbunkerOk(args: string[], opts: PgbRunOptions = {}): string {
  */
 export const PGBACKREST_259 = "/opt/pgbackrest-2.59.1/bin/pgbackrest";
 
+/** The two pgBackRest releases the tests check against, by version. */
+export const PGBACKREST_BIN = { "2.45": "pgbackrest", "2.59": PGBACKREST_259 } as const;
+export type PgbackrestVersion = keyof typeof PGBACKREST_BIN;
+
 export interface PgbackrestOptions {
   env?: Record<string, string>;
   /** Which pgBackRest: the 2.45 on PATH (default) or PGBACKREST_259. */

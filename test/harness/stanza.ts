@@ -6,7 +6,7 @@ import { chownSync, cpSync, lchownSync, readdirSync, readFileSync, rmSync } from
 import { join } from "node:path";
 import { Manifest } from "../../src/repo/manifest.ts";
 import { Cluster, mkdirAsPostgres, PG_GID, PG_UID, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
-import { BINARY, ensureBuilt, pgbackrest, pgbackrestAsync, pgbunker, pgbunkerAsync, writeConfig, type PgbackrestOptions } from "./pgbunker.ts";
+import { BINARY, ensureBuilt, pgbackrest, pgbackrestAsync, pgbunker, pgbunkerAsync, writeConfig, PGBACKREST_BIN, type PgbackrestOptions, type PgbackrestVersion } from "./pgbunker.ts";
 
 export interface StanzaOptions {
   /** Which tool PostgreSQL's archive_command runs (and which creates the stanza). */
@@ -141,12 +141,12 @@ export class StanzaEnv {
    * off (the restored configuration would archive into this stanza), and start it until it has
    * promoted. Destroyed with the stanza.
    */
-  async restoreAndStart(tool: "pgbunker" | "pgbackrest", set: string, extra: string[] = ["--type=immediate", "--target-action=promote"], major?: number, backrest: PgbackrestOptions = {}): Promise<Cluster> {
+  async restoreAndStart(tool: "pgbunker" | "pgbackrest" | `pgbackrest-${PgbackrestVersion}`, set: string, extra: string[] = ["--type=immediate", "--target-action=promote"], major?: number, backrest: PgbackrestOptions = {}): Promise<Cluster> {
     // Named before the first await, so that restores running at once get directories of their own.
     const dir = mkdirAsPostgres(join(this.base, `restore-${this.#restoreCount++}`));
     const args = [`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"];
     if (tool === "pgbunker") await this.runOkAsync(args);
-    else await this.backrestOkAsync(args, backrest);
+    else await this.backrestOkAsync(args, tool === "pgbackrest" ? backrest : { ...backrest, bin: PGBACKREST_BIN[tool.slice("pgbackrest-".length) as PgbackrestVersion] });
     const c = await Cluster.attach(dir, major ?? this.cluster.major);
     this.#restored.push(c);
     c.writeConf({ archive_mode: "off" });
@@ -156,15 +156,16 @@ export class StanzaEnv {
 
   /**
    * Start `pgbunker ARGS backup` and SIGKILL it once the partial manifest (backup.manifest.copy) of
-   * a backup newer than `after` satisfies `ready`; returns that backup's label and partial manifest.
+   * a backup newer than `after` satisfies `ready`; returns that backup's label and partial manifest
+   * (`decrypt` opens it in an encrypted repository).
    */
-  async killBackupWhen(args: string[], after: string, ready: (partial: Manifest) => boolean): Promise<{ label: string; partial: Manifest }> {
+  async killBackupWhen(args: string[], after: string, ready: (partial: Manifest) => boolean, decrypt: (stored: Buffer) => Buffer = (b) => b): Promise<{ label: string; partial: Manifest }> {
     const p = spawnAsPostgres([BINARY, `--config=${this.conf}`, `--stanza=${this.stanza}`, ...args, "backup"]);
     const dir = join(this.repo, "backup", this.stanza);
     const partial = (): { label: string; partial: Manifest } | undefined => {
       for (const label of readdirSync(dir).filter((n) => /F$/.test(n) && n > after)) {
         try {
-          return { label, partial: Manifest.parse(readFileSync(join(dir, label, "backup.manifest.copy"), "utf8")) };
+          return { label, partial: Manifest.parse(decrypt(readFileSync(join(dir, label, "backup.manifest.copy"))).toString("utf8")) };
         } catch {}
       }
       return undefined;

@@ -36,7 +36,7 @@ import { historyLabels, labelDirs } from "../../repo/stored-labels.ts";
 import { repoPath } from "../../repo/layout.ts";
 import { loadManifest, Manifest, savePartialManifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
-import { compressTypeOf } from "../archive/common.ts";
+import { compressTypeOf, repoCipherPass } from "../archive/common.ts";
 import { connectClusters } from "../shared/pg-cluster.ts";
 import { storagePg, storageRepo, storageSpec, type StorageSpec } from "../shared/storage.ts";
 import { copyFiles, type CopyTask } from "./copy.ts";
@@ -69,7 +69,7 @@ export async function run(cfg: Config): Promise<number> {
   const repo = await storageRepo(cfg);
   if (hardlink && !repo.canHardLink)
     throw err("OptionInvalidError", `option '${cfg.repoKey("repo-hardlink")}' needs a repository on this host's file system`, "run the backup on the repository host, or set repo-hardlink=n.");
-  const repoPass = cfg.str(cfg.repoKey("repo-cipher-pass"));
+  const repoPass = repoCipherPass(cfg, cfg.repoIndex);
   const info = (await loadBackupInfo(repo, stanza, {
     cipherPass: repoPass,
     hint: ["backup.info cannot be opened and is required to perform a backup.", "has a stanza-create been performed?"],
@@ -104,7 +104,7 @@ export async function run(cfg: Config): Promise<number> {
     const rules = { user: cfg.list("exclude"), tablespaceVersionDir: tablespaceVersionDir(control.version, control.catalogVersion) };
     await buildFileList({ pg, manifest, rules, tablespaces: cluster.tablespaces });
     if (cluster.db) for (const d of await databaseList(cluster.db, control.facts.major)) manifest.dbs.set(d.name, { name: d.name, id: d.oid, lastSystemId: d.lastSystemOid });
-    const filePass = info.cipherPass ? randomBytes(48).toString("base64") : undefined;
+    const filePass = backupFilePass(info, prior, resume?.manifest);
     if (filePass) manifest.cipherPass = filePass;
 
     // 4. per-file decisions
@@ -179,7 +179,7 @@ export async function run(cfg: Config): Promise<number> {
     // Every stored file was written without its own fsync: make the whole backup durable at once
     // before the manifest that vouches for it is written.
     if (repo.canSyncTree) await repo.syncTree(repoPath.backupDir(stanza, label));
-    await finishBackup(cfg, repo, stanza, info, manifest);
+    await finishBackup(repoPass, repo, stanza, info, manifest);
     const sizes = manifest.sizes();
     logInfo(`new backup label = ${label}`);
     logInfo(`${type} backup size = ${formatBytes(sizes.sizeDelta)}, file total = ${manifest.files.size}`);
@@ -311,6 +311,17 @@ function checksumsOn(cfg: Config, control: PgControl): boolean {
     return false;
   }
   return want;
+}
+
+/**
+ * The passphrase of the backup's files. A backup set has one: a restore decrypts every file of a
+ * diff/incr, those it references in its prior backups too, with the pass in the newest manifest,
+ * so a diff/incr keeps its prior's pass; a resumed backup keeps the one its copied files have.
+ * Only a new full gets a new one.
+ */
+function backupFilePass(info: BackupInfo, prior: Manifest | undefined, resumed: Manifest | undefined): string | undefined {
+  if (!info.cipherPass) return undefined;
+  return resumed?.cipherPass ?? prior?.cipherPass ?? randomBytes(48).toString("base64");
 }
 
 /** incr (default) and diff need a full backup of the current cluster; without one they become full. */

@@ -4,7 +4,6 @@
  * write on), then the conveniences: the `latest` link and the manifest copy in backup.history.
  */
 import { logWarn } from "../../common/log.ts";
-import type { Config } from "../../config/parse.ts";
 import type { BackupInfo, BackupRecord } from "../../repo/backup-info.ts";
 import { saveBackupInfo } from "../../repo/backup-info.ts";
 import { REPO_FORMAT, REPO_VERSION } from "../../repo/ini.ts";
@@ -48,12 +47,13 @@ export function backupRecord(m: Manifest, pageErrors: boolean): BackupRecord {
   };
 }
 
-export async function finishBackup(cfg: Config, repo: Storage, stanza: string, info: BackupInfo, m: Manifest): Promise<void> {
+/** `repoPass`: the repository passphrase (repoCipherPass), which backup.info is encrypted with. */
+export async function finishBackup(repoPass: string | undefined, repo: Storage, stanza: string, info: BackupInfo, m: Manifest): Promise<void> {
   await saveManifest(repo, stanza, m, info.cipherPass);
 
   const pageErrors = [...m.files.values()].some((f) => f.reference === undefined && f.checksumPage === false);
   info.add(backupRecord(m, pageErrors));
-  await saveBackupInfo(repo, stanza, info, cfg.str(cfg.repoKey("repo-cipher-pass")));
+  await saveBackupInfo(repo, stanza, info, repoPass);
 
   // Informational only (readers never depend on it), so failures are warnings.
   try {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { WRONG_PASS_HINT } from "../../../src/filter/cipher.ts";
 import { ArchiveInfo, loadArchiveInfo, saveArchiveInfo } from "../../../src/repo/archive-info.ts";
 import { BackupInfo } from "../../../src/repo/backup-info.ts";
 import { InfoIni } from "../../../src/repo/ini.ts";
@@ -87,6 +88,18 @@ describe("encrypted info files", () => {
       kinds.add(e?.kind ?? "loaded");
     }
     expect([...kinds]).toEqual(["CryptoError"]);
+  });
+
+  test("the hint names the passphrase, not a missing stanza; an encrypted file read as plain text says it is encrypted", async () => {
+    const s = new Storage(posix, scratch());
+    await saveArchiveInfo(s, "demo", new ArchiveInfo({ id: 1, systemId: 7712144726744982025n, version: "15" }), "the right passphrase");
+    const hint = ["archive.info cannot be opened but is required to push/get WAL segments.", "has a stanza-create been performed?"];
+    const wrong = await loadInfoFile(s, "archive/demo/archive.info", { cipherPass: "wrong", hint }).then(() => null, (x) => x);
+    expect([wrong.kind, wrong.hints]).toEqual(["CryptoError", [WRONG_PASS_HINT]]);
+    const plain = await loadInfoFile(s, "archive/demo/archive.info", { hint }).then(() => null, (x) => x);
+    expect(plain.kind).toBe("CryptoError");
+    expect(plain.message).toContain("archive.info' is encrypted (it starts with 'Salted__') but repo-cipher-type is none");
+    expect(plain.hints).toEqual(["this repository is encrypted: set repo-cipher-type=aes-256-cbc and repo-cipher-pass (the passphrase the stanza was created with) for it."]);
   });
 });
 
