@@ -100,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const stanza = cfg.str("stanza");
     if (cfg.command !== "start" && cfg.command !== "stop" && cfg.command !== "remote" && cfg.command !== "info" && cfg.command !== "stanza-delete")
-      checkStopped(cfg.str("lock-path") ?? "/tmp/pgbunker", stanza);
+      checkStopped(cfg.get("lock-path"), stanza);
     const locks = locksFor(cfg);
     if (locks.length && stanza) lock = Lock.acquire(cfg.req("lock-path"), stanza, locks, cfg.command);
     const loader = COMMAND_MODULES[cfg.command];

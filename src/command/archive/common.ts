@@ -18,7 +18,7 @@ import { storagePg, storageRepo } from "../shared/storage.ts";
 
 /** The repository passphrase (repoN-cipher-pass) when repoN is encrypted, else undefined. */
 export function repoCipherPass(cfg: Config, index: number): string | undefined {
-  const type = cfg.str(`repo${index}-cipher-type`) ?? "none";
+  const type = cfg.get(`repo${index}-cipher-type`);
   if (type === "none") return undefined;
   const pass = cfg.str(`repo${index}-cipher-pass`);
   if (!pass)
@@ -131,7 +131,7 @@ function canonical(path: string): string {
 /** compress-type, honouring the deprecated `compress=n`. */
 export function compressTypeOf(cfg: Config): CompressType {
   if (cfg.has("compress") && cfg.source("compress") !== "default" && !cfg.bool("compress")) return "none";
-  return (cfg.str("compress-type") ?? "lz4") as CompressType;
+  return (cfg.get("compress-type")) as CompressType;
 }
 
 /** "16MiB" for messages about sizes set in options. */
@@ -189,7 +189,7 @@ export function tempSuffix(): string {
  * foreground of an asynchronous push waits.)
  */
 export function staleTempSeconds(cfg: Config): number {
-  const timeout = Math.max(cfg.num("protocol-timeout") ?? 1830, cfg.num("io-timeout") ?? 60);
+  const timeout = Math.max(cfg.get("protocol-timeout"), cfg.get("io-timeout"));
   return Math.max(2 * timeout, STALE_TEMP_FLOOR_SECONDS);
 }
 

@@ -99,7 +99,7 @@ async function checkArchiving(cfg: Config, stanza: string, primary: PgConnection
   // A restore point writes WAL, so the switch below always completes a segment.
   await primary.db.query("select pg_create_restore_point('pgbunker Archive Check')::text");
   const segment = await walSwitch(primary.db, primary.info.facts.major);
-  const timeout = cfg.num("archive-timeout") ?? 60;
+  const timeout = cfg.get("archive-timeout");
   for (const repo of repos) {
     logInfo(`check repo${repo.index} archive for WAL (primary)`);
     const archiveId = archiveIds.get(repo.index)!;

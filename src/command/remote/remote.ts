@@ -46,7 +46,7 @@ export async function run(cfg: Config): Promise<number> {
   let local = cfg;
   const server = new ProtocolServer(stdioTransport(), {
     driver: posix,
-    timeout: cfg.num("protocol-timeout") ?? 1830,
+    timeout: cfg.get("protocol-timeout"),
     hostname: hostname(),
     open: async (params: OpenParams) => {
       local = remoteConfig(cfg, params);

@@ -33,7 +33,7 @@ export async function run(cfg: Config): Promise<number> {
       if (!filter || filter.test(storage.path(path))) out.entry({ ...top, name: "." });
     } else {
       if (out.json && (!filter || filter.test("."))) out.entry({ name: ".", type: "path", size: 0, mtime: 0, mode: 0, uid: 0, gid: 0 });
-      for await (const e of listEntries(storage, path, { recurse: cfg.bool("recurse"), sort: (cfg.str("sort") ?? "asc") as SortOrder }))
+      for await (const e of listEntries(storage, path, { recurse: cfg.bool("recurse"), sort: (cfg.get("sort")) as SortOrder }))
         if ((!filter || filter.test(e.name)) && !out.entry(e)) return 0; // the reader went away
     }
     out.end();

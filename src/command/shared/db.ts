@@ -16,10 +16,10 @@ export async function dbConnect(cfg: Config, index = 1): Promise<Db> {
   const { LocalDb } = await import("../../postgres/client.ts");
   return LocalDb.connect({
     socketPath: cfg.str(`pg${index}-socket-path`),
-    port: cfg.num(`pg${index}-port`) ?? 5432,
-    database: cfg.str(`pg${index}-database`) ?? "postgres",
+    port: cfg.get(`pg${index}-port`),
+    database: cfg.get(`pg${index}-database`),
     user: cfg.str(`pg${index}-user`),
-    timeout: cfg.num("db-timeout") ?? 1800,
+    timeout: cfg.get("db-timeout"),
     applicationName: `pgbunker [${cfg.command}]`,
   });
 }

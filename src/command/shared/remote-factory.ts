@@ -38,7 +38,7 @@ export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarg
       keyFile: str("key-file"),
       knownHosts: str("known-hosts"),
       keyCheck: str("key-check") === "accept-new" ? "accept-new" : "strict",
-      connectTimeout: cfg.num("io-timeout") ?? 60,
+      connectTimeout: cfg.get("io-timeout"),
       option: opt,
     },
     role,
@@ -51,8 +51,8 @@ export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarg
       configIncludePath: explicit("config-include-path"),
       configPath: explicit("config-path"),
     },
-    timeout: cfg.num("protocol-timeout") ?? 1830,
-    networkCompress: (cfg.num("compress-level-network") ?? 3) > 0,
+    timeout: cfg.get("protocol-timeout"),
+    networkCompress: (cfg.get("compress-level-network")) > 0,
     fallback,
   };
 }

@@ -47,7 +47,7 @@ export async function storageRepo(cfg: Config, opts: RepoStorageOptions = {}): P
   if (repoIsRemote(cfg, index)) {
     return openRemote(remoteTarget(cfg, "repo", index), opts.readOnly ?? false);
   }
-  const path = cfg.str(`repo${index}-path`) ?? "/var/lib/pgbackrest";
+  const path = cfg.get(`repo${index}-path`);
   return new Storage(posix, path, { readOnly: opts.readOnly, role: "repository" });
 }
 
@@ -63,7 +63,7 @@ export async function storagePg(cfg: Config, index = 1, opts: { readOnly?: boole
 
 /** The local spool directory for asynchronous archive-push/archive-get. */
 export function storageSpool(cfg: Config): Storage {
-  return new Storage(posix, cfg.str("spool-path") ?? "/var/spool/pgbunker", { role: "spool" });
+  return new Storage(posix, cfg.get("spool-path"), { role: "spool" });
 }
 
 /** A local absolute-path storage (restore targets outside pg1-path such as tablespaces). */
@@ -78,7 +78,7 @@ export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, re
   if (remote) {
     return remoteSpec(cfg, role, i, readOnly);
   }
-  const base = role === "repo" ? (cfg.str(`repo${i}-path`) ?? "/var/lib/pgbackrest") : cfg.str(`pg${i}-path`);
+  const base = role === "repo" ? cfg.get(`repo${i}-path`) : cfg.str(`pg${i}-path`);
   if (!base) throw err("OptionRequiredError", `${cfg.command} command requires option: pg${i}-path`);
   return { kind: "posix", base, readOnly, role: role === "repo" ? "repository" : "data directory" };
 }

@@ -160,7 +160,7 @@ async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map
 
   const progress = new Progress("verify", ordered.length, ordered.reduce((n, [, p]) => n + sizeOf(p), 0));
   const results = new Map<string, VerifyFileResult>();
-  const pool = await WorkerPool.start(cfg.num("process-max") ?? 1, { retry: jobRetry(cfg) });
+  const pool = await WorkerPool.start(cfg.get("process-max"), { retry: jobRetry(cfg) });
   try {
     const batchOf = new Map(batches.map((b) => [b.files, b]));
     await pool.runAll(batches.map((b) => ({ type: VERIFY_FILE_JOB, params: b.files })), (job, batchResults: VerifyFileResult[]) => {

@@ -49,7 +49,7 @@ export async function getAsync(cfg: Config, name: string, dest: string): Promise
   await globalStatusRemove(spool, dir);
 
   const starter = new AsyncStarter(cfg, await queueFrom(cfg, name));
-  const timeout = cfg.num("archive-timeout") ?? 60;
+  const timeout = cfg.get("archive-timeout");
   const outcome = await waitFor(
     timeout,
     async (): Promise<"found" | Status | undefined> => {
@@ -105,7 +105,7 @@ function notFound(name: string, status: Extract<Status, { kind: "ok" }>): number
 /** The segment asked for and the ones after it, as many as archive-get-queue-max holds. */
 async function queueFrom(cfg: Config, name: string): Promise<string[]> {
   const { walSegmentSize } = await clusterIdentity(cfg);
-  const count = Math.max(1, Math.floor((cfg.num("archive-get-queue-max") ?? 128 * 1024 * 1024) / walSegmentSize));
+  const count = Math.max(1, Math.floor((cfg.get("archive-get-queue-max")) / walSegmentSize));
   const queue = [name];
   while (queue.length < count) queue.push(segmentNext(queue.at(-1)!, walSegmentSize));
   return queue;

@@ -94,7 +94,7 @@ async function fetchAll(cfg: Config, spool: Storage, dir: string, walSegmentSize
     await statusWriteError(spool, dir, name, e);
   };
   const dest = (name: string) => ({ path: `${dir}/${name}`, sync: true });
-  const processMax = cfg.num("process-max") ?? 1;
+  const processMax = cfg.get("process-max");
   if (processMax > 1 && todo.length > 1) {
     const pool = await WorkerPool.start(Math.min(processMax, todo.length));
     try {

@@ -23,7 +23,7 @@ export async function pushAsync(cfg: Config, source: string, name: string): Prom
     await statusRemove(spool, dir, name, "error");
     await globalStatusRemove(spool, dir);
     const starter = new AsyncStarter(cfg, [dirname(source)]);
-    const timeout = cfg.num("archive-timeout") ?? 60;
+    const timeout = cfg.get("archive-timeout");
     status = await waitFor(
       timeout,
       async (): Promise<Status | undefined> => {

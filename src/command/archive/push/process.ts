@@ -48,7 +48,7 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
     staleTempSeconds: staleTempSeconds(cfg),
     targets: targets.map((t) => ({ repoIndex: t.repoIndex, archiveId: t.archiveId, walPass: t.walPass, spec: storageSpec(cfg, "repo", t.repoIndex) })),
   };
-  const processMax = cfg.num("process-max") ?? 1;
+  const processMax = cfg.get("process-max");
   const batchMax = batchSegments(cfg.num("archive-push-batch-size"), cluster.walSegmentSize);
   let pool: WorkerPool | undefined;
   // Files that failed in this process wait for the foreground to ask again: no tight retry loop.
