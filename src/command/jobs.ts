@@ -1,29 +1,38 @@
 /**
- * Every job a worker (or a remote) can run, by type. Each command's per-file job lives beside the
- * command (command/backup/file.ts, ...); this table is the one place that collects them.
+ * Every job a worker can run, by type: the one table, collected from the per-file jobs that live
+ * beside their commands (command/backup/file.ts, ...). Each handler loads its module on first use
+ * (a worker runs few job types) and is typed by the function it calls, so `startJobPool`'s pool
+ * checks every job's parameters and result at compile time.
  */
-import type { JobTable } from "../worker/protocol.ts";
+import { WorkerPool, type PoolOptions } from "../worker/pool.ts";
 
-export const JOB_TABLE: JobTable = {
-  "backup-file": async (params) => (await import("./backup/file.ts")).backupFile(params),
+/** A handler typed by the module function it calls once its module is loaded. */
+function lazy<M, P, R>(load: () => Promise<M>, pick: (m: M) => (params: P) => Promise<R>): (params: P) => Promise<R> {
+  return async (params) => pick(await load())(params);
+}
+
+export const JOB_TABLE = {
+  "backup-file": lazy(() => import("./backup/file.ts"), (m) => m.backupFile),
   /** repo-bundle: small files stored back to back in one repository file (command/backup/file.ts). */
-  "backup-bundle": async (params) => (await import("./backup/file.ts")).backupBundle(params),
+  "backup-bundle": lazy(() => import("./backup/file.ts"), (m) => m.backupBundle),
   /** Asynchronous archive-push: one WAL file into every repository (command/archive/push/file.ts). */
-  "archive-push-file": async (params) => (await import("./archive/push/file.ts")).pushFileJob(params),
+  "archive-push-file": lazy(() => import("./archive/push/file.ts"), (m) => m.pushFileJob),
   /** Asynchronous archive-get: one WAL file from the archive into the spool (command/archive/get/file.ts). */
-  "archive-get-file": async (params) => (await import("./archive/get/file.ts")).getFileJob(params),
+  "archive-get-file": lazy(() => import("./archive/get/file.ts"), (m) => m.getFileJob),
   /** verify: check stored files against their recorded sizes and SHA-1s (command/verify/file.ts). */
-  "verify-file": async (files: import("./verify/file.ts").VerifyFileParams[]) => (await import("./verify/file.ts")).verifyFiles(files),
-  /** Self-check used by tests and `pgbunker version --check`: compress a buffer with lz4 in a worker. */
-  "self-check": async (params: { size: number }) => {
-    const { filterBuffer } = await import("../filter/pipeline.ts");
-    const data = new Uint8Array(params.size).map((_, i) => i % 251);
-    const c = filterBuffer(data, [{ type: "sha1", id: "in" }, { type: "compress", compressType: "lz4" }, { type: "size", id: "out" }]);
-    const d = filterBuffer(c.data, [{ type: "decompress", compressType: "lz4" }, { type: "sha1" }]);
-    return { in: c.results[0], out: c.results[2], back: d.results[1] };
-  },
+  "verify-file": lazy(() => import("./verify/file.ts"), (m) => m.verifyFiles),
+  /** Self-check (`pgbunker self-check`): compress a buffer with lz4 in a worker and back. */
+  "self-check": lazy(() => import("./self-check/job.ts"), (m) => m.selfCheckJob),
   /** Restore files from the repository into the data directory (command/restore/file.ts). */
-  "restore-files": async (params) => (await import("./restore/file.ts")).restoreFiles(params),
+  "restore-files": lazy(() => import("./restore/file.ts"), (m) => m.restoreFiles),
   /** fsync a batch of restored files. */
-  "restore-sync": async (params) => (await import("./restore/file.ts")).syncFiles(params),
+  "restore-sync": lazy(() => import("./restore/file.ts"), (m) => m.syncFiles),
 };
+
+export type Jobs = typeof JOB_TABLE;
+export type JobType = keyof Jobs;
+
+/** A pool of process-max workers running jobs of this table. */
+export function startJobPool(size: number, opts: PoolOptions = {}): Promise<WorkerPool<Jobs>> {
+  return WorkerPool.start<Jobs>(size, opts);
+}

@@ -9,13 +9,17 @@
 import { err, errorFromWire, PgbError } from "../common/error.ts";
 import { log, logSettings, logWarn, type LogLevel } from "../common/log.ts";
 import { sleep } from "../common/time.ts";
-import { type JobMessage, type WorkerInit, type WorkerReply } from "./protocol.ts";
+import { type JobMessage, type JobTable, type WorkerInit, type WorkerReply } from "./protocol.ts";
 import { isTransient, retriedError } from "./retry.ts";
 
-export interface Job<P = unknown> {
-  type: string;
+export interface Job<K extends string = string, P = unknown> {
+  type: K;
   params: P;
 }
+
+/** The job of type K of table T, and what its handler returns. */
+export type JobOf<T extends JobTable, K extends keyof T & string> = Job<K, Parameters<T[K]>[0]>;
+export type ResultOf<T extends JobTable, K extends keyof T> = Awaited<ReturnType<T[K]>>;
 
 interface Slot {
   worker: Worker;
@@ -37,7 +41,8 @@ export function setWorkerUrl(url: string | URL): void {
   workerUrl = url;
 }
 
-export class WorkerPool {
+/** `T`: the job table the workers run (command/jobs.ts), so jobs and results are typed by it. */
+export class WorkerPool<T extends JobTable = JobTable> {
   readonly #slots: Slot[] = [];
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: PgbError) => void; slot: Slot }>();
   #nextId = 1;
@@ -48,10 +53,10 @@ export class WorkerPool {
     this.#retry = retry;
   }
 
-  static async start(size: number, opts: PoolOptions = {}): Promise<WorkerPool> {
+  static async start<T extends JobTable = JobTable>(size: number, opts: PoolOptions = {}): Promise<WorkerPool<T>> {
     if (!workerUrl) throw err("AssertError", "worker entry is not set (setWorkerUrl)");
     const context = opts.context;
-    const pool = new WorkerPool(opts.retry ?? []);
+    const pool = new WorkerPool<T>(opts.retry ?? []);
     const s = logSettings();
     const ready: Promise<void>[] = [];
     for (let i = 0; i < size; i++) {
@@ -142,7 +147,7 @@ export class WorkerPool {
    * first). `onResult` is called on the main thread as each job finishes. Throws the first error
    * after the jobs already running have finished.
    */
-  async runAll<P, R>(jobs: Iterable<Job<P>>, onResult: (job: Job<P>, result: R) => void | Promise<void>): Promise<void> {
+  async runAll<K extends keyof T & string>(jobs: Iterable<JobOf<T, K>>, onResult: (job: JobOf<T, K>, result: ResultOf<T, K>) => void | Promise<void>): Promise<void> {
     if (this.#closed) throw err("AssertError", "worker pool is closed");
     const it = jobs[Symbol.iterator]();
     let failure: unknown;
@@ -152,7 +157,7 @@ export class WorkerPool {
         const next = it.next();
         if (next.done) return;
         try {
-          const result = await this.#dispatchRetrying<R>(slot, next.value as Job, () => failure !== undefined);
+          const result = await this.#dispatchRetrying<ResultOf<T, K>>(slot, next.value, () => failure !== undefined);
           await onResult(next.value, result);
         } catch (e) {
           if (failure === undefined) failure = e;
@@ -165,12 +170,12 @@ export class WorkerPool {
   }
 
   /** Run a single job on the first idle worker (or wait for one). */
-  async run<R>(job: Job): Promise<R> {
-    let result: R | undefined;
-    await this.runAll([job], (_j, r: R) => {
+  async run<K extends keyof T & string>(job: JobOf<T, K>): Promise<ResultOf<T, K>> {
+    let result: ResultOf<T, K> | undefined;
+    await this.runAll([job], (_j, r) => {
       result = r;
     });
-    return result as R;
+    return result as ResultOf<T, K>;
   }
 
   async close(): Promise<void> {

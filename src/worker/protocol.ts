@@ -6,7 +6,8 @@
 import type { WireError } from "../common/error.ts";
 import type { LogSettings } from "../common/log.ts";
 
-export type JobHandler = (params: any) => Promise<unknown>;
+/** A job handler: plain (structured-clonable) parameters in, a plain result out. */
+export type JobHandler = (params: never) => Promise<unknown>;
 export type JobTable = Record<string, JobHandler>;
 
 export interface WorkerInit {

@@ -30,7 +30,7 @@ export function serveWorker(table: JobTable): void {
     const handler = table[msg.type];
     try {
       if (!handler) throw new Error(`unknown job type '${msg.type}'`);
-      post({ kind: "result", id: msg.id, result: await handler(msg.params) });
+      post({ kind: "result", id: msg.id, result: await (handler as (params: unknown) => Promise<unknown>)(msg.params) });
     } catch (e) {
       post({ kind: "error", id: msg.id, error: errorToWire(e) });
     }

@@ -12,8 +12,8 @@ import type { CompressType } from "../../filter/filter.ts";
 import { relationSegment } from "../../postgres/exclude.ts";
 import { repoPath } from "../../repo/layout.ts";
 import { pageErrorRanges, pageErrorText, type Manifest, type ManifestFile } from "../../repo/manifest.ts";
-import type { Job } from "../../worker/pool.ts";
-import { WorkerPool } from "../../worker/pool.ts";
+import { startJobPool, type Jobs } from "../jobs.ts";
+import type { JobOf } from "../../worker/pool.ts";
 import type { StorageSpec } from "../shared/storage.ts";
 import { BACKUP_BUNDLE_JOB, BACKUP_FILE_JOB, type BackupBundleParams, type BackupFileParams, type BackupFileResult } from "./file.ts";
 
@@ -98,7 +98,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
 
   // One job per large file; with repo-bundle, small files go together into bundle jobs (empty
   // ones are not stored at all). Largest jobs first.
-  type Unit = { tasks: CopyTask[]; shown: string[]; bytes: number; job: Job<BackupFileParams> | Job<BackupBundleParams>; bundleId?: number };
+  type Unit = { tasks: CopyTask[]; shown: string[]; bytes: number; job: JobOf<Jobs, "backup-file" | "backup-bundle">; bundleId?: number };
   const units: Unit[] = [];
   const bundled: CopyTask[] = [];
   for (const t of tasks) {
@@ -135,11 +135,11 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
     close();
   }
   units.sort((a, b) => b.bytes - a.bytes);
-  const unitOf = new Map<Job<unknown>, Unit>(units.map((u) => [u.job as Job<unknown>, u]));
+  const unitOf = new Map(units.map((u) => [u.job, u]));
 
-  const pool = await WorkerPool.start(Math.max(1, Math.min(o.processMax, units.length)), { retry: o.retry });
+  const pool = await startJobPool(Math.max(1, Math.min(o.processMax, units.length)), { retry: o.retry });
   try {
-    await pool.runAll(units.map((u) => u.job as Job<unknown>), async (job, result: BackupFileResult | BackupFileResult[]) => {
+    await pool.runAll(units.map((u) => u.job), async (job, result) => {
       const u = unitOf.get(job)!;
       const results = Array.isArray(result) ? result : [result];
       for (let i = 0; i < u.tasks.length; i++) await record(u.tasks[i]!, u.shown[i]!, results[i]!, u.bundleId);

@@ -6,10 +6,11 @@
 import { logDetail } from "../../common/log.ts";
 import { formatBytes, Progress } from "../../common/progress.ts";
 import type { Config } from "../../config/parse.ts";
-import { WorkerPool, type Job } from "../../worker/pool.ts";
+import type { JobOf, WorkerPool } from "../../worker/pool.ts";
+import { startJobPool, type Jobs } from "../jobs.ts";
 import { jobRetry } from "../shared/job-retry.ts";
 import { storageSpec } from "../shared/storage.ts";
-import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreBatch, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
+import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import type { PlanFile, RestorePlan } from "./plan.ts";
 import { repoLocation, type RestoreSource } from "./source.ts";
 import { fileOrder, PG_CONTROL, type ownerResolver } from "./target.ts";
@@ -48,7 +49,7 @@ const ACTION_TEXT: Record<RestoreAction, string> = {
 
 /** Restore and fsync every file of the plan in process-max workers. */
 export async function copyFiles(cfg: Config, src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<FileStats> {
-  const pool = await WorkerPool.start(cfg.get("process-max"), { retry: jobRetry(cfg) });
+  const pool = await startJobPool(cfg.get("process-max"), { retry: jobRetry(cfg) });
   try {
     const stats = await restoreFiles(pool, cfg, src, plan, opts);
     await syncFiles(pool, cfg, stats.unsynced);
@@ -58,7 +59,7 @@ export async function copyFiles(cfg: Config, src: RestoreSource, plan: RestorePl
   }
 }
 
-async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<FileStats> {
+async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<FileStats> {
   const repoSpec = storageSpec(cfg, "repo", src.repoIndex, true);
   const pgSpec = storageSpec(cfg, "pg", 1);
   const m = src.manifest;
@@ -87,14 +88,14 @@ async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, p
     preserve: opts.preserved.has(f.dest),
     syncNow: f.size >= BATCH_BYTES,
   });
-  const filesOf = new Map<Job<RestoreBatch>, PlanFile[]>();
+  const filesOf = new Map<JobOf<Jobs, typeof RESTORE_FILES_JOB>, PlanFile[]>();
   for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);
 
   const total = plan.files.reduce((n, f) => n + f.size, 0);
   const progress = new Progress("restore", plan.files.length, total);
   const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0, unsynced: [] };
   try {
-    await pool.runAll(filesOf.keys(), (job, results: RestoreFileResult[]) => {
+    await pool.runAll(filesOf.keys(), (job, results) => {
       const files = filesOf.get(job)!;
       results.forEach((r, i) => report(files[i]!, r));
     });
@@ -143,10 +144,10 @@ export function batches(files: readonly PlanFile[]): PlanFile[][] {
 }
 
 /** fsync every restored file, spread over the workers in batches. */
-async function syncFiles(pool: WorkerPool, cfg: Config, paths: string[]): Promise<void> {
+async function syncFiles(pool: WorkerPool<Jobs>, cfg: Config, paths: string[]): Promise<void> {
   const pg = storageSpec(cfg, "pg", 1);
   const per = Math.max(64, Math.ceil(paths.length / (pool.size * 4)));
-  const jobs: Job<{ pg: typeof pg; paths: string[] }>[] = [];
+  const jobs: JobOf<Jobs, typeof RESTORE_SYNC_JOB>[] = [];
   for (let i = 0; i < paths.length; i += per) jobs.push({ type: RESTORE_SYNC_JOB, params: { pg, paths: paths.slice(i, i + per) } });
   logDetail(`sync ${paths.length} restored files`);
   await pool.runAll(jobs, () => {});

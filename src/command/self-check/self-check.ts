@@ -7,7 +7,7 @@ import { err } from "../../common/error.ts";
 import type { Config } from "../../config/parse.ts";
 import { filterBuffer } from "../../filter/pipeline.ts";
 import { crc32c, crc32cHardware, pageChecksum } from "../../native/helper.ts";
-import { WorkerPool } from "../../worker/pool.ts";
+import { startJobPool } from "../jobs.ts";
 
 export async function run(cfg: Config): Promise<number> {
   const out: string[] = [];
@@ -38,16 +38,16 @@ export async function run(cfg: Config): Promise<number> {
   }
 
   const workers = cfg.get("process-max");
-  const pool = await WorkerPool.start(Math.max(workers, 2));
+  const pool = await startJobPool(Math.max(workers, 2));
   try {
-    const results: { in: { hash: string }; back: { hash: string } }[] = [];
+    const results: { in?: string; back?: string }[] = [];
     await pool.runAll(
-      Array.from({ length: pool.size * 2 }, () => ({ type: "self-check", params: { size: 1 << 20 } })),
-      (_job, r: { in: { hash: string }; back: { hash: string } }) => {
+      Array.from({ length: pool.size * 2 }, () => ({ type: "self-check" as const, params: { size: 1 << 20 } })),
+      (_job, r) => {
         results.push(r);
       },
     );
-    check("workers", results.length === pool.size * 2 && results.every((r) => r.in.hash === r.back.hash), `${pool.size} threads ran ${results.length} lz4 jobs`);
+    check("workers", results.length === pool.size * 2 && results.every((r) => r.in !== undefined && r.in === r.back), `${pool.size} threads ran ${results.length} lz4 jobs`);
   } finally {
     await pool.close();
   }

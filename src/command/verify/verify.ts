@@ -10,6 +10,7 @@
  *   5. report (text in pgBackRest's layout, or json) and exit non-zero when anything is wrong.
  * With --set only that backup set is verified (verify/scope.ts).
  */
+import { startJobPool } from "../jobs.ts";
 import { err } from "../../common/error.ts";
 import { log, type LogLevel } from "../../common/log.ts";
 import { Progress } from "../../common/progress.ts";
@@ -19,7 +20,6 @@ import { loadArchiveInfo } from "../../repo/archive-info.ts";
 import { loadBackupInfo } from "../../repo/backup-info.ts";
 import { isLabel } from "../../repo/label.ts";
 import { repoPath } from "../../repo/layout.ts";
-import { WorkerPool } from "../../worker/pool.ts";
 import { repoCipherPass, staleTempSeconds } from "../archive/common.ts";
 import { retentionPolicy } from "../expire/expire.ts";
 import { planArchive, type PlanBackup } from "../expire/plan.ts";
@@ -160,10 +160,10 @@ async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map
 
   const progress = new Progress("verify", ordered.length, ordered.reduce((n, [, p]) => n + sizeOf(p), 0));
   const results = new Map<string, VerifyFileResult>();
-  const pool = await WorkerPool.start(cfg.get("process-max"), { retry: jobRetry(cfg) });
+  const pool = await startJobPool(cfg.get("process-max"), { retry: jobRetry(cfg) });
   try {
-    const batchOf = new Map(batches.map((b) => [b.files, b]));
-    await pool.runAll(batches.map((b) => ({ type: VERIFY_FILE_JOB, params: b.files })), (job, batchResults: VerifyFileResult[]) => {
+    const batchOf = new Map<readonly VerifyFileParams[], (typeof batches)[number]>(batches.map((b) => [b.files, b]));
+    await pool.runAll(batches.map((b) => ({ type: VERIFY_FILE_JOB, params: b.files })), (job, batchResults) => {
       const b = batchOf.get(job.params)!;
       b.keys.forEach((key, i) => results.set(key, batchResults[i]!));
       progress.add(b.bytes, b.files.length);

@@ -14,12 +14,12 @@
  * and relayed to the foreground in NAME.ok ("0\nwarnings"), as pgBackRest relays it: that file is
  * written before the segment is put in place, so the foreground that takes the segment finds it.
  */
+import { startJobPool } from "../../jobs.ts";
 import { errorFromWire, errorToWire } from "../../../common/error.ts";
 import { logDetail, logInfo, logWarn } from "../../../common/log.ts";
 import type { Config } from "../../../config/parse.ts";
 import { spoolPath } from "../../../repo/layout.ts";
 import type { Storage } from "../../../storage/storage.ts";
-import { WorkerPool } from "../../../worker/pool.ts";
 import { storageSpec, storageSpool, type StorageSpec } from "../../shared/storage.ts";
 import { runBackground, statusOf, statusRemove, statusWriteError, statusWriteOk } from "../spool.ts";
 import { clusterIdentity, noValidRepo, openArchiveRepos, repoWarning, type RepoFailure } from "../common.ts";
@@ -96,10 +96,10 @@ async function fetchAll(cfg: Config, spool: Storage, dir: string, walSegmentSize
   const dest = (name: string) => ({ path: `${dir}/${name}`, sync: true });
   const processMax = cfg.get("process-max");
   if (processMax > 1 && todo.length > 1) {
-    const pool = await WorkerPool.start(Math.min(processMax, todo.length));
+    const pool = await startJobPool(Math.min(processMax, todo.length));
     try {
       const jobs = todo.map(({ name, sources }) => ({
-        type: "archive-get-file",
+        type: "archive-get-file" as const,
         params: {
           name,
           sources: sources.map((s) => ({ repoIndex: s.repoIndex, archiveId: s.archiveId, path: s.path, walPass: s.walPass, spec: storageSpec(cfg, "repo", s.repoIndex, true) })),
@@ -108,7 +108,7 @@ async function fetchAll(cfg: Config, spool: Storage, dir: string, walSegmentSize
           bufferSize: cfg.num("buffer-size"),
         } as GetFileJob,
       }));
-      await pool.runAll(jobs, (job, outcome: GetOutcome) => onResult(job.params.name, outcome));
+      await pool.runAll(jobs, (job, outcome) => onResult(job.params.name, outcome));
     } finally {
       await pool.close();
     }

@@ -16,7 +16,8 @@ import { logDetail, logInfo, logWarn } from "../../../common/log.ts";
 import type { Config } from "../../../config/parse.ts";
 import { spoolPath } from "../../../repo/layout.ts";
 import type { Storage } from "../../../storage/storage.ts";
-import { WorkerPool } from "../../../worker/pool.ts";
+import type { WorkerPool } from "../../../worker/pool.ts";
+import { startJobPool, type Jobs } from "../../jobs.ts";
 import { storageLocal, storageSpec, storageSpool } from "../../shared/storage.ts";
 import { runBackground, statusOf, statusRemove, statusWriteError, statusWriteOk } from "../spool.ts";
 import { batchSegments, clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoFailuresError, sizeText, staleTempSeconds } from "../common.ts";
@@ -50,7 +51,7 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
   };
   const processMax = cfg.get("process-max");
   const batchMax = batchSegments(cfg.num("archive-push-batch-size"), cluster.walSegmentSize);
-  let pool: WorkerPool | undefined;
+  let pool: WorkerPool<Jobs> | undefined;
   // Files that failed in this process wait for the foreground to ask again: no tight retry loop.
   const failed = new Set<string>();
   try {
@@ -74,7 +75,7 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
         continue;
       }
 
-      const jobs = todo.map((name) => ({ type: "archive-push-file", params: { ...base, name, sourcePath: `${walDir}/${name}` } as PushFileJob }));
+      const jobs = todo.map((name) => ({ type: "archive-push-file" as const, params: { ...base, name, sourcePath: `${walDir}/${name}` } as PushFileJob }));
       const onResult = async (name: string, outcome: JobOutcome) => {
         // A repository that cannot take WAL fails every file, after the others have it.
         const repoFailed = outcome.ok ? [...failures, ...outcome.failures.map((f) => ({ index: f.index, error: errorFromWire(f.error) }))] : [];
@@ -90,8 +91,8 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
         await statusWriteError(spool, dir, name, e);
       };
       if (processMax > 1 && todo.length > 1) {
-        pool ??= await WorkerPool.start(Math.min(processMax, todo.length));
-        await pool.runAll(jobs, (job, outcome: JobOutcome) => onResult(job.params.name, outcome));
+        pool ??= await startJobPool(Math.min(processMax, todo.length));
+        await pool.runAll(jobs, (job, outcome) => onResult(job.params.name, outcome));
       } else {
         // One at a time in this process, with the storages already open.
         for (const job of jobs) await onResult(job.params.name, await pushOutcome(() => pushWalFile({ ...job.params, source: local }, targets)));
