@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { FilterResult } from "../../src/filter/filter.ts";
 import { findResult } from "../../src/filter/filter.ts";
 import { filterBuffer } from "../../src/filter/pipeline.ts";
-import type { Storage } from "../../src/storage/storage.ts";
+import { STORAGE_FEATURES, type Storage } from "../../src/storage/storage.ts";
 import { failure } from "../harness/failure.ts";
 
 export interface ConformanceTarget {
@@ -131,6 +131,14 @@ export function storageConformance(name: string, make: () => Promise<Conformance
       expect((await s.list("attr"))!.find((e) => e.name === "l")!.linkDestination).toBe("f");
     });
 
+    test("features are the one statement of capabilities: every flag is a boolean, a tree sync works where it is offered", async () => {
+      for (const f of STORAGE_FEATURES) expect(typeof s.features[f]).toBe("boolean");
+      await s.put("synced/a", "durable");
+      if (s.features.syncTree) await s.syncTree("synced");
+      else expect((await failure(s.syncTree("synced"))).kind).toBe("AssertError");
+      expect(new TextDecoder().decode((await s.get("synced/a"))!)).toBe("durable");
+    });
+
     test("hard links (where canHardLink): a second name for the same bytes, replacing what was there; new directories made", async () => {
       if (!s.canHardLink) {
         expect((await failure(s.hardLink("x", "y"))).kind).toBe("FeatureNotSupportedError");
@@ -189,7 +197,11 @@ export function storageConformance(name: string, make: () => Promise<Conformance
       expect(await s.names("written")).toEqual(["file.gz"]);
     });
 
-    test("truncate cuts a file or extends it with zeros", async () => {
+    test("truncate cuts a file or extends it with zeros (where features.truncate)", async () => {
+      if (!s.features.truncate) {
+        expect((await failure(s.truncate("x", 0))).kind).toBe("FeatureNotSupportedError");
+        return;
+      }
       await s.put("trunc", testBytes(10_000, 6));
       await s.truncate("trunc", 4096);
       expect(sha1((await s.get("trunc"))!)).toBe(sha1(testBytes(10_000, 6).subarray(0, 4096)));
