@@ -227,7 +227,9 @@ describe("a wrong or missing passphrase", () => {
       [["--type=full", "backup"], ERROR_CODES.CryptoError],
       [["archive-push", wal], 103],
       [["archive-get", segment, join(env.base, "never")], 103],
-      [[`--pg1-path=${dest}`, "restore"], ERROR_CODES.CryptoError],
+      // restore searches the repositories: one it cannot read is skipped with a warning (the
+      // CryptoError and its hint), and with none left it is BackupSetInvalidError, as pgBackRest.
+      [[`--pg1-path=${dest}`, "restore"], ERROR_CODES.BackupSetInvalidError],
       [["verify"], ERROR_CODES.CryptoError],
       [["expire"], 104],
       [["check"], ERROR_CODES.CryptoError],
@@ -251,7 +253,7 @@ describe("a wrong or missing passphrase", () => {
     expect(none.stderr).toContain("backup command requires option: repo1-cipher-pass");
     settings({});
     const plain = run([`--pg1-path=${dest}`, "restore"]);
-    expect(plain.code).toBe(ERROR_CODES.CryptoError);
+    expect(plain.code).toBe(ERROR_CODES.BackupSetInvalidError); // the one repository skipped, with its CryptoError as a warning
     expect(plain.stderr).toContain("backup.info' is encrypted (it starts with 'Salted__') but repo-cipher-type is none");
     expect(plain.stderr).toContain("HINT: this repository is encrypted: set repo-cipher-type=aes-256-cbc and repo-cipher-pass");
 

@@ -64,7 +64,8 @@ export async function openArchiveRepos(cfg: Config, stanza: string, indexes = re
 
 /** A repository's failure as one line (a warning, or a line of a combined error), as pgBackRest words it. */
 export function repoWarning(f: RepoFailure): string {
-  return `repo${f.index}: [${f.error.kind}] ${f.error.message}`;
+  // pgBackRest's line, plus the error's hints: a skipped repository still says what to do about it.
+  return [`repo${f.index}: [${f.error.kind}] ${f.error.message}`, ...f.error.hints.map((h) => `HINT: ${h}`)].join("\n");
 }
 
 export function asPgbError(e: unknown): PgbError {
