@@ -132,7 +132,7 @@ export class S3Http {
     const timer = setTimeout(() => abort.abort(), this.settings.ioTimeoutMs ?? 60_000);
     let res: Response;
     try {
-      res = await fetch(url, { method: req.method, headers: signed, body: body as BodyInit | undefined, tls: this.#tls, signal: abort.signal, redirect: "manual", decompress: false } as RequestInit);
+      res = await fetch(url, { method: req.method, headers: signed, body: body as Uint8Array<ArrayBuffer> | undefined, tls: this.#tls, signal: abort.signal, redirect: "manual", decompress: false } as RequestInit);
     } catch (e) {
       const msg = abort.signal.aborted ? `no response within ${(this.settings.ioTimeoutMs ?? 60_000) / 1000}s` : (e as Error).message;
       if (/certificate|self.signed|SSL|TLS|UNABLE_TO_VERIFY|CERT_/i.test(`${msg} ${(e as { code?: string }).code ?? ""}`))
