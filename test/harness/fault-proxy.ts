@@ -7,7 +7,8 @@
  * Faults are armed for the next connections or bytes:
  * - failNext(n): the next n connections answer their first request with HTTP 503 SlowDown and close;
  * - resetAfter(bytes): the connection whose response passes `bytes` is reset mid-body;
- * - stallNext(): the next connection is accepted and never answered (a silent peer).
+ * - stallNext(): the next connection is accepted and never answered (a silent peer);
+ * - freeze(): nothing is relayed any more, on any connection, old or new (a hung engine).
  * Arming a fault first drops the connections open now, so the client's next request opens a new one.
  */
 import { readFileSync } from "node:fs";
@@ -51,6 +52,7 @@ export class FaultProxy {
   #stallNext = 0;
   #resetAfter: number | undefined;
   #relayed = 0;
+  #frozen = false;
   readonly #conns = new Set<Conn>();
   readonly #server: Bun.TCPSocketListener<Conn>;
 
@@ -70,8 +72,8 @@ export class FaultProxy {
             c.mode = "fail";
             return;
           }
-          if (self.#stallNext > 0) {
-            self.#stallNext--;
+          if (self.#frozen || self.#stallNext > 0) {
+            if (!self.#frozen) self.#stallNext--;
             self.served.stalled++;
             c.mode = "stall";
             return;
@@ -118,6 +120,7 @@ export class FaultProxy {
             return;
           }
           const copy = new Uint8Array(chunk);
+          if (self.#frozen) return;
           if (!c.upstream) c.early.push(copy);
           else {
             c.toUpstream.push(copy);
@@ -143,6 +146,7 @@ export class FaultProxy {
   }
 
   #relay(c: Conn, chunk: Uint8Array): void {
+    if (this.#frozen) return;
     if (this.#resetAfter !== undefined && this.#relayed + chunk.byteLength > this.#resetAfter) {
       // Pass what fits under the limit, then reset both sides (RST, not a clean close).
       const keep = this.#resetAfter - this.#relayed;
@@ -191,6 +195,11 @@ export class FaultProxy {
     this.cut();
     this.#resetAfter = bytes;
     this.#relayed = 0;
+  }
+
+  /** Relay nothing more, on open connections and new ones (until stop). */
+  freeze(): void {
+    this.#frozen = true;
   }
 
   stop(): void {

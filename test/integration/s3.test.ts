@@ -4,14 +4,18 @@
  * repo2 bundled); stanza-create, archive-push/get, full + incr backups, restores compared by row
  * counts and table checksums, info, verify, expire. Then compatibility with one config file for
  * both tools: pgBackRest 2.45 and 2.59.1 restore pgbunker's S3 backups, pgbunker restores one
- * pgBackRest made (on top of pgbunker's full, with WAL pgBackRest archived).
+ * pgBackRest made (on top of pgbunker's full, with WAL pgBackRest archived). A backup killed
+ * halfway (its S3 traffic frozen by a proxy, then SIGKILL) is resumed from what it stored.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { S3Http } from "../../src/storage/s3/client.ts";
 import { listPages } from "../../src/storage/s3/list.ts";
 import { sha1File } from "../harness/archive.ts";
-import { Cluster, mkdirAsPostgres, runAsPostgres } from "../harness/cluster.ts";
+import { InfoIni } from "../../src/repo/ini.ts";
+import { Manifest } from "../../src/repo/manifest.ts";
+import { Cluster, mkdirAsPostgres, runAsPostgres, spawnAsPostgres } from "../harness/cluster.ts";
+import { FaultProxy } from "../harness/fault-proxy.ts";
 import { BINARY } from "../harness/pgbunker.ts";
 import { Rgw } from "../harness/rgw.ts";
 import type { StanzaEnv } from "../harness/stanza.ts";
@@ -145,6 +149,50 @@ describe("s3 repositories", () => {
     const label = labelOf(env.backrestOk(["--repo=1", "--type=incr", "--log-level-console=info", "backup"]));
     expect(label.startsWith(`${full[1]}_`)).toBe(true);
     expect(await dataOf(await restoreWith(BINARY, 1, label))).toEqual(theirs);
+  }, 300_000);
+
+  test("a backup killed halfway is resumed from the objects it stored, and restores with the data", async () => {
+    const proxy = FaultProxy.start(rgw);
+    try {
+      // Files the killed run stored (rck) itself.
+      const stored = (m: Manifest) => m.fileList().filter((f) => f.rck !== undefined && f.reference === undefined).length;
+      const partial = async (): Promise<{ label: string; m: Manifest } | undefined> => {
+        const known = new Set([full[1], incr[1]]);
+        for (const k of await keys(`plain/backup/${STANZA}/`)) {
+          const m = /\/(\d{8}-\d{6}F)\/backup\.manifest\.copy$/.exec(k);
+          if (!m || known.has(m[1]!)) continue;
+          const r = await s3.requestText({ method: "GET", key: k, accept: [404] });
+          if (r.status === 200) return { label: m[1]!, m: Manifest.fromIni(InfoIni.parse(r.text, k)) };
+        }
+        return undefined;
+      };
+      // Settle the tables the tests before changed (no autovacuum rewriting them meanwhile): a file
+      // the cluster changes after the kill is copied again rather than resumed.
+      await env.cluster.query("vacuum analyze");
+      await env.cluster.query("checkpoint");
+      // Through the proxy: once five files are stored, freeze its S3 traffic (it cannot finish), then kill it.
+      const p = spawnAsPostgres([BINARY, `--config=${env.conf}`, `--stanza=${STANZA}`, "--repo=1", `--repo1-storage-port=${proxy.port}`, "--type=full", "--process-max=1", "--manifest-save-threshold=1", "backup"]);
+      const deadline = Date.now() + 120_000;
+      for (let seen = await partial(); !(seen && stored(seen.m) >= 5); seen = await partial()) {
+        if (p.exitCode !== null || Date.now() > deadline) throw new Error(`the backup ended (exit ${p.exitCode}) before five files were stored`);
+        await Bun.sleep(50);
+      }
+      proxy.freeze();
+      p.kill(9);
+      await p.exited;
+      const killed = (await partial())!;
+      expect(stored(killed.m)).toBeGreaterThan(4);
+      expect(env.backupLabels()).not.toContain(killed.label);
+      const now = await dataOf(env.cluster);
+      const r = env.run(["--repo=1", "--type=full", "--log-level-console=detail", "backup"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`resumable backup ${killed.label} of same type exists`);
+      expect((r.stdout.match(/checksum resumed file/g) ?? []).length).toBeGreaterThan(4);
+      expect(r.stdout).toContain(`new backup label = ${killed.label}`);
+      expect(await dataOf(await restoreWith(BINARY, 1, killed.label))).toEqual(now);
+    } finally {
+      proxy.stop();
+    }
   }, 300_000);
 
   test("expire removes an older full and everything of it from the bucket", async () => {
