@@ -96,6 +96,15 @@ describe("s3 driver: object-store behaviour", () => {
     expect(missing.message).toContain("HTTP 404 (NoSuchBucket");
   }, 60_000);
 
+  test("host-style URIs (bucket.endpoint) through repo-storage-host reach the same bucket as path style", async () => {
+    const s = await freshStorage();
+    const settings = (s.driver as S3Driver).client.settings;
+    // RGW's dns name is localhost: the Host header is BUCKET.localhost, the connection goes to 127.0.0.1.
+    const hostStyle = new S3Http({ ...settings, endpoint: "localhost", connectHost: "127.0.0.1", uriStyle: "host" });
+    await new Storage(new S3Driver(hostStyle), "/repo/prefix").put("via-host-style", "hello");
+    expect(new TextDecoder().decode((await s.get("via-host-style"))!)).toBe("hello");
+  }, 60_000);
+
   test("TLS: an endpoint whose certificate the CA does not sign is refused, with a hint", async () => {
     const s = await freshStorage();
     const noCa = new S3Http({ ...(s.driver as S3Driver).client.settings, caFile: undefined, label: "repo1" });
