@@ -5,7 +5,8 @@
  * counts and table checksums, info, verify, expire. Then compatibility with one config file for
  * both tools: pgBackRest 2.45 and 2.59.1 restore pgbunker's S3 backups, pgbunker restores one
  * pgBackRest made (on top of pgbunker's full, with WAL pgBackRest archived). A backup killed
- * halfway (its S3 traffic frozen by a proxy, then SIGKILL) is resumed from what it stored.
+ * halfway (its S3 traffic frozen by a proxy, then SIGKILL) is resumed from what it stored. And a
+ * repository host whose repository is in S3: the database host pushes, and restores, over SSH.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -17,6 +18,7 @@ import { Manifest } from "../../src/repo/manifest.ts";
 import { Cluster, mkdirAsPostgres, runAsPostgres, spawnAsPostgres } from "../harness/cluster.ts";
 import { FaultProxy } from "../harness/fault-proxy.ts";
 import { BINARY } from "../harness/pgbunker.ts";
+import { RemoteEnv } from "../harness/remote-env.ts";
 import { Rgw } from "../harness/rgw.ts";
 import type { StanzaEnv } from "../harness/stanza.ts";
 import { makeStanza, removeStanza, STANZA } from "./restore-lib.ts";
@@ -206,6 +208,27 @@ describe("s3 repositories", () => {
     // WAL older than the remaining backup went too: the first segment pushed is gone.
     expect((await keys(`plain/archive/${STANZA}/15-1/0000000100000000/`)).some((k) => k.includes("/000000010000000000000001-"))).toBe(false);
   }, 180_000);
+
+  test("repository host with an S3 repository: archive-push and restore from the database host go through its remote", async () => {
+    const remote = await RemoteEnv.create({ backupGlobal: { ...rgw.repoOptions(1, BUCKET), "repo1-path": "/via-host", "compress-type": "lz4", "start-fast": true, "repo1-retention-full": 9 } });
+    try {
+      remote.backupHostOk(["stanza-create"]);
+      await remote.cluster.query("create table t as select g from generate_series(1, 20000) g");
+      const seg = await remote.switchAndWait();
+      expect((await keys(`via-host/archive/${remote.stanza}/`)).some((k) => k.includes(`/${seg}-`))).toBe(true);
+      const label = labelOf(remote.backupHostOk(["--type=full", "backup"]));
+      const sum = await remote.cluster.tableChecksum("t");
+      const target = mkdirAsPostgres(join(remote.dbDir, "restored"));
+      remote.dbHostOk([`--pg1-path=${target}`, `--set=${label}`, "--type=immediate", "--target-action=promote", "restore"]);
+      const c = await Cluster.attach(target);
+      restored.push(c);
+      c.writeConf({ archive_mode: "off" });
+      await c.startAndWaitPromoted();
+      expect(await c.tableChecksum("t")).toBe(sum);
+    } finally {
+      await remote.destroy();
+    }
+  }, 300_000);
 
   test("bad S3 settings fail at once with a clear error", () => {
     const wrong = runAsPostgres([BINARY, `--config=${env.conf}`, `--stanza=${STANZA}`, "--repo=1", "--log-level-console=warn", "verify"], { env: { PGBUNKER_REPO1_S3_KEY_SECRET: "not-the-secret" } });
