@@ -136,6 +136,9 @@ describe("s3 repositories", () => {
     const theirs = JSON.parse(env.backrestOk(["info", "--output=json"])) as { backup: { label: string }[] }[];
     expect(theirs[0]!.backup.map((b) => b.label).sort()).toEqual(info[0]!.backup.map((b) => b.label).sort());
     for (const repo of [1, 2]) expect(env.runOk([`--repo=${repo}`, "--log-level-console=info", "verify"])).toContain("no problem found");
+    // pgBackRest verifies pgbunker's S3 repository too; check pushes a fresh segment through both.
+    for (const repo of [1, 2]) expect(env.backrest([`--repo=${repo}`, "verify"]).code).toBe(0);
+    expect(env.runOk(["--log-level-console=info", "check"])).toContain("check command end: completed successfully");
   }, 180_000);
 
   test("pgBackRest 2.45 and 2.59.1 restore pgbunker's S3 backups (plain and bundled) with the same data", async () => {
@@ -238,4 +241,12 @@ describe("s3 repositories", () => {
     expect(auto.code).toBe(67);
     expect(`${auto.stdout}${auto.stderr}`).toContain("repo1-s3-key-type=auto is not supported");
   });
+
+  test("stanza-delete removes every object of the stanza from one repository, and only from it", async () => {
+    env.runOk(["stop"]);
+    env.runOk(["--repo=2", "--force", "stanza-delete"]);
+    env.runOk(["start"]);
+    expect(await keys("bundled/")).toEqual([]);
+    expect((await keys(`plain/backup/${STANZA}/`)).length).toBeGreaterThan(0);
+  }, 60_000);
 });
