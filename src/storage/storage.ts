@@ -8,7 +8,7 @@
  */
 import { concatBytes } from "../common/bytes.ts";
 import { err } from "../common/error.ts";
-import type { FilterResult, FilterSpec } from "../filter/filter.ts";
+import { findLastResult, type FilterResult, type FilterSpec } from "../filter/filter.ts";
 
 /** Suffix of the temporary name a write goes to before its rename (atomic writes, archive-push's stage). */
 export const TEMP_EXT = ".pgbunker.tmp";
@@ -104,10 +104,19 @@ export interface StorageFeatures {
   truncate: boolean;
   /** Everything written under a path with `sync: false` can be made durable at once. */
   syncTree: boolean;
+  /**
+   * move() renames atomically. Object stores have no rename: a caller that writes under a temp name
+   * and renames must instead write the final name once (an object store's PUT is complete-or-absent).
+   */
+  move: boolean;
+  /** Directories exist by themselves: empty ones too, and listing a missing one is an error. */
+  path: boolean;
+  /** Mode and modification time given on write or setAttributes are kept (not on object stores). */
+  attributes: boolean;
 }
 
 /** The capabilities a driver may have, in one list (the remote protocol sends them by name). */
-export const STORAGE_FEATURES = ["link", "pathSync", "owner", "hardLink", "truncate", "syncTree"] as const satisfies readonly (keyof StorageFeatures)[];
+export const STORAGE_FEATURES = ["link", "pathSync", "owner", "hardLink", "truncate", "syncTree", "move", "path", "attributes"] as const satisfies readonly (keyof StorageFeatures)[];
 
 export interface StorageDriver {
   readonly features: StorageFeatures;
@@ -137,6 +146,19 @@ export interface StorageDriver {
   close?(): Promise<void>;
   /** A driver over a connection that failed (remote): it will not work again; open a new one. */
   readonly broken?: boolean;
+}
+
+/** WriteOptions.expect: the bytes written must have this size and SHA-1, or nothing is committed. */
+export function checkExpected(path: string, results: FilterResult[], expect: WriteOptions["expect"]): void {
+  if (!expect) return;
+  const size = findLastResult(results, "size");
+  const sha1 = findLastResult(results, "sha1");
+  if ((expect.size !== undefined && !size) || (expect.sha1 !== undefined && !sha1))
+    throw err("AssertError", `write of '${path}' expects a size/sha1 but its filters do not compute them`);
+  if (expect.size !== undefined && size!.size !== expect.size)
+    throw err("ChecksumError", `'${path}' has size ${size!.size} but ${expect.size} was expected`);
+  if (expect.sha1 !== undefined && sha1!.hash !== expect.sha1)
+    throw err("ChecksumError", `'${path}' has checksum ${sha1!.hash} but ${expect.sha1} was expected`);
 }
 
 export interface StorageOptions {
@@ -293,6 +315,11 @@ export class Storage {
     return this.driver.linkCreate(target, this.path(rel));
   }
 
+  /** Whether truncate works here (not on object stores). */
+  get canTruncate(): boolean {
+    return this.driver.truncate !== undefined;
+  }
+
   /** Whether hardLink works here (a local file system; not over the remote protocol). */
   get canHardLink(): boolean {
     return this.driver.features.hardLink;
@@ -309,7 +336,7 @@ export class Storage {
     return this.driver.setAttributes(this.path(rel), attrs);
   }
 
-  truncate(rel: string, size: number): Promise<void> {
+  async truncate(rel: string, size: number): Promise<void> {
     this.#writable(`truncate '${this.path(rel)}'`);
     if (!this.driver.features.truncate) throw err("FeatureNotSupportedError", `${this.role} storage cannot truncate files`);
     return this.driver.truncate(this.path(rel), size);

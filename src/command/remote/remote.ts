@@ -15,6 +15,7 @@ import { ProtocolServer } from "./server.ts";
 import { stdioTransport } from "../../protocol/transport.ts";
 import { posix } from "../../storage/posix/posix.ts";
 import { dbConnect } from "../shared/db.ts";
+import { storageRepo } from "../shared/storage.ts";
 
 interface OpenParams {
   index?: number;
@@ -52,10 +53,9 @@ export async function run(cfg: Config): Promise<number> {
       local = remoteConfig(cfg, params);
       if (type === "repo") {
         const index = params.index ?? 1;
-        const repoType = local.str(`repo${index}-type`) ?? "posix";
-        if (repoType !== "posix" && repoType !== "cifs")
-          throw err("FeatureNotSupportedError", `repo${index}-type=${repoType} is not supported by pgbunker yet`);
-        return { base: local.str(`repo${index}-path`) ?? "/var/lib/pgbackrest", timeout: params.timeout };
+        // The repository as this host reaches it: a directory here, or a bucket (repoN-type=s3).
+        const repo = await storageRepo(local, { repo: index });
+        return { base: repo.base || "/", timeout: params.timeout, driver: repo.driver };
       }
       const base = local.str("pg1-path");
       if (!base)

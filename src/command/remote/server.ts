@@ -18,9 +18,10 @@ import { dataFrame, decodeCredit, decodeJson, encodeCredit, encodeFrame, encodeJ
 import type { Transport } from "../../protocol/transport.ts";
 
 export interface ServerOptions {
+  /** The driver served until `open` names another (a repository on an object store). */
   driver: StorageDriver;
-  /** Called on the client's `open` with what it sent; returns the storage's base path. */
-  open(params: Record<string, unknown>): Promise<{ base: string; timeout?: number }>;
+  /** Called on the client's `open` with what it sent; returns the storage's base path (and driver). */
+  open(params: Record<string, unknown>): Promise<{ base: string; timeout?: number; driver?: StorageDriver }>;
   /** Opens a database session (database hosts only). */
   dbConnect?(): Promise<Db>;
   /** Seconds without a frame from the client before giving up (until `open` says otherwise). */
@@ -56,6 +57,7 @@ export class ProtocolServer {
   readonly #sessions = new Map<number, Db>();
   #nextSession = 1;
   #timeoutMs: number;
+  #driver: StorageDriver;
   #lastHeard = performance.now();
   #timer: ReturnType<typeof setInterval> | undefined;
   #finished = false;
@@ -65,6 +67,7 @@ export class ProtocolServer {
   constructor(transport: Transport, opts: ServerOptions) {
     this.#transport = transport;
     this.#opts = opts;
+    this.#driver = opts.driver;
     this.#timeoutMs = opts.timeout * 1000;
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
@@ -149,16 +152,17 @@ export class ProtocolServer {
   }
 
   async #request(id: number, req: { cmd: string } & Record<string, unknown>): Promise<unknown> {
-    const d = this.#opts.driver;
+    const d = this.#driver;
     const p = req as Record<string, any>;
     switch (req.cmd) {
       case "open": {
-        const { base, timeout } = await this.#opts.open(p);
+        const { base, timeout, driver } = await this.#opts.open(p);
+        if (driver) this.#driver = driver;
         if (timeout !== undefined) {
           this.#timeoutMs = timeout * 1000;
           this.#armTimer();
         }
-        return { base, features: { ...d.features }, hostname: this.#opts.hostname ?? "" } satisfies OpenReply;
+        return { base, features: { ...this.#driver.features }, hostname: this.#opts.hostname ?? "" } satisfies OpenReply;
       }
       case "info": return d.info(p.path, p.opts);
       case "list": return d.list(p.path, p.opts);
@@ -188,7 +192,7 @@ export class ProtocolServer {
   // ---- reads: pump filtered chunks while the client has credit ------------------------------
 
   async #openRead(id: number, path: string, opts: ReadOptions, window: number): Promise<unknown> {
-    const read = await this.#opts.driver.openRead(path, opts);
+    const read = await this.#driver.openRead(path, opts);
     if (!read) return null;
     const s: ReadStreamState = { read, credit: window, cancelled: false };
     this.#reads.set(id, s);
@@ -241,7 +245,7 @@ export class ProtocolServer {
   // ---- writes: apply chunks in order, grant credit back as they land ------------------------
 
   async #openWrite(id: number, path: string, opts: WriteOptions): Promise<unknown> {
-    const write = await this.#opts.driver.openWrite(path, opts);
+    const write = await this.#driver.openWrite(path, opts);
     this.#writes.set(id, { write, chain: Promise.resolve() });
     return { window: WRITE_WINDOW };
   }

@@ -2,14 +2,17 @@
  * Storage handed out by role, as commands need it: the repository (repoN-path, or a repository
  * host over SSH), a PostgreSQL data directory (pgN-path, or a database host), the spool for
  * asynchronous archiving. Commands never construct drivers themselves, so adding a transport
- * (remote, later s3) changes only this file.
+ * (remote, s3) changes only this file.
  */
 import { err } from "../../common/error.ts";
 import type { Config } from "../../config/parse.ts";
 import { posix } from "../../storage/posix/posix.ts";
+import { S3Http } from "../../storage/s3/client.ts";
+import { S3Driver } from "../../storage/s3/driver.ts";
 import { Storage } from "../../storage/storage.ts";
 import type { RemoteTarget } from "../../protocol/connection.ts";
 import { openRemote, remoteSpec, remoteTarget } from "./remote-factory.ts";
+import { type S3Spec, s3Spec } from "./storage-s3.ts";
 
 export interface RepoStorageOptions {
   /** Repository index (default: the command's --repo or the first configured). */
@@ -24,12 +27,24 @@ export interface RepoStorageOptions {
  */
 export type StorageSpec =
   | { kind: "posix"; base: string; readOnly?: boolean; role?: string }
+  | { kind: "s3"; base: string; readOnly?: boolean; s3: S3Spec }
   | { kind: "remote"; role: "repo" | "pg"; index: number; readOnly?: boolean; [key: string]: unknown };
 
-function checkRepoType(cfg: Config, index: number): void {
+/** The repository's storage type: posix (cifs is posix) or s3; azure and gcs are refused. */
+function repoType(cfg: Config, index: number): "posix" | "s3" {
   const type = cfg.str(`repo${index}-type`) ?? "posix";
+  if (type === "s3") return "s3";
   if (type !== "posix" && type !== "cifs")
-    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs) repository, locally or on a repository host over SSH.");
+    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs) or s3 repository, locally or on a repository host over SSH.");
+  return "posix";
+}
+
+function repoPath(cfg: Config, index: number): string {
+  return cfg.str(`repo${index}-path`) ?? "/var/lib/pgbackrest";
+}
+
+function openS3(base: string, spec: S3Spec, readOnly?: boolean): Storage {
+  return new Storage(new S3Driver(new S3Http(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
 }
 
 export function repoIsRemote(cfg: Config, index = cfg.repoIndex): boolean {
@@ -43,12 +58,12 @@ export function pgIsRemote(cfg: Config, index = 1): boolean {
 /** The repository, as a Storage rooted at repoN-path. */
 export async function storageRepo(cfg: Config, opts: RepoStorageOptions = {}): Promise<Storage> {
   const index = opts.repo ?? cfg.repoIndex;
-  checkRepoType(cfg, index);
+  const type = repoType(cfg, index);
   if (repoIsRemote(cfg, index)) {
     return openRemote(remoteTarget(cfg, "repo", index), opts.readOnly ?? false);
   }
-  const path = cfg.get(`repo${index}-path`);
-  return new Storage(posix, path, { readOnly: opts.readOnly, role: "repository" });
+  if (type === "s3") return openS3(repoPath(cfg, index), s3Spec(cfg, index), opts.readOnly);
+  return new Storage(posix, repoPath(cfg, index), { readOnly: opts.readOnly, role: "repository" });
 }
 
 /** A PostgreSQL data directory (pgN-path), read-only unless the command restores into it. */
@@ -78,7 +93,8 @@ export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, re
   if (remote) {
     return remoteSpec(cfg, role, i, readOnly);
   }
-  const base = role === "repo" ? cfg.get(`repo${i}-path`) : cfg.str(`pg${i}-path`);
+  if (role === "repo" && repoType(cfg, i) === "s3") return { kind: "s3", base: repoPath(cfg, i), readOnly, s3: s3Spec(cfg, i) };
+  const base = role === "repo" ? repoPath(cfg, i) : cfg.str(`pg${i}-path`);
   if (!base) throw err("OptionRequiredError", `${cfg.command} command requires option: pg${i}-path`);
   return { kind: "posix", base, readOnly, role: role === "repo" ? "repository" : "data directory" };
 }
@@ -86,6 +102,7 @@ export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, re
 /** Open a storage from its description (used inside workers). */
 export async function openStorage(spec: StorageSpec): Promise<Storage> {
   if (spec.kind === "posix") return new Storage(posix, spec.base, { readOnly: spec.readOnly, role: spec.role });
+  if (spec.kind === "s3") return openS3(spec.base, spec.s3, spec.readOnly);
   return openRemote(spec.target as RemoteTarget, spec.readOnly ?? false);
 }
 

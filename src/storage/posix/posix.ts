@@ -15,9 +15,8 @@ import { groupId, groupName, isRoot, userId, userName } from "../../common/user.
 import { errnoName, syncFileSystem } from "../../native/helper.ts";
 import { FileSink } from "./file-sink.ts";
 import type { FilterResult } from "../../filter/filter.ts";
-import { findLastResult } from "../../filter/filter.ts";
 import { Pipeline } from "../../filter/pipeline.ts";
-import { TEMP_EXT, type ReadOptions, type StorageDriver, type StorageInfo, type StorageRead, type StorageWrite, type WriteOptions } from "../storage.ts";
+import { checkExpected, TEMP_EXT, type ReadOptions, type StorageDriver, type StorageInfo, type StorageRead, type StorageWrite, type WriteOptions } from "../storage.ts";
 
 const DEFAULT_BUFFER = 1024 * 1024;
 const MIN_BUFFER = 16 * 1024;
@@ -240,19 +239,6 @@ class PosixWrite implements StorageWrite {
   }
 }
 
-/** WriteOptions.expect: the bytes written must have this size and SHA-1, or nothing is committed. */
-function checkExpected(path: string, results: FilterResult[], expect: WriteOptions["expect"]): void {
-  if (!expect) return;
-  const size = findLastResult(results, "size");
-  const sha1 = findLastResult(results, "sha1");
-  if ((expect.size !== undefined && !size) || (expect.sha1 !== undefined && !sha1))
-    throw err("AssertError", `write of '${path}' expects a size/sha1 but its filters do not compute them`);
-  if (expect.size !== undefined && size!.size !== expect.size)
-    throw err("ChecksumError", `'${path}' has size ${size!.size} but ${expect.size} was expected`);
-  if (expect.sha1 !== undefined && sha1!.hash !== expect.sha1)
-    throw err("ChecksumError", `'${path}' has checksum ${sha1!.hash} but ${expect.sha1} was expected`);
-}
-
 function applyAttributes(path: string, a: { mode?: number; user?: string; group?: string; mtime?: number; followLink?: boolean }): void {
   if (a.user !== undefined || a.group !== undefined) {
     if (isRoot()) {
@@ -268,7 +254,7 @@ function applyAttributes(path: string, a: { mode?: number; user?: string; group?
 }
 
 export class PosixDriver implements StorageDriver {
-  readonly features = { link: true, pathSync: true, owner: isRoot(), hardLink: true, truncate: true, syncTree: true };
+  readonly features = { link: true, pathSync: true, owner: isRoot(), hardLink: true, truncate: true, syncTree: true, move: true, path: true, attributes: true };
 
   async info(path: string, opts: { ignoreMissing?: boolean; followLink?: boolean } = {}): Promise<StorageInfo | null> {
     try {

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../../src/config/ini-config.ts";
 import { parseConfig } from "../../../src/config/parse.ts";
+import type { OptionName } from "../../../src/config/options.ts";
 import { helpText } from "../../../src/config/help.ts";
 import { PgbError } from "../../../src/common/error.ts";
 import { scratchDirs } from "../../harness/scratch.ts";
@@ -211,6 +212,11 @@ describe("help", () => {
 describe("typed access and value-dependent options", () => {
   const none = conf("");
   const backup = (...argv: string[]) => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", ...argv, "backup"], configSections: none, env: {} });
+
+  test("option names stay literal types (an entry built from a plain string[] would widen them all to string)", () => {
+    const literal: string extends OptionName ? "widened" : "literal" = "literal";
+    expect(literal).toBe("literal");
+  });
 
   test("get returns the table's default, typed, for every defaulted option; also where no defaults were applied (remote)", () => {
     const cfg = backup();

@@ -7,6 +7,10 @@
  * file is renamed to SEGMENT-SHA1.ext, after looking for an earlier copy of the same segment.
  * A killed push leaves at most a temporary file that no reader takes for WAL; the next push to
  * the same directory removes it once it is stale.
+ *
+ * A repository without rename (an object store) gets the final name at once instead: the source's
+ * SHA-1 is computed by a first read, the copy is written straight to SEGMENT-SHA1.ext (an object
+ * PUT is complete or absent), and the second read's SHA-1 must match the first.
  */
 import { dirname } from "node:path";
 import { err, errorToWire, type PgbError, type WireError } from "../../../common/error.ts";
@@ -91,6 +95,8 @@ export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]):
   const compressType: CompressType = kind === "segment" || kind === "partial" ? opts.compressType : "none";
   const ext = COMPRESS_EXT[compressType];
 
+  // Stores without rename need the final name, and so the SHA-1, before writing.
+  const knownSha1 = checksummed && targets.some((t) => !t.storage.features.move) ? await sourceSha1(opts) : undefined;
   const reader = (await opts.source.openRead(opts.sourcePath, { filters: [{ type: "sha1" }, { type: "size" }], bufferSize: opts.bufferSize }))!;
   const writers: (Staged | undefined)[] = [];
   const failures: RepoFailure[] = [];
@@ -100,7 +106,7 @@ export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]):
 
     for (const t of targets) {
       try {
-        writers.push(await Staged.open(t, opts, compressType));
+        writers.push(await Staged.open(t, opts, compressType, knownSha1));
       } catch (e) {
         writers.push(undefined);
         failures.push({ index: t.repoIndex, error: asPgbError(e) });
@@ -131,8 +137,8 @@ export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]):
     if (!w) continue;
     try {
       await w.write.close();
-      await w.removeStale(opts.staleTempSeconds);
-      const warning = checksummed ? await w.placeChecksummed(opts.name, sha1, ext) : await w.place(walRepoPath(opts.stanza, w.target.archiveId, opts.name));
+      if (!w.direct) await w.removeStale(opts.staleTempSeconds);
+      const warning = w.direct ? await w.placedDirect(opts.name, sha1) : checksummed ? await w.placeChecksummed(opts.name, sha1, ext) : await w.place(walRepoPath(opts.stanza, w.target.archiveId, opts.name));
       if (warning) warnings.push(warning);
     } catch (e) {
       await w.discard();
@@ -142,30 +148,77 @@ export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]):
   return { warnings, failures };
 }
 
-/** A copy being written under a temporary name, placed under its final name once complete. */
+/** The SHA-1 of the WAL file, read once just for it (for stores that cannot rename). */
+async function sourceSha1(opts: PushFileOptions): Promise<string> {
+  const r = (await opts.source.openRead(opts.sourcePath, { filters: [{ type: "sha1" }], bufferSize: opts.bufferSize }))!;
+  try {
+    while ((await r.read()) !== null);
+  } finally {
+    await r.close();
+  }
+  return findResult(r.results(), "sha1")!.hash;
+}
+
+/**
+ * A copy being written under a temporary name, placed under its final name once complete; or,
+ * on a store without rename (`direct`), written under its final name from the start.
+ */
 class Staged {
   readonly target: PushTarget;
   readonly write: StorageWrite;
+  /** The name written: a temp name, or the final one when direct. */
   readonly temp: string;
+  readonly direct: boolean;
+  /** Direct: the SHA-1 the final name was made from. */
+  readonly #sha1: string | undefined;
   readonly #stanza: string;
 
-  private constructor(target: PushTarget, write: StorageWrite, temp: string, stanza: string) {
+  private constructor(target: PushTarget, write: StorageWrite, temp: string, stanza: string, direct: boolean, sha1?: string) {
     this.target = target;
     this.write = write;
     this.temp = temp;
     this.#stanza = stanza;
+    this.direct = direct;
+    this.#sha1 = sha1;
   }
 
-  static async open(t: PushTarget, opts: PushFileOptions, compressType: CompressType): Promise<Staged> {
+  static async open(t: PushTarget, opts: PushFileOptions, compressType: CompressType, knownSha1: string | undefined): Promise<Staged> {
+    const filters: FilterSpec[] = [];
+    if (compressType !== "none") filters.push({ type: "compress", compressType, level: opts.compressLevel });
+    if (t.walPass) filters.push({ type: "encrypt", pass: t.walPass });
+    if (!t.storage.features.move) {
+      const ext = COMPRESS_EXT[compressType];
+      if (knownSha1 === undefined) return new Staged(t, await t.storage.openWrite(walRepoPath(opts.stanza, t.archiveId, opts.name), { filters, bufferSize: opts.bufferSize }), walRepoPath(opts.stanza, t.archiveId, opts.name), opts.stanza, true);
+      const existing = await walFindAll(t.storage, opts.stanza, t.archiveId, opts.name);
+      if (existing.some((w) => w.sha1 !== knownSha1)) throw duplicateError(opts.name, t.repoIndex);
+      // An identical copy: nothing to write (reported as a duplicate once the source is read).
+      const final = walRepoPath(opts.stanza, t.archiveId, opts.name, { sha1: knownSha1, ext });
+      const write = existing.length ? discardingWrite() : await t.storage.openWrite(final, { filters, bufferSize: opts.bufferSize });
+      return new Staged(t, write, existing.length ? "" : final, opts.stanza, true, knownSha1);
+    }
     // The final name of a segment needs its SHA-1, known only at the end: stage beside it under a
     // name unique to this push (concurrent pushes of the same segment never share a temp file).
     const dir = dirname(walRepoPath(opts.stanza, t.archiveId, opts.name, { sha1: "0".repeat(40), ext: "" }));
     const temp = `${dir}/${opts.name}.${tempSuffix()}${TEMP_EXT}`;
-    const filters: FilterSpec[] = [];
-    if (compressType !== "none") filters.push({ type: "compress", compressType, level: opts.compressLevel });
-    if (t.walPass) filters.push({ type: "encrypt", pass: t.walPass });
     const write = await t.storage.openWrite(temp, { atomic: false, filters, bufferSize: opts.bufferSize });
-    return new Staged(t, write, temp, opts.stanza);
+    return new Staged(t, write, temp, opts.stanza, false);
+  }
+
+  /** Direct: the copy is in place. Check it is of the bytes the name says, and no rival landed. */
+  async placedDirect(name: string, sha1: string): Promise<string | undefined> {
+    const { storage, archiveId, repoIndex } = this.target;
+    if (this.#sha1 === undefined) return undefined; // history/backup files: plain name, replaced
+    if (this.temp === "") return `WAL file '${name}' already exists in the repo${repoIndex} archive with the same checksum\nHINT: ${DUPLICATE_HINT}`;
+    if (sha1 !== this.#sha1) {
+      await this.discard();
+      throw err("ChecksumError", `WAL file '${name}' changed while it was pushed (SHA-1 ${this.#sha1} then ${sha1})`, "run archive-push again: PostgreSQL retries it.");
+    }
+    const after = await walFindAll(storage, this.#stanza, archiveId, name);
+    if (after.some((w) => w.sha1 !== sha1)) {
+      await this.discard();
+      throw duplicateError(name, repoIndex);
+    }
+    return undefined;
   }
 
   /** Non-segment files (history, backup labels) replace an earlier copy, as pgBackRest does. */
@@ -207,8 +260,14 @@ class Staged {
   }
 
   async discard(): Promise<void> {
+    if (this.temp === "") return;
     await this.target.storage.remove(this.temp, { ignoreMissing: true }).catch(() => {});
   }
+}
+
+/** A write that keeps nothing (an identical copy is already archived). */
+function discardingWrite(): StorageWrite {
+  return { write: async () => {}, close: async () => [], abort: async () => {} };
 }
 
 function duplicateError(name: string, repoIndex: number): PgbError {
