@@ -18,8 +18,8 @@ test("backup host: pg1-host target with defaults, explicit remote config only wh
   const cfg = cfgOf("[demo]\npg1-host=db1\npg1-path=/data/15/main\npg1-port=5433\n", ["--stanza=demo", "backup"]);
   const t = remoteTarget(cfg, "pg", 1);
   expect(t.ssh).toMatchObject({ host: "db1", port: 22, user: "postgres", keyCheck: "strict", option: "pg1-host" });
-  expect(t.ssh.keyFile).toBeUndefined();
-  expect(t.ssh.knownHosts).toBeUndefined();
+  expect(t.ssh?.keyFile).toBeUndefined();
+  expect(t.ssh?.knownHosts).toBeUndefined();
   expect(t.config).toEqual({ config: undefined, configIncludePath: undefined, configPath: undefined });
   expect(t.fallback).toMatchObject({ path: "/data/15/main", port: "5433", database: "postgres" });
   expect(t).toMatchObject({ role: "pg", index: 1, stanza: "demo", command: "backup", cmd: process.execPath });
