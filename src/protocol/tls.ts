@@ -107,7 +107,13 @@ export function tlsConnect(t: TlsTarget): Promise<Transport> {
   const ca = readCas(t.caFile, t.caPath, t.option);
   return new Promise<Transport>((resolve, reject) => {
     let settled = false;
-    const socket = connect({ host: t.host, port: t.port, servername: isIp(t.host) ? undefined : t.host, cert, key, ca, rejectUnauthorized: t.verify !== false });
+    let socket: TLSSocket;
+    try {
+      socket = connect({ host: t.host, port: t.port, servername: isIp(t.host) ? undefined : t.host, cert, key, ca, rejectUnauthorized: t.verify !== false });
+    } catch (e) {
+      // Raised before any connection: the PEM files are not a certificate, key or CA, or do not match.
+      return reject(err("FileInvalidError", `unable to use the TLS files of ${t.option} (${t.option}-cert-file, -key-file, -ca-file/-ca-path): ${(e as Error).message}`, "each must be PEM: the client certificate, its unencrypted key, the CA certificates."));
+    }
     const fail = (e: PgbError) => {
       if (settled) return;
       settled = true;
