@@ -99,7 +99,9 @@ export async function main(argv: string[]): Promise<number> {
   let code = 0;
   try {
     const stanza = cfg.str("stanza");
-    if (cfg.command !== "start" && cfg.command !== "stop" && cfg.command !== "remote" && cfg.command !== "info" && cfg.command !== "stanza-delete")
+    // The remote and the TLS server serve commands that checked stop on their own host.
+    const exempt = ["start", "stop", "remote", "server", "server-ping", "info", "stanza-delete"];
+    if (!exempt.includes(cfg.command))
       checkStopped(cfg.get("lock-path"), stanza);
     const locks = locksFor(cfg);
     if (locks.length && stanza) lock = Lock.acquire(cfg.req("lock-path"), stanza, locks, cfg.command);

@@ -25,6 +25,8 @@ export const COMMAND_MODULES: Partial<Record<CommandName, Loader>> = {
   "repo-ls": () => import("./repo-ls/repo-ls.ts"),
   restore: () => import("./restore/restore.ts"),
   "self-check": () => import("./self-check/self-check.ts"),
+  server: () => import("./server/server.ts"),
+  "server-ping": () => import("./server-ping/server-ping.ts"),
   "stanza-create": () => import("./stanza/stanza.ts").then((m) => ({ run: m.runCreate })),
   "stanza-upgrade": () => import("./stanza/stanza.ts").then((m) => ({ run: m.runUpgrade })),
   "stanza-delete": () => import("./stanza/stanza.ts").then((m) => ({ run: m.runDelete })),

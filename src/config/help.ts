@@ -35,14 +35,12 @@ function describeDefault(def: OptionDef, cmd: CommandName): string {
   const rules = optionRules(def, cmd);
   const parts: string[] = [];
   if (rules.default !== undefined) parts.push(`default: ${rules.default}`);
-  const refused = Object.keys(def.refused ?? {});
-  if (rules.allow) parts.push(`allowed: ${rules.allow.filter((v) => !refused.includes(v)).join(", ")}`);
+  if (rules.allow) parts.push(`allowed: ${rules.allow.join(", ")}`);
   else if (def.range) {
     const show = (n: number) => (def.type === "size" ? formatSize(n) : String(n));
     parts.push(`allowed: ${show(def.range[0])}-${show(def.range[1])}`);
   }
   if (rules.required) parts.push("required");
-  if (refused.length) parts.push(`not available yet: ${refused.join(", ")}`);
   return parts.length ? ` [${parts.join(", ")}]` : "";
 }
 
@@ -79,7 +77,6 @@ function helpOption(version: string, cmd: CommandName, name: string): string {
   if (def.secure) lines.push("secure: set it in a config file or PGBUNKER_ (or PGBACKREST_) environment variable, never on the command line.");
   if (def.indexed) lines.push(`indexed: ${def.indexed}1-${def.name.slice(def.indexed.length + 1)} ... ${def.indexed}256-${def.name.slice(def.indexed.length + 1)}`);
   if (def.deprecated?.length) lines.push(`deprecated names: ${def.deprecated.join(", ")}`);
-  for (const [value, r] of Object.entries(def.refused ?? {})) lines.push(`${value}: refused, ${r.why}; ${r.hint}`);
   if (def.note) lines.push("", def.note);
   return lines.join("\n") + "\n";
 }

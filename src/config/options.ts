@@ -20,6 +20,8 @@ export const COMMANDS = {
   "repo-get": { summary: "Print a file of the repository to stdout: decrypted, not decompressed (pipe it through lz4 -d, gzip -d, ...).", params: "FILE", lock: false },
   "repo-ls": { summary: "List files in the repository (PATH relative to repo-path, or absolute inside it).", params: "[PATH]", lock: false },
   remote: { summary: "Serve the pgbunker protocol on stdin/stdout (started by pgbunker over SSH).", params: "", lock: false },
+  server: { summary: "Serve remote hosts over TLS (repoN-host-type=tls / pgN-host-type=tls): a long-running daemon, no SSH needed.", params: "", lock: false },
+  "server-ping": { summary: "Check that a pgbunker TLS server answers (no client certificate needed).", params: "[HOST]", lock: false },
   restore: { summary: "Restore a backup into a PostgreSQL data directory.", params: "", lock: false },
   "self-check": { summary: "Check the native layer (lz4, zlib, page checksums, CRC-32C) and worker threads.", params: "", lock: false },
   "stanza-create": { summary: "Create the repository structure for a stanza.", params: "", lock: "archive+backup" },
@@ -71,8 +73,6 @@ export interface OptionDef {
   depends?: { option: string; values: readonly string[] };
   /** Default and inclusive range that depend on another option's value (compress-level by compress-type). */
   byValueOf?: { option: string; defaults: Readonly<Record<string, number>>; ranges: Readonly<Record<string, readonly [number, number]>> };
-  /** Values pgBackRest allows that pgbunker refuses until it implements them: value → why, and what to use instead. */
-  refused?: Readonly<Record<string, { why: string; hint: string }>>;
 }
 
 // ---- command sets (as documented per option) -------------------------------------------
@@ -133,14 +133,12 @@ const CONFIG_LOCATION_NOTE = [
 /** What a remote reads when repoN-/pgN-host-config* are not set: its own default location. */
 const REMOTE_CONFIG_TEXT = "(default: the remote host's own default location, see 'pgbunker help check config')";
 
-/** pgBackRest's TLS transport needs its TLS server (`pgbackrest server`), which pgbunker does not have yet. */
-const TLS_REFUSED = {
-  why: "pgbunker has no TLS server yet, so it cannot connect over TLS",
-  hint: "use ssh (the default: remove the option or set it to ssh) with SSH access to that host; see the README's 'Remote operation over SSH'.",
-};
-
 /** Keeps each entry's literal name, type and allowed values, from which OptionKey and the getters' value types are derived. */
 const o = <const D extends OptionDef>(def: D): D => def;
+
+const TLS_CA_TEXT = "(default: the system's CA store; with both set, either may have signed it)";
+const SERVER: readonly CommandName[] = ["server"];
+const SERVER_PING: readonly CommandName[] = ["server", "server-ping"];
 
 const TABLE = [
   // ---- archive -------------------------------------------------------------------------------
@@ -182,13 +180,13 @@ const TABLE = [
   o({ name: "dry-run", type: "boolean", default: "n", section: "cli", commands: ["expire"], summary: "Report what would be removed without removing it." }),
   o({ name: "archive-expire-before", type: "string", section: "cli", commands: ["expire"], summary: "Also remove WAL earlier than this segment that no kept backup needs (what PostgreSQL passes archive_cleanup_command as %r)." }),
   o({ name: "oldest", type: "boolean", default: "n", section: "cli", commands: ["expire"], summary: "Expire the oldest full backup set (with its dependents and WAL) while another full backup remains; not with --set." }),
-  o({ name: "io-timeout", type: "time", default: "60", range: [0.1, 3600], section: "global", commands: IO, summary: "Seconds an I/O operation may stall." }),
+  o({ name: "io-timeout", type: "time", default: "60", range: [0.1, 3600], section: "global", commands: [...IO, ...SERVER_PING], summary: "Seconds an I/O operation may stall." }),
   o({ name: "job-retry", type: "integer", default: "2", range: [0, 360], section: "global", commands: JOBS, byCommand: { "archive-get": { default: "1" }, "archive-push": { default: "1" } }, summary: "Times a parallel job (a file of a backup, restore or verify) is tried again when its connection to a remote host failed.", note: "pgBackRest retries a failed job whatever the error; pgbunker retries only lost or failed remote connections (ProtocolError, ProtocolTimeoutError, HostConnectError): other errors would fail again. archive-get and archive-push accept it for pgBackRest configurations; a WAL segment whose transfer failed is tried again by PostgreSQL (and the asynchronous queue), not by job-retry." }),
   o({ name: "job-retry-interval", type: "time", default: "15", range: [0, 900], section: "global", commands: JOBS, summary: "Seconds to wait before each retry after the first (the first retry is immediate)." }),
   o({ name: "lock-path", type: "path", default: "/tmp/pgbunker", section: "global", commands: LOCKING, summary: "Directory for lock and stop files." }),
   o({ name: "neutral-umask", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Use umask 0000 so modes come only from the manifest." }),
   o({ name: "process-max", type: "integer", default: "1", range: [1, 999], section: "global", commands: ["archive-get", "archive-push", "backup", "restore", "verify", "remote", ...SELF_CHECK], summary: "Worker processes for compression, checksums and transfer." }),
-  o({ name: "protocol-timeout", type: "time", default: "1830", range: [0.1, 604800], section: "global", commands: IO, summary: "Seconds to wait for a remote or worker to answer." }),
+  o({ name: "protocol-timeout", type: "time", default: "1830", range: [0.1, 604800], section: "global", commands: [...IO, ...SERVER], summary: "Seconds to wait for a remote or worker to answer." }),
   o({ name: "raw", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Print the stored bytes as they are, without decrypting (repo-get never decompresses)." }),
   o({ name: "sck-keep-alive", type: "boolean", default: "y", section: "global", commands: IO, summary: "Enable socket keep-alive on remote connections." }),
   o({ name: "spool-path", type: "path", default: "/var/spool/pgbunker", section: "global", commands: ["archive-get", "archive-push"], summary: "Directory for the asynchronous archive queue." }),
@@ -219,19 +217,19 @@ const TABLE = [
   o({ name: "repo-cipher-pass", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Passphrase of an encrypted repository." }),
   o({ name: "repo-cipher-type", type: "enum", default: "none", allow: ["none", "aes-256-cbc"], indexed: "repo", section: "global", commands: REPO, summary: "Repository encryption." }),
   o({ name: "repo-hardlink", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Hard-link the files a diff or incr backup refers to into its own directory." }),
-  o({ name: "repo-host", type: "string", indexed: "repo", section: "global", commands: REPO_HOST, summary: "Repository host reached over SSH.", deprecated: ["backup-host"] }),
-  o({ name: "repo-host-ca-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS CA file (TLS transport is not supported; kept for config compatibility)." }),
-  o({ name: "repo-host-ca-path", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS CA path (kept for config compatibility)." }),
-  o({ name: "repo-host-cert-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS client certificate (kept for config compatibility)." }),
+  o({ name: "repo-host", type: "string", indexed: "repo", section: "global", commands: REPO_HOST, summary: "Repository host reached over SSH or TLS (repo-host-type).", deprecated: ["backup-host"] }),
+  o({ name: "repo-host-ca-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: `TLS: CA certificates that must have signed the repository host's server certificate ${TLS_CA_TEXT}.` }),
+  o({ name: "repo-host-ca-path", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: `TLS: directory of CA certificates (PEM files) for the repository host ${TLS_CA_TEXT}.` }),
+  o({ name: "repo-host-cert-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "TLS: client certificate sent to the repository host to prove who we are (its CN must be in the server's tls-server-auth for the stanza; required with repo-host-type=tls)." }),
   o({ name: "repo-host-cmd", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "pgbunker executable on the repository host.", deprecated: ["backup-cmd"] }),
   o({ name: "repo-host-config", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: `Configuration file on the repository host ${REMOTE_CONFIG_TEXT}.`, deprecated: ["backup-config"] }),
   o({ name: "repo-host-config-include-path", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: `Include path on the repository host ${REMOTE_CONFIG_TEXT}.` }),
   o({ name: "repo-host-config-path", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: `Configuration path on the repository host ${REMOTE_CONFIG_TEXT}.` }),
-  o({ name: "repo-host-key-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "SSH private key for the repository host (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)." }),
+  o({ name: "repo-host-key-file", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "SSH: private key for the repository host (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa). TLS: key of repo-host-cert-file (required with repo-host-type=tls)." }),
   o({ name: "repo-host-key-check", type: "enum", default: "strict", allow: ["strict", "accept-new"], indexed: "repo", section: "global", commands: REPO_HOST, summary: "SSH host key checking: strict refuses a host missing from known_hosts; accept-new records its key on first connection. A changed key is always refused.", note: "pgbunker option (pgBackRest relies on the ssh command's StrictHostKeyChecking)." }),
   o({ name: "repo-host-known-hosts", type: "path", indexed: "repo", section: "global", commands: REPO_HOST, summary: "known_hosts file for the repository host (default: ~/.ssh/known_hosts of the user; /etc/ssh/ssh_known_hosts is always read).", note: "pgbunker option (OpenSSH's UserKnownHostsFile)." }),
-  o({ name: "repo-host-port", type: "integer", range: [0, 65535], indexed: "repo", section: "global", commands: REPO_HOST, summary: "SSH port of the repository host.", deprecated: ["backup-ssh-port"] }),
-  o({ name: "repo-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], refused: { tls: TLS_REFUSED }, indexed: "repo", section: "global", commands: REPO_HOST, summary: "Transport to the repository host (ssh; tls is refused until pgbunker has a TLS server)." }),
+  o({ name: "repo-host-port", type: "integer", range: [0, 65535], indexed: "repo", section: "global", commands: REPO_HOST, summary: "Port of the repository host (default: 22 with ssh, 8432 with tls).", deprecated: ["backup-ssh-port"] }),
+  o({ name: "repo-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], indexed: "repo", section: "global", commands: REPO_HOST, summary: "Transport to the repository host: ssh (runs pgbunker remote there over SSH) or tls (connects to 'pgbunker server' there, with a client certificate)." }),
   o({ name: "repo-host-user", type: "string", default: "pgbackrest", indexed: "repo", section: "global", commands: REPO_HOST, summary: "User on the repository host.", deprecated: ["backup-user"] }),
   o({ name: "repo-path", type: "path", default: "/var/lib/pgbackrest", indexed: "repo", section: "global", commands: REPO, summary: "Repository directory.", note: "Same default as pgBackRest so an existing repository is found." }),
   o({ name: "repo-retention-archive", type: "integer", range: [1, 9999999], indexed: "repo", section: "global", commands: ["backup", "expire", "verify"], summary: "Backups whose WAL is kept for point-in-time recovery.", deprecated: ["retention-archive"], note: "Also read by verify, to tell WAL gaps made by archive retention from real ones." }),
@@ -305,24 +303,32 @@ const TABLE = [
 
   // ---- stanza (PostgreSQL) -------------------------------------------------------------------
   o({ name: "pg-database", type: "string", default: "postgres", indexed: "pg", section: "stanza", commands: PG, summary: "Database to connect to." }),
-  o({ name: "pg-host", type: "string", indexed: "pg", section: "stanza", commands: PG, summary: "Database host reached over SSH.", deprecated: ["db-host"] }),
-  o({ name: "pg-host-ca-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "TLS CA file (kept for config compatibility)." }),
-  o({ name: "pg-host-ca-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "TLS CA path (kept for config compatibility)." }),
-  o({ name: "pg-host-cert-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "TLS client certificate (kept for config compatibility)." }),
+  o({ name: "pg-host", type: "string", indexed: "pg", section: "stanza", commands: PG, summary: "Database host reached over SSH or TLS (pg-host-type).", deprecated: ["db-host"] }),
+  o({ name: "pg-host-ca-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: `TLS: CA certificates that must have signed the database host's server certificate ${TLS_CA_TEXT}.` }),
+  o({ name: "pg-host-ca-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: `TLS: directory of CA certificates (PEM files) for the database host ${TLS_CA_TEXT}.` }),
+  o({ name: "pg-host-cert-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "TLS: client certificate sent to the database host to prove who we are (its CN must be in the server's tls-server-auth for the stanza; required with pg-host-type=tls)." }),
   o({ name: "pg-host-cmd", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "pgbunker executable on the database host.", deprecated: ["db-cmd"] }),
   o({ name: "pg-host-config", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: `Configuration file on the database host ${REMOTE_CONFIG_TEXT}.`, deprecated: ["db-config"] }),
   o({ name: "pg-host-config-include-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: `Include path on the database host ${REMOTE_CONFIG_TEXT}.` }),
   o({ name: "pg-host-config-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: `Configuration path on the database host ${REMOTE_CONFIG_TEXT}.` }),
-  o({ name: "pg-host-key-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "SSH private key for the database host (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa)." }),
+  o({ name: "pg-host-key-file", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "SSH: private key for the database host (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa). TLS: key of pg-host-cert-file (required with pg-host-type=tls)." }),
   o({ name: "pg-host-key-check", type: "enum", default: "strict", allow: ["strict", "accept-new"], indexed: "pg", section: "stanza", commands: PG, summary: "SSH host key checking: strict refuses a host missing from known_hosts; accept-new records its key on first connection. A changed key is always refused.", note: "pgbunker option (pgBackRest relies on the ssh command's StrictHostKeyChecking)." }),
   o({ name: "pg-host-known-hosts", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "known_hosts file for the database host (default: ~/.ssh/known_hosts of the user; /etc/ssh/ssh_known_hosts is always read).", note: "pgbunker option (OpenSSH's UserKnownHostsFile)." }),
-  o({ name: "pg-host-port", type: "integer", range: [0, 65535], indexed: "pg", section: "stanza", commands: PG, summary: "SSH port of the database host.", deprecated: ["db-ssh-port"] }),
-  o({ name: "pg-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], refused: { tls: TLS_REFUSED }, indexed: "pg", section: "stanza", commands: PG, summary: "Transport to the database host (ssh; tls is refused until pgbunker has a TLS server)." }),
+  o({ name: "pg-host-port", type: "integer", range: [0, 65535], indexed: "pg", section: "stanza", commands: PG, summary: "Port of the database host (default: 22 with ssh, 8432 with tls).", deprecated: ["db-ssh-port"] }),
+  o({ name: "pg-host-type", type: "enum", default: "ssh", allow: ["ssh", "tls"], indexed: "pg", section: "stanza", commands: PG, summary: "Transport to the database host: ssh (runs pgbunker remote there over SSH) or tls (connects to 'pgbunker server' there, with a client certificate)." }),
   o({ name: "pg-host-user", type: "string", default: "postgres", indexed: "pg", section: "stanza", commands: PG, summary: "User on the database host.", deprecated: ["db-user"] }),
   o({ name: "pg-path", type: "path", indexed: "pg", section: "stanza", commands: PG_PATH, summary: "PostgreSQL data directory.", deprecated: ["db-path"], byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, check: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-upgrade": { required: true } } }),
   o({ name: "pg-port", type: "integer", default: "5432", range: [0, 65535], indexed: "pg", section: "stanza", commands: PG, summary: "PostgreSQL port.", deprecated: ["db-port"] }),
   o({ name: "pg-socket-path", type: "path", indexed: "pg", section: "stanza", commands: PG, summary: "Directory of PostgreSQL's unix socket.", deprecated: ["db-socket-path"] }),
   o({ name: "pg-user", type: "string", indexed: "pg", section: "stanza", commands: PG, summary: "PostgreSQL user to connect as (default: the OS user)." }),
+
+  // ---- TLS server ----------------------------------------------------------------------------
+  o({ name: "tls-server-address", type: "string", default: "localhost", section: "global", commands: SERVER_PING, summary: "Address the TLS server listens on (server-ping: the host to ping when none is given)." }),
+  o({ name: "tls-server-port", type: "integer", default: "8432", range: [1, 65535], section: "global", commands: SERVER_PING, summary: "Port the TLS server listens on." }),
+  o({ name: "tls-server-cert-file", type: "path", required: true, section: "global", commands: SERVER, summary: "Server certificate (PEM) sent to clients to prove this host's identity: its names must include the name clients connect to (repoN-host / pgN-host)." }),
+  o({ name: "tls-server-key-file", type: "path", required: true, section: "global", commands: SERVER, summary: "Key of tls-server-cert-file (PEM, unencrypted)." }),
+  o({ name: "tls-server-ca-file", type: "path", required: true, section: "global", commands: SERVER, summary: "CA certificates (PEM) one of which must have signed a client's certificate." }),
+  o({ name: "tls-server-auth", type: "hash", required: true, section: "global", commands: SERVER, summary: "Clients allowed, CLIENT-CN=STANZA[,STANZA...] (repeatable; STANZA * for every stanza): a client whose certificate CN is not listed for the stanza it asks for is refused.", note: "A CN may not be a wildcard. Re-read on SIGHUP, as are the certificate files; the stanza sections are read for each connection." }),
 
   // ---- internal: set by pgbunker when it starts itself ---------------------------------------
   o({ name: "remote-type", type: "enum", allow: ["pg", "repo"], section: "cli", commands: ["remote"], summary: "Internal: which side this remote serves." }),

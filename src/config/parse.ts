@@ -59,8 +59,6 @@ interface RawSetting {
   source: OptionSource;
   negate?: boolean;
   reset?: boolean;
-  /** Where the value was written, for messages: `environment variable PGBACKREST_X`, `line 3 of 'f'`. */
-  origin?: string;
 }
 
 export interface ParseInput {
@@ -292,7 +290,6 @@ export function parseConfig(input: ParseInput): Config {
     }
     if (s.resolved.def.unsupported && s.texts.some((t) => t !== (rules.default ?? "n")))
       throw err("FeatureNotSupportedError", `option '${s.resolved.key}' is not supported by pgbunker`, "remove it from the command line or configuration.");
-    if (command !== "remote") checkRefused(s);
     cfg.set(s.resolved.key, combine(s.resolved.def, s.texts.map((t) => convertValue(s.resolved.def, t, rules.allow))), s.source);
   }
 
@@ -437,7 +434,7 @@ function parseEnv(env: Record<string, string | undefined>, command: CommandName)
       if (def.type === "boolean" && value !== "y" && value !== "n")
         throw err("OptionInvalidValueError", `${origin} (boolean option '${resolved.key}') must be 'y' or 'n'`, `found '${value}'.`);
       const texts = def.type === "list" || def.type === "hash" ? value.split(":") : [value];
-      out.set(resolved.key, { resolved, texts, source: "env", origin });
+      out.set(resolved.key, { resolved, texts, source: "env" });
     }
   }
   return [...out.values()];
@@ -458,15 +455,6 @@ function locationGiven(settings: Map<string, RawSetting>) {
 }
 
 /** A value pgBackRest allows that pgbunker cannot honour yet (repo1-host-type=tls): refuse it, saying where it was set. */
-function checkRefused(s: RawSetting): void {
-  for (const t of s.texts) {
-    const refusal = s.resolved.def.refused?.[t];
-    if (!refusal) continue;
-    const where = s.origin ?? (s.source === "cli" ? "command line" : s.source);
-    throw err("FeatureNotSupportedError", `option '${s.resolved.key}=${t}' (${where}) is not available: ${refusal.why}`, refusal.hint);
-  }
-}
-
 function applyConfigSections(settings: Map<string, RawSetting>, sections: ConfigSections, command: CommandName, stanza?: string): void {
   const order: string[] = [];
   if (stanza !== undefined) order.push(`${stanza}:${command}`, stanza);
@@ -504,7 +492,7 @@ function applyConfigSections(settings: Map<string, RawSetting>, sections: Config
       if (existing) continue; // a higher-priority section already set it
       if (def.type === "boolean" && e.value !== "y" && e.value !== "n")
         throw err("OptionInvalidValueError", `boolean option '${e.key}' must be 'y' or 'n'`, `found '${e.value}' at line ${e.line} of '${e.file}'.`);
-      const s: RawSetting = { resolved, texts: [e.value], source: "config", origin: `line ${e.line} of '${e.file}'` };
+      const s: RawSetting = { resolved, texts: [e.value], source: "config" };
       seenHere.set(resolved.key, s);
       settings.set(resolved.key, s);
     }

@@ -1,17 +1,24 @@
 /**
- * Sessions with `pgbunker remote` processes, one per (host, side, stanza) in each thread: the
+ * Sessions with pgbunker remotes, one per (host, side, stanza) in each thread: a `pgbunker remote`
+ * started over SSH, or a session of the `pgbunker server` on that host over TLS. The
  * storage and the database session of one database host share a connection; each worker thread
  * opens its own. A session that broke is dropped so the next call reconnects.
  *
  * A RemoteTarget is plain data (it travels to worker threads inside a StorageSpec) and holds no
  * secret: only where to connect, which key file to use, and how the remote finds its config.
+ * Over TLS the server reads its own config (the stanza's section named in `open`): `cmd` and
+ * `config` apply to SSH only.
  */
 import { logDetail } from "../common/log.ts";
 import { ProtocolClient, type OpenReply } from "./client.ts";
+import type { Transport } from "./transport.ts";
 import type { SshTarget } from "./ssh.ts";
+import type { TlsTarget } from "./tls.ts";
 
 export interface RemoteTarget {
-  ssh: SshTarget;
+  /** Exactly one of the two: how the remote is reached. */
+  ssh?: SshTarget;
+  tls?: TlsTarget;
   /** Which side the remote serves and which of our indexes it stands for (repoN / pgN). */
   role: "repo" | "pg";
   index: number;
@@ -39,7 +46,7 @@ export interface RemoteSession {
 const sessions = new Map<string, Promise<RemoteSession>>();
 
 function keyOf(t: RemoteTarget): string {
-  return JSON.stringify([t.ssh, t.cmd, t.config, t.role, t.index, t.stanza]);
+  return JSON.stringify([t.ssh, t.tls, t.cmd, t.config, t.role, t.index, t.stanza]);
 }
 
 /** The remote's command line: options that locate its config and quiet its console, then `remote`. */
@@ -53,17 +60,27 @@ export function remoteArgv(t: RemoteTarget): string[] {
   return argv;
 }
 
-async function connect(t: RemoteTarget): Promise<RemoteSession> {
+/** The transport to the remote, and the hint for a peer that turns out not to be a pgbunker remote. */
+async function reach(t: RemoteTarget): Promise<{ transport: Transport; host: string; commandHint: string }> {
+  if (t.tls) {
+    const { tlsConnect } = await import("./tls.ts");
+    return { transport: await tlsConnect(t.tls), host: t.tls.host, commandHint: `check that port ${t.tls.port} on ${t.tls.host} is a 'pgbunker server' of this version (${t.tls.option}-port).` };
+  }
+  const ssh = t.ssh!;
   const { sshExec } = await import("./ssh.ts");
+  return { transport: await sshExec(ssh, remoteArgv(t)), host: ssh.host, commandHint: `check ${ssh.option}-cmd: it must name the pgbunker executable on ${ssh.host} (now '${t.cmd}').` };
+}
+
+async function connect(t: RemoteTarget): Promise<RemoteSession> {
   const started = performance.now();
-  const transport = await sshExec(t.ssh, remoteArgv(t));
-  const peer = `${t.role === "repo" ? "repository" : "database"} host '${t.ssh.host}'`;
-  const client = await ProtocolClient.connect(transport, {
-    peer,
-    timeout: t.timeout,
-    commandHint: `check ${t.ssh.option}-cmd: it must name the pgbunker executable on ${t.ssh.host} (now '${t.cmd}').`,
+  const { transport, host, commandHint } = await reach(t);
+  const peer = `${t.role === "repo" ? "repository" : "database"} host '${host}'`;
+  const client = await ProtocolClient.connect(transport, { peer, timeout: t.timeout, commandHint });
+  // role and stanza tell a TLS server what to serve (an SSH remote has them on its command line).
+  const open = await client.request<OpenReply>("open", { index: t.index, command: t.command, fallback: t.fallback, timeout: t.timeout, role: t.role, stanza: t.stanza }).catch(async (e) => {
+    await client.close();
+    throw e;
   });
-  const open = await client.request<OpenReply>("open", { index: t.index, command: t.command, fallback: t.fallback, timeout: t.timeout });
   logDetail(`connected to the pgbunker remote on ${peer} in ${Math.round(performance.now() - started)}ms (${t.role} path '${open.base}')`);
   return { client, open };
 }

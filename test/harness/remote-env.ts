@@ -4,11 +4,16 @@
  * lock and spool paths). Each config names the other host through repo1-host / pg1-host, so
  * every command below reaches the other side as it would in production: over SSH, running the
  * built pgbunker there as `pgbunker remote`. The cluster has no TCP port at all.
+ *
+ * With `transport: "tls"` there is no sshd: each host runs `pgbunker server` on its own port
+ * (certificates by test/harness/tls.ts; the backup host's client CN is `backup-host`, the
+ * database host's `db-host`, each authorised for the stanza on the other's server).
  */
 import { join } from "node:path";
-import { Cluster, mkdirAsPostgres, runAsPostgres, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
+import { Cluster, freePort, mkdirAsPostgres, runAsPostgres, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
 import { BINARY, ensureBuilt, writeConfig } from "./pgbunker.ts";
 import { Sshd } from "./sshd.ts";
+import { Certs, TlsServer, type CertPair } from "./tls.ts";
 
 export interface RemoteEnvOptions {
   stanza?: string;
@@ -18,12 +23,27 @@ export interface RemoteEnvOptions {
   dbGlobal?: Record<string, string | number | boolean>;
   /** Put the backup host's repo1-host-port / pg1-host-port on this port instead of sshd's (a proxy). */
   port?: number;
+  transport?: "ssh" | "tls";
+}
+
+/** The TLS side of an environment: certificates, a server port per host, and the two servers. */
+export interface TlsLink {
+  certs: Certs;
+  /** Client certificates of the backup host (CN backup-host) and the database host (CN db-host). */
+  backupClient: CertPair;
+  dbClient: CertPair;
+  backupPort: number;
+  dbPort: number;
+  backupServer?: TlsServer;
+  dbServer?: TlsServer;
 }
 
 export class RemoteEnv {
   readonly base: string;
   readonly stanza: string;
-  readonly sshd: Sshd;
+  readonly #sshd: Sshd | undefined;
+  /** Set with transport "tls". */
+  readonly tls: TlsLink | undefined;
   readonly cluster: Cluster;
   /** Backup host. */
   readonly backupDir: string;
@@ -34,10 +54,11 @@ export class RemoteEnv {
   readonly dbConf: string;
   readonly opts: RemoteEnvOptions;
 
-  private constructor(base: string, stanza: string, sshd: Sshd, cluster: Cluster, opts: RemoteEnvOptions) {
+  private constructor(base: string, stanza: string, link: Sshd | TlsLink, cluster: Cluster, opts: RemoteEnvOptions) {
     this.base = base;
     this.stanza = stanza;
-    this.sshd = sshd;
+    this.#sshd = link instanceof Sshd ? link : undefined;
+    this.tls = link instanceof Sshd ? undefined : link;
     this.cluster = cluster;
     this.backupDir = join(base, "backup-host");
     this.backupConf = join(this.backupDir, "pgbunker.conf");
@@ -51,7 +72,7 @@ export class RemoteEnv {
     ensureBuilt();
     const base = tempDir("pgbunker-topology-");
     const stanza = opts.stanza ?? "demo";
-    const sshd = await Sshd.start();
+    const link = opts.transport === "tls" ? await tlsLink() : await Sshd.start();
     const dbDir = mkdirAsPostgres(join(base, "db-host"));
     mkdirAsPostgres(join(base, "backup-host"));
     const dbConf = join(dbDir, "pgbunker.conf");
@@ -59,25 +80,50 @@ export class RemoteEnv {
       baseDir: dbDir,
       conf: { archive_mode: "on", archive_command: `'${BINARY} --config=${dbConf} --stanza=${stanza} archive-push %p'` },
     });
-    const env = new RemoteEnv(base, stanza, sshd, cluster, opts);
+    const env = new RemoteEnv(base, stanza, link, cluster, opts);
     for (const d of ["log", "lock", "spool"]) mkdirAsPostgres(join(env.dbDir, d));
     for (const d of ["log", "lock"]) mkdirAsPostgres(join(env.backupDir, d));
     env.writeConfigs();
     cluster.start();
+    if (env.tls) {
+      env.tls.dbServer = await TlsServer.start(env.dbConf, env.tls.dbPort, join(env.base, "db-server.out"));
+      env.tls.backupServer = await TlsServer.start(env.backupConf, env.tls.backupPort, join(env.base, "backup-server.out"));
+    }
     return env;
+  }
+
+  /** The sshd between the hosts (transport "ssh"). */
+  get sshd(): Sshd {
+    if (!this.#sshd) throw new Error("this environment talks TLS: it has no sshd");
+    return this.#sshd;
+  }
+
+  /** Client options of one host to reach the other, and the [global] options of its own TLS server. */
+  #link(kind: "pg1" | "repo1", remoteConfig: string, port: number | undefined): { host: Record<string, string | number>; server: Record<string, string | number> } {
+    const tls = this.tls;
+    if (!tls) {
+      const host = this.sshd.hostOptions(kind, BINARY, remoteConfig);
+      if (port !== undefined) host[`${kind}-host-port`] = port;
+      return { host, server: {} };
+    }
+    // pg1 is what the backup host reaches (the database host's server), repo1 the other way round.
+    const backupSide = kind === "pg1";
+    // A proxy port stands in front of the database host's server only: the other way round
+    // archive_command keeps reaching the backup host's server directly.
+    const hostPort = backupSide ? (port ?? tls.dbPort) : tls.backupPort;
+    const host = tls.certs.hostOptions(kind, hostPort, backupSide ? tls.backupClient : tls.dbClient);
+    const server = tls.certs.serverOptions(backupSide ? tls.backupPort : tls.dbPort, `${backupSide ? "db-host" : "backup-host"}=${this.stanza}`);
+    return { host, server };
   }
 
   /** `backupStanza`: extra options of the backup host's [STANZA] section (pg1-host-cmd, ...). */
   writeConfigs(over: { backupGlobal?: Record<string, string | number | boolean>; dbGlobal?: Record<string, string | number | boolean>; backupStanza?: Record<string, string | number | boolean>; port?: number } = {}): void {
     const port = over.port ?? this.opts.port;
-    const pgHost = this.sshd.hostOptions("pg1", BINARY, this.dbConf);
-    const repoHost = this.sshd.hostOptions("repo1", BINARY, this.backupConf);
-    if (port !== undefined) {
-      pgHost["pg1-host-port"] = port;
-      repoHost["repo1-host-port"] = port;
-    }
+    const { host: pgHost, server: backupServer } = this.#link("pg1", this.dbConf, port);
+    const { host: repoHost, server: dbServer } = this.#link("repo1", this.backupConf, port);
     writeConfig(this.backupConf, {
       global: {
+        ...backupServer,
         "repo1-path": this.repo,
         "log-path": join(this.backupDir, "log"),
         "lock-path": join(this.backupDir, "lock"),
@@ -92,6 +138,7 @@ export class RemoteEnv {
     writeConfig(this.dbConf, {
       global: {
         ...repoHost,
+        ...dbServer,
         "log-path": join(this.dbDir, "log"),
         "lock-path": join(this.dbDir, "lock"),
         "spool-path": join(this.dbDir, "spool"),
@@ -166,8 +213,16 @@ export class RemoteEnv {
 
   async destroy(): Promise<void> {
     await this.cluster.destroy();
-    await this.sshd.stop();
+    await this.#sshd?.stop();
+    await this.tls?.dbServer?.stop();
+    await this.tls?.backupServer?.stop();
+    this.tls?.certs.remove();
     const { rmSync } = await import("node:fs");
     rmSync(this.base, { recursive: true, force: true });
   }
+}
+
+async function tlsLink(): Promise<TlsLink> {
+  const certs = Certs.make();
+  return { certs, backupClient: certs.client("backup-host"), dbClient: certs.client("db-host"), backupPort: await freePort(), dbPort: await freePort() };
 }

@@ -3,13 +3,15 @@
  * (test/harness/private-etc.ts: a mount namespace with /etc overlaid, the host's untouched):
  * pgBackRest's /etc/pgbackrest/pgbackrest.conf + conf.d when /etc/pgbunker has nothing, its old
  * /etc/pgbackrest.conf, pgbunker's own home when present; check names the files it read. Also
- * through the binary: PGBACKREST_* environment variables, and host-type=tls refused.
+ * through the binary: PGBACKREST_* environment variables, and host-type=tls taking the TLS path.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { freePort } from "../harness/cluster.ts";
 import { BINARY, pgbunker } from "../harness/pgbunker.ts";
 import { runWithPrivateEtc } from "../harness/private-etc.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
+import { Certs } from "../harness/tls.ts";
 
 let env: StanzaEnv;
 /** The stanza's config file (repository, log, lock paths and pg1-*), to be placed in /etc. */
@@ -72,7 +74,7 @@ describe("default configuration location (private /etc)", () => {
   });
 });
 
-describe("environment and refused values, through the binary", () => {
+describe("environment and host-type=tls, through the binary", () => {
   test("PGBACKREST_* variables configure a command; PGBUNKER_* wins over them", () => {
     const run = (vars: Record<string, string>) => pgbunker(["--no-config", stanza(), "--output=text", "info"], { env: vars });
     const theirs = run({ PGBACKREST_REPO1_PATH: env.repo });
@@ -85,15 +87,26 @@ describe("environment and refused values, through the binary", () => {
     expect(byFile.stdout).toContain(`stanza: ${env.stanza}`);
   });
 
-  test("repo1-host-type=tls / pg1-host-type=tls: FeatureNotSupportedError (067) before anything is done, naming where it was set", () => {
-    const cli = pgbunker([`--config=${env.conf}`, stanza(), "--pg1-host=db", "--pg1-host-type=tls", "backup"]);
-    expect(cli.code).toBe(67);
-    expect(cli.stderr).toContain("ERROR: [067]: option 'pg1-host-type=tls' (command line) is not available: pgbunker has no TLS server yet, so it cannot connect over TLS");
-    expect(cli.stderr).toContain("HINT: use ssh (the default");
-    const fromEnv = pgbunker([`--config=${env.conf}`, stanza(), "info"], { env: { PGBACKREST_REPO1_HOST: "backup", PGBACKREST_REPO1_HOST_TYPE: "tls" } });
-    expect(fromEnv.code).toBe(67);
-    expect(fromEnv.stderr).toContain("option 'repo1-host-type=tls' (environment variable PGBACKREST_REPO1_HOST_TYPE) is not available");
-    // Nothing was logged as begun: the command never started.
-    expect(fromEnv.stdout).toBe("");
+  test("repo1-host-type=tls / pg1-host-type=tls from the command line or PGBACKREST_* take the TLS path: its options required, then a TLS connection", async () => {
+    const cli = pgbunker([`--config=${env.conf}`, stanza(), "--pg1-host=127.0.0.1", "--pg1-host-type=tls", "backup"]);
+    expect(cli.code).toBe(37);
+    expect(cli.stderr).toContain("ERROR: [037]: pg1-host-type=tls requires option: pg1-host-cert-file");
+    // From the environment: a certificate that is not PEM is refused before connecting...
+    const repoLs = (over: Record<string, string>) => pgbunker([`--config=${env.conf}`, stanza(), "repo-ls"], { env: { PGBACKREST_REPO1_HOST: "127.0.0.1", PGBACKREST_REPO1_HOST_TYPE: "tls", ...over } });
+    const notPem = repoLs({ PGBACKREST_REPO1_HOST_CERT_FILE: env.conf, PGBACKREST_REPO1_HOST_KEY_FILE: env.conf });
+    expect(notPem.code).toBe(28);
+    expect(notPem.stderr).toContain("ERROR: [028]: unable to use the TLS files of repo1-host (repo1-host-cert-file, -key-file, -ca-file/-ca-path)");
+    // ...and a real one leads to a TLS connection on the port named (nothing listens there).
+    const certs = Certs.make();
+    try {
+      const client = certs.client("db");
+      const port = await freePort();
+      const refused = repoLs({ PGBACKREST_REPO1_HOST_PORT: String(port), PGBACKREST_REPO1_HOST_CERT_FILE: client.cert, PGBACKREST_REPO1_HOST_KEY_FILE: client.key });
+      expect(refused.code).toBe(49);
+      expect(refused.stderr).toContain(`unable to connect to 127.0.0.1:${port} over TLS: ECONNREFUSED`);
+      expect(refused.stderr).toContain("HINT: check that 'pgbunker server' runs on 127.0.0.1");
+    } finally {
+      certs.remove();
+    }
   });
 });

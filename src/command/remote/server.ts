@@ -22,8 +22,8 @@ export interface ServerOptions {
   driver: StorageDriver;
   /** Called on the client's `open` with what it sent; returns the storage's base path (and driver). */
   open(params: Record<string, unknown>): Promise<{ base: string; timeout?: number; driver?: StorageDriver }>;
-  /** Opens a database session (database hosts only). */
-  dbConnect?(): Promise<Db>;
+  /** Opens a database session; undefined (or absent) when this remote serves no database. */
+  dbConnect?(): Promise<Db> | undefined;
   /** Seconds without a frame from the client before giving up (until `open` says otherwise). */
   timeout: number;
   /** Override the version announced (tests of the version check). */
@@ -61,6 +61,8 @@ export class ProtocolServer {
   #lastHeard = performance.now();
   #timer: ReturnType<typeof setInterval> | undefined;
   #finished = false;
+  /** Nothing but `open` is served until an `open` succeeded (a TLS server decides there who may in). */
+  #opened = false;
   #done!: Promise<{ clean: boolean; error?: PgbError }>;
   #resolveDone!: (r: { clean: boolean; error?: PgbError }) => void;
 
@@ -117,7 +119,11 @@ export class ProtocolServer {
           (result) => {
             if (result !== STREAMING) this.#send(encodeJson(FrameType.RESPONSE, f.id, result ?? null));
           },
-          (e) => this.#sendError(f.id, e),
+          (e) => {
+            this.#sendError(f.id, e);
+            // A refused open ends the session: nothing else would be served on it.
+            if (req.cmd === "open" && !this.#opened) void this.#finish(false, e instanceof PgbError ? e : undefined);
+          },
         );
         return;
       }
@@ -154,10 +160,12 @@ export class ProtocolServer {
   async #request(id: number, req: { cmd: string } & Record<string, unknown>): Promise<unknown> {
     const d = this.#driver;
     const p = req as Record<string, any>;
+    if (req.cmd !== "open" && !this.#opened) throw err("ProtocolError", `request '${req.cmd}' before the session was opened`, "the client must send 'open' first (and it must succeed).");
     switch (req.cmd) {
       case "open": {
         const { base, timeout, driver } = await this.#opts.open(p);
         if (driver) this.#driver = driver;
+        this.#opened = true;
         if (timeout !== undefined) {
           this.#timeoutMs = timeout * 1000;
           this.#armTimer();
@@ -287,8 +295,9 @@ export class ProtocolServer {
   // ---- database sessions --------------------------------------------------------------------
 
   async #dbOpen(): Promise<{ session: number; description: string }> {
-    if (!this.#opts.dbConnect) throw err("ProtocolError", "this remote serves a repository: it has no database", "database requests go to the pgN-host remote.");
-    const db = await this.#opts.dbConnect();
+    const connecting = this.#opts.dbConnect?.();
+    if (!connecting) throw err("ProtocolError", "this remote serves a repository: it has no database", "database requests go to the pgN-host remote.");
+    const db = await connecting;
     const session = this.#nextSession++;
     this.#sessions.set(session, db);
     return { session, description: db.description };

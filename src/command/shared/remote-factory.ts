@@ -1,13 +1,16 @@
 /**
  * Remote operation behind the role-based factories (storage.ts, db.ts): with repoN-host or
  * pgN-host set, storageRepo/storagePg/dbConnect/openStorage return the same interfaces backed by
- * a `pgbunker remote` over SSH, so commands never branch on local vs remote.
+ * a pgbunker remote over SSH (repoN-/pgN-host-type=ssh) or TLS (=tls), so commands never branch
+ * on local vs remote, nor on the transport.
  *
- * It loads nothing heavy itself (type imports only): ssh2 and the protocol are imported on the
- * first remote call, so archive-push without a repository host pays nothing.
+ * It loads nothing heavy itself (type imports only): ssh2, TLS and the protocol are imported on
+ * the first remote call, so archive-push without a repository host pays nothing.
  */
 import type { Config } from "../../config/parse.ts";
+import { err } from "../../common/error.ts";
 import type { RemoteTarget } from "../../protocol/connection.ts";
+import type { TlsTarget } from "../../protocol/tls.ts";
 import type { Storage } from "../../storage/storage.ts";
 import type { Db } from "../../postgres/client.ts";
 import type { StorageSpec } from "./storage.ts";
@@ -17,7 +20,7 @@ type Role = "repo" | "pg";
 /** Everything needed to reach the remote for repoN or pgN (plain data: it travels to workers). */
 export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarget {
   const opt = `${role}${index}-host` as const;
-  type HostOption = "cmd" | "config" | "config-include-path" | "config-path" | "key-check" | "key-file" | "known-hosts" | "port" | "user";
+  type HostOption = "cmd" | "config" | "config-include-path" | "config-path" | "key-check" | "key-file" | "known-hosts" | "port" | "type" | "user";
   const key = (name: HostOption) => `${opt}-${name}` as const;
   const str = (name: HostOption) => cfg.str(key(name));
   const explicit = (name: HostOption) => (cfg.source(key(name)) !== undefined && cfg.source(key(name)) !== "default" ? str(name) : undefined);
@@ -31,16 +34,18 @@ export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarg
     if (dbTimeout !== undefined) fallback["db-timeout"] = dbTimeout;
   }
   return {
-    ssh: {
-      host: cfg.req(opt),
-      port: cfg.num(key("port")) ?? 22,
-      user: str("user") ?? (role === "repo" ? "pgbackrest" : "postgres"),
-      keyFile: str("key-file"),
-      knownHosts: str("known-hosts"),
-      keyCheck: str("key-check") === "accept-new" ? "accept-new" : "strict",
-      connectTimeout: cfg.get("io-timeout"),
-      option: opt,
-    },
+    ...(cfg.str(key("type")) === "tls" ? { tls: tlsTarget(cfg, opt) } : {
+      ssh: {
+        host: cfg.req(opt),
+        port: cfg.num(key("port")) ?? 22,
+        user: str("user") ?? (role === "repo" ? "pgbackrest" : "postgres"),
+        keyFile: str("key-file"),
+        knownHosts: str("known-hosts"),
+        keyCheck: str("key-check") === "accept-new" ? "accept-new" : "strict",
+        connectTimeout: cfg.get("io-timeout"),
+        option: opt,
+      },
+    }),
     role,
     index,
     stanza: cfg.str("stanza"),
@@ -54,6 +59,32 @@ export function remoteTarget(cfg: Config, role: Role, index: number): RemoteTarg
     timeout: cfg.get("protocol-timeout"),
     networkCompress: (cfg.get("compress-level-network")) > 0,
     fallback,
+  };
+}
+
+/** pgBackRest's default port of its TLS server, kept so its configurations work unchanged. */
+const TLS_PORT = 8432;
+
+/** How to reach `pgbunker server` on repoN-host / pgN-host: a client certificate is required (mutual TLS). */
+function tlsTarget(cfg: Config, opt: `repo${number}-host` | `pg${number}-host`): TlsTarget {
+  const need = (name: "cert-file" | "key-file") => {
+    const v = cfg.str(`${opt}-${name}`);
+    if (!v)
+      throw err("OptionRequiredError", `${opt}-type=tls requires option: ${opt}-${name}`, [
+        `set ${opt}-cert-file and ${opt}-key-file to this host's client certificate and key (PEM);`,
+        `the certificate's CN must be listed for the stanza in tls-server-auth on ${cfg.str(opt) ?? "that host"}.`,
+      ]);
+    return v;
+  };
+  return {
+    host: cfg.req(opt),
+    port: cfg.num(`${opt}-port`) ?? TLS_PORT,
+    certFile: need("cert-file"),
+    keyFile: need("key-file"),
+    caFile: cfg.str(`${opt}-ca-file`),
+    caPath: cfg.str(`${opt}-ca-path`),
+    connectTimeout: cfg.num("io-timeout") ?? 60,
+    option: opt,
   };
 }
 

@@ -18,8 +18,8 @@ test("backup host: pg1-host target with defaults, explicit remote config only wh
   const cfg = cfgOf("[demo]\npg1-host=db1\npg1-path=/data/15/main\npg1-port=5433\n", ["--stanza=demo", "backup"]);
   const t = remoteTarget(cfg, "pg", 1);
   expect(t.ssh).toMatchObject({ host: "db1", port: 22, user: "postgres", keyCheck: "strict", option: "pg1-host" });
-  expect(t.ssh.keyFile).toBeUndefined();
-  expect(t.ssh.knownHosts).toBeUndefined();
+  expect(t.ssh?.keyFile).toBeUndefined();
+  expect(t.ssh?.knownHosts).toBeUndefined();
   expect(t.config).toEqual({ config: undefined, configIncludePath: undefined, configPath: undefined });
   expect(t.fallback).toMatchObject({ path: "/data/15/main", port: "5433", database: "postgres" });
   expect(t).toMatchObject({ role: "pg", index: 1, stanza: "demo", command: "backup", cmd: process.execPath });
@@ -63,4 +63,22 @@ test("words for the remote shell are quoted only when needed", () => {
   expect(shellQuote("--config=/etc/pg bunker/x.conf")).toBe("'--config=/etc/pg bunker/x.conf'");
   expect(shellQuote("it's")).toBe("'it'\\''s'");
   expect(shellQuote("$(rm -rf /)")).toBe("'$(rm -rf /)'");
+});
+
+test("tls: the target names the certificate files and the CA, port 8432 by default; a missing certificate is a clear error", () => {
+  const cfg = cfgOf(
+    ["[global]", "repo1-host=backup.example.com", "repo1-host-type=tls", "repo1-host-cert-file=/etc/pgbunker/db1.crt", "repo1-host-key-file=/etc/pgbunker/db1.key", "repo1-host-ca-file=/etc/pgbunker/ca.crt", "[demo]", "pg1-path=/data"].join("\n"),
+    ["--stanza=demo", "archive-push", "pg_wal/000000010000000000000001"],
+  );
+  const t = remoteTarget(cfg, "repo", 1);
+  expect(t.ssh).toBeUndefined();
+  expect(t.tls).toEqual({ host: "backup.example.com", port: 8432, certFile: "/etc/pgbunker/db1.crt", keyFile: "/etc/pgbunker/db1.key", caFile: "/etc/pgbunker/ca.crt", caPath: undefined, connectTimeout: 60, option: "repo1-host" });
+  const noCert = cfgOf("[demo]\npg1-host=db1\npg1-host-type=tls\npg1-host-port=9000\npg1-path=/data\n", ["--stanza=demo", "backup"]);
+  let e: unknown;
+  try {
+    remoteTarget(noCert, "pg", 1);
+  } catch (x) {
+    e = x;
+  }
+  expect(e).toMatchObject({ kind: "OptionRequiredError", message: "pg1-host-type=tls requires option: pg1-host-cert-file" });
 });

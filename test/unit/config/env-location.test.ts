@@ -134,7 +134,7 @@ describe("config location: pgbunker's home, else pgBackRest's", () => {
     expect(help).toContain("default: /etc/pgbunker/pgbunker.conf when it or /etc/pgbunker/conf.d exists, else /etc/pgbackrest/pgbackrest.conf (or the older /etc/pgbackrest.conf)");
     expect(help).toContain("--config alone reads no include directory");
     expect(helpText("t", ["check"])).toMatch(/--config-path +Base directory .*\(default: \/etc\/pgbunker, else \/etc\/pgbackrest\)/);
-    expect(helpText("t", ["backup", "pg1-host-type"])).toContain("[default: ssh, allowed: ssh, not available yet: tls]");
+    expect(helpText("t", ["backup", "pg1-host-type"])).toContain("[default: ssh, allowed: ssh, tls]");
   });
 
   test("pgBackRest's combinations of --config, --config-path, --config-include-path and --no-config", () => {
@@ -155,18 +155,19 @@ describe("config location: pgbunker's home, else pgBackRest's", () => {
   });
 });
 
-describe("refused values: repoN-host-type / pgN-host-type = tls", () => {
-  test("refused wherever it is set, saying where, that TLS is not available and to use ssh; ssh is accepted", () => {
-    const cli = fails(() => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "--pg1-host=db", "--pg1-host-type=tls", "backup"], configSections: none }));
-    expect([cli.kind, cli.code]).toEqual(["FeatureNotSupportedError", 67]);
-    expect(cli.message).toBe("option 'pg1-host-type=tls' (command line) is not available: pgbunker has no TLS server yet, so it cannot connect over TLS");
-    expect(cli.hints[0]).toStartWith("use ssh (the default");
-    const env = fails(() => parseConfig({ argv: ["--stanza=s", "info"], configSections: none, env: { PGBACKREST_REPO2_HOST_TYPE: "tls" } }));
-    expect(env.message).toStartWith("option 'repo2-host-type=tls' (environment variable PGBACKREST_REPO2_HOST_TYPE) is not available");
-    const sections = parseConfigText("[global]\nrepo1-host=backup\nrepo1-host-type=tls\n", "/etc/pgbackrest/pgbackrest.conf");
-    const file = fails(() => parseConfig({ argv: ["--stanza=s", "info"], configSections: sections }));
-    expect(file.message).toStartWith("option 'repo1-host-type=tls' (line 3 of '/etc/pgbackrest/pgbackrest.conf') is not available");
-    expect(parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "--pg1-host-type=ssh", "backup"], configSections: none }).str("pg1-host-type")).toBe("ssh");
+describe("repoN-host-type / pgN-host-type = tls, wherever it is set", () => {
+  test("accepted from the command line, the environment and a config file; the TLS options and server options parse", () => {
+    const cli = parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "--pg1-host=db", "--pg1-host-type=tls", "--pg1-host-cert-file=/c", "backup"], configSections: none });
+    expect([cli.str("pg1-host-type"), cli.str("pg1-host-cert-file")]).toEqual(["tls", "/c"]);
+    const env = parseConfig({ argv: ["--stanza=s", "info"], configSections: none, env: { PGBACKREST_REPO2_HOST_TYPE: "tls", PGBACKREST_REPO2_HOST_CA_PATH: "/etc/ssl/certs" } });
+    expect([env.str("repo2-host-type"), env.str("repo2-host-ca-path")]).toEqual(["tls", "/etc/ssl/certs"]);
+    const sections = parseConfigText("[global]\nrepo1-host=backup\nrepo1-host-type=tls\ntls-server-auth=db1=a,b\ntls-server-auth=db2=*\ntls-server-cert-file=/s.crt\ntls-server-key-file=/s.key\ntls-server-ca-file=/ca.crt\n", "/etc/pgbackrest/pgbackrest.conf");
+    expect(parseConfig({ argv: ["--stanza=s", "info"], configSections: sections }).str("repo1-host-type")).toBe("tls");
+    const server = parseConfig({ argv: ["server"], configSections: sections });
+    expect(server.hash("tls-server-auth")).toEqual({ db1: "a,b", db2: "*" });
+    expect([server.str("tls-server-address"), server.num("tls-server-port")]).toEqual(["localhost", 8432]);
+    const missing = fails(() => parseConfig({ argv: ["server"], configSections: none }));
+    expect([missing.kind, missing.message]).toEqual(["OptionRequiredError", expect.stringContaining("tls-server-")]);
   });
 });
 

@@ -139,6 +139,27 @@ describe("session", () => {
     expect(u.hints.join()).toContain("same pgbunker version");
     await r.client.close();
   });
+
+  test("nothing is served before a successful open; a refused open ends the session (what a TLS server relies on)", async () => {
+    const [clientEnd, serverEnd] = transportPair();
+    const server = new ProtocolServer(serverEnd, {
+      driver: posix,
+      timeout: 30,
+      open: async (p) => {
+        if (p.stanza !== "ok") throw err("AccessError", `access denied for stanza '${String(p.stanza)}'`);
+        return { base: dir() };
+      },
+    });
+    const served = server.serve();
+    const client = await ProtocolClient.connect(clientEnd, { peer: "test pipe", timeout: 30 });
+    const early = await failure(client.request("list", { path: "/" }));
+    expect([early.kind, early.message]).toEqual(["ProtocolError", "raised from remote on test pipe: request 'list' before the session was opened"]);
+    const refused = await failure(client.request("open", { stanza: "intruder" }));
+    expect([refused.kind, refused.code]).toEqual(["AccessError", 105]);
+    expect((await served).clean).toBe(false);
+    await Bun.sleep(0);
+    expect(client.alive).toBe(false);
+  });
 });
 
 describe("streams", () => {
