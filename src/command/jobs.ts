@@ -8,6 +8,9 @@ export const JOB_TABLE: JobTable = {
   "backup-file": async (params) => (await import("./backup/file.ts")).backupFile(params),
   /** repo-bundle: small files stored back to back in one repository file (command/backup/file.ts). */
   "backup-bundle": async (params) => (await import("./backup/file.ts")).backupBundle(params),
+  /** backup-copy: one stored file (or WAL file), or one bundle, into another repository (command/backup-copy/file.ts). */
+  "backup-copy-file": async (params) => (await import("./backup-copy/file.ts")).copyFile(params),
+  "backup-copy-bundle": async (params) => (await import("./backup-copy/file.ts")).copyBundle(params),
   /** Asynchronous archive-push: one WAL file into every repository (command/archive/push/file.ts). */
   "archive-push-file": async (params) => (await import("./archive/push/file.ts")).pushFileJob(params),
   /** Asynchronous archive-get: one WAL file from the archive into the spool (command/archive/get/file.ts). */
