@@ -8,9 +8,10 @@
  *
  * The bucket is kept as a "theoretical arrival time" (GCRA): `next` is the instant at which the
  * bytes granted so far would all have gone out at exactly `rate`. Taking n bytes moves `next` on
- * by n/rate and waits until the old `next` (or not at all if it is past): so the bytes granted by
- * any instant T never exceed rate × (T − first grant) plus the last chunk, and idle time is not
- * saved up into a burst.
+ * by n/rate and waits until the old `next` (or not at all if it is past). Idle time is saved up to
+ * `burst` (default half a second, none before the first grant): the per-file pauses of a copy
+ * (open, rename) are made up for, so the rate over a long run is the limit, while no window of T
+ * seconds is granted more than rate × (T + burst) plus the last chunk.
  */
 
 /** Nanoseconds on a clock that every thread of the process reads alike. */
@@ -23,7 +24,9 @@ const NEXT = 0; // theoretical arrival time of the next byte (ns); 0: nothing gr
 const GRANTED = 1; // bytes granted so far
 const RATE = 2; // bytes per second
 const FIRST = 3; // instant of the first grant (ns)
-const SLOTS = 4;
+const BURST = 4; // idle time saved up at most (ns)
+const LAST = 5; // instant of the latest grant (ns)
+const SLOTS = 6;
 
 export class RateLimiter {
   readonly #a: BigInt64Array;
@@ -31,11 +34,12 @@ export class RateLimiter {
   readonly #sleep: (ms: number) => Promise<void>;
 
   /** A new budget of `rate` bytes per second, or one attached to a shared buffer from another thread. */
-  constructor(rate: number | SharedArrayBuffer, opts: { clock?: Clock; sleep?: (ms: number) => Promise<void> } = {}) {
+  constructor(rate: number | SharedArrayBuffer, opts: { clock?: Clock; sleep?: (ms: number) => Promise<void>; burstMs?: number } = {}) {
     if (typeof rate === "number") {
       if (!(rate >= 1) || !Number.isSafeInteger(rate)) throw new RangeError(`rate-limit must be a whole number of bytes per second, got ${rate}`);
       this.#a = new BigInt64Array(new SharedArrayBuffer(SLOTS * 8));
       this.#a[RATE] = BigInt(rate);
+      this.#a[BURST] = BigInt(Math.round((opts.burstMs ?? 500) * 1e6));
     } else this.#a = new BigInt64Array(rate);
     this.#clock = opts.clock ?? systemClock;
     this.#sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
@@ -55,12 +59,11 @@ export class RateLimiter {
     return Number(Atomics.load(this.#a, GRANTED));
   }
 
-  /** Average rate granted since the first grant (bytes per second; 0 before any). */
+  /** Average rate granted from the first grant to the latest (bytes per second; 0 before two grants). */
   grantedRate(): number {
     const first = Atomics.load(this.#a, FIRST);
-    if (first === 0n) return 0;
-    const secs = Number(this.#clock() - first) / 1e9;
-    return secs > 0 ? this.granted / secs : 0;
+    const secs = Number(Atomics.load(this.#a, LAST) - first) / 1e9;
+    return first !== 0n && secs > 0 ? this.granted / secs : 0;
   }
 
   /**
@@ -73,11 +76,16 @@ export class RateLimiter {
     for (;;) {
       const now = this.#clock();
       const next = Atomics.load(a, NEXT);
-      const start = next > now ? next : now;
+      const floor = now - a[BURST]!; // idle time beyond the burst is not saved up
+      // The first grant starts the clock (no credit for the time before it); later ones may use saved-up idle time.
+      const start = next === 0n ? now : next > floor ? next : floor;
       if (Atomics.compareExchange(a, NEXT, next, start + costNs) !== next) continue; // another thread won: retry
-      Atomics.compareExchange(a, FIRST, 0n, start);
+      Atomics.compareExchange(a, FIRST, 0n, now);
       Atomics.add(a, GRANTED, BigInt(n));
-      return Number(start - now) / 1e6;
+      // The latest grant: when its bytes may go (a lagging thread's clock never moves it back).
+      const at = start > now ? start : now;
+      for (let last = Atomics.load(a, LAST); at > last && Atomics.compareExchange(a, LAST, last, at) !== last; last = Atomics.load(a, LAST));
+      return start > now ? Number(start - now) / 1e6 : 0;
     }
   }
 

@@ -16,6 +16,7 @@
 import { err } from "../../common/error.ts";
 import { logInfo, logWarn } from "../../common/log.ts";
 import { formatBytes, Progress } from "../../common/progress.ts";
+import { rateLimiter } from "../../common/rate-limit.ts";
 import type { Config } from "../../config/parse.ts";
 import { COMPRESS_EXT, compressLevel, compressTypeOfName } from "../../filter/compress.ts";
 import type { CompressType } from "../../filter/filter.ts";
@@ -98,6 +99,8 @@ export async function run(cfg: Config): Promise<number> {
       await pool.close();
     }
     logInfo(`copied ${todo.length} backup set(s) from repo${from} to repo${to}: ${todo.map((r) => r.label).join(", ")}`);
+    const limiter = rateLimiter();
+    if (limiter) logInfo(`rate-limit ${formatBytes(limiter.rate)}/s: ${formatBytes(limiter.granted)} moved at ${formatBytes(limiter.grantedRate())}/s`);
     return 0;
   } finally {
     await srcStorage.close();

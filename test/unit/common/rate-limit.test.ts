@@ -1,7 +1,8 @@
 /**
  * The shared rate-limit budget's accounting, with an injected clock: never more than
- * rate × elapsed (plus one chunk) granted, the whole rate granted while callers keep asking,
- * idle time not saved up, several holders of the same buffer (workers) drawing on one budget.
+ * rate × (elapsed + burst) plus one chunk granted, the whole rate granted while callers keep
+ * asking, idle time saved up only to the burst, several holders of the same buffer (workers)
+ * drawing on one budget.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { Progress } from "../../../src/common/progress.ts";
@@ -25,44 +26,46 @@ function fakeTime() {
 afterEach(() => rateLimitSet(undefined));
 
 describe("RateLimiter", () => {
-  test("grants at most rate × elapsed + one chunk, and the whole rate to a busy caller", async () => {
+  test("grants at most rate × (elapsed + burst) + one chunk, and the whole rate to a busy caller", async () => {
     const t = fakeTime();
-    const lim = new RateLimiter(2 * MiB, { clock: t.clock, sleep: async (ms) => void t.advanceMs(ms) });
+    const burstMs = 500;
+    const lim = new RateLimiter(2 * MiB, { clock: t.clock, sleep: async (ms) => void t.advanceMs(ms), burstMs });
     const start = t.now;
     const chunk = 256 * 1024;
     for (let i = 0; i < 64; i++) {
       await lim.take(chunk);
       const elapsed = Number(t.now - start) / 1e9;
-      // granted so far may exceed the rate only by the chunk just granted
-      expect(lim.granted).toBeLessThanOrEqual(2 * MiB * elapsed + chunk);
+      // granted so far may exceed the rate only by the burst and the chunk just granted
+      expect(lim.granted).toBeLessThanOrEqual(2 * MiB * (elapsed + burstMs / 1000) + chunk);
     }
-    // 16 MiB at 2 MiB/s: the last chunk is granted at 7.875 s (its own time comes after).
+    // 16 MiB at 2 MiB/s (no burst before the first grant): the last chunk is granted at 7.875 s.
     expect(lim.granted).toBe(16 * MiB);
     expect(Number(t.now - start) / 1e9).toBeCloseTo(16 / 2 - chunk / (2 * MiB), 6);
   });
 
-  test("a caller slower than the limit never waits; idle time is not saved up into a burst", () => {
+  test("a caller slower than the limit never waits; idle time is saved up only to the burst", () => {
     const t = fakeTime();
-    const lim = new RateLimiter(MiB, { clock: t.clock });
-    expect(lim.reserve(MiB / 2)).toBe(0);
-    t.advanceMs(600); // slower than the budget (0.5 s per half MiB)
-    expect(lim.reserve(MiB / 2)).toBe(0);
-    t.advanceMs(10_000); // long idle
+    const lim = new RateLimiter(MiB, { clock: t.clock, burstMs: 250 });
+    expect(lim.reserve(MiB / 4)).toBe(0); // the first grant starts the clock
+    expect(lim.reserve(MiB / 2)).toBeCloseTo(250, 6);
+    t.advanceMs(800); // slower than the budget: no wait
+    expect(lim.reserve(MiB / 4)).toBe(0);
+    t.advanceMs(10_000); // long idle: worth 10 MiB, but only 250 ms of it is kept
+    expect(lim.reserve(MiB / 4)).toBe(0); // from the saved-up quarter second
     expect(lim.reserve(MiB)).toBe(0);
-    // no credit from the idle time: the next MiB waits its full second
     expect(lim.reserve(MiB)).toBeCloseTo(1000, 6);
   });
 
   test("holders of the same shared buffer (workers) draw on one budget", () => {
     const t = fakeTime();
-    const main = new RateLimiter(4 * MiB, { clock: t.clock });
+    const main = new RateLimiter(4 * MiB, { clock: t.clock, burstMs: 0 });
     const workers = [0, 1, 2].map(() => new RateLimiter(main.buffer, { clock: t.clock }));
     expect(workers[0]!.rate).toBe(4 * MiB);
     const waits = workers.map((w) => w.reserve(MiB)); // three workers ask at the same instant
     expect(waits).toEqual([0, 250, 500]);
     expect(main.granted).toBe(3 * MiB);
-    t.advanceMs(750);
-    expect(main.grantedRate()).toBeCloseTo((3 * MiB) / 0.75, 0);
+    // the last of the three may go at 500 ms: 3 MiB over that half second so far
+    expect(main.grantedRate()).toBeCloseTo((3 * MiB) / 0.5, 0);
   });
 
   test("refuses a rate that is not a positive whole number", () => {
