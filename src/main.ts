@@ -5,6 +5,7 @@
  */
 import { err, errorCode, PgbError } from "./common/error.ts";
 import { checkStopped, Lock, type LockType } from "./common/lock.ts";
+import { RateLimiter, rateLimitSet } from "./common/rate-limit.ts";
 import { log, logConfigure, logDetail, logError, logSecret, type LogLevel } from "./common/log.ts";
 import { configFilesText } from "./config/location.ts";
 import { COMMANDS, OPTIONS } from "./config/options.ts";
@@ -87,6 +88,9 @@ export async function main(argv: string[]): Promise<number> {
   if (cfg.bool("neutral-umask")) process.umask(0);
   configureLogging(cfg);
   registerSecrets(cfg);
+  // One byte budget for the whole process: the worker pool shares it with every worker.
+  const rateLimit = cfg.num("rate-limit");
+  if (rateLimit !== undefined) rateLimitSet(new RateLimiter(rateLimit));
 
   const started = performance.now();
   const params = cfg.params.length ? `[${cfg.params.join(", ")}] ` : "";

@@ -17,6 +17,7 @@ export const COMMAND_MODULES: Partial<Record<CommandName, Loader>> = {
   "archive-get": () => import("./archive/get/get.ts"),
   "archive-push": () => import("./archive/push/push.ts"),
   backup: () => import("./backup/backup.ts"),
+  "backup-copy": () => import("./backup-copy/backup-copy.ts"),
   check: () => import("./check/check.ts"),
   expire: () => import("./expire/expire.ts"),
   info: () => import("./info/info.ts"),

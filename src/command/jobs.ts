@@ -15,6 +15,9 @@ export const JOB_TABLE = {
   "backup-file": lazy(() => import("./backup/file.ts"), (m) => m.backupFile),
   /** repo-bundle: small files stored back to back in one repository file (command/backup/file.ts). */
   "backup-bundle": lazy(() => import("./backup/file.ts"), (m) => m.backupBundle),
+  /** backup-copy: one stored file (or WAL file), or one bundle, into another repository (command/backup-copy/file.ts). */
+  "backup-copy-file": lazy(() => import("./backup-copy/file.ts"), (m) => m.copyFile),
+  "backup-copy-bundle": lazy(() => import("./backup-copy/file.ts"), (m) => m.copyBundle),
   /** Asynchronous archive-push: one WAL file into every repository (command/archive/push/file.ts). */
   "archive-push-file": lazy(() => import("./archive/push/file.ts"), (m) => m.pushFileJob),
   /** Asynchronous archive-get: one WAL file from the archive into the spool (command/archive/get/file.ts). */

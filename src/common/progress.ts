@@ -4,6 +4,7 @@
  * drawn when stderr is not a terminal (cron, CI, archive_command).
  */
 import { logSetConsoleHook } from "./log.ts";
+import { rateLimiter } from "./rate-limit.ts";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -68,7 +69,10 @@ export class Progress {
     const rate = secs > 0 ? this.#bytes / secs : 0;
     const pct = this.#totalBytes > 0 ? Math.floor((this.#bytes * 100) / this.#totalBytes) : 100;
     const eta = rate > 0 ? (this.#totalBytes - this.#bytes) / rate : Number.POSITIVE_INFINITY;
-    return `${this.#label}: ${this.#files}/${this.#totalFiles} files, ${formatBytes(this.#bytes)}/${formatBytes(this.#totalBytes)} (${pct}%), ${formatBytes(rate)}/s, ETA ${formatDuration(eta)}`;
+    const limiter = rateLimiter();
+    // The limit counts the bytes the workers move (stored bytes), which differ from the files' sizes: show both rates.
+    const limit = limiter ? `, rate-limit ${formatBytes(limiter.rate)}/s (moving ${formatBytes(limiter.grantedRate())}/s)` : "";
+    return `${this.#label}: ${this.#files}/${this.#totalFiles} files, ${formatBytes(this.#bytes)}/${formatBytes(this.#totalBytes)} (${pct}%), ${formatBytes(rate)}/s, ETA ${formatDuration(eta)}${limit}`;
   }
 
   #draw(force: boolean): void {

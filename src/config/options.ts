@@ -13,6 +13,7 @@ export const COMMANDS = {
   "archive-push": { summary: "Push a WAL segment to the archive (PostgreSQL archive_command).", params: "WAL-PATH", lock: "archive" },
   annotate: { summary: "Add or change annotations of a backup.", params: "", lock: "backup" },
   backup: { summary: "Back up a PostgreSQL cluster into the repository.", params: "", lock: "backup" },
+  "backup-copy": { summary: "Copy backup sets and the WAL they need from one repository (--repo) to another (--repo-target), re-compressing and re-encrypting as the target is configured (pgbunker command).", params: "", lock: "backup" },
   check: { summary: "Check the configuration: database, repository and WAL archiving.", params: "", lock: false },
   expire: { summary: "Remove backups and WAL that fall outside the retention policy.", params: "", lock: "backup" },
   help: { summary: "Show help for a command or an option.", params: "[COMMAND [OPTION]]", lock: false },
@@ -81,7 +82,7 @@ const ALL: readonly CommandName[] = COMMAND_NAMES.filter((c) => c !== "help" && 
 const SELF_CHECK: readonly CommandName[] = ["self-check"];
 /** Commands that touch the repository. */
 const REPO: readonly CommandName[] = [
-  "annotate", "archive-get", "archive-push", "backup", "check", "expire", "info", "repo-get", "repo-ls", "restore",
+  "annotate", "archive-get", "archive-push", "backup", "backup-copy", "check", "expire", "info", "repo-get", "repo-ls", "restore",
   "stanza-create", "stanza-delete", "stanza-upgrade", "verify", "remote",
 ];
 /** Commands that may reach the repository through a repository host (not backup/expire: they run there). */
@@ -92,13 +93,13 @@ const PG: readonly CommandName[] = ["backup", "check", "stanza-create", "stanza-
 const PG_PATH: readonly CommandName[] = ["archive-get", "archive-push", "backup", "check", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "remote"];
 const IO: readonly CommandName[] = REPO;
 const REMOTE_CAPABLE: readonly CommandName[] = [
-  "archive-get", "archive-push", "backup", "check", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete",
+  "archive-get", "archive-push", "backup", "backup-copy", "check", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete",
   "stanza-upgrade", "verify", "remote",
 ];
 /** Commands that run parallel jobs in worker processes (pgBackRest's "local" role). */
-const JOBS: readonly CommandName[] = ["archive-get", "archive-push", "backup", "restore", "verify"];
+const JOBS: readonly CommandName[] = ["archive-get", "archive-push", "backup", "backup-copy", "restore", "verify"];
 const LOCKING: readonly CommandName[] = [
-  "annotate", "archive-get", "archive-push", "backup", "expire", "info", "restore", "stanza-create", "stanza-delete",
+  "annotate", "archive-get", "archive-push", "backup", "backup-copy", "expire", "info", "restore", "stanza-create", "stanza-delete",
   "stanza-upgrade", "start", "stop", "remote",
 ];
 
@@ -159,7 +160,7 @@ const TABLE = [
   o({ name: "checksum-page", type: "boolean", section: "global", commands: ["backup"], summary: "Verify data page checksums during backup (on by default when the cluster has them)." }),
   o({ name: "exclude", type: "list", section: "global", commands: ["backup"], summary: "Path or file under the data directory to leave out of the backup (repeatable)." }),
   o({ name: "expire-auto", type: "boolean", default: "y", section: "global", commands: ["backup"], summary: "Run expire after a successful backup." }),
-  o({ name: "manifest-save-threshold", type: "size", default: "1GiB", range: [1, TiB], section: "global", commands: ["backup"], summary: "Bytes copied between saves of the resumable partial manifest." }),
+  o({ name: "manifest-save-threshold", type: "size", default: "1GiB", range: [1, TiB], section: "global", commands: ["backup", "backup-copy"], summary: "Bytes copied between saves of the resumable partial manifest." }),
   o({ name: "resume", type: "boolean", default: "y", section: "global", commands: ["backup"], summary: "Resume an interrupted backup of the same type." }),
   o({ name: "start-fast", type: "boolean", default: "n", section: "global", commands: ["backup"], summary: "Force an immediate checkpoint when the backup starts." }),
   o({ name: "stop-auto", type: "boolean", default: "n", section: "global", commands: ["backup"], summary: "Stop a stale backup left running in PostgreSQL (exclusive backups only)." }),
@@ -169,9 +170,9 @@ const TABLE = [
   o({ name: "cmd", type: "path", section: "global", commands: REMOTE_CAPABLE, summary: "pgbunker command used when pgbunker starts itself (archive_command, restore_command, remotes)." }),
   o({ name: "cmd-ssh", type: "string", default: "ssh", section: "global", commands: REMOTE_CAPABLE, summary: "Kept for pgBackRest configuration files; pgbunker's SSH client is built in." }),
   o({ name: "compress", type: "boolean", default: "y", section: "global", commands: ["archive-push", "backup"], summary: "Deprecated: use compress-type." }),
-  o({ name: "compress-level", type: "integer", range: [-7, 22], byValueOf: { option: "compress-type", defaults: COMPRESS_LEVEL_DEFAULT, ranges: COMPRESS_LEVEL_RANGE }, section: "global", commands: ["archive-push", "backup"], summary: "Compression level (default per type: lz4 1, gz 6, zst 3, bz2 9; range per type: lz4 -5..12, gz 0..9, zst -7..22, bz2 1..9)." }),
+  o({ name: "compress-level", type: "integer", range: [-7, 22], byValueOf: { option: "compress-type", defaults: COMPRESS_LEVEL_DEFAULT, ranges: COMPRESS_LEVEL_RANGE }, section: "global", commands: ["archive-push", "backup", "backup-copy"], summary: "Compression level (default per type: lz4 1, gz 6, zst 3, bz2 9; range per type: lz4 -5..12, gz 0..9, zst -7..22, bz2 1..9)." }),
   o({ name: "compress-level-network", type: "integer", default: "3", range: [0, 9], section: "global", commands: IO, summary: "Compression level for data sent over the network when not otherwise compressed." }),
-  o({ name: "compress-type", type: "enum", default: "lz4", allow: COMPRESS_TYPES, section: "global", commands: ["archive-push", "backup"], summary: "Compression for files in the repository.", note: "pgBackRest defaults to gz; pgbunker defaults to lz4." }),
+  o({ name: "compress-type", type: "enum", default: "lz4", allow: COMPRESS_TYPES, section: "global", commands: ["archive-push", "backup", "backup-copy"], summary: "Compression for files in the repository (backup-copy: of the copies; unset, a copy keeps the source backup's).", note: "pgBackRest defaults to gz; pgbunker defaults to lz4." }),
   o({ name: "config", type: "path", section: "cli", commands: ALL, summary: `Configuration file (default: ${CONFIG_DEFAULT_TEXT}).`, note: CONFIG_LOCATION_NOTE }),
   o({ name: "config-include-path", type: "path", section: "cli", commands: ALL, summary: `Directory of additional *.conf files (default: ${CONFIG_HOME.include} beside the default configuration file).`, note: CONFIG_LOCATION_NOTE }),
   o({ name: "config-path", type: "path", section: "cli", commands: ALL, summary: `Base directory for the configuration file and include path (default: ${CONFIG_HOME.pgbunker.path}, else ${CONFIG_HOME.pgbackrest.path}).`, note: CONFIG_LOCATION_NOTE }),
@@ -185,12 +186,13 @@ const TABLE = [
   o({ name: "job-retry-interval", type: "time", default: "15", range: [0, 900], section: "global", commands: JOBS, summary: "Seconds to wait before each retry after the first (the first retry is immediate)." }),
   o({ name: "lock-path", type: "path", default: "/tmp/pgbunker", section: "global", commands: LOCKING, summary: "Directory for lock and stop files." }),
   o({ name: "neutral-umask", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Use umask 0000 so modes come only from the manifest." }),
-  o({ name: "process-max", type: "integer", default: "1", range: [1, 999], section: "global", commands: ["archive-get", "archive-push", "backup", "restore", "verify", "remote", ...SELF_CHECK], summary: "Worker processes for compression, checksums and transfer." }),
+  o({ name: "process-max", type: "integer", default: "1", range: [1, 999], section: "global", commands: ["archive-get", "archive-push", "backup", "backup-copy", "restore", "verify", "remote", ...SELF_CHECK], summary: "Worker processes for compression, checksums and transfer." }),
   o({ name: "protocol-timeout", type: "time", default: "1830", range: [0.1, 604800], section: "global", commands: [...IO, ...SERVER], summary: "Seconds to wait for a remote or worker to answer." }),
+  o({ name: "rate-limit", type: "size", range: [KiB, 4 * PiB], section: "global", commands: ["archive-push", "backup", "backup-copy", "restore"], summary: "Most bytes per second moved by all workers together (the repository's stored bytes for backup, restore and backup-copy; the WAL read for archive-push), such as 20MiB; unset: no limit.", note: "pgbunker option: keeps a backup from saturating a production disk or network link." }),
   o({ name: "raw", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Print the stored bytes as they are, without decrypting (repo-get never decompresses)." }),
   o({ name: "sck-keep-alive", type: "boolean", default: "y", section: "global", commands: IO, summary: "Enable socket keep-alive on remote connections." }),
   o({ name: "spool-path", type: "path", default: "/var/spool/pgbunker", section: "global", commands: ["archive-get", "archive-push"], summary: "Directory for the asynchronous archive queue." }),
-  o({ name: "stanza", type: "string", section: "cli", commands: ["annotate", "archive-get", "archive-push", "backup", "check", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "start", "stop", "verify", "remote"], summary: "Name of the stanza (the cluster's section in config and repository).", byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, check: { required: true }, annotate: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-delete": { required: true }, "stanza-upgrade": { required: true } } }),
+  o({ name: "stanza", type: "string", section: "cli", commands: ["annotate", "archive-get", "archive-push", "backup", "backup-copy", "check", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "start", "stop", "verify", "remote"], summary: "Name of the stanza (the cluster's section in config and repository).", byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, "backup-copy": { required: true }, check: { required: true }, annotate: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-delete": { required: true }, "stanza-upgrade": { required: true } } }),
   o({ name: "tcp-keep-alive-count", type: "integer", range: [1, 32], section: "global", commands: IO, summary: "Keep-alive probes before a connection is considered dead." }),
   o({ name: "tcp-keep-alive-idle", type: "integer", range: [1, 3600], section: "global", commands: IO, summary: "Seconds idle before keep-alive probes start." }),
   o({ name: "tcp-keep-alive-interval", type: "integer", range: [1, 900], section: "global", commands: IO, summary: "Seconds between keep-alive probes." }),
@@ -204,7 +206,8 @@ const TABLE = [
   o({ name: "log-timestamp", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Prefix log lines with a timestamp." }),
 
   // ---- repository ----------------------------------------------------------------------------
-  o({ name: "repo", type: "integer", range: [1, 256], section: "cli", commands: ["annotate", "archive-get", "backup", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-delete", "verify"], summary: "Which configured repository to use (repoN)." }),
+  o({ name: "repo", type: "integer", range: [1, 256], section: "cli", commands: ["annotate", "archive-get", "backup", "backup-copy", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-delete", "verify"], summary: "Which configured repository to use (repoN)." }),
+  o({ name: "repo-target", type: "integer", range: [1, 256], section: "cli", commands: ["backup-copy"], required: true, summary: "Repository the backups are copied into (repoN; --repo is the one they are copied from).", note: "pgbunker option." }),
   o({ name: "repo-block", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Block-level incremental backup (not supported by pgbunker).", unsupported: true }),
   o({ name: "repo-block-age-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental age map (not supported).", unsupported: true }),
   o({ name: "repo-block-checksum-size-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental checksum size map (not supported).", unsupported: true }),
@@ -276,7 +279,7 @@ const TABLE = [
   o({ name: "link-all", type: "boolean", default: "n", section: "global", commands: ["restore"], summary: "Restore every symlink of the backup as a symlink." }),
   o({ name: "link-map", type: "hash", section: "global", commands: ["restore"], summary: "Restore link NAME to PATH (NAME=PATH, repeatable)." }),
   o({ name: "recovery-option", type: "hash", section: "global", commands: ["restore"], summary: "Recovery setting KEY=VALUE written into the recovery configuration (repeatable).", depends: { option: "type", values: ["default", "immediate", "lsn", "name", "standby", "time", "xid"] } }),
-  o({ name: "set", type: "string", section: "cli", commands: ["annotate", "expire", "info", "restore", "verify"], summary: "Backup set (label).", byCommand: { restore: { default: "latest" }, annotate: { required: true } } }),
+  o({ name: "set", type: "string", section: "cli", commands: ["annotate", "backup-copy", "expire", "info", "restore", "verify"], summary: "Backup set (label; backup-copy: unset copies every set).", byCommand: { restore: { default: "latest" }, annotate: { required: true } } }),
   o({ name: "tablespace-map", type: "hash", section: "global", commands: ["restore"], summary: "Restore tablespace NAME or OID to PATH (repeatable)." }),
   o({ name: "tablespace-map-all", type: "path", section: "global", commands: ["restore"], summary: "Restore all tablespaces under this directory." }),
   o({ name: "target", type: "string", section: "cli", commands: ["restore"], summary: "Recovery target (time, xid, lsn or restore point name, per --type).", depends: { option: "type", values: ["lsn", "name", "time", "xid"] } }),

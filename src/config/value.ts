@@ -39,7 +39,7 @@ function typeHint(def: OptionDef): string | undefined {
   switch (def.type) {
     case "boolean": return "use y or n in a config file; --OPTION or --no-OPTION on the command line.";
     case "integer": return def.range ? `expected a whole number from ${def.range[0]} to ${def.range[1]}.` : "expected a whole number.";
-    case "size": return "expected a size such as 1048576, 512KiB, 16MiB or 1GB.";
+    case "size": return def.range ? `expected a size from ${formatSize(def.range[0])} to ${formatSize(def.range[1])}, such as 512KiB, 16MiB or 1GB.` : "expected a size such as 1048576, 512KiB, 16MiB or 1GB.";
     case "time": return "expected seconds, such as 60 or 0.5.";
     case "path": return "expected an absolute path (beginning with /).";
     case "hash": return "expected KEY=VALUE.";

@@ -8,6 +8,7 @@
  */
 import { err, errorFromWire, PgbError } from "../common/error.ts";
 import { log, logSettings, logWarn, type LogLevel } from "../common/log.ts";
+import { rateLimiter } from "../common/rate-limit.ts";
 import { sleep } from "../common/time.ts";
 import { type JobMessage, type JobTable, type WorkerInit, type WorkerReply } from "./protocol.ts";
 import { isTransient, retriedError } from "./retry.ts";
@@ -79,6 +80,7 @@ export class WorkerPool<T extends JobTable = JobTable> {
         processId: i + 1,
         log: { console: s.console, stderr: s.stderr, file: s.file, timestamp: s.timestamp, filePath: s.filePath },
         context,
+        rateLimit: rateLimiter()?.buffer,
       };
       worker.postMessage(init);
     }

@@ -16,6 +16,8 @@ export interface WorkerInit {
   processId: number;
   /** Extra per-command context a handler may need (e.g. the Config as JSON). */
   context?: unknown;
+  /** The process's rate-limit budget (common/rate-limit.ts), shared so all workers draw on one. */
+  rateLimit?: SharedArrayBuffer;
 }
 
 export interface JobMessage {

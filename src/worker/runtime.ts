@@ -5,6 +5,7 @@
  */
 import { logConfigure, logSetForwarder, type LogLevel } from "../common/log.ts";
 import { errorToWire } from "../common/error.ts";
+import { rateLimitSet } from "../common/rate-limit.ts";
 import { type JobMessage, type JobTable, type WorkerInit, type WorkerReply } from "./protocol.ts";
 
 declare const self: Worker;
@@ -24,6 +25,7 @@ export function serveWorker(table: JobTable): void {
       logConfigure({ ...msg.log, filePath: undefined, file: msg.log.file, processId: msg.processId });
       logSetForwarder((level: LogLevel, message: string) => post({ kind: "log", level, message }));
       context = msg.context;
+      rateLimitSet(msg.rateLimit);
       post({ kind: "ready" });
       return;
     }

@@ -7,6 +7,7 @@
  */
 import { PgbError } from "../../common/error.ts";
 import { logDetail } from "../../common/log.ts";
+import { rateLimitTake } from "../../common/rate-limit.ts";
 import { findResult, type CompressType, type FilterResult, type FilterSpec } from "../../filter/filter.ts";
 import { pageVerify } from "../../native/helper.ts";
 import type { Storage, StorageRead, StorageWrite } from "../../storage/storage.ts";
@@ -172,6 +173,7 @@ function isMissing(e: unknown): boolean {
 async function pump(reader: StorageRead, writer: StorageWrite, wrote?: (bytes: number) => void): Promise<void> {
   try {
     for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) {
+      await rateLimitTake(chunk.byteLength);
       await writer.write(chunk);
       wrote?.(chunk.byteLength);
     }

@@ -14,6 +14,7 @@
 import { err, PgbError } from "../../common/error.ts";
 import type { CompressType, FilterSpec } from "../../filter/filter.ts";
 import { findResult } from "../../filter/filter.ts";
+import { rateLimitTake } from "../../common/rate-limit.ts";
 import type { Storage, StorageInfo } from "../../storage/storage.ts";
 import { type StorageSpec, workerStorage } from "../shared/storage.ts";
 
@@ -161,7 +162,10 @@ async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): P
         bufferSize: p.bufferSize,
       });
       try {
-        for (let chunk = await r!.read(); chunk !== null; chunk = await r!.read()) await w.write(chunk);
+        for (let chunk = await r!.read(); chunk !== null; chunk = await r!.read()) {
+          await rateLimitTake(chunk.byteLength);
+          await w.write(chunk);
+        }
       } catch (e) {
         await w.abort();
         throw e;

@@ -22,6 +22,7 @@ import { walNameHasChecksum, walRepoPath } from "../../../repo/layout.ts";
 import { removeStaleTemps, tempFilesIn } from "../../../repo/temp-files.ts";
 import { walFindAll } from "../../../repo/wal-find.ts";
 import { TEMP_EXT, type Storage, type StorageWrite } from "../../../storage/storage.ts";
+import { rateLimitTake } from "../../../common/rate-limit.ts";
 import { openStorage, storageLocal, type StorageSpec } from "../../shared/storage.ts";
 import { asPgbError, tempSuffix, type ArchiveRepo, type ClusterIdentity, type RepoFailure } from "../common.ts";
 
@@ -113,6 +114,7 @@ export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]):
       }
     }
     for (; chunk !== null; chunk = await reader.read()) {
+      await rateLimitTake(chunk.byteLength);
       for (let i = 0; i < writers.length; i++) {
         const w = writers[i];
         if (!w) continue;
