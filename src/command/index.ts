@@ -23,6 +23,7 @@ export const COMMAND_MODULES: Partial<Record<CommandName, Loader>> = {
   remote: () => import("./remote/remote.ts"),
   "repo-get": () => import("./repo-get/repo-get.ts"),
   "repo-ls": () => import("./repo-ls/repo-ls.ts"),
+  "repo-rekey": () => import("./repo-rekey/repo-rekey.ts"),
   restore: () => import("./restore/restore.ts"),
   "self-check": () => import("./self-check/self-check.ts"),
   "stanza-create": () => import("./stanza/stanza.ts").then((m) => ({ run: m.runCreate })),

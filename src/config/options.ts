@@ -19,6 +19,7 @@ export const COMMANDS = {
   info: { summary: "Show the backups and WAL archive held in the repository.", params: "", lock: false },
   "repo-get": { summary: "Print a file of the repository to stdout: decrypted, not decompressed (pipe it through lz4 -d, gzip -d, ...).", params: "FILE", lock: false },
   "repo-ls": { summary: "List files in the repository (PATH relative to repo-path, or absolute inside it).", params: "[PATH]", lock: false },
+  "repo-rekey": { summary: "Change the passphrase of an encrypted repository (repoN-cipher-pass → repoN-cipher-pass-new) without rewriting backups or WAL (pgbunker addition).", params: "", lock: "archive+backup" },
   remote: { summary: "Serve the pgbunker protocol on stdin/stdout (started by pgbunker over SSH).", params: "", lock: false },
   restore: { summary: "Restore a backup into a PostgreSQL data directory.", params: "", lock: false },
   "self-check": { summary: "Check the native layer (lz4, zlib, page checksums, CRC-32C) and worker threads.", params: "", lock: false },
@@ -81,7 +82,7 @@ const ALL: readonly CommandName[] = COMMAND_NAMES.filter((c) => c !== "help" && 
 const SELF_CHECK: readonly CommandName[] = ["self-check"];
 /** Commands that touch the repository. */
 const REPO: readonly CommandName[] = [
-  "annotate", "archive-get", "archive-push", "backup", "check", "expire", "info", "repo-get", "repo-ls", "restore",
+  "annotate", "archive-get", "archive-push", "backup", "check", "expire", "info", "repo-get", "repo-ls", "repo-rekey", "restore",
   "stanza-create", "stanza-delete", "stanza-upgrade", "verify", "remote",
 ];
 /** Commands that may reach the repository through a repository host (not backup/expire: they run there). */
@@ -98,7 +99,7 @@ const REMOTE_CAPABLE: readonly CommandName[] = [
 /** Commands that run parallel jobs in worker processes (pgBackRest's "local" role). */
 const JOBS: readonly CommandName[] = ["archive-get", "archive-push", "backup", "restore", "verify"];
 const LOCKING: readonly CommandName[] = [
-  "annotate", "archive-get", "archive-push", "backup", "expire", "info", "restore", "stanza-create", "stanza-delete",
+  "annotate", "archive-get", "archive-push", "backup", "expire", "info", "repo-rekey", "restore", "stanza-create", "stanza-delete",
   "stanza-upgrade", "start", "stop", "remote",
 ];
 
@@ -192,7 +193,7 @@ const TABLE = [
   o({ name: "raw", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Print the stored bytes as they are, without decrypting (repo-get never decompresses)." }),
   o({ name: "sck-keep-alive", type: "boolean", default: "y", section: "global", commands: IO, summary: "Enable socket keep-alive on remote connections." }),
   o({ name: "spool-path", type: "path", default: "/var/spool/pgbunker", section: "global", commands: ["archive-get", "archive-push"], summary: "Directory for the asynchronous archive queue." }),
-  o({ name: "stanza", type: "string", section: "cli", commands: ["annotate", "archive-get", "archive-push", "backup", "check", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "start", "stop", "verify", "remote"], summary: "Name of the stanza (the cluster's section in config and repository).", byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, check: { required: true }, annotate: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-delete": { required: true }, "stanza-upgrade": { required: true } } }),
+  o({ name: "stanza", type: "string", section: "cli", commands: ["annotate", "archive-get", "archive-push", "backup", "check", "expire", "info", "repo-get", "repo-ls", "repo-rekey", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "start", "stop", "verify", "remote"], summary: "Name of the stanza (the cluster's section in config and repository).", byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, check: { required: true }, annotate: { required: true }, "repo-rekey": { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-delete": { required: true }, "stanza-upgrade": { required: true } } }),
   o({ name: "tcp-keep-alive-count", type: "integer", range: [1, 32], section: "global", commands: IO, summary: "Keep-alive probes before a connection is considered dead." }),
   o({ name: "tcp-keep-alive-idle", type: "integer", range: [1, 3600], section: "global", commands: IO, summary: "Seconds idle before keep-alive probes start." }),
   o({ name: "tcp-keep-alive-interval", type: "integer", range: [1, 900], section: "global", commands: IO, summary: "Seconds between keep-alive probes." }),
@@ -206,7 +207,7 @@ const TABLE = [
   o({ name: "log-timestamp", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Prefix log lines with a timestamp." }),
 
   // ---- repository ----------------------------------------------------------------------------
-  o({ name: "repo", type: "integer", range: [1, 256], section: "cli", commands: ["annotate", "archive-get", "backup", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-delete", "verify"], summary: "Which configured repository to use (repoN)." }),
+  o({ name: "repo", type: "integer", range: [1, 256], section: "cli", commands: ["annotate", "archive-get", "backup", "expire", "info", "repo-get", "repo-ls", "repo-rekey", "restore", "stanza-delete", "verify"], summary: "Which configured repository to use (repoN)." }),
   o({ name: "repo-block", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Block-level incremental backup (not supported by pgbunker).", unsupported: true }),
   o({ name: "repo-block-age-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental age map (not supported).", unsupported: true }),
   o({ name: "repo-block-checksum-size-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental checksum size map (not supported).", unsupported: true }),
@@ -217,6 +218,7 @@ const TABLE = [
   o({ name: "repo-bundle-limit", type: "size", default: "2MiB", range: [8 * KiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Largest file put in a bundle." }),
   o({ name: "repo-bundle-size", type: "size", default: "20MiB", range: [MiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Target size of a bundle." }),
   o({ name: "repo-cipher-pass", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Passphrase of an encrypted repository." }),
+  o({ name: "repo-cipher-pass-new", type: "string", indexed: "repo", secure: true, section: "global", commands: ["repo-rekey"], summary: "The passphrase repo-rekey gives the repository (repo-cipher-pass is the current one).", note: "pgbunker option. After repo-rekey, set repo-cipher-pass to this value (and remove this option)." }),
   o({ name: "repo-cipher-type", type: "enum", default: "none", allow: ["none", "aes-256-cbc"], indexed: "repo", section: "global", commands: REPO, summary: "Repository encryption." }),
   o({ name: "repo-hardlink", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Hard-link the files a diff or incr backup refers to into its own directory." }),
   o({ name: "repo-host", type: "string", indexed: "repo", section: "global", commands: REPO_HOST, summary: "Repository host reached over SSH.", deprecated: ["backup-host"] }),
