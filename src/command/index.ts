@@ -20,6 +20,7 @@ export const COMMAND_MODULES: Partial<Record<CommandName, Loader>> = {
   check: () => import("./check/check.ts"),
   expire: () => import("./expire/expire.ts"),
   info: () => import("./info/info.ts"),
+  "recovery-targets": () => import("./recovery-targets/recovery-targets.ts"),
   remote: () => import("./remote/remote.ts"),
   "repo-get": () => import("./repo-get/repo-get.ts"),
   "repo-ls": () => import("./repo-ls/repo-ls.ts"),

@@ -22,6 +22,8 @@ export const JOB_TABLE: JobTable = {
     const d = filterBuffer(c.data, [{ type: "decompress", compressType: "lz4" }, { type: "sha1" }]);
     return { in: c.results[0], out: c.results[2], back: d.results[1] };
   },
+  /** recovery-targets (and restore --type=name): the records of interest in one archived WAL segment (command/recovery-targets/file.ts). */
+  "wal-scan-segment": async (params) => (await import("./recovery-targets/file.ts")).scanWalSegment(params),
   /** Restore files from the repository into the data directory (command/restore/file.ts). */
   "restore-files": async (params) => (await import("./restore/file.ts")).restoreFiles(params),
   /** fsync a batch of restored files. */

@@ -18,7 +18,7 @@
 import { err } from "../common/error.ts";
 import { crc32c } from "../native/helper.ts";
 import { type PgVersionFacts, pgVersionFromWalMagic } from "./version.ts";
-import { lsnFormat } from "./wal.ts";
+import { lsnFormat, segmentParse } from "./wal.ts";
 
 // Page header (XLogPageHeaderData, XLogLongPageHeaderData), MAXALIGNed.
 const SHORT_PAGE_HEADER = 24;
@@ -135,8 +135,8 @@ function interesting(rmid: number, info: number): boolean {
 
 export class WalSegmentScanner {
   readonly #name: string;
-  readonly #segmentStart: bigint;
-  readonly #expectedSegmentSize: number;
+  #segmentStart = 0n;
+  #expectedSegmentSize: number;
   #facts?: PgVersionFacts;
   #pageSize = 0;
   #page?: Uint8Array;
@@ -161,14 +161,14 @@ export class WalSegmentScanner {
   #lsn = 0n;
 
   /**
-   * `name` is the segment's WAL name, `segmentStart` the LSN of its first byte. The major is told
-   * by the first page's magic, and must be supported.
+   * `name` is the segment's WAL name; its size is the one its long header gives (which must be
+   * `segmentSize` when that is given). The major is told by the first page's magic, and must be
+   * supported.
    */
-  constructor(name: string, segmentStart: bigint, segmentSize: number) {
+  constructor(name: string, segmentSize?: number) {
     this.#name = name;
-    this.#segmentStart = segmentStart;
-    this.#expectedSegmentSize = segmentSize;
-    this.#out = { timeline: 0, systemId: "0", pageSize: 0, segmentSize, records: [], end: hex(segmentStart), endReason: "segment-end", crcErrors: 0 };
+    this.#expectedSegmentSize = segmentSize ?? 0;
+    this.#out = { timeline: 0, systemId: "0", pageSize: 0, segmentSize: this.#expectedSegmentSize, records: [], end: "0/0", endReason: "segment-end", crcErrors: 0 };
   }
 
   /** Feed the next bytes of the segment (any chunk size). */
@@ -213,9 +213,13 @@ export class WalSegmentScanner {
     this.#out.systemId = v.getBigUint64(24, true).toString();
     const segmentSize = v.getUint32(32, true);
     this.#pageSize = v.getUint32(36, true);
-    if (segmentSize !== this.#expectedSegmentSize || this.#pageSize < 1024 || this.#pageSize % MAXALIGN !== 0 || segmentSize % this.#pageSize !== 0)
+    if ((this.#expectedSegmentSize && segmentSize !== this.#expectedSegmentSize) || segmentSize < 1024 * 1024 || this.#pageSize < 1024 || this.#pageSize % MAXALIGN !== 0 || segmentSize % this.#pageSize !== 0)
       throw err("FormatError", `WAL segment '${this.#name}' says its segment size is ${segmentSize} and its page size ${this.#pageSize} (expected segment size ${this.#expectedSegmentSize})`);
-    this.#out.pageSize = this.#pageSize;
+    this.#expectedSegmentSize = segmentSize;
+    this.#segmentStart = segmentParse(this.#name, segmentSize).segmentNo * BigInt(segmentSize);
+    if (v.getBigUint64(8, true) !== this.#segmentStart)
+      throw err("FormatError", `WAL segment '${this.#name}' starts at LSN ${hex(v.getBigUint64(8, true))}, not at ${hex(this.#segmentStart)} as its name says`, "the file was stored under the wrong name or is corrupt.");
+    Object.assign(this.#out, { pageSize: this.#pageSize, segmentSize, end: hex(this.#segmentStart) });
     this.#page = new Uint8Array(this.#pageSize);
     this.#page.set(first);
     this.#pageFill = first.byteLength;
