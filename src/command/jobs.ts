@@ -26,6 +26,8 @@ export const JOB_TABLE = {
   "verify-file": lazy(() => import("./verify/file.ts"), (m) => m.verifyFiles),
   /** Self-check (`pgbunker self-check`): compress a buffer with lz4 in a worker and back. */
   "self-check": lazy(() => import("./self-check/job.ts"), (m) => m.selfCheckJob),
+  /** recovery-targets (and restore --type=name): the records of interest in one archived WAL segment (command/recovery-targets/file.ts). */
+  "wal-scan-segment": lazy(() => import("./recovery-targets/file.ts"), (m) => m.scanWalSegment),
   /** Restore files from the repository into the data directory (command/restore/file.ts). */
   "restore-files": lazy(() => import("./restore/file.ts"), (m) => m.restoreFiles),
   /** fsync a batch of restored files. */

@@ -20,6 +20,8 @@ export const COMMANDS = {
   info: { summary: "Show the backups and WAL archive held in the repository.", params: "", lock: false },
   "repo-get": { summary: "Print a file of the repository to stdout: decrypted, not decompressed (pipe it through lz4 -d, gzip -d, ...).", params: "FILE", lock: false },
   "repo-ls": { summary: "List files in the repository (PATH relative to repo-path, or absolute inside it).", params: "[PATH]", lock: false },
+  "repo-rekey": { summary: "Change the passphrase of an encrypted repository (repoN-cipher-pass → repoN-cipher-pass-new) without rewriting backups or WAL (pgbunker addition).", params: "", lock: "archive+backup" },
+  "recovery-targets": { summary: "List where the archive lets a restore stop, per timeline: named restore points, commit and abort time ranges, and each backup's earliest and latest target (pgbunker addition).", params: "", lock: false },
   remote: { summary: "Serve the pgbunker protocol on stdin/stdout (started by pgbunker over SSH).", params: "", lock: false },
   server: { summary: "Serve remote hosts over TLS (repoN-host-type=tls / pgN-host-type=tls): a long-running daemon, no SSH needed.", params: "", lock: false },
   "server-ping": { summary: "Check that a pgbunker TLS server answers (no client certificate needed).", params: "[HOST]", lock: false },
@@ -82,7 +84,7 @@ const ALL: readonly CommandName[] = COMMAND_NAMES.filter((c) => c !== "help" && 
 const SELF_CHECK: readonly CommandName[] = ["self-check"];
 /** Commands that touch the repository. */
 const REPO: readonly CommandName[] = [
-  "annotate", "archive-get", "archive-push", "backup", "backup-copy", "check", "expire", "info", "repo-get", "repo-ls", "restore",
+  "annotate", "archive-get", "archive-push", "backup", "backup-copy", "check", "expire", "info", "recovery-targets", "repo-get", "repo-ls", "repo-rekey", "restore",
   "stanza-create", "stanza-delete", "stanza-upgrade", "verify", "remote",
 ];
 /** Commands that may reach the repository through a repository host (not backup/expire: they run there). */
@@ -97,9 +99,9 @@ const REMOTE_CAPABLE: readonly CommandName[] = [
   "stanza-upgrade", "verify", "remote",
 ];
 /** Commands that run parallel jobs in worker processes (pgBackRest's "local" role). */
-const JOBS: readonly CommandName[] = ["archive-get", "archive-push", "backup", "backup-copy", "restore", "verify"];
+const JOBS: readonly CommandName[] = ["archive-get", "archive-push", "backup", "backup-copy", "recovery-targets", "restore", "verify"];
 const LOCKING: readonly CommandName[] = [
-  "annotate", "archive-get", "archive-push", "backup", "backup-copy", "expire", "info", "restore", "stanza-create", "stanza-delete",
+  "annotate", "archive-get", "archive-push", "backup", "backup-copy", "expire", "info", "repo-rekey", "restore", "stanza-create", "stanza-delete",
   "stanza-upgrade", "start", "stop", "remote",
 ];
 
@@ -186,13 +188,13 @@ const TABLE = [
   o({ name: "job-retry-interval", type: "time", default: "15", range: [0, 900], section: "global", commands: JOBS, summary: "Seconds to wait before each retry after the first (the first retry is immediate)." }),
   o({ name: "lock-path", type: "path", default: "/tmp/pgbunker", section: "global", commands: LOCKING, summary: "Directory for lock and stop files." }),
   o({ name: "neutral-umask", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Use umask 0000 so modes come only from the manifest." }),
-  o({ name: "process-max", type: "integer", default: "1", range: [1, 999], section: "global", commands: ["archive-get", "archive-push", "backup", "backup-copy", "restore", "verify", "remote", ...SELF_CHECK], summary: "Worker processes for compression, checksums and transfer." }),
+  o({ name: "process-max", type: "integer", default: "1", range: [1, 999], section: "global", commands: ["archive-get", "archive-push", "backup", "backup-copy", "recovery-targets", "remote", "restore", "verify", ...SELF_CHECK], summary: "Worker processes for compression, checksums and transfer." }),
   o({ name: "protocol-timeout", type: "time", default: "1830", range: [0.1, 604800], section: "global", commands: [...IO, ...SERVER], summary: "Seconds to wait for a remote or worker to answer." }),
   o({ name: "rate-limit", type: "size", range: [KiB, 4 * PiB], section: "global", commands: ["archive-push", "backup", "backup-copy", "restore"], summary: "Most bytes per second moved by all workers together (the repository's stored bytes for backup, restore and backup-copy; the WAL read for archive-push), such as 20MiB; unset: no limit.", note: "pgbunker option: keeps a backup from saturating a production disk or network link." }),
   o({ name: "raw", type: "boolean", default: "n", section: "cli", commands: ["repo-get"], summary: "Print the stored bytes as they are, without decrypting (repo-get never decompresses)." }),
   o({ name: "sck-keep-alive", type: "boolean", default: "y", section: "global", commands: IO, summary: "Enable socket keep-alive on remote connections." }),
   o({ name: "spool-path", type: "path", default: "/var/spool/pgbunker", section: "global", commands: ["archive-get", "archive-push"], summary: "Directory for the asynchronous archive queue." }),
-  o({ name: "stanza", type: "string", section: "cli", commands: ["annotate", "archive-get", "archive-push", "backup", "backup-copy", "check", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "start", "stop", "verify", "remote"], summary: "Name of the stanza (the cluster's section in config and repository).", byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, "backup-copy": { required: true }, check: { required: true }, annotate: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-delete": { required: true }, "stanza-upgrade": { required: true } } }),
+  o({ name: "stanza", type: "string", section: "cli", commands: ["annotate", "archive-get", "archive-push", "backup", "backup-copy", "check", "expire", "info", "recovery-targets", "remote", "repo-get", "repo-ls", "repo-rekey", "restore", "stanza-create", "stanza-delete", "stanza-upgrade", "start", "stop", "verify"], summary: "Name of the stanza (the cluster's section in config and repository).", byCommand: { "archive-get": { required: true }, "archive-push": { required: true }, backup: { required: true }, "backup-copy": { required: true }, check: { required: true }, annotate: { required: true }, restore: { required: true }, "stanza-create": { required: true }, "stanza-delete": { required: true }, "stanza-upgrade": { required: true } } }),
   o({ name: "tcp-keep-alive-count", type: "integer", range: [1, 32], section: "global", commands: IO, summary: "Keep-alive probes before a connection is considered dead." }),
   o({ name: "tcp-keep-alive-idle", type: "integer", range: [1, 3600], section: "global", commands: IO, summary: "Seconds idle before keep-alive probes start." }),
   o({ name: "tcp-keep-alive-interval", type: "integer", range: [1, 900], section: "global", commands: IO, summary: "Seconds between keep-alive probes." }),
@@ -206,7 +208,7 @@ const TABLE = [
   o({ name: "log-timestamp", type: "boolean", default: "y", section: "global", commands: ALL, summary: "Prefix log lines with a timestamp." }),
 
   // ---- repository ----------------------------------------------------------------------------
-  o({ name: "repo", type: "integer", range: [1, 256], section: "cli", commands: ["annotate", "archive-get", "backup", "backup-copy", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-delete", "verify"], summary: "Which configured repository to use (repoN)." }),
+  o({ name: "repo", type: "integer", range: [1, 256], section: "cli", commands: ["annotate", "archive-get", "backup", "backup-copy", "expire", "info", "recovery-targets", "repo-get", "repo-ls", "repo-rekey", "restore", "stanza-delete", "verify"], summary: "Which configured repository to use (repoN)." }),
   o({ name: "repo-target", type: "integer", range: [1, 256], section: "cli", commands: ["backup-copy"], required: true, summary: "Repository the backups are copied into (repoN; --repo is the one they are copied from).", note: "pgbunker option." }),
   o({ name: "repo-block", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Block-level incremental backup (not supported by pgbunker).", unsupported: true }),
   o({ name: "repo-block-age-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental age map (not supported).", unsupported: true }),
@@ -218,6 +220,7 @@ const TABLE = [
   o({ name: "repo-bundle-limit", type: "size", default: "2MiB", range: [8 * KiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Largest file put in a bundle." }),
   o({ name: "repo-bundle-size", type: "size", default: "20MiB", range: [MiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Target size of a bundle." }),
   o({ name: "repo-cipher-pass", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Passphrase of an encrypted repository." }),
+  o({ name: "repo-cipher-pass-new", type: "string", indexed: "repo", secure: true, section: "global", commands: ["repo-rekey"], summary: "The passphrase repo-rekey gives the repository (repo-cipher-pass is the current one).", note: "pgbunker option. After repo-rekey, set repo-cipher-pass to this value (and remove this option)." }),
   o({ name: "repo-cipher-type", type: "enum", default: "none", allow: ["none", "aes-256-cbc"], indexed: "repo", section: "global", commands: REPO, summary: "Repository encryption." }),
   o({ name: "repo-hardlink", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Hard-link the files a diff or incr backup refers to into its own directory." }),
   o({ name: "repo-host", type: "string", indexed: "repo", section: "global", commands: REPO_HOST, summary: "Repository host reached over SSH or TLS (repo-host-type).", deprecated: ["backup-host"] }),
@@ -274,7 +277,7 @@ const TABLE = [
   // ---- restore -------------------------------------------------------------------------------
   o({ name: "archive-mode", type: "enum", default: "preserve", allow: ["off", "preserve"], section: "global", commands: ["restore"], summary: "Keep archive_mode as it was, or turn it off in the restored cluster." }),
   o({ name: "db-exclude", type: "list", section: "global", commands: ["restore"], summary: "Database to restore as empty sparse files (repeatable)." }),
-  o({ name: "db-include", type: "list", section: "global", commands: ["restore"], summary: "Restore only these user databases (repeatable)." }),
+  o({ name: "db-include", type: "list", section: "global", commands: ["recovery-targets", "restore"], summary: "Restore only these user databases (repeatable); recovery-targets: count only their commits and aborts." }),
   o({ name: "force", type: "boolean", default: "n", section: "cli", commands: ["backup", "restore", "stanza-delete", "stop"], summary: "Force the operation (see the command's help)." }),
   o({ name: "link-all", type: "boolean", default: "n", section: "global", commands: ["restore"], summary: "Restore every symlink of the backup as a symlink." }),
   o({ name: "link-map", type: "hash", section: "global", commands: ["restore"], summary: "Restore link NAME to PATH (NAME=PATH, repeatable)." }),
@@ -296,7 +299,9 @@ const TABLE = [
   }),
 
   // ---- info / verify / repo-ls ---------------------------------------------------------------
-  o({ name: "output", type: "enum", section: "cli", commands: ["info", "repo-ls", "verify"], summary: "Output format.", byCommand: { info: { default: "text", allow: ["text", "json"] }, "repo-ls": { default: "text", allow: ["text", "json"] }, verify: { default: "none", allow: ["none", "text", "json"] } } }),
+  o({ name: "output", type: "enum", section: "cli", commands: ["info", "recovery-targets", "repo-ls", "verify"], summary: "Output format.", byCommand: { info: { default: "text", allow: ["text", "json"] }, "recovery-targets": { default: "text", allow: ["text", "json"] }, "repo-ls": { default: "text", allow: ["text", "json"] }, verify: { default: "none", allow: ["none", "text", "json"] } } }),
+  o({ name: "time-start", type: "string", section: "cli", commands: ["recovery-targets"], summary: "List only restore points, commits and aborts at or after this time (YYYY-MM-DD HH:MM:SS[.frac][+/-HH[:MM]], local time without an offset).", note: "pgbunker option." }),
+  o({ name: "time-stop", type: "string", section: "cli", commands: ["recovery-targets"], summary: "List only restore points, commits and aborts at or before this time (same format as time-start).", note: "pgbunker option." }),
   o({ name: "verbose", type: "boolean", default: "n", section: "cli", commands: ["verify"], summary: "Report every file checked, not only problems." }),
   o({ name: "filter", type: "string", section: "cli", commands: ["repo-ls"], summary: "Regular expression the listed names must match." }),
   o({ name: "recurse", type: "boolean", default: "n", section: "cli", commands: ["repo-ls"], summary: "List subdirectories too." }),

@@ -17,6 +17,14 @@ export interface PgVersionFacts {
   catalogVersion: number;
   /** XLOG_PAGE_MAGIC of this major's WAL pages. */
   walMagic: number;
+  /**
+   * WAL record facts that differ by major (postgres/wal-records.ts reads records; page and record
+   * headers, resource manager ids and the info codes it reads are the same in 10-19).
+   */
+  walRecord: {
+    /** bimg_info bits saying a full-page image is compressed (then a hole length follows): BKPIMAGE_IS_COMPRESSED before 15, one bit per method (pglz, lz4, zstd) from 15. */
+    imageCompressedMask: number;
+  };
   control: {
     /** Offset of ControlFileData.checkPoint (LSN of the latest checkpoint record). */
     checkpoint: number;
@@ -49,19 +57,22 @@ const CONTROL_18 = { ...CONTROL_12, crc: 292 };
 // and slru_pages_per_segment sits between relseg_size and xlog_blcksz.
 const CONTROL_19 = { checkpoint: 32, timeline: 48, blcksz: 224, relsegSize: 228, walBlcksz: 236, walSegSize: 240, dataChecksumVersion: 264, crc: 304 };
 
+const WAL_RECORD_OLD = { imageCompressedMask: 0x02 };
+const WAL_RECORD_15 = { imageCompressedMask: 0x04 | 0x08 | 0x10 };
+
 export const PG_VERSIONS: readonly PgVersionFacts[] = [
-  { version: "10", major: 10, controlVersion: 1002, catalogVersion: 201707211, walMagic: 0xd097, control: CONTROL_OLD },
-  { version: "11", major: 11, controlVersion: 1100, catalogVersion: 201809051, walMagic: 0xd098, control: CONTROL_11 },
-  { version: "12", major: 12, controlVersion: 1201, catalogVersion: 201909212, walMagic: 0xd101, control: CONTROL_12 },
-  { version: "13", major: 13, controlVersion: 1300, catalogVersion: 202007201, walMagic: 0xd106, control: CONTROL_12 },
-  { version: "14", major: 14, controlVersion: 1300, catalogVersion: 202107181, walMagic: 0xd10d, control: CONTROL_12 },
-  { version: "15", major: 15, controlVersion: 1300, catalogVersion: 202209061, walMagic: 0xd110, control: CONTROL_12 },
-  { version: "16", major: 16, controlVersion: 1300, catalogVersion: 202307071, walMagic: 0xd113, control: CONTROL_12 },
-  { version: "17", major: 17, controlVersion: 1700, catalogVersion: 202406281, walMagic: 0xd116, control: CONTROL_12 },
-  { version: "18", major: 18, controlVersion: 1800, catalogVersion: 202506291, walMagic: 0xd118, control: CONTROL_18 },
+  { version: "10", major: 10, controlVersion: 1002, catalogVersion: 201707211, walMagic: 0xd097, walRecord: WAL_RECORD_OLD, control: CONTROL_OLD },
+  { version: "11", major: 11, controlVersion: 1100, catalogVersion: 201809051, walMagic: 0xd098, walRecord: WAL_RECORD_OLD, control: CONTROL_11 },
+  { version: "12", major: 12, controlVersion: 1201, catalogVersion: 201909212, walMagic: 0xd101, walRecord: WAL_RECORD_OLD, control: CONTROL_12 },
+  { version: "13", major: 13, controlVersion: 1300, catalogVersion: 202007201, walMagic: 0xd106, walRecord: WAL_RECORD_OLD, control: CONTROL_12 },
+  { version: "14", major: 14, controlVersion: 1300, catalogVersion: 202107181, walMagic: 0xd10d, walRecord: WAL_RECORD_OLD, control: CONTROL_12 },
+  { version: "15", major: 15, controlVersion: 1300, catalogVersion: 202209061, walMagic: 0xd110, walRecord: WAL_RECORD_15, control: CONTROL_12 },
+  { version: "16", major: 16, controlVersion: 1300, catalogVersion: 202307071, walMagic: 0xd113, walRecord: WAL_RECORD_15, control: CONTROL_12 },
+  { version: "17", major: 17, controlVersion: 1700, catalogVersion: 202406281, walMagic: 0xd116, walRecord: WAL_RECORD_15, control: CONTROL_12 },
+  { version: "18", major: 18, controlVersion: 1800, catalogVersion: 202506291, walMagic: 0xd118, walRecord: WAL_RECORD_15, control: CONTROL_18 },
   // Not yet released: the catalog version is the development tree's (a later one is still 19, see
   // pgVersionFromControl). Supported from these facts, not yet tested against a live server.
-  { version: "19", major: 19, controlVersion: 1902, catalogVersion: 202605131, walMagic: 0xd121, control: CONTROL_19 },
+  { version: "19", major: 19, controlVersion: 1902, catalogVersion: 202605131, walMagic: 0xd121, walRecord: WAL_RECORD_15, control: CONTROL_19 },
 ];
 
 export const PG_VERSION_MIN = 10;

@@ -67,10 +67,14 @@ export async function loadInfoFile(storage: Storage, path: string, opts: InfoLoa
 
 /** Write main then copy, both atomic and synced: at least one valid file exists at every instant. */
 export async function saveInfoFile(storage: Storage, path: string, ini: InfoIni, cipherPass?: string): Promise<void> {
-  const text = ini.render();
+  await writeInfoFileOne(storage, path, ini, "main", cipherPass);
+  await writeInfoFileOne(storage, path, ini, "copy", cipherPass);
+}
+
+/** Write only the main file or only the copy (atomic and synced), for callers that order the four writes of two info files themselves (repo-rekey). */
+export async function writeInfoFileOne(storage: Storage, path: string, ini: InfoIni, which: "main" | "copy", cipherPass?: string): Promise<void> {
   const filters: FilterSpec[] = cipherPass ? [{ type: "encrypt", pass: cipherPass }] : [];
-  await storage.put(path, text, { filters });
-  await storage.put(path + INFO_COPY_EXT, text, { filters });
+  await storage.put(which === "main" ? path : path + INFO_COPY_EXT, ini.render(), { filters });
 }
 
 export async function removeInfoFile(storage: Storage, path: string): Promise<void> {

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { ERROR_CODES } from "../../src/common/error.ts";
 import { Cluster, runAsPostgres } from "../harness/cluster.ts";
 import type { StanzaEnv } from "../harness/stanza.ts";
 import { makeStanza, removeStanza, STANZA, startRestored } from "./restore-lib.ts";
@@ -104,7 +105,13 @@ describe("point-in-time recovery through pgbunker archive-get", () => {
     for (const f of removed) rmSync(join(dir, f));
 
     const dest = join(env.base, "missing");
-    env.runOk([`--repo1-path=${repo}`, `--pg1-path=${dest}`, "--type=name", "--target=rp1", `--set=${at.incr}`, "--target-action=promote", "--archive-mode=off", "restore"]);
+    // A restore point restore reads the archive first, and refuses a name that is not there.
+    const byName = env.run([`--repo1-path=${repo}`, `--pg1-path=${dest}`, "--type=name", "--target=rp1", `--set=${at.incr}`, "--target-action=promote", "restore"]);
+    expect(byName.code).toBe(ERROR_CODES.OptionInvalidValueError);
+    expect(byName.stderr).toContain(`restore point 'rp1' is not in the archive after backup ${at.incr}`);
+    expect(existsSync(dest)).toBe(false);
+    // An LSN target is not checked beforehand: recovery itself finds the WAL missing.
+    env.runOk([`--repo1-path=${repo}`, `--pg1-path=${dest}`, "--type=lsn", `--target=${at.rpLsn}`, `--set=${at.incr}`, "--target-action=promote", "--archive-mode=off", "restore"]);
     const c = await Cluster.attach(dest);
     restored.push(c);
     // pg_ctl -w returns once archive recovery has started; the end of recovery decides.

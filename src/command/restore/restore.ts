@@ -26,6 +26,7 @@ import { storagePg } from "../shared/storage.ts";
 import { copyFiles, pgControlTemp } from "./copy.ts";
 import { planRestore } from "./plan.ts";
 import { AUTO_CONF, checkRecoveryInput, RECOVERY_CONF, RECOVERY_SIGNAL, recoveryFiles, STANDBY_SIGNAL, type RecoveryInput, type RecoveryType } from "./recovery.ts";
+import { checkNamedTarget } from "./name-target.ts";
 import { archiveGetCommand } from "./restore-command.ts";
 import { loadRestoreSource } from "./source.ts";
 import {
@@ -45,6 +46,7 @@ export async function run(cfg: Config): Promise<number> {
   logInfo(`repo${src.repoIndex}: restore backup set ${src.record.label}, recovery will start at ${formatTimestamp(manifest.backup.timestampStart)}`);
   const recovery = recoveryInput(cfg, major);
   checkRecoveryInput(recovery);
+  if (recovery.type === "name" && recovery.target !== undefined) await checkNamedTarget(cfg, src.stanza, src.record, manifest.db, recovery.target);
 
   // 2. Plan.
   const plan = planRestore(manifest, {
