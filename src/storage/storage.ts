@@ -8,7 +8,7 @@
  */
 import { concatBytes } from "../common/bytes.ts";
 import { err } from "../common/error.ts";
-import type { FilterResult, FilterSpec } from "../filter/filter.ts";
+import { findLastResult, type FilterResult, type FilterSpec } from "../filter/filter.ts";
 
 /** Suffix of the temporary name a write goes to before its rename (atomic writes, archive-push's stage). */
 export const TEMP_EXT = ".pgbunker.tmp";
@@ -137,6 +137,19 @@ export interface StorageDriver {
   close?(): Promise<void>;
   /** A driver over a connection that failed (remote): it will not work again; open a new one. */
   readonly broken?: boolean;
+}
+
+/** WriteOptions.expect: the bytes written must have this size and SHA-1, or nothing is committed. */
+export function checkExpected(path: string, results: FilterResult[], expect: WriteOptions["expect"]): void {
+  if (!expect) return;
+  const size = findLastResult(results, "size");
+  const sha1 = findLastResult(results, "sha1");
+  if ((expect.size !== undefined && !size) || (expect.sha1 !== undefined && !sha1))
+    throw err("AssertError", `write of '${path}' expects a size/sha1 but its filters do not compute them`);
+  if (expect.size !== undefined && size!.size !== expect.size)
+    throw err("ChecksumError", `'${path}' has size ${size!.size} but ${expect.size} was expected`);
+  if (expect.sha1 !== undefined && sha1!.hash !== expect.sha1)
+    throw err("ChecksumError", `'${path}' has checksum ${sha1!.hash} but ${expect.sha1} was expected`);
 }
 
 export interface StorageOptions {
