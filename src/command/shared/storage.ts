@@ -2,14 +2,16 @@
  * Storage handed out by role, as commands need it: the repository (repoN-path, or a repository
  * host over SSH), a PostgreSQL data directory (pgN-path, or a database host), the spool for
  * asynchronous archiving. Commands never construct drivers themselves, so adding a transport
- * (remote, later s3) changes only this file.
+ * (remote, sftp, later s3) changes only this file.
  */
 import { err } from "../../common/error.ts";
 import type { Config } from "../../config/parse.ts";
 import { posix } from "../../storage/posix/posix.ts";
 import { Storage } from "../../storage/storage.ts";
 import type { RemoteTarget } from "../../protocol/connection.ts";
+import type { SshTarget } from "../../protocol/ssh.ts";
 import { openRemote, remoteSpec, remoteTarget } from "./remote-factory.ts";
+import { sftpTarget, warnUnchecked } from "./sftp.ts";
 
 export interface RepoStorageOptions {
   /** Repository index (default: the command's --repo or the first configured). */
@@ -24,12 +26,35 @@ export interface RepoStorageOptions {
  */
 export type StorageSpec =
   | { kind: "posix"; base: string; readOnly?: boolean; role?: string }
-  | { kind: "remote"; role: "repo" | "pg"; index: number; readOnly?: boolean; [key: string]: unknown };
+  | { kind: "remote"; role: "repo" | "pg"; index: number; readOnly?: boolean; [key: string]: unknown }
+  | { kind: "sftp"; base: string; target: SshTarget; timeout: number; readOnly?: boolean };
 
-function checkRepoType(cfg: Config, index: number): void {
+/** The repository's storage type, refused when pgbunker cannot use it. */
+function checkRepoType(cfg: Config, index: number): "posix" | "sftp" {
   const type = cfg.str(`repo${index}-type`) ?? "posix";
+  if (type === "sftp") {
+    if (repoIsRemote(cfg, index))
+      throw err("OptionInvalidError", `repo${index}-host and repo${index}-type=sftp cannot be used together`, `reach the SFTP server from this host (remove repo${index}-host), or make the repository host's repository posix.`);
+    return "sftp";
+  }
   if (type !== "posix" && type !== "cifs")
-    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs) repository, locally or on a repository host over SSH.");
+    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs) repository, locally or on a repository host over SSH, or an sftp repository.");
+  return "posix";
+}
+
+function repoPath(cfg: Config, index: number): string {
+  return cfg.str(`repo${index}-path`) ?? "/var/lib/pgbackrest";
+}
+
+/** An SFTP repository's description (for the command's own storage and for each worker's). */
+function sftpSpec(cfg: Config, index: number, readOnly: boolean): StorageSpec & { kind: "sftp" } {
+  return { kind: "sftp", base: repoPath(cfg, index), target: sftpTarget(cfg, index), timeout: cfg.num("io-timeout") ?? 60, readOnly };
+}
+
+async function openSftp(spec: StorageSpec & { kind: "sftp" }): Promise<Storage> {
+  // Loaded on use: archive-push to a posix repository never loads ssh2.
+  const { SftpDriver } = await import("../../storage/sftp/sftp.ts");
+  return new Storage(await SftpDriver.open(spec.target, spec.timeout), spec.base, { readOnly: spec.readOnly, role: "repository" });
 }
 
 export function repoIsRemote(cfg: Config, index = cfg.repoIndex): boolean {
@@ -43,12 +68,15 @@ export function pgIsRemote(cfg: Config, index = 1): boolean {
 /** The repository, as a Storage rooted at repoN-path. */
 export async function storageRepo(cfg: Config, opts: RepoStorageOptions = {}): Promise<Storage> {
   const index = opts.repo ?? cfg.repoIndex;
-  checkRepoType(cfg, index);
+  if (checkRepoType(cfg, index) === "sftp") {
+    const spec = sftpSpec(cfg, index, opts.readOnly ?? false);
+    warnUnchecked(spec.target);
+    return openSftp(spec);
+  }
   if (repoIsRemote(cfg, index)) {
     return openRemote(remoteTarget(cfg, "repo", index), opts.readOnly ?? false);
   }
-  const path = cfg.str(`repo${index}-path`) ?? "/var/lib/pgbackrest";
-  return new Storage(posix, path, { readOnly: opts.readOnly, role: "repository" });
+  return new Storage(posix, repoPath(cfg, index), { readOnly: opts.readOnly, role: "repository" });
 }
 
 /** A PostgreSQL data directory (pgN-path), read-only unless the command restores into it. */
@@ -74,11 +102,12 @@ export function storageLocal(readOnly = false): Storage {
 /** How a worker reaches the repository or a data directory: the same place the command uses. */
 export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, readOnly = false): StorageSpec {
   const i = index ?? (role === "repo" ? cfg.repoIndex : 1);
+  if (role === "repo" && checkRepoType(cfg, i) === "sftp") return sftpSpec(cfg, i, readOnly);
   const remote = role === "repo" ? repoIsRemote(cfg, i) : pgIsRemote(cfg, i);
   if (remote) {
     return remoteSpec(cfg, role, i, readOnly);
   }
-  const base = role === "repo" ? (cfg.str(`repo${i}-path`) ?? "/var/lib/pgbackrest") : cfg.str(`pg${i}-path`);
+  const base = role === "repo" ? repoPath(cfg, i) : cfg.str(`pg${i}-path`);
   if (!base) throw err("OptionRequiredError", `${cfg.command} command requires option: pg${i}-path`);
   return { kind: "posix", base, readOnly, role: role === "repo" ? "repository" : "data directory" };
 }
@@ -86,6 +115,7 @@ export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, re
 /** Open a storage from its description (used inside workers). */
 export async function openStorage(spec: StorageSpec): Promise<Storage> {
   if (spec.kind === "posix") return new Storage(posix, spec.base, { readOnly: spec.readOnly, role: spec.role });
+  if (spec.kind === "sftp") return openSftp(spec);
   return openRemote(spec.target as RemoteTarget, spec.readOnly ?? false);
 }
 
