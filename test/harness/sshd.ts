@@ -13,7 +13,7 @@
  * so the sshd gets an ecdsa host key as well, accepts ssh-rsa signatures, and authorizes an RSA
  * client key (`rsaKey`). pgbunker still negotiates ed25519 and modern signatures.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, PG_GID, PG_UID, tempDir } from "./cluster.ts";
 
@@ -109,17 +109,58 @@ export class Sshd {
     // sshd needs its privilege separation directory (the Debian package creates it at boot).
     if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
 
-    const log = Bun.file(s.logFile);
-    s.#proc = Bun.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", cfg, "-p", String(s.port)], { stdout: log, stderr: log, stdin: "ignore" });
+    await s.#run();
+    return s;
+  }
+
+  /** Start sshd on this instance's config and port; ready when the port accepts connections. */
+  async #run(): Promise<void> {
+    const log = Bun.file(this.logFile);
+    const proc = Bun.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", join(this.dir, "sshd_config"), "-p", String(this.port)], { stdout: log, stderr: log, stdin: "ignore" });
+    this.#proc = proc;
     // Ready when the port accepts connections (or the process died: show its log).
     const deadline = Date.now() + 10_000;
     for (;;) {
-      if (s.#proc.exitCode !== null) throw new Error(`sshd exited ${s.#proc.exitCode}:\n${s.log()}`);
-      if (await s.#accepts()) break;
-      if (Date.now() > deadline) throw new Error(`sshd did not start on port ${s.port}:\n${s.log()}`);
+      if (proc.exitCode !== null) throw new Error(`sshd exited ${proc.exitCode}:\n${this.log()}`);
+      if (await this.#accepts()) break;
+      if (Date.now() > deadline) throw new Error(`sshd did not start on port ${this.port}:\n${this.log()}`);
       await Bun.sleep(50);
     }
-    return s;
+  }
+
+  /**
+   * SIGKILL sshd and every session process it started (found by parent pid in /proc), as a
+   * crashed or rebooted server would go: clients see their connections drop.
+   */
+  async kill(): Promise<void> {
+    const p = this.#proc;
+    if (!p || p.exitCode !== null) return;
+    const children = new Map<number, number[]>();
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+      } catch {}
+    }
+    const tree: number[] = [];
+    const walk = (pid: number) => {
+      tree.push(pid);
+      for (const c of children.get(pid) ?? []) walk(c);
+    };
+    walk(p.pid);
+    for (const pid of tree) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
+    await p.exited;
+  }
+
+  /** Start sshd again after kill(): same port, host keys and users. */
+  async restart(): Promise<void> {
+    await this.#run();
   }
 
   /** `TYPE BASE64` of a host key's public half, as known_hosts lists it. */

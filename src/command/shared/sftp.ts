@@ -36,13 +36,17 @@ export function sftpTarget(cfg: Config, index: number): SshTarget {
   const user = required("host-user");
   const keyFile = expandPath(required("private-key-file"), key("private-key-file"));
   const keyCheck = (cfg.str(key("host-key-check-type")) ?? "strict") as HostKeyCheck;
-  const fingerprint = cfg.str(key("host-fingerprint"));
-  const knownHosts = cfg.list(key("known-host"));
+  // Options the check type does not read: refused on the command line as pgBackRest refuses
+  // them; from a config file (which may serve other check types too) ignored, as pgBackRest does.
+  const usable = (name: "host-fingerprint" | "known-host", types: readonly HostKeyCheck[], hint: string): boolean => {
+    if (!cfg.has(key(name)) || types.includes(keyCheck)) return cfg.has(key(name));
+    if (cfg.source(key(name)) === "cli")
+      throw err("OptionInvalidError", `option '${key(name)}' not valid without option '${key("host-key-check-type")}' in (${types.map((t) => `'${t}'`).join(", ")})`, hint);
+    return false;
+  };
+  const fingerprint = usable("host-fingerprint", ["fingerprint", "strict"], `remove ${key("host-fingerprint")}, or set ${key("host-key-check-type")}=fingerprint.`) ? cfg.str(key("host-fingerprint")) : undefined;
+  const knownHosts = usable("known-host", ["accept-new", "strict"], `remove ${key("known-host")}: check type ${keyCheck} reads no known hosts file.`) ? cfg.list(key("known-host")) : [];
 
-  if (fingerprint !== undefined && keyCheck !== "fingerprint" && keyCheck !== "strict")
-    throw err("OptionInvalidError", `option '${key("host-fingerprint")}' not valid without option '${key("host-key-check-type")}' in ('fingerprint', 'strict')`, `remove ${key("host-fingerprint")}, or set ${key("host-key-check-type")}=fingerprint.`);
-  if (knownHosts.length > 0 && keyCheck !== "strict" && keyCheck !== "accept-new")
-    throw err("OptionInvalidError", `option '${key("known-host")}' not valid without option '${key("host-key-check-type")}' in ('accept-new', 'strict')`, `remove ${key("known-host")}: check type ${keyCheck} reads no known hosts file.`);
   let pinned: SshTarget["fingerprint"];
   if (keyCheck === "fingerprint") {
     if (fingerprint === undefined) throw err("OptionRequiredError", `${cfg.command} command requires option: ${key("host-fingerprint")}`, `${key("host-key-check-type")}=fingerprint compares the server's host key with it.`);

@@ -150,9 +150,11 @@ export class SftpDriver implements StorageDriver {
       handle = await open();
     } catch (e) {
       if (!isMissing(e) || opts.pathCreate === false) throw this.#s.error(e, "open-write", target);
-      // Missing covers a parent that is a file (OpenSSH maps ENOTDIR to NO_SUCH_FILE).
-      await this.pathCreate(parentOf(target), { mode: opts.pathMode ?? PATH_MODE }).catch((e2: Error) => {
-        throw err("FileOpenError", `unable to open file '${target}' for write: ${e2.message}`);
+      // Missing covers a parent that is a file (OpenSSH maps ENOTDIR to NO_SUCH_FILE): that is
+      // the file's open failing, as posix reports it.
+      await this.pathCreate(parentOf(target), { mode: opts.pathMode ?? PATH_MODE }).catch(async (e2: Error) => {
+        const parent = await this.info(parentOf(target), { ignoreMissing: true, followLink: true }).catch(() => null);
+        throw parent && parent.type !== "path" ? err("FileOpenError", `unable to open file '${target}' for write: ${e2.message}`) : e2;
       });
       handle = await open().catch((e2) => {
         throw this.#s.error(e2, "open-write", target);
