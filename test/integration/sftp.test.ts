@@ -81,6 +81,10 @@ describe("sftp repository", () => {
     const theirs = JSON.parse(await env.backrestOkAsync(["info", "--output=json"], pgbr))[0];
     expect(theirs.backup.map((b: { label: string }) => b.label)).toEqual([full, incr]);
 
+    // repo-ls lists the server's directory; repo-get prints a file from it.
+    expect((await env.runOkAsync(["repo-ls", "backup/demo"])).split("\n")).toEqual(expect.arrayContaining([full, incr, "backup.info"]));
+    expect(await env.runOkAsync(["repo-get", "backup/demo/backup.info"])).toBe(readFileSync(join(repo, "backup/demo/backup.info"), "utf8"));
+
     const v = await env.runAsync(["--output=text", "verify"]);
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/status: ok/);
