@@ -114,3 +114,8 @@ export function fingerprint(key: Buffer): string {
 export function knownHostsLine(host: string, port: number, key: Buffer): string {
   return `${hostKeyName(host, port)} ${keyTypeOf(key)} ${key.toString("base64")}\n`;
 }
+
+/** The host key's digest in hex, as pgBackRest's repoN-sftp-host-fingerprint is written (`base64 -d | sha1sum`). */
+export function hostKeyDigest(key: Buffer, hash: "md5" | "sha1" | "sha256"): string {
+  return createHash(hash).update(key).digest("hex");
+}

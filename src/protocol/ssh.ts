@@ -8,6 +8,10 @@
  * host keys checked against ~/.ssh/known_hosts (or the configured file) and
  * /etc/ssh/ssh_known_hosts; an unknown host is refused unless key checking is `accept-new`,
  * which records the key on first connection; a changed key is always refused.
+ *
+ * `sshConnect` is the connection alone (the SFTP repository driver opens its subsystem on it);
+ * `sshExec` runs the remote on top. SFTP adds pgBackRest's other checks: `fingerprint` (the host
+ * key's digest must equal a configured one) and `none` (no check: the caller warns).
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -16,8 +20,19 @@ import { concatBytes } from "../common/bytes.ts";
 import { err, PgbError } from "../common/error.ts";
 import { logDebug, logWarn } from "../common/log.ts";
 import { userHome } from "../common/user.ts";
-import { checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownHostsLine, knownKeyTypes, parseKnownHosts, type KnownHostEntry } from "./known-hosts.ts";
+import { checkHostKey, fingerprint, hostKeyDigest, hostKeyName, keyTypeOf, knownHostsLine, knownKeyTypes, parseKnownHosts, type KnownHostEntry } from "./known-hosts.ts";
 import type { Transport } from "./transport.ts";
+
+export type HostKeyCheck = "strict" | "accept-new" | "fingerprint" | "none";
+export type HostKeyHash = "md5" | "sha1" | "sha256";
+
+/** Option names the hints point at. */
+export interface SshOptionNames {
+  port: string;
+  user: string;
+  keyFile: string;
+  keyCheck: string;
+}
 
 export interface SshTarget {
   host: string;
@@ -25,13 +40,27 @@ export interface SshTarget {
   user: string;
   /** Private key file (else ~/.ssh defaults and the agent). */
   keyFile?: string;
-  /** known_hosts file (else ~/.ssh/known_hosts). */
+  /** Passphrase of keyFile (repoN-sftp-private-key-passphrase). */
+  passphrase?: string;
+  /** A public key file that must be keyFile's (repoN-sftp-public-key-file; ssh2 derives it from the private key). */
+  publicKeyFile?: string;
+  /** known_hosts file (else ~/.ssh/known_hosts); /etc/ssh/ssh_known_hosts is read too. */
   knownHosts?: string;
-  keyCheck: "strict" | "accept-new";
+  /** When set, exactly these known_hosts files are read and accept-new records in the first (repoN-sftp-known-host). */
+  knownHostsFiles?: readonly string[];
+  keyCheck: HostKeyCheck;
+  /** For keyCheck `fingerprint`: the hex digest the host key must have. */
+  fingerprint?: { hash: HostKeyHash; value: string };
   /** Seconds to wait for the TCP connection and the SSH handshake. */
   connectTimeout: number;
-  /** Option prefix for hints: `repo1-host`, `pg1-host`. */
+  /** Option prefix for hints: `repo1-host`, `pg1-host`, `repo1-sftp-host`. */
   option: string;
+  /** Option names for hints when they are not `${option}-port`, `-user`, `-key-file`, `-key-check`. */
+  names?: SshOptionNames;
+}
+
+function optionNames(t: SshTarget): SshOptionNames {
+  return t.names ?? { port: `${t.option}-port`, user: `${t.option}-user`, keyFile: `${t.option}-key-file`, keyCheck: `${t.option}-key-check` };
 }
 
 const SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts";
@@ -55,18 +84,7 @@ interface Identity {
 
 /** The keys to offer: the configured one (which must work), or the usable defaults. */
 function identities(t: SshTarget): Identity[] {
-  if (t.keyFile) {
-    let data: Buffer;
-    try {
-      data = readFileSync(t.keyFile);
-    } catch (e) {
-      throw err("FileOpenError", `unable to read SSH key file '${t.keyFile}' (${t.option}-key-file): ${(e as Error).message}`, "the key must be readable by the user running pgbunker.");
-    }
-    const key = utils.parseKey(data);
-    if (key instanceof Error)
-      throw err("HostConnectError", `unable to use SSH key file '${t.keyFile}': ${key.message}`, "pgbunker runs unattended and cannot ask for a passphrase: use a key without one for this service user, or an ssh-agent.");
-    return [{ file: t.keyFile, key }];
-  }
+  if (t.keyFile) return [{ file: t.keyFile, key: configuredKey(t, t.keyFile) }];
   const out: Identity[] = [];
   for (const name of DEFAULT_IDENTITIES) {
     const file = join(sshDir(), name);
@@ -82,17 +100,49 @@ function identities(t: SshTarget): Identity[] {
   return out;
 }
 
-function loadKnownHosts(t: SshTarget): { entries: KnownHostEntry[]; userFile: string } {
-  const userFile = t.knownHosts ?? join(sshDir(), "known_hosts");
+function readKeyFile(t: SshTarget, file: string, option: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw err("FileOpenError", `unable to read SSH key file '${file}' (${option}): ${(e as Error).message}`, "the key must be readable by the user running pgbunker.");
+  }
+}
+
+/** The key file an option names, decrypted with the passphrase if any, and matching the public key file if one is named. */
+function configuredKey(t: SshTarget, file: string): Identity["key"] {
+  const keyOption = optionNames(t).keyFile;
+  const key = utils.parseKey(readKeyFile(t, file, keyOption), t.passphrase);
+  if (key instanceof Error || Array.isArray(key)) {
+    const why = key instanceof Error ? key.message : "it holds more than one key";
+    throw err(
+      "HostConnectError",
+      `unable to use SSH key file '${file}' (${keyOption}): ${why}`,
+      t.passphrase !== undefined
+        ? "check that the passphrase belongs to this key."
+        : "pgbunker runs unattended and cannot ask for a passphrase: use a key without one for this service user, or an ssh-agent (SFTP: set the key's passphrase option).",
+    );
+  }
+  if (t.publicKeyFile) {
+    const pub = utils.parseKey(readKeyFile(t, t.publicKeyFile, "public key file"));
+    if (pub instanceof Error || Array.isArray(pub) || !pub.getPublicSSH().equals(key.getPublicSSH()))
+      throw err("HostConnectError", `public key file '${t.publicKeyFile}' is not the public key of '${file}'`, "name the .pub file made with the private key, or leave the public key file unset (it is derived from the private key).");
+  }
+  return key;
+}
+
+const DEFAULT_KNOWN_HOSTS = () => [join(sshDir(), "known_hosts"), SYSTEM_KNOWN_HOSTS];
+
+function loadKnownHosts(t: SshTarget): { entries: KnownHostEntry[]; files: readonly string[] } {
+  const files = t.knownHostsFiles ?? (t.knownHosts ? [t.knownHosts, SYSTEM_KNOWN_HOSTS] : DEFAULT_KNOWN_HOSTS());
   const entries: KnownHostEntry[] = [];
-  for (const file of [userFile, SYSTEM_KNOWN_HOSTS]) {
+  for (const file of files) {
     try {
       entries.push(...parseKnownHosts(readFileSync(file, "utf8"), file));
     } catch (e) {
       if ((e as { code?: string }).code !== "ENOENT") logWarn(`unable to read known hosts file '${file}': ${(e as Error).message}`);
     }
   }
-  return { entries, userFile };
+  return { entries, files };
 }
 
 /** Prefer host key types we have an entry for, so a host listed with one key type can be checked. */
@@ -103,10 +153,22 @@ function hostKeyOrder(known: string[]): ServerHostKeyAlgorithm[] {
 }
 
 /** Check the key the host presented; the error to report when it must be refused. */
-function verifyHostKey(t: SshTarget, entries: KnownHostEntry[], userFile: string, key: Buffer): PgbError | undefined {
+function verifyHostKey(t: SshTarget, entries: KnownHostEntry[], files: readonly string[], key: Buffer): PgbError | undefined {
   const name = hostKeyName(t.host, t.port);
-  const check = checkHostKey(entries, t.host, t.port, key);
   const fp = `${keyTypeOf(key)} ${fingerprint(key)}`;
+  if (t.keyCheck === "none") return undefined;
+  if (t.keyCheck === "fingerprint") {
+    const want = t.fingerprint;
+    if (!want) return err("AssertError", `host key check 'fingerprint' for '${name}' has no fingerprint to compare`);
+    const got = hostKeyDigest(key, want.hash);
+    if (got === want.value.toLowerCase().replace(/:/g, "")) return undefined;
+    return err(
+      "HostConnectError",
+      `host key verification failed: '${name}' presented ${fp}, whose ${want.hash} digest ${got} is not the configured fingerprint ${want.value}`,
+      ["someone may be intercepting the connection, or the host has a new key.", `once you have verified the host's key, set the fingerprint to: awk '{print $2}' /etc/ssh/ssh_host_*_key.pub | base64 -d | ${want.hash}sum`],
+    );
+  }
+  const check = checkHostKey(entries, t.host, t.port, key);
   switch (check.status) {
     case "known":
       return undefined;
@@ -122,13 +184,14 @@ function verifyHostKey(t: SshTarget, entries: KnownHostEntry[], userFile: string
         ],
       );
   }
+  const userFile = files[0]!;
   if (t.keyCheck !== "accept-new")
     return err(
       "HostConnectError",
-      `host key verification failed: '${name}' (${fp}) is not in '${userFile}' or '${SYSTEM_KNOWN_HOSTS}'`,
+      `host key verification failed: '${name}' (${fp}) is not in ${files.map((f) => `'${f}'`).join(" or ")}`,
       [
         `compare the fingerprint with 'ssh-keygen -lf' of the host's /etc/ssh/ssh_host_*_key.pub, then add the key as the user running pgbunker: ssh-keyscan -p ${t.port} ${t.host} >> ${userFile}`,
-        `or set ${t.option}-key-check=accept-new to record it on the first connection.`,
+        `or set ${optionNames(t).keyCheck}=accept-new to record it on the first connection.`,
       ],
     );
   try {
@@ -147,21 +210,21 @@ export function shellQuote(word: string): string {
 }
 
 /**
- * Connect, authenticate and start `argv` on the host; the returned transport carries its stdin and
- * stdout. Failures before the command starts are HostConnectError with what to do.
+ * Connect and authenticate. Failures are HostConnectError with what to do. `keepalive`: the
+ * connection is declared lost when the server stays silent this many seconds (ssh keepalives).
  */
-export async function sshExec(t: SshTarget, argv: string[]): Promise<Transport> {
+export async function sshConnect(t: SshTarget, opts: { keepalive?: number } = {}): Promise<Client> {
   const ids = identities(t);
   const agent = t.keyFile ? undefined : process.env.SSH_AUTH_SOCK;
-  const { entries, userFile } = loadKnownHosts(t);
+  const { entries, files } = loadKnownHosts(t);
   let hostKeyError: PgbError | undefined;
   const hostVerifier = (key: Buffer): boolean => {
-    hostKeyError = verifyHostKey(t, entries, userFile, key);
+    hostKeyError = verifyHostKey(t, entries, files, key);
     return hostKeyError === undefined;
   };
 
   if (ids.length === 0 && !agent)
-    throw err("HostConnectError", `no SSH key to authenticate to ${where(t)}: none of ${DEFAULT_IDENTITIES.map((n) => `~/.ssh/${n}`).join(", ")} is usable and no ssh-agent is running`, `create a key (ssh-keygen -t ed25519) and authorize it on ${t.host}, or set ${t.option}-key-file.`);
+    throw err("HostConnectError", `no SSH key to authenticate to ${where(t)}: none of ${DEFAULT_IDENTITIES.map((n) => `~/.ssh/${n}`).join(", ")} is usable and no ssh-agent is running`, `create a key (ssh-keygen -t ed25519) and authorize it on ${t.host}, or set ${optionNames(t).keyFile}.`);
 
   const auth: AnyAuthMethod[] = [];
   if (agent) auth.push({ type: "agent", username: t.user, agent });
@@ -177,6 +240,10 @@ export async function sshExec(t: SshTarget, argv: string[]): Promise<Transport> 
     authHandler: auth,
     algorithms: { cipher: CIPHERS, serverHostKey: hostKeyOrder(knownKeyTypes(entries, t.host, t.port)) },
   };
+  if (opts.keepalive) {
+    config.keepaliveInterval = Math.max(1000, Math.round((opts.keepalive * 1000) / KEEPALIVE_COUNT));
+    config.keepaliveCountMax = KEEPALIVE_COUNT;
+  }
 
   await new Promise<void>((resolve, reject) => {
     let settled = false;
@@ -194,19 +261,28 @@ export async function sshExec(t: SshTarget, argv: string[]): Promise<Transport> 
     });
     client.connect(config);
   });
-  return execTransport(client, t, argv);
+  return client;
+}
+
+/** Unanswered keepalives before a silent server counts as gone. */
+const KEEPALIVE_COUNT = 3;
+
+/** Connect, authenticate and start `argv` on the host; the returned transport carries its stdin and stdout. */
+export async function sshExec(t: SshTarget, argv: string[]): Promise<Transport> {
+  return execTransport(await sshConnect(t), t, argv);
 }
 
 function connectError(t: SshTarget, e: Error & { level?: string; code?: string }, hostKeyError: PgbError | undefined, ids: Identity[], agent: string | undefined): PgbError {
   if (hostKeyError) return hostKeyError;
+  const names = optionNames(t);
   if (e.level === "client-authentication")
     return err(
       "HostConnectError",
       `unable to authenticate to ${where(t)}: the server refused ${[agent ? "the ssh-agent's keys" : "", ...ids.map((i) => `key '${i.file}'`)].filter(Boolean).join(" and ")}`,
-      `append the public key (${ids[0] ? `${ids[0].file}.pub` : "~/.ssh/id_ed25519.pub"}) to ~${t.user}/.ssh/authorized_keys on ${t.host}, or set ${t.option}-key-file and ${t.option}-user.`,
+      `append the public key (${ids[0] ? `${ids[0].file}.pub` : "~/.ssh/id_ed25519.pub"}) to ~${t.user}/.ssh/authorized_keys on ${t.host}, or set ${names.keyFile} and ${names.user}.`,
     );
   const reason = e.code ? `${e.code}: ${e.message}` : e.message;
-  return err("HostConnectError", `unable to connect to ${where(t)}: ${reason}`, `check that ${t.host} is reachable and runs sshd on port ${t.port} (${t.option} and ${t.option}-port).`);
+  return err("HostConnectError", `unable to connect to ${where(t)}: ${reason}`, `check that ${t.host} is reachable and runs sshd on port ${t.port} (${t.option} and ${names.port}).`);
 }
 
 /** Run the command and wrap its session as a Transport. */

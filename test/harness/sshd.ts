@@ -6,18 +6,26 @@
  * The login user is `postgres` (pgbunker's commands run as postgres in tests); its client key is
  * made by the harness and authorized only for this sshd. `knownHosts` holds the host key as
  * OpenSSH writes it (`[127.0.0.1]:PORT ssh-ed25519 ...`).
+ *
+ * It also serves SFTP (`Subsystem sftp internal-sftp`) for SFTP repositories. With
+ * `legacyClients`, a client as old as pgBackRest 2.59.1's libssh2 (Debian 1.10) can log in too:
+ * that libssh2 signs user authentication with `ssh-rsa` only and cannot use an ed25519 host key,
+ * so the sshd gets an ecdsa host key as well, accepts ssh-rsa signatures, and authorizes an RSA
+ * client key (`rsaKey`). pgbunker still negotiates ed25519 and modern signatures.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, PG_GID, PG_UID, tempDir } from "./cluster.ts";
 
 export interface SshdOptions {
   /** Extra sshd_config lines (e.g. `MaxStartups 1`). */
   config?: string[];
+  /** Also let pgBackRest 2.59.1's libssh2 log in (see above). */
+  legacyClients?: boolean;
 }
 
-function keygen(file: string, comment: string): void {
-  const r = Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
+function keygen(file: string, comment: string, type: "ed25519" | "ecdsa" | "rsa" = "ed25519"): void {
+  const r = Bun.spawnSync(["ssh-keygen", "-q", "-t", type, ...(type === "rsa" ? ["-b", "3072", "-m", "PEM"] : []), "-N", "", "-C", comment, "-f", file]);
   if (r.exitCode !== 0) throw new Error(`ssh-keygen failed: ${r.stderr.toString()}`);
 }
 
@@ -37,6 +45,10 @@ export class Sshd {
   /** known_hosts with this sshd's host key. */
   readonly knownHosts: string;
   readonly hostKey: string;
+  /** ecdsa host key (legacyClients). */
+  readonly hostKeyEcdsa: string;
+  /** RSA client key of the postgres user, authorized (legacyClients). */
+  readonly rsaKey: string;
   readonly logFile: string;
   #proc: ReturnType<typeof Bun.spawn> | undefined;
 
@@ -47,29 +59,35 @@ export class Sshd {
     this.otherKey = join(dir, "id_other");
     this.knownHosts = join(dir, "known_hosts");
     this.hostKey = join(dir, "ssh_host_ed25519_key");
+    this.hostKeyEcdsa = join(dir, "ssh_host_ecdsa_key");
+    this.rsaKey = join(dir, "id_rsa");
     this.logFile = join(dir, "sshd.log");
   }
 
   static async start(opts: SshdOptions = {}): Promise<Sshd> {
     const s = new Sshd(tempDir("pgbunker-sshd-"), await freePort());
+    const legacy = opts.legacyClients ?? false;
     keygen(s.hostKey, "pgbunker-test-host");
-    for (const key of [s.clientKey, s.otherKey]) {
-      keygen(key, "pgbunker-test-client");
+    if (legacy) keygen(s.hostKeyEcdsa, "pgbunker-test-host", "ecdsa");
+    const clients: [string, "ed25519" | "rsa"][] = [[s.clientKey, "ed25519"], [s.otherKey, "ed25519"]];
+    if (legacy) clients.push([s.rsaKey, "rsa"]);
+    for (const [key, type] of clients) {
+      keygen(key, "pgbunker-test-client", type);
       chownPg(key, 0o600);
       chownPg(`${key}.pub`, 0o644);
     }
     const authorized = join(s.dir, "authorized_keys");
-    writeFileSync(authorized, readFileSync(`${s.clientKey}.pub`));
+    writeFileSync(authorized, [s.clientKey, ...(legacy ? [s.rsaKey] : [])].map((k) => readFileSync(`${k}.pub`, "utf8")).join(""));
     chownPg(authorized, 0o644);
-    const hostPub = readFileSync(`${s.hostKey}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
-    writeFileSync(s.knownHosts, `[${s.host}]:${s.port} ${hostPub}\n`);
+    const hostKeys = [s.hostKey, ...(legacy ? [s.hostKeyEcdsa] : [])];
+    writeFileSync(s.knownHosts, hostKeys.map((k) => `[${s.host}]:${s.port} ${s.hostPublicKey(k)}\n`).join(""));
     chownPg(s.knownHosts, 0o644);
 
     const cfg = join(s.dir, "sshd_config");
     writeFileSync(cfg, [
       `Port ${s.port}`,
       `ListenAddress ${s.host}`,
-      `HostKey ${s.hostKey}`,
+      ...hostKeys.map((k) => `HostKey ${k}`),
       `PidFile ${join(s.dir, "sshd.pid")}`,
       `AuthorizedKeysFile ${authorized}`,
       "StrictModes no",
@@ -83,23 +101,91 @@ export class Sshd {
       "AllowTcpForwarding no",
       "PrintMotd no",
       "LogLevel VERBOSE",
+      "Subsystem sftp internal-sftp",
+      ...(legacy ? ["PubkeyAcceptedAlgorithms +ssh-rsa"] : []),
       ...(opts.config ?? []),
       "",
     ].join("\n"));
     // sshd needs its privilege separation directory (the Debian package creates it at boot).
     if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
 
-    const log = Bun.file(s.logFile);
-    s.#proc = Bun.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", cfg, "-p", String(s.port)], { stdout: log, stderr: log, stdin: "ignore" });
+    await s.#run();
+    return s;
+  }
+
+  /** Start sshd on this instance's config and port; ready when the port accepts connections. */
+  async #run(): Promise<void> {
+    const log = Bun.file(this.logFile);
+    const proc = Bun.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", join(this.dir, "sshd_config"), "-p", String(this.port)], { stdout: log, stderr: log, stdin: "ignore" });
+    this.#proc = proc;
     // Ready when the port accepts connections (or the process died: show its log).
     const deadline = Date.now() + 10_000;
     for (;;) {
-      if (s.#proc.exitCode !== null) throw new Error(`sshd exited ${s.#proc.exitCode}:\n${s.log()}`);
-      if (await s.#accepts()) break;
-      if (Date.now() > deadline) throw new Error(`sshd did not start on port ${s.port}:\n${s.log()}`);
+      if (proc.exitCode !== null) throw new Error(`sshd exited ${proc.exitCode}:\n${this.log()}`);
+      if (await this.#accepts()) break;
+      if (Date.now() > deadline) throw new Error(`sshd did not start on port ${this.port}:\n${this.log()}`);
       await Bun.sleep(50);
     }
-    return s;
+  }
+
+  /**
+   * SIGKILL sshd and every session process it started (found by parent pid in /proc), as a
+   * crashed or rebooted server would go: clients see their connections drop.
+   */
+  async kill(): Promise<void> {
+    const p = this.#proc;
+    if (!p || p.exitCode !== null) return;
+    const children = new Map<number, number[]>();
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+      } catch {}
+    }
+    const tree: number[] = [];
+    const walk = (pid: number) => {
+      tree.push(pid);
+      for (const c of children.get(pid) ?? []) walk(c);
+    };
+    walk(p.pid);
+    for (const pid of tree) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
+    await p.exited;
+  }
+
+  /** Start sshd again after kill(): same port, host keys and users. */
+  async restart(): Promise<void> {
+    await this.#run();
+  }
+
+  /** `TYPE BASE64` of a host key's public half, as known_hosts lists it. */
+  hostPublicKey(key = this.hostKey): string {
+    return readFileSync(`${key}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
+  }
+
+  /** The hex digest of a host key, as repoN-sftp-host-fingerprint is written. */
+  hostFingerprint(hash: "md5" | "sha1" | "sha256", key = this.hostKey): string {
+    const blob = Buffer.from(this.hostPublicKey(key).split(" ")[1]!, "base64");
+    return new Bun.CryptoHasher(hash).update(blob).digest("hex");
+  }
+
+  /** Options a config needs for an SFTP repository `repoN` on this sshd (strict host key check). */
+  sftpOptions(repo: `repo${number}`, path: string, key = this.clientKey): Record<string, string | number> {
+    return {
+      [`${repo}-type`]: "sftp",
+      [`${repo}-path`]: path,
+      [`${repo}-sftp-host`]: this.host,
+      [`${repo}-sftp-host-port`]: this.port,
+      [`${repo}-sftp-host-user`]: "postgres",
+      [`${repo}-sftp-private-key-file`]: key,
+      [`${repo}-sftp-known-host`]: this.knownHosts,
+      [`${repo}-sftp-host-key-hash-type`]: "sha256",
+    };
   }
 
   async #accepts(): Promise<boolean> {
@@ -133,10 +219,11 @@ export class Sshd {
     };
   }
 
-  /** Also trust this sshd's host key on another port (a TcpProxy in front of it). */
+  /** Also trust this sshd's host keys on another port (a TcpProxy in front of it). */
   trustPort(port: number): void {
-    const line = readFileSync(this.knownHosts, "utf8").split("\n")[0]!.replace(/^\[[^\]]+\]:\d+/, `[${this.host}]:${port}`);
-    writeFileSync(this.knownHosts, `${readFileSync(this.knownHosts, "utf8")}${line}\n`);
+    const lines = readFileSync(this.knownHosts, "utf8").split("\n").filter((l) => l.startsWith(`[${this.host}]:${this.port} `));
+    const more = lines.map((l) => `${l.replace(/^\[[^\]]+\]:\d+/, `[${this.host}]:${port}`)}\n`).join("");
+    writeFileSync(this.knownHosts, `${readFileSync(this.knownHosts, "utf8")}${more}`);
   }
 
   /** Kill sshd and every session it started (its process group), then remove the temp dir. */

@@ -2,7 +2,7 @@
  * Storage handed out by role, as commands need it: the repository (repoN-path, or a repository
  * host over SSH), a PostgreSQL data directory (pgN-path, or a database host), the spool for
  * asynchronous archiving. Commands never construct drivers themselves, so adding a transport
- * (remote, s3) changes only this file.
+ * (remote, s3, sftp) changes only this file.
  */
 import { err } from "../../common/error.ts";
 import type { Config } from "../../config/parse.ts";
@@ -11,8 +11,10 @@ import { S3Http } from "../../storage/s3/client.ts";
 import { S3Driver } from "../../storage/s3/driver.ts";
 import { Storage } from "../../storage/storage.ts";
 import type { RemoteTarget } from "../../protocol/connection.ts";
+import type { SshTarget } from "../../protocol/ssh.ts";
 import { openRemote, remoteSpec, remoteTarget } from "./remote-factory.ts";
 import { type S3Spec, s3Spec } from "./storage-s3.ts";
+import { sftpTarget, warnUnchecked } from "./sftp.ts";
 
 export interface RepoStorageOptions {
   /** Repository index (default: the command's --repo or the first configured). */
@@ -28,23 +30,40 @@ export interface RepoStorageOptions {
 export type StorageSpec =
   | { kind: "posix"; base: string; readOnly?: boolean; role?: string }
   | { kind: "s3"; base: string; readOnly?: boolean; s3: S3Spec }
-  | { kind: "remote"; role: "repo" | "pg"; index: number; readOnly?: boolean; [key: string]: unknown };
+  | { kind: "remote"; role: "repo" | "pg"; index: number; readOnly?: boolean; [key: string]: unknown }
+  | { kind: "sftp"; base: string; target: SshTarget; timeout: number; readOnly?: boolean };
 
-/** The repository's storage type: posix (cifs is posix) or s3; azure and gcs are refused. */
-function repoType(cfg: Config, index: number): "posix" | "s3" {
-  const type = cfg.str(`repo${index}-type`) ?? "posix";
+/** The repository's storage type: posix (cifs is posix), s3 or sftp; azure and gcs are refused. */
+function repoType(cfg: Config, index: number): "posix" | "s3" | "sftp" {
+  const type = cfg.get(`repo${index}-type`);
   if (type === "s3") return "s3";
+  if (type === "sftp") {
+    if (repoIsRemote(cfg, index))
+      throw err("OptionInvalidError", `repo${index}-host and repo${index}-type=sftp cannot be used together`, `reach the SFTP server from this host (remove repo${index}-host), or make the repository host's repository posix.`);
+    return "sftp";
+  }
   if (type !== "posix" && type !== "cifs")
-    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs) or s3 repository, locally or on a repository host over SSH.");
+    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs), s3 or sftp repository, locally or on a repository host over SSH.");
   return "posix";
 }
 
 function repoPath(cfg: Config, index: number): string {
-  return cfg.str(`repo${index}-path`) ?? "/var/lib/pgbackrest";
+  return cfg.get(`repo${index}-path`);
 }
 
 function openS3(base: string, spec: S3Spec, readOnly?: boolean): Storage {
   return new Storage(new S3Driver(new S3Http(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
+}
+
+/** An SFTP repository's description (for the command's own storage and for each worker's). */
+function sftpSpec(cfg: Config, index: number, readOnly: boolean): StorageSpec & { kind: "sftp" } {
+  return { kind: "sftp", base: repoPath(cfg, index), target: sftpTarget(cfg, index), timeout: cfg.get("io-timeout"), readOnly };
+}
+
+async function openSftp(spec: StorageSpec & { kind: "sftp" }): Promise<Storage> {
+  // Loaded on use: archive-push to a posix repository never loads ssh2.
+  const { SftpDriver } = await import("../../storage/sftp/sftp.ts");
+  return new Storage(await SftpDriver.open(spec.target, spec.timeout), spec.base, { readOnly: spec.readOnly, role: "repository" });
 }
 
 export function repoIsRemote(cfg: Config, index = cfg.repoIndex): boolean {
@@ -59,6 +78,11 @@ export function pgIsRemote(cfg: Config, index = 1): boolean {
 export async function storageRepo(cfg: Config, opts: RepoStorageOptions = {}): Promise<Storage> {
   const index = opts.repo ?? cfg.repoIndex;
   const type = repoType(cfg, index);
+  if (type === "sftp") {
+    const spec = sftpSpec(cfg, index, opts.readOnly ?? false);
+    warnUnchecked(spec.target);
+    return openSftp(spec);
+  }
   if (repoIsRemote(cfg, index)) {
     return openRemote(remoteTarget(cfg, "repo", index), opts.readOnly ?? false);
   }
@@ -89,6 +113,7 @@ export function storageLocal(readOnly = false): Storage {
 /** How a worker reaches the repository or a data directory: the same place the command uses. */
 export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, readOnly = false): StorageSpec {
   const i = index ?? (role === "repo" ? cfg.repoIndex : 1);
+  if (role === "repo" && repoType(cfg, i) === "sftp") return sftpSpec(cfg, i, readOnly);
   const remote = role === "repo" ? repoIsRemote(cfg, i) : pgIsRemote(cfg, i);
   if (remote) {
     return remoteSpec(cfg, role, i, readOnly);
@@ -103,6 +128,7 @@ export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, re
 export async function openStorage(spec: StorageSpec): Promise<Storage> {
   if (spec.kind === "posix") return new Storage(posix, spec.base, { readOnly: spec.readOnly, role: spec.role });
   if (spec.kind === "s3") return openS3(spec.base, spec.s3, spec.readOnly);
+  if (spec.kind === "sftp") return openSftp(spec);
   return openRemote(spec.target as RemoteTarget, spec.readOnly ?? false);
 }
 

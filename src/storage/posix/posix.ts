@@ -16,11 +16,9 @@ import { errnoName, syncFileSystem } from "../../native/helper.ts";
 import { FileSink } from "./file-sink.ts";
 import type { FilterResult } from "../../filter/filter.ts";
 import { Pipeline } from "../../filter/pipeline.ts";
+import { bufferSizeFor, Collector } from "../collector.ts";
 import { checkExpected, TEMP_EXT, type ReadOptions, type StorageDriver, type StorageInfo, type StorageRead, type StorageWrite, type WriteOptions } from "../storage.ts";
 
-const DEFAULT_BUFFER = 1024 * 1024;
-const MIN_BUFFER = 16 * 1024;
-const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 const FILE_MODE = 0o640;
 const PATH_MODE = 0o750;
 
@@ -47,66 +45,6 @@ export function statToInfo(name: string, path: string, st: Stats): StorageInfo {
   };
 }
 
-/**
- * Collects what a pipeline emits for one read call, without allocating per chunk. A filter's
- * output view is valid only during the sink call (the filter reuses its buffer for the next
- * output, even within one process call), so it is copied into one accumulation buffer that the
- * reader keeps and reuses for every read (the chunk a read returns is valid until the next read,
- * as StorageRead promises). A view of the reader's own buffer (no filters, or only filters that
- * pass bytes through: sha1, size, page-checksum) stays valid until the next read as it is: when it
- * is the only part, it is handed out with no copy at all.
- */
-class Collector {
-  readonly #own: ArrayBufferLike;
-  #acc = new Uint8Array(0);
-  #accLen = 0;
-  #view: Uint8Array | undefined;
-
-  constructor(own: Uint8Array) {
-    this.#own = own.buffer;
-  }
-
-  readonly sink = (out: Uint8Array) => {
-    if (out.byteLength === 0) return;
-    if (out.buffer === this.#own && this.#accLen === 0 && this.#view === undefined) {
-      this.#view = out;
-      return;
-    }
-    if (this.#view !== undefined) {
-      const v = this.#view;
-      this.#view = undefined;
-      this.#append(v);
-    }
-    this.#append(out);
-  };
-
-  #append(part: Uint8Array): void {
-    const need = this.#accLen + part.byteLength;
-    if (need > this.#acc.byteLength) {
-      const grown = new Uint8Array(Math.max(need, this.#acc.byteLength * 2, MIN_BUFFER));
-      grown.set(this.#acc.subarray(0, this.#accLen));
-      this.#acc = grown;
-    }
-    this.#acc.set(part, this.#accLen);
-    this.#accLen = need;
-  }
-
-  get empty(): boolean {
-    return this.#view === undefined && this.#accLen === 0;
-  }
-
-  take(): Uint8Array {
-    if (this.#view !== undefined) {
-      const v = this.#view;
-      this.#view = undefined;
-      return v;
-    }
-    const out = this.#acc.subarray(0, this.#accLen);
-    this.#accLen = 0;
-    return out;
-  }
-}
-
 class PosixRead implements StorageRead {
   readonly #path: string;
   #fd: number | undefined;
@@ -120,10 +58,8 @@ class PosixRead implements StorageRead {
   constructor(path: string, fd: number, opts: ReadOptions, fileSize: number) {
     this.#path = path;
     this.#fd = fd;
-    // Small files get small buffers: a 1MiB buffer (and codec buffers sized from it) for every
-    // 8KiB relation file would be most of a backup's allocation work.
     const want = Math.min(opts.limit ?? Number.POSITIVE_INFINITY, fileSize + 1);
-    const size = Math.min(opts.bufferSize ?? DEFAULT_BUFFER, Math.max(MIN_BUFFER, roundUp(want, MIN_BUFFER)));
+    const size = bufferSizeFor(want, opts.bufferSize);
     this.#buf = new Uint8Array(size);
     this.#collector = new Collector(this.#buf);
     this.#pipeline = new Pipeline(opts.filters ?? [], this.#collector.sink, size);
@@ -184,7 +120,7 @@ class PosixWrite implements StorageWrite {
     this.#target = target;
     this.#fd = fd;
     this.#opts = opts;
-    const size = opts.sizeHint === undefined ? (opts.bufferSize ?? DEFAULT_BUFFER) : Math.min(opts.bufferSize ?? DEFAULT_BUFFER, Math.max(MIN_BUFFER, roundUp(opts.sizeHint + 1, MIN_BUFFER)));
+    const size = bufferSizeFor(opts.sizeHint === undefined ? Number.POSITIVE_INFINITY : opts.sizeHint + 1, opts.bufferSize);
     // Files made durable later (sync: false) start their write-back as they are written.
     this.#sink = new FileSink(fd, path, { writeback: opts.sync === false });
     this.#pipeline = new Pipeline(opts.filters ?? [], (out) => this.#sink.write(out), size);
