@@ -11,7 +11,7 @@ import { jobRetry } from "../shared/job-retry.ts";
 import { storageSpec } from "../shared/storage.ts";
 import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreBatch, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import type { PlanFile, RestorePlan } from "./plan.ts";
-import { repoLocation, type RestoreSource } from "./source.ts";
+import { blockSource, repoLocation, type RestoreSource } from "./source.ts";
 import { fileOrder, PG_CONTROL, type ownerResolver } from "./target.ts";
 
 /** pg_control is restored under this name and put in place after everything else. */
@@ -69,6 +69,7 @@ async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, p
     pg: pgSpec,
     compressType: src.compressType,
     cipherPass: src.filePass,
+    raw: m.backup.bundleRaw === true,
     delta: opts.delta,
     copyStart,
     bufferSize: cfg.num("buffer-size"),
@@ -86,6 +87,7 @@ async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, p
     zero: f.zero,
     preserve: opts.preserved.has(f.dest),
     syncNow: f.size >= BATCH_BYTES,
+    block: f.blockIncr ? blockSource(src, f.blockIncr) : undefined,
   });
   const filesOf = new Map<Job<RestoreBatch>, PlanFile[]>();
   for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);

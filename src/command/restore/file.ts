@@ -16,6 +16,7 @@ import type { CompressType, FilterSpec } from "../../filter/filter.ts";
 import { findResult } from "../../filter/filter.ts";
 import type { Storage, StorageInfo } from "../../storage/storage.ts";
 import { type StorageSpec, workerStorage } from "../shared/storage.ts";
+import { inPlace, restoreBlockFile, type InPlace, type RestoreBlockIncr } from "./block.ts";
 
 export const RESTORE_FILES_JOB = "restore-files";
 export const RESTORE_SYNC_JOB = "restore-sync";
@@ -26,6 +27,8 @@ export interface RestoreCommon {
   pg: StorageSpec;
   compressType: CompressType;
   cipherPass?: string;
+  /** Files are encrypted raw (backup-bundle-raw: no cipher magic). */
+  raw?: boolean;
   /** none: always write; checksum: --delta; time: --delta --force. */
   delta: "none" | "checksum" | "time";
   /** --force: a file stamped at or after the backup's copy start may have changed within that second. */
@@ -57,6 +60,8 @@ export interface RestoreFileEntry {
   preserve?: boolean;
   /** fsync as soon as written (large files: their write-back then overlaps the other work). */
   syncNow?: boolean;
+  /** A block incremental file (repo-block): assembled from its block map. */
+  block?: RestoreBlockIncr;
 }
 
 export type RestoreFileParams = RestoreCommon & RestoreFileEntry;
@@ -89,9 +94,18 @@ export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResu
 
   if (p.preserve && (await pg.info(p.dest, { ignoreMissing: true })) !== null) return { action: "preserve" };
 
+  // A block incremental file in place is read once: whole-file match, and which blocks can stay.
+  let placed: InPlace | null = null;
   if (p.delta !== "none" && !p.zero && p.writeTo === undefined) {
     const info = await pg.info(p.dest, { ignoreMissing: true });
-    const kept = info?.type === "file" ? await keepExisting(pg, p, info) : undefined;
+    let kept: RestoreAction | undefined;
+    if (info?.type === "file" && p.block && p.delta === "checksum" && p.size > 0) {
+      placed = await inPlace(pg, p, p.block);
+      if (placed && placed.size === p.size && placed.sha1 === p.checksum) {
+        if (info.size > p.size) await pg.truncate(p.dest, p.size);
+        kept = "match";
+      }
+    } else if (info?.type === "file") kept = await keepExisting(pg, p, info);
     if (kept) {
       const cut = info!.size !== p.size; // keepExisting cut it back to the backup's size
       // Touch only what differs: an unchanged file stays clean, so its fsync costs nothing.
@@ -114,7 +128,7 @@ export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResu
     return { action: p.zero ? "zero" : "copy" };
   }
 
-  await copyFromRepo(pg, await workerStorage(p.repo), p);
+  await copyFromRepo(pg, await workerStorage(p.repo), p, placed);
   return { action: "copy", synced: p.syncNow === true };
 }
 
@@ -138,15 +152,21 @@ async function keepExisting(pg: Storage, p: RestoreFileParams, info: StorageInfo
   return "match";
 }
 
-async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): Promise<void> {
+/**
+ * Write the file from the repository: its stored bytes decrypted and decompressed, or for a block
+ * incremental file its blocks assembled from the map (`placed`: what a delta found in place).
+ */
+async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams, placed: InPlace | null): Promise<void> {
   const filters: FilterSpec[] = [];
-  if (p.cipherPass !== undefined) filters.push({ type: "decrypt", pass: p.cipherPass });
-  // The SHA-1 and size below are checked against the manifest before the file is put in place.
-  if (p.compressType !== "none") filters.push({ type: "decompress", compressType: p.compressType, outputVerified: p.checksum !== undefined });
+  if (!p.block) {
+    if (p.cipherPass !== undefined) filters.push({ type: "decrypt", pass: p.cipherPass, raw: p.raw });
+    // The SHA-1 and size below are checked against the manifest before the file is put in place.
+    if (p.compressType !== "none") filters.push({ type: "decompress", compressType: p.compressType, outputVerified: p.checksum !== undefined });
+  }
   filters.push({ type: "sha1" }, { type: "size" });
   const where = `'${p.name}' from '${repo.path(p.repoFile)}'${p.offset !== undefined ? ` (offset ${p.offset}, ${p.limit} bytes)` : ""}`;
   try {
-    const r = await repo.openRead(p.repoFile, { offset: p.offset, limit: p.limit, bufferSize: p.bufferSize });
+    const r = p.block ? null : await repo.openRead(p.repoFile, { offset: p.offset, limit: p.limit, bufferSize: p.bufferSize });
     try {
       const w = await pg.openWrite(p.writeTo ?? p.dest, {
         atomic: p.writeTo === undefined,
@@ -161,14 +181,15 @@ async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): P
         bufferSize: p.bufferSize,
       });
       try {
-        for (let chunk = await r!.read(); chunk !== null; chunk = await r!.read()) await w.write(chunk);
+        if (p.block) await restoreBlockFile(pg, repo, p, p.block, placed, (chunk) => w.write(chunk));
+        else for (let chunk = await r!.read(); chunk !== null; chunk = await r!.read()) await w.write(chunk);
       } catch (e) {
         await w.abort();
         throw e;
       }
       await w.close();
     } finally {
-      await r!.close();
+      await r?.close();
     }
   } catch (e) {
     if (!(e instanceof PgbError)) throw e;
