@@ -207,12 +207,12 @@ const TABLE = [
 
   // ---- repository ----------------------------------------------------------------------------
   o({ name: "repo", type: "integer", range: [1, 256], section: "cli", commands: ["annotate", "archive-get", "backup", "expire", "info", "repo-get", "repo-ls", "restore", "stanza-delete", "verify"], summary: "Which configured repository to use (repoN)." }),
-  o({ name: "repo-block", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Block-level incremental backup (not supported by pgbunker).", unsupported: true }),
-  o({ name: "repo-block-age-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental age map (not supported).", unsupported: true }),
-  o({ name: "repo-block-checksum-size-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental checksum size map (not supported).", unsupported: true }),
-  o({ name: "repo-block-size-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental size map (not supported).", unsupported: true }),
-  o({ name: "repo-block-size-super", type: "size", default: "256KiB", range: [32 * KiB, 16 * MiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental super block size (not supported)." }),
-  o({ name: "repo-block-size-super-full", type: "size", default: "1MiB", range: [32 * KiB, 16 * MiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental full super block size (not supported)." }),
+  o({ name: "repo-block", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Block-level incremental backup, in pgBackRest's format (needs repo-bundle): a changed file stores only its changed blocks and a map." }),
+  o({ name: "repo-block-age-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental age map DAYS=MULTIPLIER: files older than DAYS get blocks MULTIPLIER times larger (0: no block incremental); default 7=2, 14=4, 28=0." }),
+  o({ name: "repo-block-checksum-size-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental checksum size map BLOCK-SIZE=BYTES (at least 6); default 32KiB=7 up to 4MiB=12." }),
+  o({ name: "repo-block-size-map", type: "hash", indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental size map FILE-SIZE=BLOCK-SIZE: files of at least FILE-SIZE use BLOCK-SIZE blocks; default 16KiB=8KiB up to 914MiB=88KiB." }),
+  o({ name: "repo-block-size-super", type: "size", default: "256KiB", range: [32 * KiB, 16 * MiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental super block size of diff/incr backups (changed blocks compressed together)." }),
+  o({ name: "repo-block-size-super-full", type: "size", default: "1MiB", range: [32 * KiB, 16 * MiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Block incremental super block size of full backups." }),
   o({ name: "repo-bundle", type: "boolean", default: "n", indexed: "repo", section: "global", commands: ["backup"], summary: "Bundle small files into larger repository files." }),
   o({ name: "repo-bundle-limit", type: "size", default: "2MiB", range: [8 * KiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Largest file put in a bundle." }),
   o({ name: "repo-bundle-size", type: "size", default: "20MiB", range: [MiB, PiB], indexed: "repo", section: "global", commands: ["backup"], summary: "Target size of a bundle." }),

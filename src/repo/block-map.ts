@@ -45,6 +45,13 @@ export interface BlockMapItem {
   checksum: Uint8Array;
 }
 
+/** Two checksums (or any byte strings) are equal. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 const LAST = 1;
 const REF_BUNDLE_OR_CONTINUE = 2;
 const REF_OFFSET_OR_CONTINUE_LAST = 4;

@@ -12,7 +12,7 @@ import { err } from "../../common/error.ts";
 import { findResult, type FilterSpec } from "../../filter/filter.ts";
 import { filterBuffer } from "../../filter/pipeline.ts";
 import { blockChecksums } from "../../native/helper.ts";
-import { readBlockMap, type BlockMapItem } from "../../repo/block-map.ts";
+import { readBlockMap, sameBytes, type BlockMapItem } from "../../repo/block-map.ts";
 import { BLOCK_INCR_EXT, repoPath } from "../../repo/layout.ts";
 import type { Storage, StorageRead } from "../../storage/storage.ts";
 import type { RestoreFileParams } from "./file.ts";
@@ -146,10 +146,7 @@ export async function inPlace(pg: Storage, p: RestoreFileParams, b: RestoreBlock
   return { checksums: Buffer.concat(parts), sha1: findResult(res, "sha1")!.hash, size: findResult(res, "size")!.size };
 }
 
-const sameChecksum = (a: Uint8Array, at: number, b: Uint8Array) => {
-  for (let i = 0; i < b.byteLength; i++) if (a[at + i] !== b[i]) return false;
-  return true;
-};
+const sameChecksum = (a: Uint8Array, at: number, b: Uint8Array) => sameBytes(a.subarray(at, at + b.byteLength), b);
 
 /**
  * Write the file from its map. Returns how many bytes came from the repository (the rest were

@@ -69,7 +69,6 @@ async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, p
     pg: pgSpec,
     compressType: src.compressType,
     cipherPass: src.filePass,
-    raw: m.backup.bundleRaw === true,
     delta: opts.delta,
     copyStart,
     bufferSize: cfg.num("buffer-size"),
@@ -88,6 +87,8 @@ async function restoreFiles(pool: WorkerPool, cfg: Config, src: RestoreSource, p
     preserve: opts.preserved.has(f.dest),
     syncNow: f.size >= BATCH_BYTES,
     block: f.blockIncr ? blockSource(src, f.blockIncr) : undefined,
+    // pgBackRest stores bundle members raw in a block incremental backup (backup-bundle-raw).
+    raw: f.bundleId !== undefined && m.backup.bundleRaw === true,
   });
   const filesOf = new Map<Job<RestoreBatch>, PlanFile[]>();
   for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);

@@ -27,8 +27,6 @@ export interface RestoreCommon {
   pg: StorageSpec;
   compressType: CompressType;
   cipherPass?: string;
-  /** Files are encrypted raw (backup-bundle-raw: no cipher magic). */
-  raw?: boolean;
   /** none: always write; checksum: --delta; time: --delta --force. */
   delta: "none" | "checksum" | "time";
   /** --force: a file stamped at or after the backup's copy start may have changed within that second. */
@@ -62,6 +60,8 @@ export interface RestoreFileEntry {
   syncNow?: boolean;
   /** A block incremental file (repo-block): assembled from its block map. */
   block?: RestoreBlockIncr;
+  /** Stored raw (a bundle member of a backup-bundle-raw backup): no cipher magic. */
+  raw?: boolean;
 }
 
 export type RestoreFileParams = RestoreCommon & RestoreFileEntry;
