@@ -183,6 +183,14 @@ describe("pgbunker's block incremental chain", () => {
     c.stop("immediate");
   });
 
+  test("repo-block without repo-bundle is refused before anything is written", () => {
+    const before = readdirSync(join(tmpBase, "repo2", "backup", STANZA)).sort();
+    const r = env.run(["--repo=2", "--no-repo2-bundle", "--type=incr", "backup"]);
+    expect(r.code).toBe(31);
+    expect(r.stderr + r.stdout).toContain("option 'repo2-block' not valid without option 'repo2-bundle'");
+    expect(readdirSync(join(tmpBase, "repo2", "backup", STANZA)).sort()).toEqual(before);
+  });
+
   test("pgbunker restores its own chain to the restore point", async () => {
     const c = await env.restoreAndStart("pgbunker", ours[2]!, ["--repo=2", "--type=name", `--target=${RP}`, "--target-action=promote"]);
     expect(await snapshot(c)).toBe(dataAt.get(RP)!);
