@@ -4,6 +4,7 @@
  *  - PostgreSQL data-page checksums over a whole buffer of pages in one call
  *    (crossing the FFI boundary once per buffer, never once per page);
  *  - CRC-32C (Castagnoli), with the SSE4.2 instruction where the CPU has it;
+ *  - XXH3-128 checksums of the blocks of a buffer (block incremental), through the system libxxhash;
  *  - a writer thread, so a direct (O_DIRECT) write, which blocks until the device has the data,
  *    overlaps the decompression and hashing of the next buffer.
  *
@@ -12,6 +13,7 @@
  * as zero, folded by xor, mixed with the block number, reduced to 1..65535.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -221,6 +223,40 @@ uint32_t pgb_crc32c(uint32_t crc, const uint8_t *p, size_t len)
         return ~crc32c_sse42(crc, p, len);
 #endif
     return ~crc32c_table(crc, p, len);
+}
+
+/*
+ * XXH3-128 of each block_size block of buf (the last one may be short), the first checksum_size
+ * bytes of each hash's canonical (big-endian high then low 64 bits) form written one after the
+ * other to out: the block checksums of pgBackRest's block incremental maps. libxxhash is opened on
+ * first use (only block incremental needs it). Returns the number of blocks, or -1 when the library
+ * or its symbol is missing.
+ */
+typedef struct { uint64_t low64, high64; } xxh128_hash;
+typedef xxh128_hash (*xxh3_128_fn)(const void *data, size_t len);
+static xxh3_128_fn xxh3_128;
+
+int64_t pgb_xxh128_blocks(const uint8_t *buf, uint64_t len, uint32_t block_size, uint32_t checksum_size, uint8_t *out)
+{
+    if (xxh3_128 == NULL) {
+        void *lib = dlopen("libxxhash.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (lib == NULL) return -1;
+        xxh3_128 = (xxh3_128_fn)dlsym(lib, "XXH3_128bits");
+        if (xxh3_128 == NULL) return -1;
+    }
+    if (block_size == 0 || checksum_size > 16) return -1;
+    int64_t n = 0;
+    for (uint64_t at = 0; at < len; at += block_size, n++) {
+        uint64_t take = len - at < block_size ? len - at : block_size;
+        xxh128_hash h = xxh3_128(buf + at, (size_t)take);
+        uint8_t canon[16];
+        for (int i = 0; i < 8; i++) {
+            canon[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
+            canon[8 + i] = (uint8_t)(h.low64 >> (56 - 8 * i));
+        }
+        memcpy(out + (size_t)n * checksum_size, canon, checksum_size);
+    }
+    return n;
 }
 
 uint32_t pgb_abi_version(void)

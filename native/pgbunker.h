@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a signature below changes; src/native/helper.ts checks it. */
-#define PGB_ABI_VERSION 4
+#define PGB_ABI_VERSION 5
 
 uint32_t pgb_abi_version(void);
 uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t block_no);
@@ -17,6 +17,7 @@ int pgb_crc32c_hardware(void);
 void pgb_crc32c_force_table(int force);
 int pgb_lock_acquire(const char *path);
 int pgb_syncfs(const char *path);
+int64_t pgb_xxh128_blocks(const uint8_t *buf, uint64_t len, uint32_t block_size, uint32_t checksum_size, uint8_t *out);
 
 /* A background thread that writes one buffer at a time while the caller fills the next. */
 typedef struct pgb_writer pgb_writer;

@@ -1,7 +1,8 @@
 /**
  * AES-256-CBC in OpenSSL's salted format, as pgBackRest encrypts repositories:
  * "Salted__" + 8-byte salt, then the ciphertext; key and IV from EVP_BytesToKey with SHA-1 and one
- * iteration over passphrase + salt.
+ * iteration over passphrase + salt. "Raw" (pgBackRest's block incremental and raw bundles) leaves
+ * the magic out: the 8-byte salt, then the ciphertext.
  */
 import type { Cipher, Decipher } from "node:crypto";
 import { err } from "../common/error.ts";
@@ -40,19 +41,22 @@ export class CipherFilter implements Filter {
   #cipher: Cipher | Decipher | undefined;
   readonly #header = new Uint8Array(HEADER);
   #headerLen = 0;
+  /** Bytes before the ciphertext: magic + salt, or only the salt when raw. */
+  readonly #headerSize: number;
 
   constructor(spec: Extract<FilterSpec, { type: "encrypt" | "decrypt" }>) {
     this.spec = spec;
     this.#pass = new TextEncoder().encode(spec.pass);
+    this.#headerSize = spec.raw ? HEADER - MAGIC.byteLength : HEADER;
   }
 
   #startEncrypt(emit: Emit): void {
     const salt = crypto().randomBytes(8);
     const { key, iv } = bytesToKey(this.#pass, salt);
     this.#cipher = crypto().createCipheriv("aes-256-cbc", key, iv);
-    const head = new Uint8Array(HEADER);
-    head.set(MAGIC, 0);
-    head.set(salt, 8);
+    const head = new Uint8Array(this.#headerSize);
+    if (this.#headerSize === HEADER) head.set(MAGIC, 0);
+    head.set(salt, this.#headerSize - salt.byteLength);
     emit(head);
   }
 
@@ -65,14 +69,15 @@ export class CipherFilter implements Filter {
     }
     let rest = input;
     if (!this.#cipher) {
-      const take = Math.min(HEADER - this.#headerLen, rest.byteLength);
+      const size = this.#headerSize;
+      const take = Math.min(size - this.#headerLen, rest.byteLength);
       this.#header.set(rest.subarray(0, take), this.#headerLen);
       this.#headerLen += take;
       rest = rest.subarray(take);
-      if (this.#headerLen < HEADER) return;
-      if (!MAGIC.every((b, i) => this.#header[i] === b))
+      if (this.#headerLen < size) return;
+      if (size === HEADER && !MAGIC.every((b, i) => this.#header[i] === b))
         throw err("CryptoError", "cipher header invalid: the data is not encrypted or not in OpenSSL's salted format", "check repo-cipher-type and repo-cipher-pass.");
-      const { key, iv } = bytesToKey(this.#pass, this.#header.subarray(8, 16));
+      const { key, iv } = bytesToKey(this.#pass, this.#header.subarray(size - 8, size));
       this.#cipher = crypto().createDecipheriv("aes-256-cbc", key, iv);
     }
     if (rest.byteLength) {

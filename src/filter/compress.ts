@@ -32,10 +32,10 @@ interface Codec {
   free(): void;
 }
 
-function compressor(type: Exclude<CompressType, "none">, level: number, bufferSize: number): Codec {
+function compressor(type: Exclude<CompressType, "none">, level: number, bufferSize: number, raw: boolean): Codec {
   switch (type) {
     case "lz4": {
-      const c = new Lz4Compressor(level, bufferSize);
+      const c = new Lz4Compressor(level, bufferSize, raw);
       return {
         update: (input, emit) => {
           const out = c.update(input);
@@ -45,7 +45,7 @@ function compressor(type: Exclude<CompressType, "none">, level: number, bufferSi
         free: () => c.free(),
       };
     }
-    case "gz": return new GzipCompressor(level, bufferSize);
+    case "gz": return new GzipCompressor(level, bufferSize, raw);
     case "zst": return new ZstdCompressor(level, bufferSize);
     case "bz2": return new Bz2Compressor(level, bufferSize);
   }
@@ -63,7 +63,7 @@ export class CompressFilter implements Filter {
   constructor(spec: Extract<FilterSpec, { type: "compress" | "decompress" }>, bufferSize = 1024 * 1024) {
     this.spec = spec;
     this.#codec = spec.type === "compress"
-      ? compressor(spec.compressType, compressLevel(spec.compressType, spec.level), bufferSize)
+      ? compressor(spec.compressType, compressLevel(spec.compressType, spec.level), bufferSize, spec.raw === true)
       : decompressor(spec.compressType, bufferSize, spec.outputVerified === true);
   }
 

@@ -13,11 +13,13 @@ export type FilterSpec =
   | { type: "sha1"; id?: string }
   /** Verify PostgreSQL data pages. `firstBlock`: block number of the file's first page (segment × relseg). */
   | { type: "page-checksum"; id?: string; firstBlock: number; lsnLimit: string; pageSize?: number }
-  | { type: "compress"; id?: string; compressType: Exclude<CompressType, "none">; level?: number }
+  /** raw: as pgBackRest compresses block incremental super blocks and raw bundles (gz as zlib, lz4 without content checksum). */
+  | { type: "compress"; id?: string; compressType: Exclude<CompressType, "none">; level?: number; raw?: boolean }
   /** outputVerified: the pipeline checks a SHA-1 of the output, so a format's own checksum (lz4's) is skipped. */
   | { type: "decompress"; id?: string; compressType: Exclude<CompressType, "none">; outputVerified?: boolean }
-  | { type: "encrypt"; id?: string; pass: string }
-  | { type: "decrypt"; id?: string; pass: string };
+  /** raw: the salt without the "Salted__" magic before it (block incremental, raw bundles). */
+  | { type: "encrypt"; id?: string; pass: string; raw?: boolean }
+  | { type: "decrypt"; id?: string; pass: string; raw?: boolean };
 
 export type Emit = (out: Uint8Array) => void;
 

@@ -1,5 +1,5 @@
 /**
- * FFI binding to libpgbunker.so (native/pgbunker.c): page checksums and CRC-32C.
+ * FFI binding to libpgbunker.so (native/pgbunker.c): page checksums, CRC-32C, block checksums (XXH3-128).
  *
  * The library is embedded in the compiled executable (`with { type: "file" }`) and dlopen'ed from
  * there; when running from source it is the freshly built native/libpgbunker.so.
@@ -10,7 +10,7 @@ import libPath from "../../native/libpgbunker.so" with { type: "file" };
 import { err } from "../common/error.ts";
 
 /** Must equal PGB_ABI_VERSION in native/pgbunker.h. */
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 
 const SYMBOLS = {
   pgb_abi_version: { args: [], returns: FFIType.u32 },
@@ -24,6 +24,7 @@ const SYMBOLS = {
   pgb_crc32c_force_table: { args: [FFIType.i32], returns: FFIType.void },
   pgb_lock_acquire: { args: [FFIType.cstring], returns: FFIType.i32 },
   pgb_syncfs: { args: [FFIType.cstring], returns: FFIType.i32 },
+  pgb_xxh128_blocks: { args: [FFIType.ptr, FFIType.u64, FFIType.u32, FFIType.u32, FFIType.ptr], returns: FFIType.i64 },
   pgb_writer_new: { args: [], returns: FFIType.ptr },
   pgb_writer_submit: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i64], returns: FFIType.i32 },
   pgb_writer_wait: { args: [FFIType.ptr], returns: FFIType.i32 },
@@ -73,6 +74,20 @@ export function crc32cHardware(): boolean {
 /** Tests only: force the table implementation (true) or back to auto-detect (false). */
 export function crc32cForceTable(force: boolean): void {
   helper().pgb_crc32c_force_table(force ? 1 : 0);
+}
+
+/**
+ * Block checksums of pgBackRest's block incremental: for each `blockSize` block of `data` (the last
+ * may be short) the first `checksumSize` bytes of its XXH3-128 hash (canonical form), one after the
+ * other in the returned buffer. One FFI call for the whole buffer.
+ */
+export function blockChecksums(data: Uint8Array, blockSize: number, checksumSize: number): Uint8Array {
+  const blocks = Math.ceil(data.byteLength / blockSize);
+  const out = new Uint8Array(Math.max(1, blocks * checksumSize));
+  if (blocks === 0) return out.subarray(0, 0);
+  const n = Number(helper().pgb_xxh128_blocks(data, data.byteLength, blockSize, checksumSize, out));
+  if (n < 0) throw err("KernelError", "unable to load libxxhash.so.0 (XXH3_128bits) for block incremental checksums", "install the xxHash library (Debian: apt-get install libxxhash0).");
+  return out.subarray(0, n * checksumSize);
 }
 
 /** flock(LOCK_EX|LOCK_NB) on a created file: fd >= 0 holds the lock; negative is -errno (-11: held elsewhere). */

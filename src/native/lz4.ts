@@ -38,12 +38,12 @@ function check(code: number | bigint, what: string): number {
   return Number(code);
 }
 
-function preferences(level: number): Uint8Array {
+function preferences(level: number, contentChecksum: boolean): Uint8Array {
   const prefs = new Uint8Array(PREFS_SIZE);
   const v = new DataView(prefs.buffer);
   v.setInt32(0, BLOCK_MAX_64KB, true); // frameInfo.blockSizeID
   v.setInt32(4, BLOCK_LINKED, true); // frameInfo.blockMode
-  v.setInt32(8, CONTENT_CHECKSUM, true); // frameInfo.contentChecksumFlag
+  v.setInt32(8, contentChecksum ? CONTENT_CHECKSUM : 0, true); // frameInfo.contentChecksumFlag
   v.setInt32(32, level, true); // compressionLevel
   return prefs;
 }
@@ -57,9 +57,10 @@ export class Lz4Compressor {
   #out: Uint8Array;
   #started = false;
 
-  constructor(level = 1, maxInput = 1024 * 1024) {
+  /** raw: no content checksum (pgBackRest's raw format: block incremental super blocks, raw bundles). */
+  constructor(level = 1, maxInput = 1024 * 1024, raw = false) {
     const l = lz4();
-    this.#prefs = preferences(level);
+    this.#prefs = preferences(level, !raw);
     const holder = new BigUint64Array(1);
     check(l.LZ4F_createCompressionContext(holder, LZ4F_VERSION), "create compression context");
     this.#ctx = Number(holder[0]) as Pointer;

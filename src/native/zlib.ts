@@ -29,6 +29,7 @@ const Z_BUF_ERROR = -5;
 const Z_NO_FLUSH = 0;
 const Z_FINISH = 4;
 const GZIP_WINDOW = 15 + 16;
+const ZLIB_WINDOW = 15;
 const AUTO_WINDOW = 15 + 32;
 const VERSION = new TextEncoder().encode("1.2.13\0");
 
@@ -68,9 +69,10 @@ abstract class ZStream {
 }
 
 export class GzipCompressor extends ZStream {
-  constructor(level = 6, outSize = 1024 * 1024) {
+  /** raw: zlib's own format instead of gzip's (pgBackRest's raw format: block incremental, raw bundles). */
+  constructor(level = 6, outSize = 1024 * 1024, raw = false) {
     super(outSize);
-    const rc = zlib().deflateInit2_(this.strm, level, 8, GZIP_WINDOW, 8, 0, VERSION, Z.size);
+    const rc = zlib().deflateInit2_(this.strm, level, 8, raw ? ZLIB_WINDOW : GZIP_WINDOW, 8, 0, VERSION, Z.size);
     if (rc !== Z_OK) this.fail("init", rc);
     cleanup.register(this, { strm: this.strm, end: (p) => zlib().deflateEnd(p) }, this);
   }

@@ -22,6 +22,13 @@ export const ARCHIVE_INFO_FILE = "archive.info";
 export const BACKUP_INFO_FILE = "backup.info";
 export const MANIFEST_FILE = "backup.manifest";
 export const HISTORY_DIR = "backup.history";
+/** Extension of a block incremental file stored outside a bundle (its super blocks, then its map). */
+export const BLOCK_INCR_EXT = ".pgbi";
+
+/** Extension of a backup's file stored outside a bundle: .pgbi when it has a block map, else its compression's. */
+export function storedExt(f: { blockIncr?: { mapSize: number } }, compressExt: string): string {
+  return f.blockIncr !== undefined && f.blockIncr.mapSize > 0 ? BLOCK_INCR_EXT : compressExt;
+}
 
 export const repoPath = {
   archiveStanza: (stanza: string) => `archive/${stanza}`,

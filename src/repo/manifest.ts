@@ -22,6 +22,7 @@ import { InfoIni, REPO_FORMAT, REPO_VERSION } from "./ini.ts";
 import { loadInfoFile, saveInfoFile } from "./info-file.ts";
 import { INFO_COPY_EXT, repoPath } from "./layout.ts";
 import type { Annotation } from "./annotation.ts";
+import { BLOCK_INCR_CHECKSUM_SIZE_MIN, BLOCK_INCR_SIZE_FACTOR } from "./block-map.ts";
 import type { BackupType } from "./backup-info.ts";
 
 export type Owner = string | false;
@@ -44,8 +45,19 @@ export interface ManifestFile {
   /** Bundled files (pgBackRest repo-bundle): bundle id and offset inside it. */
   bundleId?: number;
   bundleOffset?: number;
+  /** Block incremental (repo-block): stored as super blocks plus a map (repo/block-map.ts). */
+  blockIncr?: ManifestBlockIncr;
   /** Keys this version does not model, kept verbatim. */
   extra?: Record<string, JsonValue>;
+}
+
+/** A block incremental file: manifest keys bi (× 8192), bic and bim. */
+export interface ManifestBlockIncr {
+  /** Block size in bytes. */
+  blockSize: number;
+  checksumSize: number;
+  /** Stored size of the map at the end of the file's repository bytes (0: none yet). */
+  mapSize: number;
 }
 
 export interface ManifestPath {
@@ -93,6 +105,13 @@ export interface ManifestBackup {
   timestampStop?: number;
   /** Small files are stored in bundles (repo-bundle): see ManifestFile.bundleId. */
   bundle?: boolean;
+  /** Block incremental backup (repo-block): backup-block-incr. */
+  blockIncr?: boolean;
+  /**
+   * backup-bundle-raw: every file of the backup is compressed and encrypted "raw" (no cipher
+   * magic, gz as zlib, lz4 without content checksum). pgBackRest sets it with block incremental.
+   */
+  bundleRaw?: boolean;
 }
 
 export interface ManifestDb {
@@ -131,7 +150,7 @@ export interface ManifestOptions {
 const ANNOTATION_SECTION = "metadata";
 const ANNOTATION_KEY = "annotation";
 
-const FILE_KEYS = new Set(["bni", "bno", "checksum", "checksum-page", "checksum-page-error", "group", "mode", "rck", "reference", "repo-size", "size", "timestamp", "user"]);
+const FILE_KEYS = new Set(["bi", "bic", "bim", "bni", "bno", "checksum", "checksum-page", "checksum-page-error", "group", "mode", "rck", "reference", "repo-size", "size", "timestamp", "user"]);
 
 export class Manifest {
   backup: ManifestBackup;
@@ -191,6 +210,8 @@ export class Manifest {
         timestampCopyStart: n("backup", "backup-timestamp-copy-start"),
         timestampStop: n("backup", "backup-timestamp-stop"),
         bundle: ini.value("backup", "backup-bundle") === true ? true : undefined,
+        blockIncr: ini.value("backup", "backup-block-incr") === true ? true : undefined,
+        bundleRaw: ini.value("backup", "backup-bundle-raw") === true ? true : undefined,
       },
       {
         id: Number(ini.need("backup:db", "db-id", file)),
@@ -202,7 +223,7 @@ export class Manifest {
     );
     m.format = Number(ini.value("backrest", "backrest-format") ?? REPO_FORMAT);
     m.programVersion = String(ini.value("backrest", "backrest-version") ?? REPO_VERSION);
-    const known = ["backup-archive-start", "backup-archive-stop", "backup-bundle", "backup-label", "backup-lsn-start", "backup-lsn-stop", "backup-prior", "backup-reference", "backup-timestamp-copy-start", "backup-timestamp-start", "backup-timestamp-stop", "backup-type"];
+    const known = ["backup-archive-start", "backup-archive-stop", "backup-block-incr", "backup-bundle", "backup-bundle-raw", "backup-label", "backup-lsn-start", "backup-lsn-stop", "backup-prior", "backup-reference", "backup-timestamp-copy-start", "backup-timestamp-start", "backup-timestamp-stop", "backup-type"];
     for (const k of ini.keys("backup")) if (!known.includes(k)) m.#otherBackupKeys.set(k, ini.raw("backup", k)!);
 
     for (const k of ini.keys("backup:option")) m.options[k.replace(/^option-/, "")] = ini.value("backup:option", k)!;
@@ -245,6 +266,11 @@ export class Manifest {
         group: ownerOf(v.group, fileDef.group),
         bundleId: v.bni === undefined ? undefined : Number(v.bni),
         bundleOffset: v.bno === undefined ? undefined : Number(v.bno),
+        blockIncr: v.bi === undefined ? undefined : {
+          blockSize: Number(v.bi) * BLOCK_INCR_SIZE_FACTOR,
+          checksumSize: v.bic === undefined ? BLOCK_INCR_CHECKSUM_SIZE_MIN : Number(v.bic),
+          mapSize: v.bim === undefined ? 0 : Number(v.bim),
+        },
       };
       for (const [key, val] of Object.entries(v)) if (!FILE_KEYS.has(key)) (f.extra ??= {})[key] = val;
       m.files.set(k, f);
@@ -280,7 +306,9 @@ export class Manifest {
     };
     put("backup", "backup-archive-start", b.archiveStart);
     put("backup", "backup-archive-stop", b.archiveStop);
+    put("backup", "backup-block-incr", b.blockIncr ? true : undefined);
     put("backup", "backup-bundle", b.bundle ? true : undefined);
+    put("backup", "backup-bundle-raw", b.bundleRaw ? true : undefined);
     put("backup", "backup-label", b.label);
     put("backup", "backup-lsn-start", b.lsnStart);
     put("backup", "backup-lsn-stop", b.lsnStop);
@@ -311,6 +339,9 @@ export class Manifest {
     for (const f of this.files.values()) {
       ini.setValue("target:file", f.name, {
         ...f.extra,
+        bi: f.blockIncr ? f.blockIncr.blockSize / BLOCK_INCR_SIZE_FACTOR : undefined,
+        bic: f.blockIncr && f.blockIncr.checksumSize !== BLOCK_INCR_CHECKSUM_SIZE_MIN ? f.blockIncr.checksumSize : undefined,
+        bim: f.blockIncr && f.blockIncr.mapSize !== 0 ? f.blockIncr.mapSize : undefined,
         bni: f.bundleId,
         bno: f.bundleOffset,
         checksum: f.checksum,

@@ -109,14 +109,12 @@ export async function run(cfg: Config): Promise<number> {
   }
 }
 
-/** Manifest keys block-incremental backups (pgBackRest 2.52 repo-block) add to files: pgbunker cannot re-store them yet. */
-const BLOCK_KEYS = ["bi", "bic", "bims", "blk"];
-
 async function copySet(ctx: Ctx, r: BackupRecord): Promise<void> {
   const { src, dst, stanza } = ctx;
   const label = r.label;
   const srcManifest = await loadManifest(src.storage, stanza, label, src.stanza.backup.cipherPass);
-  if (srcManifest.options["block"] === true || srcManifest.fileList().some((f) => f.extra && BLOCK_KEYS.some((k) => k in f.extra!)))
+  // Block-incremental sets (repo-block) are maps over blocks of several backups: not re-stored yet.
+  if (srcManifest.backup.blockIncr || srcManifest.fileList().some((f) => f.blockIncr !== undefined))
     throw err("FeatureNotSupportedError", `backup ${label} uses block incremental storage, which backup-copy cannot copy yet`, "copy the repository with pgBackRest tools, or copy backups made without repo-block.");
   const srcDb = src.stanza.backup.db(r.dbId) ?? srcManifest.db;
   const db = targetDb(dst.stanza.backup, srcDb, dst.index);

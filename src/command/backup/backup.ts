@@ -33,12 +33,13 @@ import { loadBackupInfo, type BackupInfo, type BackupType } from "../../repo/bac
 import { REPO_VERSION } from "../../repo/ini.ts";
 import { labelCreate } from "../../repo/label.ts";
 import { historyLabels, labelDirs } from "../../repo/stored-labels.ts";
-import { repoPath } from "../../repo/layout.ts";
+import { repoPath, storedExt } from "../../repo/layout.ts";
 import { loadManifest, Manifest, savePartialManifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { compressTypeOf, repoCipherPass } from "../archive/common.ts";
 import { connectClusters } from "../shared/pg-cluster.ts";
 import { storagePg, storageRepo, storageSpec, type StorageSpec } from "../shared/storage.ts";
+import { blockIncrOf, blockRules, type BlockRules } from "./block-size.ts";
 import { copyFiles, type CopyTask } from "./copy.ts";
 import { finishBackup } from "./finish.ts";
 import { decideFile, referencePrior } from "./incremental.ts";
@@ -65,6 +66,9 @@ export async function run(cfg: Config): Promise<number> {
   const hardlink = cfg.bool(cfg.repoKey("repo-hardlink"));
   if (hardlink && cfg.bool(cfg.repoKey("repo-bundle")))
     throw err("OptionInvalidError", `option '${cfg.repoKey("repo-hardlink")}' cannot be used with '${cfg.repoKey("repo-bundle")}'`, "a file inside a bundle cannot be hard-linked: choose one of the two.");
+
+  if (cfg.bool(cfg.repoKey("repo-block")) && !cfg.bool(cfg.repoKey("repo-bundle")))
+    throw err("OptionInvalidError", `option '${cfg.repoKey("repo-block")}' not valid without option '${cfg.repoKey("repo-bundle")}'`, `block incremental stores its maps in bundles, as pgBackRest does: set ${cfg.repoKey("repo-bundle")}=y, or ${cfg.repoKey("repo-block")}=n.`);
 
   const repo = await storageRepo(cfg);
   if (hardlink && !repo.canHardLink)
@@ -103,6 +107,8 @@ export async function run(cfg: Config): Promise<number> {
     if (bundle) manifest.backup.bundle = true;
     const rules = { user: cfg.list("exclude"), tablespaceVersionDir: tablespaceVersionDir(control.version, control.catalogVersion) };
     await buildFileList({ pg, manifest, rules, tablespaces: cluster.tablespaces });
+    const block = cfg.bool(cfg.repoKey("repo-block"));
+    if (block) markBlockIncr(manifest, blockRules(cfg));
     if (cluster.db) for (const d of await databaseList(cluster.db, control.facts.major)) manifest.dbs.set(d.name, { name: d.name, id: d.oid, lastSystemId: d.lastSystemOid });
     const filePass = backupFilePass(info, prior, resume?.manifest);
     if (filePass) manifest.cipherPass = filePass;
@@ -110,7 +116,7 @@ export async function run(cfg: Config): Promise<number> {
     // 4. per-file decisions
     const delta = cfg.bool("delta") || (prior !== undefined && timelineChanged(prior, cluster.timeline));
     if (delta && !cfg.bool("delta")) logWarn("the cluster is on a different timeline than the prior backup: checksums decide which files changed (delta)");
-    const tasks = planTasks(manifest, prior, delta, resume?.manifest, bundle !== undefined);
+    const tasks = planTasks(manifest, prior, delta, resume?.manifest, bundle !== undefined, stanza);
 
     // Every file is copied at or after this second; incremental.ts relies on it.
     manifest.backup.timestampCopyStart = nowSeconds();
@@ -134,8 +140,14 @@ export async function run(cfg: Config): Promise<number> {
         : undefined,
       saveThreshold: cfg.get("manifest-save-threshold"),
       savePartial: () => savePartialManifest(repo, stanza, manifest, info.cipherPass),
-      onUnchanged: (t) => referencePrior(t.file, t.delta!.prior, t.delta!.label),
+      onUnchanged: (t) => {
+        const was = (t.delta ?? t.blockPrior)!;
+        referencePrior(t.file, was.prior, was.label);
+      },
       bundle,
+      block: block
+        ? { superBlockSize: cfg.get(cfg.repoKey(type === "full" ? "repo-block-size-super-full" : "repo-block-size-super")), reference: manifest.backup.reference.length - 1 }
+        : undefined,
     });
 
     await cluster.standby?.db.close();
@@ -171,7 +183,7 @@ export async function run(cfg: Config): Promise<number> {
     // 8. complete
     if (resume) {
       const stored = [...manifest.files.values()].filter((f) => f.reference === undefined);
-      const keep = new Set(stored.map((f) => (f.bundleId !== undefined ? `bundle/${f.bundleId}` : f.name + COMPRESS_EXT[compressType])));
+      const keep = new Set(stored.map((f) => (f.bundleId !== undefined ? `bundle/${f.bundleId}` : f.name + storedExt(f, COMPRESS_EXT[compressType]))));
       const removed = await removeUnlisted(repo, stanza, label, keep);
       if (removed) logInfo(`removed ${removed} stale file(s) of the interrupted backup`);
     }
@@ -410,8 +422,31 @@ async function linkReferences(repo: Storage, stanza: string, m: Manifest, ext: s
   logInfo(`hard-linked ${linked} file(s) of prior backups into ${m.backup.label} (repo-hardlink)`);
 }
 
+/**
+ * repo-block: a block incremental backup (its bundle members stored raw, as pgBackRest does), and
+ * which files are stored by blocks, with which block size.
+ */
+function markBlockIncr(manifest: Manifest, rules: BlockRules): void {
+  manifest.backup.blockIncr = true;
+  manifest.backup.bundleRaw = true;
+  for (const f of manifest.files.values()) f.blockIncr = blockIncrOf(rules, f.size, f.timestamp, manifest.backup.timestampStart);
+}
+
+/**
+ * A file the prior backup stored by blocks keeps that block size (its new map is compared with the
+ * prior one) as long as it is at least a block long; the prior map is where the prior stored it.
+ */
+function blockPriorOf(f: ManifestFile, prior: ManifestFile, label: string, stanza: string): CopyTask["blockPrior"] {
+  const b = prior.blockIncr;
+  if (f.blockIncr === undefined || !b || b.mapSize === 0 || f.size < b.blockSize) return undefined;
+  f.blockIncr = { blockSize: b.blockSize, checksumSize: b.checksumSize, mapSize: 0 };
+  const repoSize = prior.repoSize ?? prior.size;
+  const repoFile = prior.bundleId !== undefined ? repoPath.bundleFile(stanza, label, prior.bundleId) : repoPath.backupFile(stanza, label, prior.name, storedExt(prior, ""));
+  return { label, prior, map: { repoFile, offset: (prior.bundleOffset ?? 0) + repoSize - b.mapSize, size: b.mapSize } };
+}
+
 /** Turn the manifest into copy tasks, referencing what the prior backup (or the interrupted run) holds. */
-function planTasks(manifest: Manifest, prior: Manifest | undefined, delta: boolean, partial: Manifest | undefined, bundle: boolean): CopyTask[] {
+function planTasks(manifest: Manifest, prior: Manifest | undefined, delta: boolean, partial: Manifest | undefined, bundle: boolean, stanza: string): CopyTask[] {
   const tasks: CopyTask[] = [];
   for (const f of manifest.files.values()) {
     // A bundled backup stores no empty file, and refers to none (there would be nothing to find).
@@ -426,10 +461,15 @@ function planTasks(manifest: Manifest, prior: Manifest | undefined, delta: boole
     }
     const task: CopyTask = { file: f };
     if (d.kind === "delta") task.delta = { checksum: d.prior.checksum!, size: d.prior.size, label: d.label, prior: d.prior };
+    const was = prior?.files.get(f.name);
+    if (was) task.blockPrior = blockPriorOf(f, was, was.reference ?? prior!.backup.label, stanza);
     // Bundles are written again as a whole: only files stored on their own are resumed.
     const p = partial?.files.get(f.name);
-    if (p && p.reference === undefined && p.bundleId === undefined && p.checksum !== undefined && p.rck !== undefined && p.size === f.size && p.timestamp === f.timestamp)
+    if (p && p.reference === undefined && p.bundleId === undefined && p.checksum !== undefined && p.rck !== undefined && p.size === f.size && p.timestamp === f.timestamp) {
       task.resume = { rck: p.rck, repoSize: p.repoSize ?? p.size, checksum: p.checksum, size: p.size };
+      // Stored by blocks then: a kept copy keeps its map (and the block size it was cut with).
+      if (p.blockIncr && p.blockIncr.mapSize > 0 && f.blockIncr) f.blockIncr = p.blockIncr;
+    }
     tasks.push(task);
   }
   return tasks;

@@ -10,7 +10,7 @@ import { formatBytes, Progress } from "../../common/progress.ts";
 import { COMPRESS_EXT } from "../../filter/compress.ts";
 import type { CompressType } from "../../filter/filter.ts";
 import { relationSegment } from "../../postgres/exclude.ts";
-import { repoPath } from "../../repo/layout.ts";
+import { BLOCK_INCR_EXT, repoPath } from "../../repo/layout.ts";
 import { pageErrorRanges, pageErrorText, type Manifest, type ManifestFile } from "../../repo/manifest.ts";
 import { startJobPool, type Jobs } from "../jobs.ts";
 import type { JobOf } from "../../worker/pool.ts";
@@ -23,6 +23,8 @@ export interface CopyTask {
   delta?: { checksum: string; size: number; label: string; prior: ManifestFile };
   /** Set when an interrupted run of this backup stored the file already. */
   resume?: { rck: string; repoSize: number; checksum: string; size: number };
+  /** Stored by blocks against the prior backup's map (repo-block): referenced if no block changed. */
+  blockPrior?: { label: string; prior: ManifestFile; map: { repoFile: string; offset: number; size: number } };
 }
 
 export interface CopyOptions {
@@ -43,7 +45,9 @@ export interface CopyOptions {
   savePartial: () => Promise<void>;
   /** repo-bundle: files up to `limit` bytes stored together, about `size` bytes of them a bundle. */
   bundle?: { limit: number; size: number };
-  /** Referencing the prior copy of a delta-checked file. */
+  /** repo-block: files with `blockIncr` are stored by blocks; super block size and this backup's reference index. */
+  block?: { superBlockSize: number; reference: number };
+  /** Referencing the prior copy of a delta-checked (or block-checked) file. */
   onUnchanged: (task: CopyTask) => void;
 }
 
@@ -69,9 +73,13 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   const ext = COMPRESS_EXT[o.compressType];
   const label = manifest.backup.label;
 
-  const paramsOf = (t: CopyTask): { params: BackupFileParams; display: string } => {
+  const paramsOf = (t: CopyTask, bundled: boolean): { params: BackupFileParams; display: string } => {
     const pgFile = pgRelPath(t.file.name);
     const source = o.source(pgFile);
+    const bi = o.block && t.file.blockIncr;
+    const block = bi
+      ? { blockSize: bi.blockSize, checksumSize: bi.checksumSize, ...o.block!, priorMap: t.blockPrior?.map, unchanged: t.blockPrior && t.blockPrior.prior.checksum !== undefined ? { checksum: t.blockPrior.prior.checksum, size: t.blockPrior.prior.size } : undefined }
+      : undefined;
     const pc = o.pageChecksum && o.pageChecksum.isRelation(pgFile)
       ? { firstBlock: relationSegment(pgFile) * o.pageChecksum.relSegSize, lsnLimit: o.pageChecksum.lsnLimit, pageSize: o.pageChecksum.pageSize }
       : undefined;
@@ -79,7 +87,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
       pg: source.spec,
       repo: o.repo,
       pgFile,
-      repoFile: repoPath.backupFile(o.stanza, label, t.file.name, ext),
+      repoFile: repoPath.backupFile(o.stanza, label, t.file.name, block ? BLOCK_INCR_EXT : ext),
       compressType: o.compressType,
       compressLevel: o.compressLevel,
       cipherPass: o.cipherPass,
@@ -87,6 +95,9 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
       pageChecksum: pc,
       delta: t.delta ? { checksum: t.delta.checksum, size: t.delta.size } : undefined,
       resume: t.resume,
+      block,
+      // pgBackRest's block incremental backups store bundle members raw (backup-bundle-raw).
+      raw: bundled && o.block !== undefined,
     };
     return { params, display: source.display };
   };
@@ -110,7 +121,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
       bundled.push(t);
       continue;
     }
-    const { params, display } = paramsOf(t);
+    const { params, display } = paramsOf(t, false);
     units.push({ tasks: [t], shown: [display], bytes: t.file.size, job: { type: BACKUP_FILE_JOB, params } });
   }
   if (o.bundle) {
@@ -121,8 +132,8 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
     const close = () => {
       if (!cur.length) return;
       bundleId++;
-      const members = cur.map(paramsOf);
-      const params: BackupBundleParams = { repo: o.repo, repoFile: repoPath.bundleFile(o.stanza, label, bundleId), bufferSize: o.bufferSize, files: members.map((m) => m.params) };
+      const members = cur.map((t) => paramsOf(t, true));
+      const params: BackupBundleParams = { repo: o.repo, repoFile: repoPath.bundleFile(o.stanza, label, bundleId), bufferSize: o.bufferSize, files: members.map((m) => m.params), bundleId };
       units.push({ tasks: cur, shown: members.map((m) => m.display), bytes, job: { type: BACKUP_BUNDLE_JOB, params }, bundleId });
       cur = [];
       bytes = 0;
@@ -184,6 +195,8 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
         f.bundleId = r.bundleOffset !== undefined ? bundleId : undefined;
         // pgBackRest leaves out an offset of 0 (the bundle's first member).
         f.bundleOffset = r.bundleOffset ? r.bundleOffset : undefined;
+        // A resumed (kept) file keeps the map its interrupted run stored (planTasks copied it).
+        if (r.status === "copied" && f.blockIncr) f.blockIncr = r.blockMapSize !== undefined ? { ...f.blockIncr, mapSize: r.blockMapSize } : undefined;
         if (r.status === "kept") stats.kept++;
         else {
           stats.copied++;

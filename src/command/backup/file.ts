@@ -5,13 +5,14 @@
  * delta (the file's SHA-1 equals the prior backup's) and resume (the repository already holds the
  * file from an interrupted run, verified by the SHA-1 of its stored bytes).
  */
-import { PgbError } from "../../common/error.ts";
+import { err, PgbError } from "../../common/error.ts";
 import { logDetail } from "../../common/log.ts";
 import { rateLimitTake } from "../../common/rate-limit.ts";
 import { findResult, type CompressType, type FilterResult, type FilterSpec } from "../../filter/filter.ts";
 import { pageVerify } from "../../native/helper.ts";
 import type { Storage, StorageRead, StorageWrite } from "../../storage/storage.ts";
 import { type StorageSpec, workerStorage } from "../shared/storage.ts";
+import { storeBlocks, type BackupBlockIncr, type BlockStoreResult } from "./block.ts";
 
 export const BACKUP_FILE_JOB = "backup-file";
 
@@ -32,6 +33,10 @@ export interface BackupFileParams {
   delta?: { checksum: string; size: number };
   /** Resume: keep the stored file when its stored bytes' SHA-1 and size equal these. */
   resume?: { rck: string; repoSize: number; checksum: string; size: number };
+  /** Store by blocks (repo-block); `unchanged`: the prior copy, referenced when no block changed. */
+  block?: BackupBlockIncr & { unchanged?: { checksum: string; size: number } };
+  /** A bundle member of a block incremental backup: compressed and encrypted raw (backup-bundle-raw). */
+  raw?: boolean;
 }
 
 /**
@@ -48,6 +53,8 @@ export interface BackupBundleParams {
   bufferSize: number;
   /** The members, in order; their repoFile and resume are not used. */
   files: BackupFileParams[];
+  /** The bundle's number (in block maps of its block incremental members). */
+  bundleId: number;
 }
 
 export interface BackupFileResult {
@@ -61,6 +68,8 @@ export interface BackupFileResult {
   pageAlign?: boolean;
   /** Copied into a bundle: where its stored bytes start. */
   bundleOffset?: number;
+  /** Stored by blocks: the stored size of its map. */
+  blockMapSize?: number;
 }
 
 
@@ -88,6 +97,7 @@ export async function backupFile(p: BackupFileParams): Promise<BackupFileResult>
 
   const unchanged = await deltaMatch(pg, p);
   if (unchanged) return unchanged;
+  if (p.block) return backupBlockFile(pg, repo, p);
 
   // Filters run where the data is: for a remote data directory the compressed bytes cross the wire.
   const reader = await pg.openRead(p.pgFile, { filters: storeFilters(p), bufferSize: p.bufferSize, ignoreMissing: true });
@@ -119,13 +129,21 @@ export async function backupBundle(b: BackupBundleParams): Promise<BackupFileRes
         out.push(unchanged);
         continue;
       }
-      const reader = await pg.openRead(p.pgFile, { filters: storeFilters(p), bufferSize: p.bufferSize, ignoreMissing: true });
+      const reader = await pg.openRead(p.pgFile, { filters: p.block ? fileFilters(p) : storeFilters(p), bufferSize: p.bufferSize, ignoreMissing: true });
       if (!reader) {
         out.push({ status: "missing", size: 0 });
         continue;
       }
       const start = offset;
       try {
+        if (p.block) {
+          const stored = await storeBlocks(repo, reader, p.block, { ...p, bundleId: b.bundleId, startOffset: start }, async (chunk) => {
+            await writer.write(chunk);
+            offset += chunk.byteLength;
+          });
+          out.push(await blockResult(pg, p, reader, stored, start));
+          continue;
+        }
         await pump(reader, writer, (n) => (offset += n));
       } catch (e) {
         // Gone while being read: its bytes so far stay in the bundle, unreferenced (members are
@@ -145,14 +163,56 @@ export async function backupBundle(b: BackupBundleParams): Promise<BackupFileRes
   return out;
 }
 
-/** sha1 → size → page-checksum → compress → (encrypt) → sha1 → size: the file, then the stored bytes. */
-function storeFilters(p: BackupFileParams): FilterSpec[] {
+/** sha1 → size → page-checksum: what describes the PostgreSQL file. */
+function fileFilters(p: BackupFileParams): FilterSpec[] {
   const filters: FilterSpec[] = [{ type: "sha1", id: "file" }, { type: "size", id: "file" }];
   if (p.pageChecksum) filters.push({ type: "page-checksum", ...p.pageChecksum });
-  if (p.compressType !== "none") filters.push({ type: "compress", compressType: p.compressType, level: p.compressLevel });
-  if (p.cipherPass) filters.push({ type: "encrypt", pass: p.cipherPass });
+  return filters;
+}
+
+/** The file's filters → compress → (encrypt) → sha1 → size: the file, then the stored bytes. */
+function storeFilters(p: BackupFileParams): FilterSpec[] {
+  const filters = fileFilters(p);
+  if (p.compressType !== "none") filters.push({ type: "compress", compressType: p.compressType, level: p.compressLevel, raw: p.raw });
+  if (p.cipherPass) filters.push({ type: "encrypt", pass: p.cipherPass, raw: p.raw });
   filters.push({ type: "sha1", id: "repo" }, { type: "size", id: "repo" });
   return filters;
+}
+
+/** A file stored by blocks on its own (.pgbi): written only when a block changed. */
+async function backupBlockFile(pg: Storage, repo: Storage, p: BackupFileParams): Promise<BackupFileResult> {
+  const reader = await pg.openRead(p.pgFile, { filters: fileFilters(p), bufferSize: p.bufferSize, ignoreMissing: true });
+  if (!reader) return { status: "missing", size: 0 };
+  let writer: StorageWrite | undefined;
+  try {
+    const stored = await storeBlocks(repo, reader, p.block!, { ...p, bundleId: 0, startOffset: 0 }, async (chunk) => {
+      writer ??= await repo.openWrite(p.repoFile, { bufferSize: p.bufferSize, sync: !repo.canSyncTree });
+      await writer.write(chunk);
+    });
+    await reader.close();
+    await writer?.close();
+    return await blockResult(pg, p, reader, stored);
+  } catch (e) {
+    await reader.close().catch(() => {});
+    await writer?.abort().catch(() => {});
+    if (isMissing(e)) return { status: "missing", size: 0 };
+    throw e;
+  }
+}
+
+/** The result of a file stored by blocks, or "unchanged" when no block changed (null `stored`). */
+async function blockResult(pg: Storage, p: BackupFileParams, reader: StorageRead, stored: BlockStoreResult | null, bundleOffset?: number): Promise<BackupFileResult> {
+  const results = reader.results();
+  if (stored === null) {
+    const size = findResult(results, "size", "file")!.size;
+    const checksum = findResult(results, "sha1", "file")!.hash;
+    const was = p.block!.unchanged;
+    if (!was || was.checksum !== checksum || was.size !== size)
+      throw err("ChecksumError", `every block of '${pg.path(p.pgFile)}' matches the prior map but its SHA-1 ${checksum} differs from the prior ${was?.checksum ?? "(none)"}`, "take a full backup: block checksums of this file collide.");
+    return { status: "unchanged", size, checksum };
+  }
+  const out = await copiedResult(pg, p, [...results, { type: "size", id: "repo", size: stored.repoSize }, { type: "sha1", id: "repo", hash: stored.rck }]);
+  return { ...out, bundleOffset, blockMapSize: stored.mapSize };
 }
 
 /** Delta: the file's SHA-1 and size still equal the prior backup's (or it is gone). */

@@ -40,5 +40,6 @@ export function referencePrior(file: ManifestFile, prior: ManifestFile, label: s
   file.rck = prior.rck;
   file.bundleId = prior.bundleId;
   file.bundleOffset = prior.bundleOffset;
+  file.blockIncr = prior.blockIncr;
   file.reference = label;
 }

@@ -12,7 +12,7 @@ import { jobRetry } from "../shared/job-retry.ts";
 import { storageSpec } from "../shared/storage.ts";
 import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import type { PlanFile, RestorePlan } from "./plan.ts";
-import { repoLocation, type RestoreSource } from "./source.ts";
+import { blockSource, repoLocation, type RestoreSource } from "./source.ts";
 import { fileOrder, PG_CONTROL, type ownerResolver } from "./target.ts";
 
 /** pg_control is restored under this name and put in place after everything else. */
@@ -87,6 +87,9 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     zero: f.zero,
     preserve: opts.preserved.has(f.dest),
     syncNow: f.size >= BATCH_BYTES,
+    block: f.blockIncr ? blockSource(src, f.blockIncr) : undefined,
+    // pgBackRest stores bundle members raw in a block incremental backup (backup-bundle-raw).
+    raw: f.bundleId !== undefined && m.backup.bundleRaw === true,
   });
   const filesOf = new Map<JobOf<Jobs, typeof RESTORE_FILES_JOB>, PlanFile[]>();
   for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);

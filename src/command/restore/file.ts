@@ -17,6 +17,7 @@ import { findResult } from "../../filter/filter.ts";
 import { rateLimitTake } from "../../common/rate-limit.ts";
 import type { Storage, StorageInfo } from "../../storage/storage.ts";
 import { type StorageSpec, workerStorage } from "../shared/storage.ts";
+import { inPlace, restoreBlockFile, type InPlace, type RestoreBlockIncr } from "./block.ts";
 
 export const RESTORE_FILES_JOB = "restore-files";
 export const RESTORE_SYNC_JOB = "restore-sync";
@@ -58,6 +59,10 @@ export interface RestoreFileEntry {
   preserve?: boolean;
   /** fsync as soon as written (large files: their write-back then overlaps the other work). */
   syncNow?: boolean;
+  /** A block incremental file (repo-block): assembled from its block map. */
+  block?: RestoreBlockIncr;
+  /** Stored raw (a bundle member of a backup-bundle-raw backup): no cipher magic. */
+  raw?: boolean;
 }
 
 export type RestoreFileParams = RestoreCommon & RestoreFileEntry;
@@ -90,9 +95,18 @@ export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResu
 
   if (p.preserve && (await pg.info(p.dest, { ignoreMissing: true })) !== null) return { action: "preserve" };
 
+  // A block incremental file in place is read once: whole-file match, and which blocks can stay.
+  let placed: InPlace | null = null;
   if (p.delta !== "none" && !p.zero && p.writeTo === undefined) {
     const info = await pg.info(p.dest, { ignoreMissing: true });
-    const kept = info?.type === "file" ? await keepExisting(pg, p, info) : undefined;
+    let kept: RestoreAction | undefined;
+    if (info?.type === "file" && p.block && p.delta === "checksum" && p.size > 0) {
+      placed = await inPlace(pg, p, p.block);
+      if (placed && placed.size === p.size && placed.sha1 === p.checksum) {
+        if (info.size > p.size) await pg.truncate(p.dest, p.size);
+        kept = "match";
+      }
+    } else if (info?.type === "file") kept = await keepExisting(pg, p, info);
     if (kept) {
       const cut = info!.size !== p.size; // keepExisting cut it back to the backup's size
       // Touch only what differs: an unchanged file stays clean, so its fsync costs nothing.
@@ -115,7 +129,7 @@ export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResu
     return { action: p.zero ? "zero" : "copy" };
   }
 
-  await copyFromRepo(pg, await workerStorage(p.repo), p);
+  await copyFromRepo(pg, await workerStorage(p.repo), p, placed);
   return { action: "copy", synced: p.syncNow === true };
 }
 
@@ -139,15 +153,21 @@ async function keepExisting(pg: Storage, p: RestoreFileParams, info: StorageInfo
   return "match";
 }
 
-async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): Promise<void> {
+/**
+ * Write the file from the repository: its stored bytes decrypted and decompressed, or for a block
+ * incremental file its blocks assembled from the map (`placed`: what a delta found in place).
+ */
+async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams, placed: InPlace | null): Promise<void> {
   const filters: FilterSpec[] = [];
-  if (p.cipherPass !== undefined) filters.push({ type: "decrypt", pass: p.cipherPass });
-  // The SHA-1 and size below are checked against the manifest before the file is put in place.
-  if (p.compressType !== "none") filters.push({ type: "decompress", compressType: p.compressType, outputVerified: p.checksum !== undefined });
+  if (!p.block) {
+    if (p.cipherPass !== undefined) filters.push({ type: "decrypt", pass: p.cipherPass, raw: p.raw });
+    // The SHA-1 and size below are checked against the manifest before the file is put in place.
+    if (p.compressType !== "none") filters.push({ type: "decompress", compressType: p.compressType, outputVerified: p.checksum !== undefined });
+  }
   filters.push({ type: "sha1" }, { type: "size" });
   const where = `'${p.name}' from '${repo.path(p.repoFile)}'${p.offset !== undefined ? ` (offset ${p.offset}, ${p.limit} bytes)` : ""}`;
   try {
-    const r = await repo.openRead(p.repoFile, { offset: p.offset, limit: p.limit, bufferSize: p.bufferSize });
+    const r = p.block ? null : await repo.openRead(p.repoFile, { offset: p.offset, limit: p.limit, bufferSize: p.bufferSize });
     try {
       const w = await pg.openWrite(p.writeTo ?? p.dest, {
         atomic: p.writeTo === undefined,
@@ -162,17 +182,19 @@ async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams): P
         bufferSize: p.bufferSize,
       });
       try {
-        for (let chunk = await r!.read(); chunk !== null; chunk = await r!.read()) {
-          await rateLimitTake(chunk.byteLength);
-          await w.write(chunk);
-        }
+        if (p.block) await restoreBlockFile(pg, repo, p, p.block, placed, (chunk) => w.write(chunk));
+        else
+          for (let chunk = await r!.read(); chunk !== null; chunk = await r!.read()) {
+            await rateLimitTake(chunk.byteLength);
+            await w.write(chunk);
+          }
       } catch (e) {
         await w.abort();
         throw e;
       }
       await w.close();
     } finally {
-      await r!.close();
+      await r?.close();
     }
   } catch (e) {
     if (!(e instanceof PgbError)) throw e;

@@ -17,7 +17,7 @@ import { err } from "../../common/error.ts";
 import type { LogLevel } from "../../common/log.ts";
 import { tablespaceVersionDir } from "../../postgres/exclude.ts";
 import { FIRST_NORMAL_OBJECT_ID } from "../../postgres/version.ts";
-import type { Manifest, ManifestTarget, Owner } from "../../repo/manifest.ts";
+import type { Manifest, ManifestBlockIncr, ManifestTarget, Owner } from "../../repo/manifest.ts";
 
 export interface PlanOptions {
   pgPath: string;
@@ -75,6 +75,8 @@ export interface PlanFile {
   repoSize?: number;
   bundleId?: number;
   bundleOffset?: number;
+  /** Block incremental: restored from its block map. */
+  blockIncr?: ManifestBlockIncr;
 }
 
 export interface PlanMessage {
@@ -149,6 +151,7 @@ export function planRestore(manifest: Manifest, opts: PlanOptions): RestorePlan 
       repoSize: f.repoSize,
       bundleId: f.bundleId,
       bundleOffset: f.bundleOffset,
+      blockIncr: f.blockIncr && f.blockIncr.mapSize > 0 ? f.blockIncr : undefined,
     });
   }
   return { targets, paths, links, files, zeroedDbs, messages };

@@ -4,7 +4,6 @@
  * backup.info's cipher pass) and the pass its files are encrypted with, and where each file's
  * stored bytes are (its own file or a member of a bundle).
  */
-import { err } from "../../common/error.ts";
 import { logWarn } from "../../common/log.ts";
 import type { Config } from "../../config/parse.ts";
 import { COMPRESS_EXT } from "../../filter/compress.ts";
@@ -12,11 +11,12 @@ import type { CompressType } from "../../filter/filter.ts";
 import { pgVersion } from "../../postgres/version.ts";
 import { loadBackupInfo, type BackupInfo, type BackupRecord } from "../../repo/backup-info.ts";
 import { loadInfoFile } from "../../repo/info-file.ts";
-import { repoPath } from "../../repo/layout.ts";
-import { Manifest } from "../../repo/manifest.ts";
+import { repoPath, storedExt } from "../../repo/layout.ts";
+import { Manifest, type ManifestBlockIncr } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { asPgbError, repoCipherPass, repoIndexes, repoWarning } from "../archive/common.ts";
 import { storageRepo } from "../shared/storage.ts";
+import type { RestoreBlockIncr } from "./block.ts";
 import { chooseInRepo, noSetError, setRequest, type SetChoice, type SetRequest } from "./select.ts";
 
 export interface RestoreSource {
@@ -49,11 +49,6 @@ export async function loadRestoreSource(cfg: Config): Promise<RestoreSource> {
   const manifest = Manifest.fromIni(ini, repo.path(repoPath.manifest(stanza, label)));
   pgVersion(manifest.db.version); // refuse a major this build does not know before touching anything
 
-  const blockKeys = ["bi", "bic", "bims", "blk"];
-  const block = manifest.fileList().find((f) => f.extra && blockKeys.some((k) => k in f.extra!));
-  if (block || manifest.options["block"] === true)
-    throw err("FeatureNotSupportedError", `backup ${label} uses block incremental storage, which pgbunker cannot restore`, "restore it with pgBackRest, or restore a backup made without repo-block.");
-
   const pass = ini.value("cipher", "cipher-pass");
   return { stanza, repoIndex, repo, record: choice.record, how: choice.how, manifest, filePass: typeof pass === "string" ? pass : undefined, compressType: manifest.compressType };
 }
@@ -84,9 +79,19 @@ async function findBackupSet(cfg: Config, stanza: string, req: SetRequest): Prom
   throw noSetError(req, [...labels].sort());
 }
 
-/** Where a file's stored bytes are: its own repository file, or a range of a bundle. */
-export function repoLocation(src: RestoreSource, f: { name: string; label: string; size: number; repoSize?: number; bundleId?: number; bundleOffset?: number }): { repoFile: string; offset?: number; limit?: number } {
+/**
+ * Where a file's stored bytes are: its own repository file, or a range of a bundle. A block
+ * incremental file is always given with its range (its map is at the end of it).
+ */
+export function repoLocation(src: RestoreSource, f: { name: string; label: string; size: number; repoSize?: number; bundleId?: number; bundleOffset?: number; blockIncr?: ManifestBlockIncr }): { repoFile: string; offset?: number; limit?: number } {
   if (f.bundleId !== undefined)
     return { repoFile: repoPath.bundleFile(src.stanza, f.label, f.bundleId), offset: f.bundleOffset ?? 0, limit: f.repoSize ?? f.size };
-  return { repoFile: repoPath.backupFile(src.stanza, f.label, f.name, COMPRESS_EXT[src.compressType]) };
+  const repoFile = repoPath.backupFile(src.stanza, f.label, f.name, storedExt(f, COMPRESS_EXT[src.compressType]));
+  return f.blockIncr ? { repoFile, offset: 0, limit: f.repoSize ?? f.size } : { repoFile };
+}
+
+/** What a restore job needs to assemble a block incremental file from its map. */
+export function blockSource(src: RestoreSource, b: ManifestBlockIncr): RestoreBlockIncr {
+  const m = src.manifest;
+  return { blockSize: b.blockSize, checksumSize: b.checksumSize, mapSize: b.mapSize, stanza: src.stanza, references: m.backup.reference };
 }

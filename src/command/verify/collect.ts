@@ -9,7 +9,7 @@ import type { ArchiveInfo } from "../../repo/archive-info.ts";
 import type { BackupInfo } from "../../repo/backup-info.ts";
 import { InfoIni } from "../../repo/ini.ts";
 import { isLabel } from "../../repo/label.ts";
-import { ARCHIVE_INFO_FILE, archiveFileOf, BACKUP_INFO_FILE, HISTORY_DIR, INFO_COPY_EXT, isTempFile, MANIFEST_FILE, parseArchiveId, repoPath } from "../../repo/layout.ts";
+import { ARCHIVE_INFO_FILE, archiveFileOf, BACKUP_INFO_FILE, HISTORY_DIR, INFO_COPY_EXT, isTempFile, MANIFEST_FILE, parseArchiveId, repoPath, storedExt } from "../../repo/layout.ts";
 import { Manifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import type { StorageSpec } from "../shared/storage.ts";
@@ -185,7 +185,7 @@ export async function loadManifestChecked(storage: Storage, stanza: string, labe
 
 /** A block-incremental file is stored as a block map over blocks of this and earlier backups. */
 export function isBlockIncremental(f: ManifestFile): boolean {
-  return f.extra !== undefined && ("bims" in f.extra || "bi" in f.extra);
+  return f.blockIncr !== undefined && f.blockIncr.mapSize > 0;
 }
 
 /**
@@ -221,8 +221,9 @@ export function backupJobs(spec: StorageSpec, stanza: string, label: string, man
       out.push({ name: f.name, key: `${path}@${f.bundleOffset ?? 0}`, display: `${stored}/bundle/${f.bundleId}:${f.bundleOffset ?? 0} (${f.name})`, job: { ...base, path, offset: f.bundleOffset ?? 0, limit: f.repoSize ?? f.size } });
       continue;
     }
-    const path = repoPath.backupFile(stanza, stored, f.name, COMPRESS_EXT[compressType]);
-    out.push({ name: f.name, key: path, display: `${stored}/${f.name}${COMPRESS_EXT[compressType]}`, job: { ...base, path } });
+    const ext = storedExt(f, COMPRESS_EXT[compressType]);
+    const path = repoPath.backupFile(stanza, stored, f.name, ext);
+    out.push({ name: f.name, key: path, display: `${stored}/${f.name}${ext}`, job: { ...base, path } });
   }
   return out;
 }
@@ -237,7 +238,7 @@ export async function backupDirOrphans(storage: Storage, stanza: string, label: 
   for (const f of m.files.values()) {
     if (f.reference !== undefined) continue;
     if (f.bundleId !== undefined) expected.add(`bundle/${f.bundleId}`);
-    else expected.add(`${f.name}${ext}`);
+    else expected.add(`${f.name}${storedExt(f, ext)}`);
   }
   const out: string[] = [];
   const dir = repoPath.backupDir(stanza, label);

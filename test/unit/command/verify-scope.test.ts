@@ -7,12 +7,12 @@ import { Manifest } from "../../../src/repo/manifest.ts";
 
 const F = "20240101-000000F", D = `${F}_20240102-000000D`, I = `${F}_20240103-000000I`;
 
-function load(extra?: Record<string, number>, archive = true): ManifestLoad {
+function load(block?: { blockSize: number; checksumSize: number; mapSize: number }, archive = true): ManifestLoad {
   const m = new Manifest(
     { label: I, type: "incr", prior: D, reference: [F, D, I], timestampStart: 1, ...(archive ? { archiveStart: "000000010000000000000007", archiveStop: "000000010000000000000008" } : {}) },
     { id: 1, systemId: 1n, version: "15", catalogVersion: 202209061, controlVersion: 1300 },
   );
-  m.files.set("pg_data/base/5/1259", { name: "pg_data/base/5/1259", size: 8192, timestamp: 1, reference: F, mode: "0600", user: "postgres", group: "postgres", ...(extra ? { extra } : {}) });
+  m.files.set("pg_data/base/5/1259", { name: "pg_data/base/5/1259", size: 8192, timestamp: 1, reference: F, mode: "0600", user: "postgres", group: "postgres", blockIncr: block });
   return { manifest: m, notes: [], warnings: [], missing: false, copyOnly: false };
 }
 
@@ -25,7 +25,7 @@ describe("verify --set scope", () => {
   });
 
   test("block incremental: every referenced backup is verified too", () => {
-    expect(setScope(I, load({ bims: 12 })).labels).toEqual([F, D, I]);
+    expect(setScope(I, load({ blockSize: 8192, checksumSize: 6, mapSize: 12 })).labels).toEqual([F, D, I]);
   });
 
   test("no manifest, or an offline backup: no WAL", () => {

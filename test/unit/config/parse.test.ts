@@ -159,7 +159,6 @@ describe("config: errors", () => {
     [["--type=immediate", "--target-timeline=2", "--stanza=s", "--pg1-path=/p", "restore"], "OptionInvalidError", /'target-timeline' not valid without option 'type' in \('default', 'lsn'/],
     [["--type=none", "--recovery-option=a=b", "--stanza=s", "--pg1-path=/p", "restore"], "OptionInvalidError", /'recovery-option' not valid without option 'type'/],
     [["--type=bogus", "--stanza=s", "--pg1-path=/p", "restore"], "OptionInvalidValueError", /not allowed/],
-    [["--repo1-block", "--stanza=s", "--pg1-path=/p", "backup"], "FeatureNotSupportedError", /not supported/],
   ];
   for (const [argv, kind, msg] of cases) {
     test(`${argv.join(" ")} → ${kind}`, () => {
