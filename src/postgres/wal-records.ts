@@ -15,6 +15,7 @@
  * Layouts (PostgreSQL's access/xlog_internal.h, xlogrecord.h, xlog.h, xact.h, pg_control.h) are the
  * same in 10-19 except where version.ts's `walRecord` facts say otherwise.
  */
+import { concatBytes } from "../common/bytes.ts";
 import { err } from "../common/error.ts";
 import { crc32c } from "../native/helper.ts";
 import { type PgVersionFacts, pgVersionFromWalMagic } from "./version.ts";
@@ -346,7 +347,7 @@ export class WalSegmentScanner {
   /** The scan, once every byte is in (or the caller stopped feeding). */
   end(): SegmentScan {
     if (!this.#facts) throw err("FormatError", `WAL segment '${this.#name}' is too short to hold a page header`);
-    if (this.#out.head) this.#out.head.bytes = concat(this.#headBytes, this.#headKept);
+    if (this.#out.head) this.#out.head.bytes = concatBytes(this.#headBytes);
     if (!this.#done) {
       const end = this.#segmentStart + BigInt(this.#expectedSegmentSize);
       this.#out.end = hex(end);
@@ -362,23 +363,13 @@ export class WalSegmentScanner {
   }
 }
 
-function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 /**
  * A record that crossed from one segment into the next: the tail of the first and the head of
  * the second. Undefined when it is not of interest, or when it ends past the second segment.
  */
 export function stitchRecord(tail: RecordTail, head: RecordHead, facts: PgVersionFacts): { record?: WalRecord; crcError?: boolean } {
   if (!head.ends || tail.bytes === undefined) return {};
-  const bytes = concat([tail.bytes, head.bytes], tail.bytes.byteLength + head.bytes.byteLength);
+  const bytes = concatBytes([tail.bytes, head.bytes]);
   if (bytes.byteLength < RECORD_HEADER) return {};
   const v = new DataView(bytes.buffer);
   const total = v.getUint32(0, true);

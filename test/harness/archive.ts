@@ -19,20 +19,7 @@ export class ArchiveEnv extends StanzaEnv {
 
   /** Segment name → stored file path, over every 16-hex directory of an archive id. */
   archivedSegments(archiveId?: string): Map<string, string> {
-    const dir = this.archiveIdDir(archiveId);
-    const out = new Map<string, string>();
-    let subdirs: string[] = [];
-    try {
-      subdirs = readdirSync(dir).filter((d) => /^[0-9A-F]{16}$/.test(d));
-    } catch {
-      return out;
-    }
-    for (const d of subdirs)
-      for (const f of readdirSync(join(dir, d))) {
-        const m = /^([0-9A-F]{24})-[0-9a-f]{40}/.exec(f);
-        if (m) out.set(m[1]!, join(dir, d, f));
-      }
-    return out;
+    return archivedSegmentsIn(this.archiveIdDir(archiveId));
   }
 
   /** Write some WAL, switch, and wait until PostgreSQL reports the completed segment archived. */
@@ -40,6 +27,23 @@ export class ArchiveEnv extends StanzaEnv {
     await this.cluster.query("select txid_current()");
     return this.archiveNow(timeoutMs);
   }
+}
+
+/** Segment name → stored file path, over every 16-hex directory of an archive id directory. */
+export function archivedSegmentsIn(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let subdirs: string[] = [];
+  try {
+    subdirs = readdirSync(dir).filter((d) => /^[0-9A-F]{16}$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const d of subdirs)
+    for (const f of readdirSync(join(dir, d))) {
+      const m = /^([0-9A-F]{24})-[0-9a-f]{40}/.exec(f);
+      if (m) out.set(m[1]!, join(dir, d, f));
+    }
+  return out;
 }
 
 export function sha1File(path: string): string {

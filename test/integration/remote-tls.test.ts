@@ -6,8 +6,9 @@
  * repository on the backup host. Then what must be refused (wrong CA, expired certificate, CN
  * not authorised, no TLS), the server killed mid-backup, two clients at once, SIGHUP and SIGTERM.
  */
+import { archivedSegmentsIn } from "../harness/archive.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { closeRemoteSessions, remoteSession, type RemoteTarget } from "../../src/protocol/connection.ts";
 import { RemoteDriver } from "../../src/storage/remote/remote.ts";
@@ -39,15 +40,7 @@ afterAll(async () => {
 });
 
 function archived(): Map<string, string> {
-  const out = new Map<string, string>();
-  const dir = join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`);
-  if (!existsSync(dir)) return out;
-  for (const d of readdirSync(dir).filter((x) => /^[0-9A-F]{16}$/.test(x)))
-    for (const f of readdirSync(join(dir, d))) {
-      const m = /^([0-9A-F]{24})-[0-9a-f]{40}/.exec(f);
-      if (m) out.set(m[1]!, join(dir, d, f));
-    }
-  return out;
+  return archivedSegmentsIn(join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`));
 }
 
 /** The servers' log files (written synchronously, unlike their piped console). */

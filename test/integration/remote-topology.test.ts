@@ -4,6 +4,7 @@
  * and verify against PostgreSQL on the database host; the database host runs archive-push,
  * archive-get and restore against the repository on the backup host.
  */
+import { archivedSegmentsIn } from "../harness/archive.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -31,15 +32,7 @@ afterAll(async () => {
 });
 
 function archived(): Map<string, string> {
-  const out = new Map<string, string>();
-  const dir = join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`);
-  if (!existsSync(dir)) return out;
-  for (const d of readdirSync(dir).filter((x) => /^[0-9A-F]{16}$/.test(x)))
-    for (const f of readdirSync(join(dir, d))) {
-      const m = /^([0-9A-F]{24})-[0-9a-f]{40}/.exec(f);
-      if (m) out.set(m[1]!, join(dir, d, f));
-    }
-  return out;
+  return archivedSegmentsIn(join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`));
 }
 
 describe("backup host → database host", () => {

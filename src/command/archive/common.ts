@@ -195,3 +195,14 @@ export function staleTempSeconds(cfg: Config): number {
 }
 
 const STALE_TEMP_FLOOR_SECONDS = 600;
+
+/** How every archive-push (sync, or a job of the asynchronous process) stores a WAL file, from the options. */
+export function pushSettings(cfg: Config, cluster: ClusterIdentity) {
+  return {
+    compressType: compressTypeOf(cfg),
+    compressLevel: cfg.num("compress-level"),
+    headerCheck: cfg.bool("archive-header-check") ? { version: cluster.version, systemId: cluster.systemId } : undefined,
+    bufferSize: cfg.num("buffer-size"),
+    staleTempSeconds: staleTempSeconds(cfg),
+  };
+}

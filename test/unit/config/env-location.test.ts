@@ -7,25 +7,15 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PgbError } from "../../../src/common/error.ts";
 import { parseConfigText } from "../../../src/config/ini-config.ts";
 import { configLocation } from "../../../src/config/location.ts";
 import { helpText } from "../../../src/config/help.ts";
 import { parseConfig } from "../../../src/config/parse.ts";
+import { thrown } from "../../harness/failure.ts";
 import { scratchDirs } from "../../harness/scratch.ts";
 
 const scratch = scratchDirs("pgb-env-loc-");
 const none = new Map();
-
-function fails(fn: () => unknown): PgbError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PgbError) return e;
-    throw e;
-  }
-  throw new Error("expected an error");
-}
 
 function put(path: string, text: string): void {
   mkdirSync(join(path, ".."), { recursive: true });
@@ -68,7 +58,7 @@ describe("environment: PGBACKREST_* as well as PGBUNKER_*", () => {
   });
 
   test("bad values name the variable: empty, boolean not y/n, out of range; options of other commands are skipped", () => {
-    const run = (env: Record<string, string>) => fails(() => parseConfig({ argv: backup, configSections: none, env: { PGBACKREST_PG1_PATH: "/pg", ...env } }));
+    const run = (env: Record<string, string>) => thrown(() => parseConfig({ argv: backup, configSections: none, env: { PGBACKREST_PG1_PATH: "/pg", ...env } }));
     const empty = run({ PGBACKREST_PROCESS_MAX: "" });
     expect([empty.kind, empty.code, empty.message]).toEqual(["OptionInvalidValueError", 32, "environment variable PGBACKREST_PROCESS_MAX must have a value"]);
     const bool = run({ PGBACKREST_START_FAST: "yes" });
@@ -96,9 +86,9 @@ describe("environment: PGBACKREST_* as well as PGBUNKER_*", () => {
     const byPath = parseConfig({ argv: backup, env: { PGBACKREST_PG1_PATH: "/pg", PGBACKREST_CONFIG_PATH: join(dir, "base") } });
     expect(byPath.num("process-max")).toBe(4);
     expect(byPath.configFiles).toEqual([join(dir, "base/pgbackrest.conf")]);
-    const missing = fails(() => parseConfig({ argv: backup, env: { PGBACKREST_CONFIG: join(dir, "nope.conf") } }));
+    const missing = thrown(() => parseConfig({ argv: backup, env: { PGBACKREST_CONFIG: join(dir, "nope.conf") } }));
     expect([missing.kind, missing.message]).toEqual(["FileMissingError", `unable to open missing config file '${join(dir, "nope.conf")}'`]);
-    expect(fails(() => parseConfig({ argv: backup, env: { PGBACKREST_CONFIG_INCLUDE_PATH: join(dir, "nope") } })).kind).toBe("PathMissingError");
+    expect(thrown(() => parseConfig({ argv: backup, env: { PGBACKREST_CONFIG_INCLUDE_PATH: join(dir, "nope") } })).kind).toBe("PathMissingError");
   });
 });
 
@@ -166,7 +156,7 @@ describe("repoN-host-type / pgN-host-type = tls, wherever it is set", () => {
     const server = parseConfig({ argv: ["server"], configSections: sections });
     expect(server.hash("tls-server-auth")).toEqual({ db1: "a,b", db2: "*" });
     expect([server.str("tls-server-address"), server.num("tls-server-port")]).toEqual(["localhost", 8432]);
-    const missing = fails(() => parseConfig({ argv: ["server"], configSections: none }));
+    const missing = thrown(() => parseConfig({ argv: ["server"], configSections: none }));
     expect([missing.kind, missing.message]).toEqual(["OptionRequiredError", expect.stringContaining("tls-server-")]);
   });
 });
@@ -176,8 +166,8 @@ describe("job-retry and job-retry-interval", () => {
     const backup = parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "backup"], configSections: none });
     expect([backup.num("job-retry"), backup.num("job-retry-interval")]).toEqual([2, 15]);
     expect(parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "archive-push", "/w"], configSections: none }).num("job-retry")).toBe(1);
-    expect(fails(() => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "--job-retry=361", "backup"], configSections: none })).kind).toBe("OptionInvalidValueError");
-    expect(fails(() => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "--job-retry-interval=901", "backup"], configSections: none })).kind).toBe("OptionInvalidValueError");
-    expect(fails(() => parseConfig({ argv: ["--stanza=s", "--job-retry=1", "info"], configSections: none })).kind).toBe("OptionInvalidError");
+    expect(thrown(() => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "--job-retry=361", "backup"], configSections: none })).kind).toBe("OptionInvalidValueError");
+    expect(thrown(() => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", "--job-retry-interval=901", "backup"], configSections: none })).kind).toBe("OptionInvalidValueError");
+    expect(thrown(() => parseConfig({ argv: ["--stanza=s", "--job-retry=1", "info"], configSections: none })).kind).toBe("OptionInvalidError");
   });
 });

@@ -5,21 +5,12 @@ import { parseConfigText } from "../../../src/config/ini-config.ts";
 import { parseConfig } from "../../../src/config/parse.ts";
 import type { OptionName } from "../../../src/config/options.ts";
 import { helpText } from "../../../src/config/help.ts";
-import { PgbError } from "../../../src/common/error.ts";
+import type { PgbError } from "../../../src/common/error.ts";
+import { thrown } from "../../harness/failure.ts";
 import { scratchDirs } from "../../harness/scratch.ts";
 
 const scratch = scratchDirs("pgb-conf-");
 const conf = (text: string) => parseConfigText(text, "test.conf");
-
-function fails(fn: () => unknown): PgbError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PgbError) return e;
-    throw e;
-  }
-  throw new Error("expected an error");
-}
 
 describe("config: sources and precedence", () => {
   const sections = conf(`
@@ -130,7 +121,7 @@ recovery-option=recovery_min_apply_delay=5min
     writeFileSync(join(dir, "pgbunker.conf"), "[global]\nprocess-max=5\n");
     expect(parseConfig({ argv: [`--config-path=${dir}`, "--stanza=s", "--pg1-path=/p", "backup"] }).num("process-max")).toBe(5);
     expect(parseConfig({ argv: [`--config-path=${dir}`, "--no-config", "--stanza=s", "--pg1-path=/p", "backup"] }).num("process-max")).toBe(1);
-    const e = fails(() => parseConfig({ argv: [`--config=${dir}/missing.conf`, "info"] }));
+    const e = thrown(() => parseConfig({ argv: [`--config=${dir}/missing.conf`, "info"] }));
     expect(e.kind).toBe("FileMissingError");
   });
 });
@@ -162,22 +153,22 @@ describe("config: errors", () => {
   ];
   for (const [argv, kind, msg] of cases) {
     test(`${argv.join(" ")} → ${kind}`, () => {
-      const e = fails(() => parseConfig({ argv, configSections: none }));
+      const e = thrown(() => parseConfig({ argv, configSections: none }));
       expect(e.kind).toBe(kind as PgbError["kind"]);
       expect(e.message).toMatch(msg);
     });
   }
 
   test("exit codes follow pgBackRest's numbering", () => {
-    expect(fails(() => parseConfig({ argv: ["--bogus", "info"], configSections: none })).code).toBe(31);
-    expect(fails(() => parseConfig({ argv: ["--io-timeout=x", "info"], configSections: none })).code).toBe(32);
-    expect(fails(() => parseConfig({ argv: ["backup"], configSections: none })).code).toBe(37);
-    expect(fails(() => parseConfig({ argv: ["nope"], configSections: none })).code).toBe(48);
+    expect(thrown(() => parseConfig({ argv: ["--bogus", "info"], configSections: none })).code).toBe(31);
+    expect(thrown(() => parseConfig({ argv: ["--io-timeout=x", "info"], configSections: none })).code).toBe(32);
+    expect(thrown(() => parseConfig({ argv: ["backup"], configSections: none })).code).toBe(37);
+    expect(thrown(() => parseConfig({ argv: ["nope"], configSections: none })).code).toBe(48);
   });
 
   test("config file: bad boolean, duplicate key, garbage line", () => {
-    expect(fails(() => parseConfig({ argv: ["info"], configSections: conf("[global]\nlog-timestamp=yes\n") })).message).toMatch(/must be 'y' or 'n'/);
-    expect(fails(() => parseConfig({ argv: ["info"], configSections: conf("[global]\nbuffer-size=1MiB\nbuffer-size=2MiB\n") })).message).toMatch(/cannot be set multiple times/);
+    expect(thrown(() => parseConfig({ argv: ["info"], configSections: conf("[global]\nlog-timestamp=yes\n") })).message).toMatch(/must be 'y' or 'n'/);
+    expect(thrown(() => parseConfig({ argv: ["info"], configSections: conf("[global]\nbuffer-size=1MiB\nbuffer-size=2MiB\n") })).message).toMatch(/cannot be set multiple times/);
     expect(() => conf("[global]\nthis is not an option\n")).toThrow(/expected key=value/);
     expect(() => conf("process-max=1\n")).toThrow(/outside any section/);
   });
@@ -229,16 +220,16 @@ describe("typed access and value-dependent options", () => {
   test("compress-level defaults per compress-type and is range-checked for that type at parse time", () => {
     expect([backup().get("compress-level"), backup("--compress-type=gz").get("compress-level"), backup("--compress-type=zst").get("compress-level"), backup("--compress-type=bz2").get("compress-level")]).toEqual([1, 6, 3, 9]);
     expect(backup("--compress-type=zst", "--compress-level=19").get("compress-level")).toBe(19);
-    const e = fails(() => backup("--compress-type=gz", "--compress-level=12"));
+    const e = thrown(() => backup("--compress-type=gz", "--compress-level=12"));
     expect(e.kind).toBe("OptionInvalidValueError");
     expect(e.message).toBe("'12' is out of range for 'compress-level' option when 'compress-type' option is 'gz'");
     expect(e.hints.join("\n")).toContain("from 0 to 9");
-    expect(fails(() => backup("--compress-type=lz4", "--compress-level=-7")).kind).toBe("OptionInvalidValueError");
+    expect(thrown(() => backup("--compress-type=lz4", "--compress-level=-7")).kind).toBe("OptionInvalidValueError");
   });
 
   test("dependencies live in the table: --target needs a --type that takes one", () => {
     const restore = (...argv: string[]) => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", ...argv, "restore"], configSections: none, env: {} });
     expect(restore("--type=name", "--target=point").str("target")).toBe("point");
-    expect(fails(() => restore("--target=point")).message).toContain("option 'target' not valid without option 'type' in ('lsn', 'name', 'time', 'xid')");
+    expect(thrown(() => restore("--target=point")).message).toContain("option 'target' not valid without option 'type' in ('lsn', 'name', 'time', 'xid')");
   });
 });

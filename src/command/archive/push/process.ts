@@ -20,7 +20,7 @@ import type { WorkerPool } from "../../../worker/pool.ts";
 import { startJobPool, type Jobs } from "../../jobs.ts";
 import { storageLocal, storageSpec, storageSpool } from "../../shared/storage.ts";
 import { runBackground, statusOf, statusRemove, statusWriteError, statusWriteOk } from "../spool.ts";
-import { batchSegments, clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, queueBytes, readyWalFiles, repoFailuresError, sizeText, staleTempSeconds } from "../common.ts";
+import { batchSegments, clusterIdentity, noValidRepo, openArchiveRepos, pushSettings, queueBytes, readyWalFiles, repoFailuresError, sizeText } from "../common.ts";
 import { pushOutcome, pushTargets, pushWalFile, type JobOutcome, type PushFileJob } from "./file.ts";
 
 export async function runPushProcess(cfg: Config): Promise<number> {
@@ -42,11 +42,7 @@ async function pushQueue(cfg: Config, stanza: string, walDir: string, spool: Sto
 
   const base: Omit<PushFileJob, "sourcePath" | "name"> = {
     stanza,
-    compressType: compressTypeOf(cfg),
-    compressLevel: cfg.num("compress-level"),
-    headerCheck: cfg.bool("archive-header-check") ? { version: cluster.version, systemId: cluster.systemId } : undefined,
-    bufferSize: cfg.num("buffer-size"),
-    staleTempSeconds: staleTempSeconds(cfg),
+    ...pushSettings(cfg, cluster),
     targets: targets.map((t) => ({ repoIndex: t.repoIndex, archiveId: t.archiveId, walPass: t.walPass, spec: storageSpec(cfg, "repo", t.repoIndex) })),
   };
   const processMax = cfg.get("process-max");

@@ -12,7 +12,7 @@ import { basename, dirname } from "node:path";
 import { err } from "../../../common/error.ts";
 import { logInfo, logWarn } from "../../../common/log.ts";
 import type { Config } from "../../../config/parse.ts";
-import { clusterIdentity, compressTypeOf, noValidRepo, openArchiveRepos, pgRelativePath, queueBytes, readyWalFiles, repoFailuresError, sizeText, staleTempSeconds } from "../common.ts";
+import { clusterIdentity, noValidRepo, openArchiveRepos, pgRelativePath, pushSettings, queueBytes, readyWalFiles, repoFailuresError, sizeText } from "../common.ts";
 import { checkWalName, pushTargets, pushWalFile } from "./file.ts";
 import { storageLocal } from "../../shared/storage.ts";
 
@@ -52,11 +52,7 @@ async function pushSync(cfg: Config, source: string, name: string): Promise<void
       sourcePath: source,
       name,
       stanza,
-      compressType: compressTypeOf(cfg),
-      compressLevel: cfg.num("compress-level"),
-      headerCheck: cfg.bool("archive-header-check") ? { version: cluster.version, systemId: cluster.systemId } : undefined,
-      bufferSize: cfg.num("buffer-size"),
-      staleTempSeconds: staleTempSeconds(cfg),
+      ...pushSettings(cfg, cluster),
     },
     targets,
   );
