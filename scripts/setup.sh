@@ -2,12 +2,13 @@
 # Install what building and testing pgbunker needs on a Debian 12 machine: idempotent and quiet.
 #   Debian: PostgreSQL 15 (server + client tools), pgbackrest (compatibility oracle), openssh-server
 #   (remote tests), Ceph's RADOS Gateway with one monitor and OSD (the S3 engine of the S3 tests),
+#   libfaketime (a skewed clock for the S3 tests),
 #   lz4/zstd/bzip2 libraries and tools, gcc; npm: bun, postgres, ssh2, and the
 #   PostgreSQL majors 10-18 used by the version tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(postgresql-15 postgresql-contrib pgbackrest openssh-server lz4 liblz4-1 zstd libzstd1 bzip2 libbz2-1.0 zlib1g openssl gcc libc6-dev procps ceph-mon ceph-osd ceph-mgr radosgw ceph-common)
+packages=(postgresql-15 postgresql-contrib pgbackrest openssh-server lz4 liblz4-1 zstd libzstd1 bzip2 libbz2-1.0 zlib1g openssl gcc libc6-dev procps ceph-mon ceph-osd ceph-mgr radosgw ceph-common faketime)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
