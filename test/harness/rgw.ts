@@ -216,15 +216,16 @@ export class Rgw {
     };
   }
 
+  /** Pids of the gateway, OSD and monitor now (from their pid files). */
+  pids(): number[] {
+    const runDir = join(this.dir, "run");
+    if (!existsSync(runDir)) return [];
+    return readdirSync(runDir).filter((n) => n.endsWith(".pid")).map((f) => Number(readFileSync(join(runDir, f), "utf8").trim())).filter((pid) => pid > 0);
+  }
+
   /** Kill the gateway, OSD and monitor by their pid files, then remove the temp dir. */
   async stop(): Promise<void> {
-    const runDir = join(this.dir, "run");
-    const pids: number[] = [];
-    if (existsSync(runDir))
-      for (const f of readdirSync(runDir).filter((n) => n.endsWith(".pid"))) {
-        const pid = Number(readFileSync(join(runDir, f), "utf8").trim());
-        if (pid > 0) pids.push(pid);
-      }
+    const pids = this.pids();
     for (const pid of pids) {
       try {
         process.kill(pid, "SIGKILL");
