@@ -136,6 +136,10 @@ describe("s3: the gateway killed and started again", () => {
     expect(proxy.served.held).toBeGreaterThan(heldBefore);
     const stored = (await keys(`repo/archive/${STANZA}/15-1/0000000900000000/`)).filter((k) => k.includes(`/${seg.name}-`));
     expect(stored).toEqual([`repo/archive/${STANZA}/15-1/0000000900000000/${seg.name}-${sha1File(seg.path)}`]);
+    // 16 MiB, past the 5 MiB chunk, and still one PUT: a single PUT's ETag has no "-parts" suffix.
+    const head = await s3.request({ method: "HEAD", key: stored[0]! });
+    expect(Number(head.headers.get("content-length"))).toBe(16 * 1024 * 1024);
+    expect(head.headers.get("etag")).toMatch(/^"[0-9a-f]{32}"$/);
     const got = join(env.base, "got-after-kill");
     env.runOk(["archive-get", seg.name, got]);
     expect(sha1File(got)).toBe(sha1File(seg.path));
