@@ -29,6 +29,8 @@ export interface BenchEnv {
   dir: string;
   cluster: Cluster;
   binary: string;
+  /** pgBackRest executable compared with ("pgbackrest" on PATH: 2.45). */
+  pgbackrest: string;
   tools: BackupTool[];
   /** Config of each tool for the backups (stanza STANZA). */
   conf: Record<BackupTool, string>;
@@ -132,8 +134,8 @@ export function archiveFirst(env: BenchEnv, tool: string): void {
   writeFileSync(join(env.dir, "archive-first"), `${tool}\n`);
 }
 
-export function toolCommand(env: Pick<BenchEnv, "binary">, tool: BackupTool, conf: string, args: string[]): string[] {
-  return [tool === "pgbunker" ? env.binary : "pgbackrest", `--config=${conf}`, `--stanza=${STANZA}`, ...args];
+export function toolCommand(env: Pick<BenchEnv, "binary" | "pgbackrest">, tool: BackupTool, conf: string, args: string[]): string[] {
+  return [tool === "pgbunker" ? env.binary : env.pgbackrest, `--config=${conf}`, `--stanza=${STANZA}`, ...args];
 }
 
 async function runAsPg(cmd: string[], what: string): Promise<string> {
@@ -166,6 +168,13 @@ export interface EnvOptions {
   binary: string;
   compare: boolean;
   log: (msg: string) => void;
+  /** pgBackRest executable (default "pgbackrest" on PATH). */
+  pgbackrest?: string;
+  /**
+   * Repository options of a tool's backup or archive-push configuration, in place of a posix
+   * repo1-path in the work directory (bench/s3.ts: a prefix in an S3 bucket).
+   */
+  repoOptions?: (tool: BackupTool, purpose: "backup" | "push") => Record<string, string | number | boolean>;
 }
 
 export async function createEnv(o: EnvOptions): Promise<BenchEnv> {
@@ -183,7 +192,7 @@ export async function createEnv(o: EnvOptions): Promise<BenchEnv> {
     repo[t] = join(dir, `repo-${t}`);
     pushRepo[t] = join(dir, `push-${t}`);
   }
-  const env: BenchEnv = { dir, cluster: undefined as unknown as Cluster, binary: o.binary, tools, conf, pushConf, repo, pushRepo, segments: [], ...dataPlan(o.size) };
+  const env: BenchEnv = { dir, cluster: undefined as unknown as Cluster, binary: o.binary, pgbackrest: o.pgbackrest ?? "pgbackrest", tools, conf, pushConf, repo, pushRepo, segments: [], ...dataPlan(o.size) };
 
   // pgBackRest (and pgbunker) refuse an archive_command that does not name them.
   const script = join(dir, "archive-push-pgbunker-pgbackrest.sh");
@@ -246,8 +255,9 @@ async function fill(env: BenchEnv, cluster: Cluster, o: EnvOptions): Promise<voi
       "archive-timeout": 300,
     };
     const stanza = { "pg1-path": cluster.dataDir, "pg1-port": cluster.port, "pg1-socket-path": cluster.socketDir };
-    writeConfig(conf[t], { global: { ...common, "repo1-path": repo[t], "lock-path": join(dir, `lock-${t}`) }, [STANZA]: stanza });
-    writeConfig(pushConf[t], { global: { ...common, "repo1-path": pushRepo[t], "lock-path": join(dir, `lock-push-${t}`) }, [STANZA]: stanza });
+    const repoOf = (purpose: "backup" | "push") => o.repoOptions?.(t, purpose) ?? { "repo1-path": purpose === "backup" ? repo[t] : pushRepo[t] };
+    writeConfig(conf[t], { global: { ...common, ...repoOf("backup"), "lock-path": join(dir, `lock-${t}`) }, [STANZA]: stanza });
+    writeConfig(pushConf[t], { global: { ...common, ...repoOf("push"), "lock-path": join(dir, `lock-push-${t}`) }, [STANZA]: stanza });
     await runAsPg(toolCommand(env, t, conf[t], ["stanza-create"]), `${t} stanza-create`);
     await runAsPg(toolCommand(env, t, pushConf[t], ["stanza-create"]), `${t} stanza-create (push repository)`);
   }

@@ -56,7 +56,9 @@ export async function loadInfoFile(storage: Storage, path: string, opts: InfoLoa
   const kind = allMissing ? "FileMissingError" : errors.find((e) => e.kind !== "FileMissingError")!.kind;
   // A passphrase problem is not a missing stanza: "has a stanza-create been performed?" would mislead.
   const crypto = errors.find((e) => e.kind === "CryptoError");
-  const hint = crypto ? (crypto.hints.length ? crypto.hints : WRONG_PASS_HINT) : opts.hint;
+  // Nor is storage that refused us (credentials, TLS, a clock off): its own hints say what to fix.
+  const refused = errors.find((e) => e.kind !== "FileMissingError" && e.kind !== "FormatError" && e.hints.length);
+  const hint = crypto ? (crypto.hints.length ? crypto.hints : WRONG_PASS_HINT) : refused ? refused.hints : opts.hint;
   throw err(
     kind,
     `unable to load info file '${storage.path(path)}' or '${storage.path(path + INFO_COPY_EXT)}':\n` +

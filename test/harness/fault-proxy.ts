@@ -8,7 +8,13 @@
  * - failNext(n): the next n connections answer their first request with HTTP 503 SlowDown and close;
  * - resetAfter(bytes): the connection whose response passes `bytes` is reset mid-body;
  * - stallNext(): the next connection is accepted and never answered (a silent peer);
- * - freeze(): nothing is relayed any more, on any connection, old or new (a hung engine).
+ * - freeze(): nothing is relayed any more, on any connection, old or new (a hung engine);
+ * - hold() / release(): nothing more the clients send is passed on, on open connections or new
+ *   ones (accepted, bytes kept), until release() passes it all on (an engine that is down and comes
+ *   back while the client waits: no retry is spent);
+ * - pauseUploadAfter(bytes): once `bytes` of requests have gone upstream, the rest of that
+ *   connection's request is kept back (the engine holds a partial body); the promise it returns
+ *   resolves then.
  * Arming a fault first drops the connections open now, so the client's next request opens a new one.
  */
 import { readFileSync } from "node:fs";
@@ -26,6 +32,10 @@ interface Conn {
   /** fail mode: the 503 was sent (the rest of the request is ignored). */
   answered: boolean;
   closed: boolean;
+  /** pauseUploadAfter hit this connection: its request bytes are no longer passed on. */
+  paused: boolean;
+  /** Client bytes kept back by hold(). */
+  held: Uint8Array[];
 }
 
 const SLOW_DOWN = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>injected by the fault proxy</Message></Error>";
@@ -47,24 +57,29 @@ function flush(socket: Bun.Socket<Conn> | undefined, queue: Uint8Array[]): void 
 export class FaultProxy {
   readonly port: number;
   /** What was injected so far. */
-  readonly served = { failed: 0, resets: 0, stalled: 0 };
+  readonly served = { failed: 0, resets: 0, stalled: 0, held: 0 };
   #failNext = 0;
   #stallNext = 0;
   #resetAfter: number | undefined;
   #relayed = 0;
   #frozen = false;
+  #hold = false;
+  readonly #held: Conn[] = [];
+  #pause: { left: number; hit: () => void } | undefined;
+  readonly #upstreamPort: number;
   readonly #conns = new Set<Conn>();
   readonly #server: Bun.TCPSocketListener<Conn>;
 
   private constructor(rgw: Rgw) {
     const self = this;
+    this.#upstreamPort = rgw.httpPort;
     this.#server = Bun.listen<Conn>({
       hostname: "127.0.0.1",
       port: 0,
       tls: { key: readFileSync(join(rgw.dir, "rgw.key"), "utf8"), cert: readFileSync(join(rgw.dir, "rgw.crt"), "utf8") },
       socket: {
         open(client) {
-          const c: Conn = { client, early: [], toClient: [], toUpstream: [], mode: "relay", answered: false, closed: false };
+          const c: Conn = { client, early: [], toClient: [], toUpstream: [], mode: "relay", answered: false, closed: false, paused: false, held: [] };
           client.data = c;
           self.#conns.add(c);
           if (self.#failNext > 0) {
@@ -78,30 +93,12 @@ export class FaultProxy {
             c.mode = "stall";
             return;
           }
-          void Bun.connect<Conn>({
-            hostname: "127.0.0.1",
-            port: rgw.httpPort,
-            data: c,
-            socket: {
-              open(up) {
-                c.upstream = up;
-                c.toUpstream.push(...c.early.splice(0));
-                flush(up, c.toUpstream);
-              },
-              data(_up, chunk) {
-                self.#relay(c, chunk);
-              },
-              drain(up) {
-                flush(up, c.toUpstream);
-              },
-              close() {
-                self.#close(c);
-              },
-              error() {
-                self.#close(c);
-              },
-            },
-          }).catch(() => self.#close(c));
+          if (self.#hold) {
+            self.served.held++;
+            self.#held.push(c);
+            return;
+          }
+          self.#connect(c);
         },
         data(client, chunk) {
           const c = client.data;
@@ -119,9 +116,18 @@ export class FaultProxy {
             }
             return;
           }
-          const copy = new Uint8Array(chunk);
-          if (self.#frozen) return;
-          if (!c.upstream) c.early.push(copy);
+          if (self.#frozen || c.paused) return;
+          let copy = new Uint8Array(chunk);
+          const pause = self.#pause;
+          if (pause && copy.byteLength >= pause.left) {
+            // Pass what fits under the limit and keep back the rest of this request.
+            copy = copy.subarray(0, pause.left);
+            c.paused = true;
+            self.#pause = undefined;
+            pause.hit();
+          } else if (pause) pause.left -= copy.byteLength;
+          if (self.#hold) c.held.push(copy);
+          else if (!c.upstream) c.early.push(copy);
           else {
             c.toUpstream.push(copy);
             flush(c.upstream, c.toUpstream);
@@ -139,6 +145,35 @@ export class FaultProxy {
       },
     });
     this.port = this.#server.port;
+  }
+
+  /** Open the upstream connection of an accepted client connection and pass on what it sent so far. */
+  #connect(c: Conn): void {
+    const self = this;
+    void Bun.connect<Conn>({
+      hostname: "127.0.0.1",
+      port: self.#upstreamPort,
+      data: c,
+      socket: {
+        open(up) {
+          c.upstream = up;
+          c.toUpstream.push(...c.early.splice(0));
+          flush(up, c.toUpstream);
+        },
+        data(_up, chunk) {
+          self.#relay(c, chunk);
+        },
+        drain(up) {
+          flush(up, c.toUpstream);
+        },
+        close() {
+          self.#close(c);
+        },
+        error() {
+          self.#close(c);
+        },
+      },
+    }).catch(() => self.#close(c));
   }
 
   static start(rgw: Rgw): FaultProxy {
@@ -200,6 +235,32 @@ export class FaultProxy {
   /** Relay nothing more, on open connections and new ones (until stop). */
   freeze(): void {
     this.#frozen = true;
+  }
+
+  /** Pass nothing more on (new connections wait unconnected) until release(). */
+  hold(): void {
+    this.#hold = true;
+  }
+
+  /** Pass on what hold() kept, connect the connections it kept waiting, and relay as before. */
+  release(): void {
+    this.#hold = false;
+    for (const c of this.#conns) {
+      if (c.closed || !c.held.length) continue;
+      if (c.upstream) {
+        c.toUpstream.push(...c.held.splice(0));
+        flush(c.upstream, c.toUpstream);
+      } else c.early.push(...c.held.splice(0));
+    }
+    for (const c of this.#held.splice(0)) if (!c.closed) this.#connect(c);
+  }
+
+  /** Let `bytes` more request bytes through, then keep back the rest of that connection's request. */
+  pauseUploadAfter(bytes: number): Promise<void> {
+    this.cut();
+    return new Promise((hit) => {
+      this.#pause = { left: bytes, hit };
+    });
   }
 
   stop(): void {

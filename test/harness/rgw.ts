@@ -55,12 +55,12 @@ export class Rgw {
    * to the monitor is refused with "wrong fsid" and the OSD exits; a second start, with new dirs
    * and ports, has always worked. So a start is tried up to three times; any other failure is final.
    */
-  static async start(): Promise<Rgw> {
+  static async start(opts: { memstoreBytes?: number } = {}): Promise<Rgw> {
     if (!rgwAvailable()) throw new Error("Ceph RGW is not installed: run scripts/setup.sh (ceph-mon ceph-osd ceph-mgr radosgw ceph-common)");
     for (let attempt = 1; ; attempt++) {
       const g = new Rgw(tempDir("pgbunker-rgw-"), await freePort(), await freePort(), await freePort());
       try {
-        await g.#start();
+        await g.#start(opts.memstoreBytes ?? 4 * 1024 ** 3);
         return g;
       } catch (e) {
         await g.stop();
@@ -70,7 +70,7 @@ export class Rgw {
     }
   }
 
-  async #start(): Promise<void> {
+  async #start(memstoreBytes: number): Promise<void> {
     const d = this.dir;
     this.#makeCertificates();
     const fsid = crypto.randomUUID();
@@ -91,7 +91,7 @@ export class Rgw {
       "mon allow pool size one = true",
       "mon warn on pool no redundancy = false",
       "osd objectstore = memstore",
-      "memstore device bytes = 4294967296",
+      `memstore device bytes = ${memstoreBytes}`,
       "osd crush chooseleaf type = 0",
       "ms bind ipv6 = false",
       `run dir = ${d}/run`,
@@ -119,9 +119,39 @@ export class Rgw {
     run(["ceph", ...c, "--connect-timeout", "30", "osd", "create", osdUuid], "ceph osd create");
     run(["ceph-osd", ...c, "-i", "0", "--mkfs", "--osd-uuid", osdUuid, ...as], "ceph-osd --mkfs");
     run(["ceph-osd", ...c, "-i", "0", ...as], "ceph-osd");
-    run(["radosgw", ...c, "-n", "client.rgw", ...as], "radosgw");
+    this.#startGateway();
     await this.#waitReady();
     run(["radosgw-admin", ...c, "user", "create", "--uid=test", "--display-name=test", `--access-key=${ACCESS_KEY}`, `--secret=${SECRET_KEY}`], "radosgw-admin user create");
+  }
+
+  #startGateway(): void {
+    run(["radosgw", "-c", this.#conf, "-n", "client.rgw", "--setuser", "root", "--setgroup", "root"], "radosgw");
+  }
+
+  /** The gateway's pid (from its pid file). */
+  #gatewayPid(): number {
+    return Number(readFileSync(join(this.dir, "run", "client.rgw.pid"), "utf8").trim());
+  }
+
+  /**
+   * Kill the gateway alone (SIGKILL, as a crash): its connections drop at once. The monitor and the
+   * OSD keep running, so what the gateway had stored is still there when it starts again.
+   */
+  async killGateway(): Promise<void> {
+    const pid = this.#gatewayPid();
+    process.kill(pid, "SIGKILL");
+    const deadline = Date.now() + 10_000;
+    while (alive(pid)) {
+      if (Date.now() > deadline) throw new Error(`radosgw (pid ${pid}) still alive 10s after SIGKILL`);
+      await Bun.sleep(20);
+    }
+  }
+
+  /** Start the gateway again after killGateway (same ports, same users and buckets). */
+  async restartGateway(): Promise<void> {
+    rmSync(join(this.dir, "run", "client.rgw.pid"), { force: true });
+    this.#startGateway();
+    await this.#waitReady();
   }
 
   /** A CA, and a certificate for 127.0.0.1/localhost it signs (the gateway's, key and cert in one file). */
@@ -186,15 +216,16 @@ export class Rgw {
     };
   }
 
+  /** Pids of the gateway, OSD and monitor now (from their pid files). */
+  pids(): number[] {
+    const runDir = join(this.dir, "run");
+    if (!existsSync(runDir)) return [];
+    return readdirSync(runDir).filter((n) => n.endsWith(".pid")).map((f) => Number(readFileSync(join(runDir, f), "utf8").trim())).filter((pid) => pid > 0);
+  }
+
   /** Kill the gateway, OSD and monitor by their pid files, then remove the temp dir. */
   async stop(): Promise<void> {
-    const runDir = join(this.dir, "run");
-    const pids: number[] = [];
-    if (existsSync(runDir))
-      for (const f of readdirSync(runDir).filter((n) => n.endsWith(".pid"))) {
-        const pid = Number(readFileSync(join(runDir, f), "utf8").trim());
-        if (pid > 0) pids.push(pid);
-      }
+    const pids = this.pids();
     for (const pid of pids) {
       try {
         process.kill(pid, "SIGKILL");

@@ -6,10 +6,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { S3Http } from "../../src/storage/s3/client.ts";
 import { S3Driver } from "../../src/storage/s3/driver.ts";
-import type { S3Write } from "../../src/storage/s3/write.ts";
+import { PARTS_IN_FLIGHT, type S3Write } from "../../src/storage/s3/write.ts";
 import { Storage } from "../../src/storage/storage.ts";
 import { storageConformance, testBytes } from "../conformance/storage.ts";
 import { failure } from "../harness/failure.ts";
+import { FaultProxy } from "../harness/fault-proxy.ts";
 import { Rgw } from "../harness/rgw.ts";
 
 const CHUNK = 5 * 1024 * 1024; // RGW's smallest multipart part, as AWS's
@@ -48,19 +49,66 @@ describe("s3 driver: object-store behaviour", () => {
     expect(await s.exists("many")).toBe(false);
   }, 120_000);
 
-  test("a file larger than the chunk size goes up in parts, holding about one chunk; bytes identical", async () => {
+  test("a file larger than the chunk size goes up in parts, holding a bounded number of chunks; bytes identical", async () => {
     const s = await freshStorage();
     const data = testBytes(2 * CHUNK + 1234567, 9);
     const w = (await s.openWrite("big/file")) as S3Write;
     for (let pos = 0; pos < data.byteLength; pos += 1024 * 1024) await w.write(data.subarray(pos, pos + 1024 * 1024));
     await w.close();
-    expect(w.peakBuffered).toBeLessThanOrEqual(CHUNK + 1024 * 1024);
+    expect(w.peakBuffered).toBeLessThanOrEqual((PARTS_IN_FLIGHT + 1) * CHUNK + 1024 * 1024);
     expect(sha1((await s.get("big/file"))!)).toBe(sha1(data));
     expect((await s.info("big/file"))!.size).toBe(data.byteLength);
     // A multipart object's ETag is "md5-parts": three parts.
     const head = await (s.driver as S3Driver).client.request({ method: "HEAD", key: "repo/prefix/big/file" });
     expect(head.headers.get("etag")).toMatch(/-3"$/);
   }, 120_000);
+
+  test("parts upload while the next ones fill, at most PARTS_IN_FLIGHT at once; a held engine holds the writer back after that", async () => {
+    const s = await freshStorage();
+    const direct = (s.driver as S3Driver).client;
+    const proxy = FaultProxy.start(rgw);
+    try {
+      const via = new Storage(new S3Driver(new S3Http({ ...direct.settings, port: proxy.port }), { chunkSize: CHUNK }), "/repo/prefix");
+      const data = testBytes((PARTS_IN_FLIGHT + 2) * CHUNK, 11);
+      const w = (await via.openWrite("overlap/file")) as S3Write;
+      // A chunk and a byte: the upload starts and part 1 goes; wait until it is stored.
+      await w.write(data.subarray(0, CHUNK + 1));
+      for (const deadline = Date.now() + 60_000; w.partsInFlight > 0 && Date.now() < deadline; ) await Bun.sleep(10);
+      expect(w.partsInFlight).toBe(0);
+      // No request reaches the engine until release: every part started now stays in flight, and
+      // each write returns at once while a slot is free.
+      proxy.hold();
+      for (let i = 1; i <= PARTS_IN_FLIGHT; i++) await w.write(data.subarray(i * CHUNK + 1, (i + 1) * CHUNK + 1));
+      expect(w.partsInFlight).toBe(PARTS_IN_FLIGHT);
+      expect(w.peakParts).toBe(PARTS_IN_FLIGHT);
+      // One part more must wait for a free slot: the write does not return while the engine is held.
+      let returned = false;
+      const next = w.write(data.subarray((PARTS_IN_FLIGHT + 1) * CHUNK + 1)).then(() => {
+        returned = true;
+      });
+      await Bun.sleep(300);
+      expect(returned).toBe(false);
+      proxy.release();
+      await next;
+      await w.close();
+      expect(w.peakParts).toBe(PARTS_IN_FLIGHT);
+      expect(w.peakBuffered).toBeLessThanOrEqual((PARTS_IN_FLIGHT + 1) * CHUNK + 2 * CHUNK);
+      expect(sha1((await s.get("overlap/file"))!)).toBe(sha1(data));
+      const head = await direct.request({ method: "HEAD", key: "repo/prefix/overlap/file" });
+      expect(head.headers.get("etag")).toMatch(new RegExp(`-${PARTS_IN_FLIGHT + 2}"$`));
+    } finally {
+      proxy.stop();
+    }
+  }, 120_000);
+
+  test("a file whose size is known goes up as one PUT up to WHOLE_PUT_MAX, even past the chunk size", async () => {
+    const s = await freshStorage();
+    const data = testBytes(2 * CHUNK + 100, 12);
+    await s.put("whole/file", data, { sizeHint: data.byteLength });
+    const head = await (s.driver as S3Driver).client.request({ method: "HEAD", key: "repo/prefix/whole/file" });
+    // A single PUT's ETag is the MD5 of the bytes, no "-parts" suffix.
+    expect(head.headers.get("etag")).toBe(`"${new Bun.CryptoHasher("md5").update(data).digest("hex")}"`);
+  }, 60_000);
 
   test("an aborted or mismatched multipart upload leaves no object and no pending upload", async () => {
     const s = await freshStorage();

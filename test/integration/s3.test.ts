@@ -11,15 +11,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { S3Http } from "../../src/storage/s3/client.ts";
-import { listPages } from "../../src/storage/s3/list.ts";
 import { sha1File } from "../harness/archive.ts";
-import { InfoIni } from "../../src/repo/ini.ts";
-import { Manifest } from "../../src/repo/manifest.ts";
 import { Cluster, mkdirAsPostgres, runAsPostgres, spawnAsPostgres } from "../harness/cluster.ts";
 import { FaultProxy } from "../harness/fault-proxy.ts";
 import { BINARY } from "../harness/pgbunker.ts";
 import { RemoteEnv } from "../harness/remote-env.ts";
 import { Rgw } from "../harness/rgw.ts";
+import { partialBackup, s3Keys, storedByRun } from "../harness/s3-repo.ts";
 import type { StanzaEnv } from "../harness/stanza.ts";
 import { makeStanza, removeStanza, STANZA } from "./restore-lib.ts";
 
@@ -40,14 +38,7 @@ const dataOf = async (c: Cluster) => ({
   big: await c.tableChecksum("t_big"),
 });
 
-/** Every key in the bucket below a prefix. */
-async function keys(prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  await listPages(s3, prefix, {}, (p) => {
-    out.push(...p.objects.map((o) => o.key));
-  });
-  return out;
-}
+const keys = (prefix: string) => s3Keys(s3, prefix);
 
 function labelOf(output: string): string {
   return /new backup label = (\S+)/.exec(output)![1]!;
@@ -159,18 +150,8 @@ describe("s3 repositories", () => {
   test("a backup killed halfway is resumed from the objects it stored, and restores with the data", async () => {
     const proxy = FaultProxy.start(rgw);
     try {
-      // Files the killed run stored (rck) itself.
-      const stored = (m: Manifest) => m.fileList().filter((f) => f.rck !== undefined && f.reference === undefined).length;
-      const partial = async (): Promise<{ label: string; m: Manifest } | undefined> => {
-        const known = new Set([full[1], incr[1]]);
-        for (const k of await keys(`plain/backup/${STANZA}/`)) {
-          const m = /\/(\d{8}-\d{6}F)\/backup\.manifest\.copy$/.exec(k);
-          if (!m || known.has(m[1]!)) continue;
-          const r = await s3.requestText({ method: "GET", key: k, accept: [404] });
-          if (r.status === 200) return { label: m[1]!, m: Manifest.fromIni(InfoIni.parse(r.text, k)) };
-        }
-        return undefined;
-      };
+      const stored = storedByRun;
+      const partial = () => partialBackup(s3, `plain/backup/${STANZA}/`, new Set([full[1], incr[1]]));
       // Settle the tables the tests before changed (no autovacuum rewriting them meanwhile): a file
       // the cluster changes after the kill is copied again rather than resumed.
       await env.cluster.query("vacuum analyze");

@@ -71,8 +71,11 @@ export async function run(cfg: Config): Promise<number> {
     throw err("OptionInvalidError", `option '${cfg.repoKey("repo-block")}' not valid without option '${cfg.repoKey("repo-bundle")}'`, `block incremental stores its maps in bundles, as pgBackRest does: set ${cfg.repoKey("repo-bundle")}=y, or ${cfg.repoKey("repo-block")}=n.`);
 
   const repo = await storageRepo(cfg);
-  if (hardlink && !repo.canHardLink)
+  if (hardlink && !repo.canHardLink) {
+    if (cfg.str(cfg.repoKey("repo-type")) === "s3")
+      throw err("OptionInvalidError", `option '${cfg.repoKey("repo-hardlink")}' cannot be used with ${cfg.repoKey("repo-type")}=s3: an object store has no hard links`, `set ${cfg.repoKey("repo-hardlink")}=n for this repository (each backup then refers to the files of its prior in the manifest).`);
     throw err("OptionInvalidError", `option '${cfg.repoKey("repo-hardlink")}' needs a repository on this host's file system`, "run the backup on the repository host, or set repo-hardlink=n.");
+  }
   const repoPass = repoCipherPass(cfg, cfg.repoIndex);
   const info = (await loadBackupInfo(repo, stanza, {
     cipherPass: repoPass,

@@ -141,7 +141,17 @@ export class S3Http {
     } finally {
       clearTimeout(timer);
     }
-    if ((res.status >= 200 && res.status < 300) || req.accept?.includes(res.status)) return res;
+    if (res.status >= 200 && res.status < 300) return res;
+    if (req.accept?.includes(res.status)) {
+      // A 404 is "no such key" only when the bucket exists: NoSuchBucket is an error (a HEAD has no
+      // body to tell them apart; its callers list the bucket next, which says it).
+      if (res.status !== 404 || req.method === "HEAD") return res;
+      const text = await this.#withTimeout(res.text(), req).catch((e: unknown) => {
+        throw new TransientError(`${this.describe(req)}: response body lost: ${(e as Error).message}`);
+      });
+      if (xmlText(text, "Code") === "NoSuchBucket") throw this.#permanent(req, res.status, text);
+      return new Response(text, { status: res.status, headers: res.headers });
+    }
     const text = await res.text().catch(() => "");
     if (TRANSIENT_STATUS(res.status)) throw new TransientError(`${this.describe(req)}: HTTP ${res.status}${detail(text)}`);
     throw this.#permanent(req, res.status, text);
@@ -160,6 +170,9 @@ export class S3Http {
     if (code === "NoSuchBucket") {
       kind = "PathMissingError";
       hint = `create bucket '${this.bucket}' or correct ${this.#opt("s3-bucket")}.`;
+    } else if (code === "RequestTimeTooSkewed") {
+      kind = "AccessError";
+      hint = "this host's clock differs from the S3 endpoint's by more than S3 allows (15 minutes): correct the clock (NTP) and run again.";
     } else if (status === 403) {
       kind = "AccessError";
       hint = `check ${this.#opt("s3-key")}, ${this.#opt("s3-key-secret")} (and ${this.#opt("s3-token")}), ${this.#opt("s3-region")} and the bucket's policy.`;

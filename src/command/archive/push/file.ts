@@ -190,12 +190,15 @@ class Staged {
     if (t.walPass) filters.push({ type: "encrypt", pass: t.walPass });
     if (!t.storage.features.move) {
       const ext = COMPRESS_EXT[compressType];
-      if (knownSha1 === undefined) return new Staged(t, await t.storage.openWrite(walRepoPath(opts.stanza, t.archiveId, opts.name), { filters, bufferSize: opts.bufferSize }), walRepoPath(opts.stanza, t.archiveId, opts.name), opts.stanza, true);
+      // The segment's size: an object store then sends it as one PUT rather than a multipart upload.
+      const sizeHint = (await opts.source.info(opts.sourcePath, { ignoreMissing: true }))?.size;
+      const writeOpts = { filters, bufferSize: opts.bufferSize, sizeHint };
+      if (knownSha1 === undefined) return new Staged(t, await t.storage.openWrite(walRepoPath(opts.stanza, t.archiveId, opts.name), writeOpts), walRepoPath(opts.stanza, t.archiveId, opts.name), opts.stanza, true);
       const existing = await walFindAll(t.storage, opts.stanza, t.archiveId, opts.name);
       if (existing.some((w) => w.sha1 !== knownSha1)) throw duplicateError(opts.name, t.repoIndex);
       // An identical copy: nothing to write (reported as a duplicate once the source is read).
       const final = walRepoPath(opts.stanza, t.archiveId, opts.name, { sha1: knownSha1, ext });
-      const write = existing.length ? discardingWrite() : await t.storage.openWrite(final, { filters, bufferSize: opts.bufferSize });
+      const write = existing.length ? discardingWrite() : await t.storage.openWrite(final, writeOpts);
       return new Staged(t, write, existing.length ? "" : final, opts.stanza, true, knownSha1);
     }
     // The final name of a segment needs its SHA-1, known only at the end: stage beside it under a
