@@ -39,6 +39,9 @@ export class Rgw {
   readonly region = RGW_REGION;
   /** The CA that signed the gateway's certificate (PEM). */
   readonly caFile: string;
+  /** For the fault proxy (fault-proxy.ts): the gateway's TLS identity and its plain HTTP port. */
+  readonly tlsKeyFile: string;
+  readonly tlsCertFile: string;
   readonly #conf: string;
 
   private constructor(dir: string, monPort: number, httpPort: number, httpsPort: number) {
@@ -47,6 +50,8 @@ export class Rgw {
     this.httpPort = httpPort;
     this.httpsPort = httpsPort;
     this.caFile = join(dir, "ca.pem");
+    this.tlsKeyFile = join(dir, "rgw.key");
+    this.tlsCertFile = join(dir, "rgw.crt");
     this.#conf = join(dir, "ceph.conf");
   }
 
@@ -147,6 +152,10 @@ export class Rgw {
       if (Date.now() > deadline) throw new Error(`radosgw did not answer on port ${this.httpPort} within 90s:\n${this.log()}`);
       await Bun.sleep(200);
     }
+  }
+
+  get upstreamPort(): number {
+    return this.httpPort;
   }
 
   /** The tail of the gateway's log (for failure messages). */

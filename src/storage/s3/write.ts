@@ -13,7 +13,7 @@ import type { FilterResult } from "../../filter/filter.ts";
 import { Pipeline } from "../../filter/pipeline.ts";
 import { checkExpected, type StorageWrite, type WriteOptions } from "../storage.ts";
 import type { S3Http } from "./client.ts";
-import { xmlEncode, xmlText } from "./xml.ts";
+import { xmlEncode, xmlText } from "../http/xml.ts";
 
 export class S3Write implements StorageWrite {
   readonly #client: S3Http;
