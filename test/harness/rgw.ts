@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { S3Http } from "../../src/storage/s3/client.ts";
 import { freePort, tempDir } from "./cluster.ts";
+import { makeCertificate } from "./tls.ts";
 
 const ACCESS_KEY = "pgbunkertestkey";
 const SECRET_KEY = "pgbunkertestsecret0123456789";
@@ -131,14 +132,7 @@ export class Rgw {
 
   /** A CA, and a certificate for 127.0.0.1/localhost it signs (the gateway's, key and cert in one file). */
   #makeCertificates(): void {
-    const d = this.dir;
-    const ssl = (args: string[]) => run(["openssl", ...args], "openssl");
-    ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pgbunker test CA", "-keyout", join(d, "ca.key"), "-out", this.caFile]);
-    ssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", join(d, "rgw.key"), "-out", join(d, "rgw.csr")]);
-    // DNS:127.0.0.1 too: pgBackRest matches the host only against DNS names (and the CN).
-    writeFileSync(join(d, "rgw.ext"), "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost\n");
-    ssl(["x509", "-req", "-in", join(d, "rgw.csr"), "-CA", this.caFile, "-CAkey", join(d, "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", join(d, "rgw.ext"), "-out", join(d, "rgw.crt")]);
-    writeFileSync(join(d, "rgw.pem"), readFileSync(join(d, "rgw.key"), "utf8") + readFileSync(join(d, "rgw.crt"), "utf8"));
+    makeCertificate(this.dir, "rgw");
   }
 
   async #waitReady(): Promise<void> {

@@ -7,11 +7,14 @@
 import { err } from "../../common/error.ts";
 import type { Config } from "../../config/parse.ts";
 import { posix } from "../../storage/posix/posix.ts";
+import { AzureHttp } from "../../storage/azure/client.ts";
+import { AzureDriver } from "../../storage/azure/driver.ts";
 import { S3Http } from "../../storage/s3/client.ts";
 import { S3Driver } from "../../storage/s3/driver.ts";
 import { Storage } from "../../storage/storage.ts";
 import type { RemoteTarget } from "../../protocol/connection.ts";
 import { openRemote, remoteSpec, remoteTarget } from "./remote-factory.ts";
+import { type AzureSpec, azureSpec } from "./storage-azure.ts";
 import { type S3Spec, s3Spec } from "./storage-s3.ts";
 
 export interface RepoStorageOptions {
@@ -28,14 +31,15 @@ export interface RepoStorageOptions {
 export type StorageSpec =
   | { kind: "posix"; base: string; readOnly?: boolean; role?: string }
   | { kind: "s3"; base: string; readOnly?: boolean; s3: S3Spec }
+  | { kind: "azure"; base: string; readOnly?: boolean; azure: AzureSpec }
   | { kind: "remote"; role: "repo" | "pg"; index: number; readOnly?: boolean; [key: string]: unknown };
 
-/** The repository's storage type: posix (cifs is posix) or s3; azure and gcs are refused. */
-function repoType(cfg: Config, index: number): "posix" | "s3" {
+/** The repository's storage type: posix (cifs is posix), s3 or azure; gcs is refused. */
+function repoType(cfg: Config, index: number): "posix" | "s3" | "azure" {
   const type = cfg.str(`repo${index}-type`) ?? "posix";
-  if (type === "s3") return "s3";
+  if (type === "s3" || type === "azure") return type;
   if (type !== "posix" && type !== "cifs")
-    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs) or s3 repository, locally or on a repository host over SSH.");
+    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs), s3 or azure repository, locally or on a repository host over SSH.");
   return "posix";
 }
 
@@ -45,6 +49,10 @@ function repoPath(cfg: Config, index: number): string {
 
 function openS3(base: string, spec: S3Spec, readOnly?: boolean): Storage {
   return new Storage(new S3Driver(new S3Http(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
+}
+
+function openAzure(base: string, spec: AzureSpec, readOnly?: boolean): Storage {
+  return new Storage(new AzureDriver(new AzureHttp(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
 }
 
 export function repoIsRemote(cfg: Config, index = cfg.repoIndex): boolean {
@@ -63,6 +71,7 @@ export async function storageRepo(cfg: Config, opts: RepoStorageOptions = {}): P
     return openRemote(remoteTarget(cfg, "repo", index), opts.readOnly ?? false);
   }
   if (type === "s3") return openS3(repoPath(cfg, index), s3Spec(cfg, index), opts.readOnly);
+  if (type === "azure") return openAzure(repoPath(cfg, index), azureSpec(cfg, index), opts.readOnly);
   return new Storage(posix, repoPath(cfg, index), { readOnly: opts.readOnly, role: "repository" });
 }
 
@@ -93,7 +102,9 @@ export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, re
   if (remote) {
     return remoteSpec(cfg, role, i, readOnly);
   }
-  if (role === "repo" && repoType(cfg, i) === "s3") return { kind: "s3", base: repoPath(cfg, i), readOnly, s3: s3Spec(cfg, i) };
+  const type = role === "repo" ? repoType(cfg, i) : "posix";
+  if (type === "s3") return { kind: "s3", base: repoPath(cfg, i), readOnly, s3: s3Spec(cfg, i) };
+  if (type === "azure") return { kind: "azure", base: repoPath(cfg, i), readOnly, azure: azureSpec(cfg, i) };
   const base = role === "repo" ? repoPath(cfg, i) : cfg.str(`pg${i}-path`);
   if (!base) throw err("OptionRequiredError", `${cfg.command} command requires option: pg${i}-path`);
   return { kind: "posix", base, readOnly, role: role === "repo" ? "repository" : "data directory" };
@@ -103,6 +114,7 @@ export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, re
 export async function openStorage(spec: StorageSpec): Promise<Storage> {
   if (spec.kind === "posix") return new Storage(posix, spec.base, { readOnly: spec.readOnly, role: spec.role });
   if (spec.kind === "s3") return openS3(spec.base, spec.s3, spec.readOnly);
+  if (spec.kind === "azure") return openAzure(spec.base, spec.azure, spec.readOnly);
   return openRemote(spec.target as RemoteTarget, spec.readOnly ?? false);
 }
 
