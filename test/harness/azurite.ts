@@ -13,16 +13,16 @@ import { AzureHttp, type AzureSettings } from "../../src/storage/azure/client.ts
 import { freePort, ROOT, tempDir } from "./cluster.ts";
 import { makeCertificate } from "./tls.ts";
 
-export const AZURE_ACCOUNT = "pgbunker";
+export const AZURE_ACCOUNT = "bunkeracct1";
 /** The account's Shared Key (base64 of 64 bytes, as Azure's are). */
 export const AZURE_KEY = Buffer.from("pgbunker test key, 64 bytes long, for Azurite only. 0123456789ab").toString("base64");
 
 /**
  * Where Azurite's blob server is: the project's node_modules (a devDependency), or
- * PGBUNKER_AZURITE_DIR (a directory with node_modules/azurite) when the shared tree lacks it.
+ * AZURITE_PACKAGE_DIR (a directory with node_modules/azurite) when the shared tree lacks it.
  */
 export function azuriteMain(): string | undefined {
-  const dirs = [ROOT, process.env.PGBUNKER_AZURITE_DIR].filter((d): d is string => !!d);
+  const dirs = [ROOT, process.env.AZURITE_PACKAGE_DIR].filter((d): d is string => !!d);
   return dirs.map((d) => join(d, "node_modules/azurite/dist/src/blob/main.js")).find(existsSync);
 }
 
@@ -55,7 +55,7 @@ export class Azurite {
 
   static async start(): Promise<Azurite> {
     const main = azuriteMain();
-    if (!main) throw new Error("Azurite is not installed: run `npm ci` (azurite is a devDependency), or set PGBUNKER_AZURITE_DIR");
+    if (!main) throw new Error("Azurite is not installed: run `npm ci` (azurite is a devDependency), or set AZURITE_PACKAGE_DIR");
     const a = new Azurite(tempDir("pgbunker-azurite-"), await freePort());
     try {
       await a.#start(main);

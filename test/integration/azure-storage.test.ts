@@ -1,26 +1,22 @@
 /**
  * The Azure Blob driver against a real engine (Azurite over TLS, test/harness/azurite.ts): the
- * shared storage conformance suite, then what only the object store has: listing with
- * continuation markers, staged blocks with bounded memory committed by a block list, aborted
- * writes leaving no blob, shared access signatures, permanent errors that fail at once, and
- * transient faults (503, a reset mid-download, a silent peer) injected by the fault proxy.
+ * shared storage conformance suite, the object-store suite (continuation markers, staged blocks
+ * with bounded memory, aborted writes leaving no blob, transient faults through the fault proxy),
+ * then Azure's own: the block list, shared access signatures, permanent errors, TLS.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
-import { logSetForwarder } from "../../src/common/log.ts";
 import { AZURE_VERSION, AzureHttp } from "../../src/storage/azure/client.ts";
 import { AzureDriver } from "../../src/storage/azure/driver.ts";
-import type { AzureWrite } from "../../src/storage/azure/write.ts";
 import { Storage } from "../../src/storage/storage.ts";
+import { objectStoreBehaviour } from "../conformance/object-store.ts";
 import { storageConformance, testBytes } from "../conformance/storage.ts";
 import { Azurite } from "../harness/azurite.ts";
 import { failure } from "../harness/failure.ts";
-import { FaultProxy } from "../harness/fault-proxy.ts";
 
 const CHUNK = 256 * 1024;
 let az: Azurite;
 let containers = 0;
-const sha1 = (d: Uint8Array) => new Bun.CryptoHasher("sha1").update(d).digest("hex");
 
 beforeAll(async () => {
   az = await Azurite.start();
@@ -47,41 +43,24 @@ function accountSas(permissions: string): string {
   return new URLSearchParams({ ...p, sig }).toString();
 }
 
-describe("azure driver: object-store behaviour", () => {
-  test("listing follows continuation markers (7-blob pages), files and prefixes; pathRemove deletes them all", async () => {
-    const { storage: s } = await fresh({ pageSize: 7 });
-    const names = Array.from({ length: 60 }, (_, i) => `f${String(i).padStart(3, "0")}`);
-    await Promise.all(names.map((n) => s.put(`many/${n}`, n)));
-    await s.put("many/sub/x", "x");
-    expect(await s.names("many")).toEqual([...names, "sub"].sort());
-    await s.pathRemove("many", { recurse: true });
-    expect(await s.names("many")).toEqual([]);
-    expect(await s.exists("many")).toBe(false);
-  }, 60_000);
+objectStoreBehaviour("azure (Azurite, TLS)", () => ({
+  service: "Azure",
+  chunk: CHUNK,
+  engine: az,
+  fresh: async ({ pageSize, proxyPort, base }) => {
+    const f = await fresh({ pageSize });
+    const fast = proxyPort === undefined ? {} : { port: proxyPort, ioTimeoutMs: 2000, retry: { retries: 3, baseDelayMs: 20, maxDelayMs: 100 }, label: "repo1" };
+    const client = new AzureHttp({ ...f.client.settings, ...fast });
+    return { storage: new Storage(new AzureDriver(client, { chunkSize: CHUNK, listPageSize: pageSize }), base ?? "/repo/prefix"), place: `container '${f.container}'` };
+  },
+}));
 
-  test("a file larger than the block size is staged in blocks holding about one block, committed by a block list; bytes identical", async () => {
+describe("azure driver", () => {
+  test("a large file's blocks are committed by one block list", async () => {
     const { storage: s, client } = await fresh();
-    const data = testBytes(3 * CHUNK + 12345, 9);
-    const w = (await s.openWrite("big/file")) as AzureWrite;
-    for (let pos = 0; pos < data.byteLength; pos += 64 * 1024) await w.write(data.subarray(pos, pos + 64 * 1024));
-    // Staged but not committed: the blob does not exist yet.
-    expect(await s.exists("big/file")).toBe(false);
-    await w.close();
-    expect(w.peakBuffered).toBeLessThanOrEqual(CHUNK + 64 * 1024);
-    expect(sha1((await s.get("big/file"))!)).toBe(sha1(data));
-    expect((await s.info("big/file"))!.size).toBe(data.byteLength);
+    await s.put("big/file", testBytes(3 * CHUNK + 12345, 9));
     const list = await client.requestText({ method: "GET", blob: "repo/prefix/big/file", query: { comp: "blocklist", blocklisttype: "committed" } });
     expect(list.text.match(/<Block>/g)).toHaveLength(4);
-  }, 60_000);
-
-  test("an aborted or mismatched staged write leaves no blob", async () => {
-    const { storage: s } = await fresh();
-    const w = await s.openWrite("part/aborted");
-    await w.write(testBytes(2 * CHUNK + 100, 1));
-    await w.abort();
-    const e = await failure(s.put("part/mismatch", testBytes(2 * CHUNK + 100, 2), { filters: [{ type: "sha1" }], expect: { sha1: "0".repeat(40) } }));
-    expect(e.kind).toBe("ChecksumError");
-    expect(await s.names("part")).toEqual([]);
   }, 60_000);
 
   test("a shared access signature (repo-azure-key-type=sas) reads and writes; a read-only one cannot write", async () => {
@@ -121,74 +100,4 @@ describe("azure driver: object-store behaviour", () => {
     expect(e.hints.join(" ")).toContain("repo1-storage-ca-file");
     await new Storage(new AzureDriver(new AzureHttp({ ...client.settings, caFile: undefined, verifyTls: false })), "/p").put("f", "x");
   }, 60_000);
-});
-
-describe("azure driver: transient faults through the fault proxy", () => {
-  let proxy: FaultProxy;
-  let s: Storage;
-  let container: string;
-  const logged: string[] = [];
-  beforeAll(async () => {
-    const f = await fresh();
-    container = f.container;
-    proxy = FaultProxy.start(az);
-    const client = new AzureHttp({ ...f.client.settings, port: proxy.port, ioTimeoutMs: 2000, retry: { retries: 3, baseDelayMs: 20, maxDelayMs: 100 }, label: "repo1" });
-    s = new Storage(new AzureDriver(client, { chunkSize: CHUNK }), "/faults");
-    logSetForwarder((level, message) => logged.push(`${level}: ${message}`));
-  });
-  afterEach(() => {
-    logged.length = 0;
-  });
-  afterAll(() => {
-    logSetForwarder(undefined);
-    proxy?.stop();
-  });
-
-  test("503 twice: the Put Blob is retried with backoff, logged, and lands whole", async () => {
-    const data = testBytes(100_000, 1);
-    proxy.failNext(2);
-    await s.put("throttled", data);
-    expect(proxy.served.failed).toBe(2);
-    expect(logged.filter((l) => l.startsWith(`warn: Azure PUT 'faults/throttled' in container '${container}': HTTP 503`))).toHaveLength(2);
-    expect(sha1((await s.get("throttled"))!)).toBe(sha1(data));
-  });
-
-  test("a staged write survives a 503 between blocks", async () => {
-    const data = testBytes(3 * CHUNK, 4);
-    const w = await s.openWrite("staged");
-    await w.write(data.subarray(0, CHUNK + 1));
-    proxy.failNext(1);
-    await w.write(data.subarray(CHUNK + 1));
-    await w.close();
-    expect(proxy.served.failed).toBeGreaterThan(0);
-    expect(sha1((await s.get("staged"))!)).toBe(sha1(data));
-  });
-
-  test("a connection reset mid-download is resumed from the next byte; the bytes are identical", async () => {
-    const data = testBytes(3 * 1024 * 1024, 2);
-    await s.put("big", data);
-    proxy.resetAfter(1024 * 1024);
-    const got = (await s.get("big", { bufferSize: 256 * 1024 }))!;
-    expect(proxy.served.resets).toBe(1);
-    expect(sha1(got)).toBe(sha1(data));
-    expect(logged.some((l) => /^warn: Azure GET 'faults\/big' in container '[^']+': body interrupted at byte \d+: .*resume 1 of 3/.test(l))).toBe(true);
-  });
-
-  test("a silent peer times out after io-timeout and the request is sent again", async () => {
-    await s.put("quiet", "after the stall");
-    proxy.stallNext(1);
-    expect(new TextDecoder().decode((await s.get("quiet"))!)).toBe("after the stall");
-    expect(proxy.served.stalled).toBe(1);
-    expect(logged.some((l) => l.includes("no response within 2s"))).toBe(true);
-  });
-
-  test("throttling that does not clear gives up after the retries, naming container and blob; nothing is stored", async () => {
-    proxy.failNext(100);
-    const e = await failure(s.put("never", "x"));
-    proxy.failNext(0);
-    expect(e.kind).toBe("ProtocolError");
-    expect(e.message).toContain(`PUT 'faults/never' in container '${container}': HTTP 503`);
-    expect(e.message).toContain("gave up after 4 attempts");
-    expect(await s.exists("never")).toBe(false);
-  });
 });
