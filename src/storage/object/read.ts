@@ -19,8 +19,10 @@ export interface ObjectSource {
   what: string;
   ioTimeoutMs?: number;
   retry?: Partial<RetryPolicy>;
-  /** GET from `offset` (at most `limit` bytes), only if the object still has this ETag; null when it is gone. */
-  reopen(offset: number, limit: number | undefined, etag: string | undefined): Promise<Response | null>;
+  /** GET from `offset` (at most `limit` bytes), only of the version `pin` names; null when it is gone. */
+  reopen(offset: number, limit: number | undefined, pin: string | undefined): Promise<Response | null>;
+  /** What names the version read (default: the ETag; GCS: the generation). */
+  pinOf?(res: Response): string | undefined;
 }
 
 export class ObjectRead implements StorageRead {
@@ -38,7 +40,7 @@ export class ObjectRead implements StorageRead {
   /** `res` is the answer to the first GET (2xx, or 416 when the range starts past the end). */
   constructor(src: ObjectSource, res: Response, opts: ReadOptions) {
     this.#src = src;
-    this.#etag = res.headers.get("etag") ?? undefined;
+    this.#etag = src.pinOf ? src.pinOf(res) : (res.headers.get("etag") ?? undefined);
     this.#position = opts.offset ?? 0;
     this.#remaining = opts.limit;
     // 416: the range starts past the end: nothing to read.
