@@ -17,6 +17,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GcsHttp, type GcsSettings } from "../../src/storage/gcs/client.ts";
 import { tempDir } from "./cluster.ts";
+import type { ProxyTarget } from "./fault-proxy.ts";
 import { makeCertificate } from "./tls.ts";
 
 interface StoredObject {
@@ -38,7 +39,27 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 const gcsError = (status: number, message: string) => json(status, { error: { code: status, message, errors: [{ message }] } });
 
-export class GcsServer {
+/** How to reach a GCS server, in this process or in another (GcsServerProcess). */
+export interface GcsEndpoint extends ProxyTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly dir: string;
+  readonly caFile: string;
+  readonly keyFile: string;
+  readonly staticToken: string;
+}
+
+export function gcsSettings(ep: GcsEndpoint, bucket: string): GcsSettings {
+  return { bucket, endpoint: `${ep.host}:${ep.port}`, keyType: "service", key: ep.keyFile, verifyTls: true, caFile: ep.caFile };
+}
+
+/** The repoN-* options that reach a bucket of the server (repoN-path is the caller's). */
+export function gcsRepoOptions(ep: GcsEndpoint, index: number, bucket: string): Record<string, string | number> {
+  const r = `repo${index}`;
+  return { [`${r}-type`]: "gcs", [`${r}-gcs-bucket`]: bucket, [`${r}-gcs-endpoint`]: `${ep.host}:${ep.port}`, [`${r}-gcs-key`]: ep.keyFile, [`${r}-gcs-key-type`]: "service", [`${r}-storage-ca-file`]: ep.caFile };
+}
+
+export class GcsServer implements GcsEndpoint {
   readonly dir: string;
   readonly host = "127.0.0.1";
   readonly caFile: string;
@@ -106,18 +127,8 @@ export class GcsServer {
     return this.#uploads.size;
   }
 
-  settings(bucket: string): GcsSettings {
-    return { bucket, endpoint: `${this.host}:${this.port}`, keyType: "service", key: this.keyFile, verifyTls: true, caFile: this.caFile };
-  }
-
   client(bucket: string): GcsHttp {
-    return new GcsHttp(this.settings(bucket));
-  }
-
-  /** The repoN-* options that reach a bucket here (repoN-path is the caller's). */
-  repoOptions(index: number, bucket: string): Record<string, string | number> {
-    const r = `repo${index}`;
-    return { [`${r}-type`]: "gcs", [`${r}-gcs-bucket`]: bucket, [`${r}-gcs-endpoint`]: `${this.host}:${this.port}`, [`${r}-gcs-key`]: this.keyFile, [`${r}-gcs-key-type`]: "service", [`${r}-storage-ca-file`]: this.caFile };
+    return new GcsHttp(gcsSettings(this, bucket));
   }
 
   stop(): void {
@@ -131,6 +142,12 @@ export class GcsServer {
     const auth = req.headers.get("authorization") ?? "";
     const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
     if (token !== this.staticToken && !this.#tokens.has(token)) return gcsError(401, "Invalid Credentials");
+    if (url.pathname === "/storage/v1/b" && req.method === "POST") {
+      const { name } = (await req.json()) as { name: string };
+      if (this.#buckets.has(name)) return gcsError(409, "You already own this bucket. Please select another name.");
+      this.createBucket(name);
+      return json(200, { kind: "storage#bucket", name });
+    }
     const m = /^(\/upload)?\/storage\/v1\/b\/([^/]+)\/o(?:\/(.+))?$/.exec(url.pathname);
     if (!m) return gcsError(404, `no such API: ${req.method} ${url.pathname}`);
     const bucket = this.#buckets.get(decodeURIComponent(m[2]!));
@@ -259,4 +276,72 @@ export class GcsServer {
     }
     return this.#store(bucket, up.name, all);
   }
+}
+
+/**
+ * The server in a process of its own, for tests that run pgbunker or pgBackRest synchronously
+ * (a server in the test's own process could not answer while the test waits for them). The
+ * child prints its endpoint as one JSON line; buckets are made through the JSON API.
+ */
+export class GcsServerProcess implements GcsEndpoint {
+  readonly host = "127.0.0.1";
+  readonly port: number;
+  readonly dir: string;
+  readonly caFile: string;
+  readonly keyFile: string;
+  readonly staticToken: string;
+  readonly tlsKeyFile: string;
+  readonly tlsCertFile: string;
+  readonly upstreamPort: number;
+  readonly upstreamTls = true;
+  readonly #proc: ReturnType<typeof Bun.spawn>;
+
+  private constructor(proc: ReturnType<typeof Bun.spawn>, ep: GcsEndpoint) {
+    this.#proc = proc;
+    this.port = ep.port;
+    this.dir = ep.dir;
+    this.caFile = ep.caFile;
+    this.keyFile = ep.keyFile;
+    this.staticToken = ep.staticToken;
+    this.tlsKeyFile = ep.tlsKeyFile;
+    this.tlsCertFile = ep.tlsCertFile;
+    this.upstreamPort = ep.port;
+  }
+
+  static async start(): Promise<GcsServerProcess> {
+    const proc = Bun.spawn([process.execPath, import.meta.path], { stdout: "pipe", stderr: "inherit" });
+    const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+    let line = "";
+    while (!line.includes("\n")) {
+      const r = await reader.read();
+      if (r.done) throw new Error(`the GCS server process exited before it was ready (exit ${await proc.exited})`);
+      line += new TextDecoder().decode(r.value);
+    }
+    reader.releaseLock();
+    return new GcsServerProcess(proc, JSON.parse(line) as GcsEndpoint);
+  }
+
+  async createBucket(bucket: string): Promise<void> {
+    const res = await fetch(`https://${this.host}:${this.port}/storage/v1/b`, { method: "POST", headers: { authorization: `Bearer ${this.staticToken}`, "content-type": "application/json" }, body: JSON.stringify({ name: bucket }), tls: { ca: await Bun.file(this.caFile).text() } } as RequestInit);
+    if (res.status !== 200 && res.status !== 409) throw new Error(`bucket insert of '${bucket}' failed: HTTP ${res.status} ${await res.text()}`);
+  }
+
+  client(bucket: string): GcsHttp {
+    return new GcsHttp(gcsSettings(this, bucket));
+  }
+
+  async stop(): Promise<void> {
+    this.#proc.kill("SIGTERM");
+    await this.#proc.exited;
+  }
+}
+
+if (import.meta.main) {
+  const server = GcsServer.start();
+  const ep: GcsEndpoint = { host: server.host, port: server.port, dir: server.dir, caFile: server.caFile, keyFile: server.keyFile, staticToken: server.staticToken, tlsKeyFile: server.tlsKeyFile, tlsCertFile: server.tlsCertFile, upstreamPort: server.port, upstreamTls: true };
+  process.stdout.write(`${JSON.stringify(ep)}\n`);
+  process.on("SIGTERM", () => {
+    server.stop();
+    process.exit(0);
+  });
 }

@@ -5,9 +5,9 @@
  * serves them), are retried when transient (http/retry.ts) and fail at once, naming the
  * container, blob and HTTP status, when permanent.
  */
-import { err, type ErrorName, PgbError } from "../../common/error.ts";
-import { type RetryPolicy, timeout, TransientError, withRetry } from "../http/retry.ts";
-import { errorDetail, type FetchTls, send, tlsOptions } from "../http/transport.ts";
+import { err, type ErrorName, type PgbError } from "../../common/error.ts";
+import { withRetry } from "../http/retry.ts";
+import { errorDetail, type FetchTls, type HttpSettings, readBody, send, tlsOptions } from "../http/transport.ts";
 import { encodePath, queryString } from "../http/uri.ts";
 import { xmlText } from "../http/xml.ts";
 import { sharedKeyAuthorization } from "./sign.ts";
@@ -15,7 +15,7 @@ import { sharedKeyAuthorization } from "./sign.ts";
 /** The Blob service version spoken (pgBackRest 2.59.1 sends the same). */
 export const AZURE_VERSION = "2024-08-04";
 
-export interface AzureSettings {
+export interface AzureSettings extends HttpSettings {
   account: string;
   container: string;
   /** Blob service host (repoN-azure-endpoint): blob.core.windows.net by default. */
@@ -27,14 +27,6 @@ export interface AzureSettings {
   /** Shared Key (base64) or a SAS token, per keyType. */
   key: string;
   keyType: "shared" | "sas";
-  verifyTls: boolean;
-  caFile?: string;
-  caPath?: string;
-  /** A stalled request (no response, or no bytes) fails after this long. */
-  ioTimeoutMs?: number;
-  retry?: Partial<RetryPolicy>;
-  /** Names the repository in messages and hints ("repo1"). */
-  label?: string;
 }
 
 export interface AzureRequest {
@@ -86,13 +78,7 @@ export class AzureHttp {
   async requestText(req: AzureRequest): Promise<{ status: number; text: string; headers: Headers }> {
     return withRetry("Azure", this.settings.retry, async () => {
       const res = await this.#once(req);
-      try {
-        const ms = this.settings.ioTimeoutMs ?? 60_000;
-        return { status: res.status, text: await timeout(res.text(), ms, () => `${this.describe(req)}: no data within ${ms / 1000}s`), headers: res.headers };
-      } catch (e) {
-        if (e instanceof PgbError) throw e;
-        throw new TransientError(`${this.describe(req)}: response body lost: ${(e as Error).message}`);
-      }
+      return { status: res.status, text: await readBody(res, this.describe(req), this.settings.ioTimeoutMs ?? 60_000), headers: res.headers };
     });
   }
 

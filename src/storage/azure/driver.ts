@@ -4,7 +4,7 @@
  * Blob, Put Blob or Put Block + Put Block List). Block blobs only.
  */
 import { xmlAll, xmlText } from "../http/xml.ts";
-import { ObjectDriver, type ObjectPage, type PageQuery } from "../object/driver.ts";
+import { ObjectDriver, type ObjectDriverOptions, type ObjectPage, type PageQuery } from "../object/driver.ts";
 import { ObjectRead, rangeHeaders, unlessMissing } from "../object/read.ts";
 import type { ReadOptions, StorageRead, StorageWrite, WriteOptions } from "../storage.ts";
 import type { AzureHttp } from "./client.ts";
@@ -13,11 +13,7 @@ import { AzureWrite } from "./write.ts";
 /** pgBackRest's default block size for Azure: 4 MiB. */
 export const AZURE_DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 
-export interface AzureDriverOptions {
-  chunkSize?: number;
-  /** List Blobs page size (maxresults; tests use small pages to exercise the markers). */
-  listPageSize?: number;
-}
+export type AzureDriverOptions = ObjectDriverOptions;
 
 const seconds = (httpDate: string | null | undefined) => Math.floor(Date.parse(httpDate ?? "") / 1000) || 0;
 
@@ -36,12 +32,10 @@ export function parseBlobList(xml: string): ObjectPage {
 export class AzureDriver extends ObjectDriver {
   readonly service = "Azure";
   readonly client: AzureHttp;
-  readonly #chunkSize: number;
 
   constructor(client: AzureHttp, opts: AzureDriverOptions = {}) {
-    super(opts.listPageSize);
+    super(opts, AZURE_DEFAULT_CHUNK_SIZE);
     this.client = client;
-    this.#chunkSize = opts.chunkSize ?? AZURE_DEFAULT_CHUNK_SIZE;
   }
 
   protected where(key: string): string {
@@ -81,6 +75,6 @@ export class AzureDriver extends ObjectDriver {
   }
 
   protected writeObject(key: string, path: string, opts: WriteOptions): StorageWrite {
-    return new AzureWrite(this.client, key, path, this.#chunkSize, opts);
+    return new AzureWrite(this.client, key, path, this.chunkSize, opts);
   }
 }

@@ -3,13 +3,13 @@
  * /upload/storage/v1/…), each request carrying a bearer token (auth.ts). Transient failures are
  * retried (http/retry.ts); permanent ones fail at once naming the bucket, object and status.
  */
-import { err, type ErrorName, PgbError } from "../../common/error.ts";
-import { type RetryPolicy, timeout, TransientError, withRetry } from "../http/retry.ts";
-import { errorDetail, type FetchTls, send, tlsOptions } from "../http/transport.ts";
+import { err, type ErrorName, type PgbError } from "../../common/error.ts";
+import { withRetry } from "../http/retry.ts";
+import { errorDetail, type FetchTls, type HttpSettings, readBody, send, tlsOptions } from "../http/transport.ts";
 import { queryString, uriEncode } from "../http/uri.ts";
 import { GcsAuth, type GcsKeyType } from "./auth.ts";
 
-export interface GcsSettings {
+export interface GcsSettings extends HttpSettings {
   bucket: string;
   /** host[:port] of the JSON API (repoN-gcs-endpoint): storage.googleapis.com by default. */
   endpoint: string;
@@ -18,12 +18,6 @@ export interface GcsSettings {
   key?: string;
   /** Project billed for the requests (repoN-gcs-user-project). */
   userProject?: string;
-  verifyTls: boolean;
-  caFile?: string;
-  caPath?: string;
-  ioTimeoutMs?: number;
-  retry?: Partial<RetryPolicy>;
-  label?: string;
 }
 
 export interface GcsRequest {
@@ -68,14 +62,7 @@ export class GcsHttp {
   async requestJson<T>(req: GcsRequest): Promise<{ status: number; json: T; headers: Headers }> {
     return withRetry("GCS", this.settings.retry, async () => {
       const res = await this.#once(req);
-      let text: string;
-      try {
-        const ms = this.settings.ioTimeoutMs ?? 60_000;
-        text = await timeout(res.text(), ms, () => `${this.describe(req)}: no data within ${ms / 1000}s`);
-      } catch (e) {
-        if (e instanceof PgbError) throw e;
-        throw new TransientError(`${this.describe(req)}: response body lost: ${(e as Error).message}`);
-      }
+      const text = await readBody(res, this.describe(req), this.settings.ioTimeoutMs ?? 60_000);
       try {
         return { status: res.status, json: (text === "" ? {} : JSON.parse(text)) as T, headers: res.headers };
       } catch {

@@ -3,7 +3,7 @@
  * (object metadata, listing with page tokens, delete, ranged media download pinned to its
  * generation, media or resumable upload).
  */
-import { ObjectDriver, type ObjectPage, type PageQuery } from "../object/driver.ts";
+import { ObjectDriver, type ObjectDriverOptions, type ObjectPage, type PageQuery } from "../object/driver.ts";
 import { ObjectRead, rangeHeaders, unlessMissing } from "../object/read.ts";
 import type { ReadOptions, StorageRead, StorageWrite, WriteOptions } from "../storage.ts";
 import type { GcsHttp } from "./client.ts";
@@ -12,11 +12,7 @@ import { GcsWrite } from "./write.ts";
 /** pgBackRest's default chunk size for GCS: 4 MiB (a multiple of 256 KiB, as resumable uploads need). */
 export const GCS_DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 
-export interface GcsDriverOptions {
-  chunkSize?: number;
-  /** maxResults of a listing page (tests use small pages to exercise page tokens). */
-  listPageSize?: number;
-}
+export type GcsDriverOptions = ObjectDriverOptions;
 
 interface GcsObject {
   name: string;
@@ -29,12 +25,10 @@ const seconds = (iso: string | undefined) => Math.floor(Date.parse(iso ?? "") / 
 export class GcsDriver extends ObjectDriver {
   readonly service = "GCS";
   readonly client: GcsHttp;
-  readonly #chunkSize: number;
 
   constructor(client: GcsHttp, opts: GcsDriverOptions = {}) {
-    super(opts.listPageSize);
+    super(opts, GCS_DEFAULT_CHUNK_SIZE);
     this.client = client;
-    this.#chunkSize = opts.chunkSize ?? GCS_DEFAULT_CHUNK_SIZE;
   }
 
   protected where(key: string): string {
@@ -84,6 +78,6 @@ export class GcsDriver extends ObjectDriver {
   }
 
   protected writeObject(key: string, path: string, opts: WriteOptions): StorageWrite {
-    return new GcsWrite(this.client, key, path, this.#chunkSize, opts);
+    return new GcsWrite(this.client, key, path, this.chunkSize, opts);
   }
 }

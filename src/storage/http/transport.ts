@@ -8,8 +8,8 @@
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { err } from "../../common/error.ts";
-import { isTransientStatus, TransientError } from "./retry.ts";
+import { err, PgbError } from "../../common/error.ts";
+import { isTransientStatus, type RetryPolicy, timeout, TransientError } from "./retry.ts";
 import { xmlText } from "./xml.ts";
 
 export interface TlsSettings {
@@ -18,6 +18,13 @@ export interface TlsSettings {
   caPath?: string;
   /** Names the repository in messages and hints ("repo1"). */
   label?: string;
+}
+
+/** What every HTTP driver's settings have besides its own. */
+export interface HttpSettings extends TlsSettings {
+  /** A stalled request (no response, or no bytes) fails after this long. */
+  ioTimeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
 }
 
 export interface FetchTls {
@@ -80,6 +87,16 @@ export async function send(req: SendInput, accept: readonly number[] = []): Prom
     throw new TransientError(`${req.what}: HTTP ${res.status}${errorDetail(text)}`);
   }
   return { res, ok: false };
+}
+
+/** A response's whole body as text; a stall (io-timeout) or a lost connection is transient. */
+export async function readBody(res: Response, what: string, timeoutMs: number): Promise<string> {
+  try {
+    return await timeout(res.text(), timeoutMs, () => `${what}: no data within ${timeoutMs / 1000}s`);
+  } catch (e) {
+    if (e instanceof PgbError) throw e;
+    throw new TransientError(`${what}: response body lost: ${(e as Error).message}`);
+  }
 }
 
 /**

@@ -54,16 +54,25 @@ function entry(name: string, type: StorageInfo["type"], size: number, mtime: num
   return { name, type, size, mtime, mode: type === "path" ? PATH_MODE : FILE_MODE, uid: 0, gid: 0 };
 }
 
+export interface ObjectDriverOptions {
+  /** Upload part/block/chunk size (repoN-storage-upload-chunk-size): the memory each upload holds. */
+  chunkSize?: number;
+  /** Listing page size (tests use small pages to exercise continuation). */
+  listPageSize?: number;
+}
+
 export abstract class ObjectDriver implements StorageDriver {
   // An object is durable once its upload completes: a tree needs no sync after (syncTree is a
   // no-op that holds), and there is nothing to rename, link or truncate.
   readonly features: StorageFeatures = { link: false, pathSync: false, owner: false, hardLink: false, truncate: false, syncTree: true, move: false, path: false, attributes: false };
   /** "S3", "Azure", "GCS": in messages. */
   abstract readonly service: string;
+  protected readonly chunkSize: number;
   readonly #pageSize: number | undefined;
 
-  constructor(pageSize?: number) {
-    this.#pageSize = pageSize;
+  constructor(opts: ObjectDriverOptions, defaultChunkSize: number) {
+    this.chunkSize = opts.chunkSize ?? defaultChunkSize;
+    this.#pageSize = opts.listPageSize;
   }
 
   /** "key 'k' in bucket 'b'": where a key is, for messages. */

@@ -9,13 +9,13 @@
  * multipart upload it started, and it hides the HTTP status that decides "retry" from "fail now".
  */
 import { err, type ErrorName, PgbError } from "../../common/error.ts";
-import { type RetryPolicy, timeout, TransientError, withRetry } from "../http/retry.ts";
-import { errorDetail, type FetchTls, send, tlsOptions } from "../http/transport.ts";
+import { withRetry } from "../http/retry.ts";
+import { errorDetail, type FetchTls, type HttpSettings, readBody, send, tlsOptions } from "../http/transport.ts";
 import { encodePath, queryString } from "../http/uri.ts";
 import { type Credentials, EMPTY_SHA256, sha256Hex, signRequest } from "./sign.ts";
 import { xmlText } from "../http/xml.ts";
 
-export interface S3Settings {
+export interface S3Settings extends HttpSettings {
   bucket: string;
   /** Endpoint host name (repoN-s3-endpoint): in the Host header and, host style, after the bucket. */
   endpoint: string;
@@ -25,16 +25,8 @@ export interface S3Settings {
   region: string;
   uriStyle: "host" | "path";
   credentials: Credentials;
-  verifyTls: boolean;
-  caFile?: string;
-  caPath?: string;
   /** SSE-KMS key for new objects (repoN-s3-kms-key-id). */
   kmsKeyId?: string;
-  /** A stalled request (no response, or no bytes) fails after this long. */
-  ioTimeoutMs?: number;
-  retry?: Partial<RetryPolicy>;
-  /** Names the repository in messages and hints ("repo1"). */
-  label?: string;
 }
 
 export interface S3Request {
@@ -86,12 +78,7 @@ export class S3Http {
   async requestText(req: S3Request): Promise<{ status: number; text: string; headers: Headers }> {
     return withRetry("S3", this.settings.retry, async () => {
       const res = await this.#once(req);
-      try {
-        return { status: res.status, text: await this.#withTimeout(res.text(), req), headers: res.headers };
-      } catch (e) {
-        if (e instanceof PgbError) throw e;
-        throw new TransientError(`${this.describe(req)}: response body lost: ${(e as Error).message}`);
-      }
+      return { status: res.status, text: await readBody(res, this.describe(req), this.settings.ioTimeoutMs ?? 60_000), headers: res.headers };
     });
   }
 
@@ -131,11 +118,6 @@ export class S3Http {
       hint = `check ${this.#opt("s3-region")}, ${this.#opt("s3-endpoint")} and ${this.#opt("s3-uri-style")}.`;
     }
     return err(kind, what, hint);
-  }
-
-  /** Fail a body read that stalls longer than io-timeout (a silent peer). */
-  #withTimeout<T>(p: Promise<T>, req: S3Request): Promise<T> {
-    return timeout(p, this.settings.ioTimeoutMs ?? 60_000, () => `${this.describe(req)}: no data within ${(this.settings.ioTimeoutMs ?? 60_000) / 1000}s`);
   }
 
   /** Create the bucket (tests, and `repo-create`-like setups); an existing one owned by us is fine. */

@@ -4,7 +4,7 @@
  */
 import { err } from "../../common/error.ts";
 import { xmlEncode, xmlText } from "../http/xml.ts";
-import { ObjectDriver, type ObjectPage, type PageQuery } from "../object/driver.ts";
+import { ObjectDriver, type ObjectDriverOptions, type ObjectPage, type PageQuery } from "../object/driver.ts";
 import type { ReadOptions, StorageRead, StorageWrite, WriteOptions } from "../storage.ts";
 import type { S3Http } from "./client.ts";
 import { listPage } from "./list.ts";
@@ -16,21 +16,15 @@ export const DEFAULT_CHUNK_SIZE = 5 * 1024 * 1024;
 /** DeleteObjects takes at most 1000 keys a request. */
 const DELETE_BATCH = 1000;
 
-export interface S3DriverOptions {
-  chunkSize?: number;
-  /** ListObjectsV2 page size (tests use small pages to exercise pagination). */
-  listPageSize?: number;
-}
+export type S3DriverOptions = ObjectDriverOptions;
 
 export class S3Driver extends ObjectDriver {
   readonly service = "S3";
   readonly client: S3Http;
-  readonly #chunkSize: number;
 
   constructor(client: S3Http, opts: S3DriverOptions = {}) {
-    super(opts.listPageSize);
+    super(opts, DEFAULT_CHUNK_SIZE);
     this.client = client;
-    this.#chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   }
 
   protected where(key: string): string {
@@ -53,7 +47,7 @@ export class S3Driver extends ObjectDriver {
   }
 
   protected writeObject(key: string, path: string, opts: WriteOptions): StorageWrite {
-    return new S3Write(this.client, key, path, this.#chunkSize, opts);
+    return new S3Write(this.client, key, path, this.chunkSize, opts);
   }
 
   protected async deleteKey(key: string): Promise<void> {
