@@ -5,7 +5,8 @@
  * in memory, over HTTPS with a harness-made certificate:
  * - OAuth: POST /token exchanges a service account's JWT (RS256, checked against the key pair
  *   made here: issuer, audience, expiry, scope) for an access token; a static token works too;
- *   every other request needs a valid bearer token (401 otherwise);
+ *   every other request needs a valid bearer token (401 otherwise), but for the chunks of an
+ *   open resumable session, which its upload id authorizes;
  * - objects: metadata GET, media GET (alt=media, Range, generation), DELETE, listing (prefix,
  *   delimiter, maxResults, pageToken), media uploads, resumable uploads (session, chunks with
  *   Content-Range answered 308 until the last, cancel with DELETE);
@@ -141,7 +142,9 @@ export class GcsServer implements GcsEndpoint {
     if (url.pathname === "/token" && req.method === "POST") return this.#token(await req.text());
     const auth = req.headers.get("authorization") ?? "";
     const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
-    if (token !== this.staticToken && !this.#tokens.has(token)) return gcsError(401, "Invalid Credentials");
+    // As GCS: a resumable session's id is its credential (pgBackRest sends its chunks without a token).
+    const session = (req.method === "PUT" || req.method === "DELETE") && this.#uploads.has(url.searchParams.get("upload_id") ?? "");
+    if (!session && token !== this.staticToken && !this.#tokens.has(token)) return gcsError(401, "Invalid Credentials");
     if (url.pathname === "/storage/v1/b" && req.method === "POST") {
       const { name } = (await req.json()) as { name: string };
       if (this.#buckets.has(name)) return gcsError(409, "You already own this bucket. Please select another name.");
