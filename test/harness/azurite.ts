@@ -42,7 +42,8 @@ export class Azurite {
   private constructor(dir: string, port: number) {
     this.dir = dir;
     this.port = port;
-    const cert = makeCertificate(dir, "azurite");
+    // The account host name too, for host-style URIs (ACCOUNT.localhost, connected to 127.0.0.1).
+    const cert = makeCertificate(dir, "azurite", [`${AZURE_ACCOUNT}.localhost`]);
     this.caFile = cert.caFile;
     this.tlsKeyFile = cert.keyFile;
     this.tlsCertFile = cert.certFile;

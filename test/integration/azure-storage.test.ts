@@ -93,6 +93,13 @@ describe("azure driver", () => {
     expect(missing.hints.join(" ")).toContain("repo1-azure-container");
   }, 60_000);
 
+  test("host-style URIs (ACCOUNT.endpoint) through repo-storage-host reach the same container as path style", async () => {
+    const { storage: s, client } = await fresh();
+    const hostStyle = new AzureHttp({ ...client.settings, uriStyle: "host", endpoint: "localhost", connectHost: "127.0.0.1" });
+    await new Storage(new AzureDriver(hostStyle), "/repo/prefix").put("via-host-style", "hello");
+    expect(new TextDecoder().decode((await s.get("via-host-style"))!)).toBe("hello");
+  }, 60_000);
+
   test("TLS: without the CA the endpoint is refused with a hint; verify-tls=n accepts it", async () => {
     const { client } = await fresh();
     const e = await failure(new Storage(new AzureDriver(new AzureHttp({ ...client.settings, caFile: undefined, label: "repo1" })), "/p").put("f", "x"));

@@ -78,6 +78,31 @@ describe("gcs driver", () => {
     expect(new TextDecoder().decode((await s.get("t"))!)).toBe("by token");
   });
 
+  test("repo-gcs-key-type=auto: the token comes from the metadata server (GCE_METADATA_HOST), asked with Metadata-Flavor", async () => {
+    const { client } = fresh();
+    const asked: string[] = [];
+    const metadata = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: (req) => {
+        asked.push(`${new URL(req.url).pathname} ${req.headers.get("metadata-flavor")}`);
+        return Response.json({ access_token: gcs.staticToken, expires_in: 3599, token_type: "Bearer" });
+      },
+    });
+    const saved = process.env.GCE_METADATA_HOST;
+    process.env.GCE_METADATA_HOST = `127.0.0.1:${metadata.port}`;
+    try {
+      const s = new Storage(new GcsDriver(new GcsHttp({ ...client.settings, keyType: "auto", key: undefined })), "/p");
+      await s.put("auto", "by the instance's account");
+      expect(new TextDecoder().decode((await s.get("auto"))!)).toBe("by the instance's account");
+      expect(asked).toEqual(["/computeMetadata/v1/instance/service-accounts/default/token Google"]);
+    } finally {
+      if (saved === undefined) delete process.env.GCE_METADATA_HOST;
+      else process.env.GCE_METADATA_HOST = saved;
+      metadata.stop(true);
+    }
+  });
+
   test("permanent errors fail at once: a wrong token (401), a key the server does not know, a missing bucket", async () => {
     const { client, bucket } = fresh();
     const started = Date.now();
