@@ -107,7 +107,8 @@ export class AzureHttp {
     let hint: string | undefined;
     if (code === "ContainerNotFound") {
       kind = "PathMissingError";
-      hint = `create container '${this.container}' in account '${this.settings.account}' or correct ${this.#opt("azure-container")}.`;
+      // The account is a secret to pgBackRest (secure): not named here.
+      hint = `create container '${this.container}' or correct ${this.#opt("azure-container")}.`;
     } else if (res.status === 403) {
       kind = "AccessError";
       hint = `check ${this.#opt("azure-account")}, ${this.#opt("azure-key")} and ${this.#opt("azure-key-type")} (${this.settings.keyType}).`;
