@@ -16,6 +16,7 @@
 import { createHash, createVerify, generateKeyPairSync, randomBytes } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { concatBytes } from "../../src/common/bytes.ts";
 import { GcsHttp, type GcsSettings } from "../../src/storage/gcs/client.ts";
 import { tempDir } from "./cluster.ts";
 import type { ProxyTarget } from "./fault-proxy.ts";
@@ -271,13 +272,7 @@ export class GcsServer implements GcsEndpoint {
     }
     if (Number(cr[3]) !== up.received) return gcsError(400, `total ${cr[3]} but ${up.received} bytes received`);
     this.#uploads.delete(id);
-    const all = new Uint8Array(up.received);
-    let pos = 0;
-    for (const p of up.parts) {
-      all.set(p, pos);
-      pos += p.byteLength;
-    }
-    return this.#store(bucket, up.name, all);
+    return this.#store(bucket, up.name, concatBytes(up.parts));
   }
 }
 
