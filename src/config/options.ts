@@ -136,11 +136,6 @@ const CONFIG_LOCATION_NOTE = [
 /** What a remote reads when repoN-/pgN-host-config* are not set: its own default location. */
 const REMOTE_CONFIG_TEXT = "(default: the remote host's own default location, see 'pgbunker help check config')";
 
-/** Azure managed identities need Azure's instance metadata service, which pgbunker does not call yet. */
-const AZURE_AUTO_REFUSED = {
-  why: "pgbunker does not fetch Azure managed-identity tokens yet",
-  hint: "use repo-azure-key-type=shared with the account key, or sas with a shared access signature, in repo-azure-key.",
-};
 /** Keeps each entry's literal name, type and allowed values, from which OptionKey and the getters' value types are derived. */
 const o = <const D extends OptionDef>(def: D): D => def;
 
@@ -282,7 +277,7 @@ const TABLE = [
   o({ name: "repo-azure-container", type: "string", indexed: "repo", section: "global", commands: REPO, summary: "Azure container holding the repository." }),
   o({ name: "repo-azure-endpoint", type: "string", default: "blob.core.windows.net", indexed: "repo", section: "global", commands: REPO, summary: "Azure blob service endpoint (account.endpoint with uri-style host)." }),
   o({ name: "repo-azure-key", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Azure shared key (base64) or shared access signature, per repo-azure-key-type." }),
-  o({ name: "repo-azure-key-type", type: "enum", default: "shared", allow: ["shared", "sas", "auto"], refused: { auto: AZURE_AUTO_REFUSED }, indexed: "repo", section: "global", commands: REPO, summary: "Azure authorization: shared key or sas (auto, managed identities, is refused)." }),
+  o({ name: "repo-azure-key-type", type: "enum", default: "shared", allow: ["shared", "sas", "auto"], indexed: "repo", section: "global", commands: REPO, summary: "Azure authorization: shared key or sas (auto, managed identities, is refused)." }),
   o({ name: "repo-azure-uri-style", type: "enum", default: "host", allow: ["host", "path"], indexed: "repo", section: "global", commands: REPO, summary: "host: account.endpoint/container; path: endpoint/account/container (Azurite)." }),
   // ---- GCS repositories (repoN-type=gcs; repoN-path is the object name prefix) ---------------
   o({ name: "repo-gcs-bucket", type: "string", indexed: "repo", section: "global", commands: REPO, summary: "GCS bucket holding the repository." }),

@@ -1,7 +1,8 @@
 /**
  * repoN-type=azure: the repoN-azure-* and repoN-storage-* options → the Azure driver's settings,
- * checked once with errors that name the option to set (key-type auto is refused by the table).
+ * checked once with errors that name the option to set.
  */
+import { err } from "../../common/error.ts";
 import type { Config } from "../../config/parse.ts";
 import type { AzureSettings } from "../../storage/azure/client.ts";
 import { repoOptions } from "./storage-object.ts";
@@ -14,6 +15,14 @@ export interface AzureSpec {
 
 export function azureSpec(cfg: Config, index: number): AzureSpec {
   const r = repoOptions(cfg, index, "azure");
+  const keyType = r.str("azure-key-type") ?? "shared";
+  // Managed identities need Azure's instance metadata service, which pgbunker does not call yet.
+  if (keyType === "auto")
+    throw err(
+      "FeatureNotSupportedError",
+      `${r.name("azure-key-type")}=auto is not supported by pgbunker yet: it fetches managed-identity tokens from Azure's instance metadata service`,
+      `use ${r.name("azure-key-type")}=shared with the account key, or sas with a shared access signature, in ${r.name("azure-key")}.`,
+    );
   const account = r.need("azure-account");
   const container = r.need("azure-container");
   const key = r.need("azure-key");
@@ -23,7 +32,7 @@ export function azureSpec(cfg: Config, index: number): AzureSpec {
       account,
       container,
       key,
-      keyType: r.str("azure-key-type") === "sas" ? "sas" : "shared",
+      keyType: keyType === "sas" ? "sas" : "shared",
       endpoint: r.str("azure-endpoint") ?? "blob.core.windows.net",
       uriStyle: r.str("azure-uri-style") === "path" ? "path" : "host",
     },

@@ -29,8 +29,9 @@ test("azure: the account and key are secure (refused on the command line); a mis
   const e = await failure(Promise.resolve().then(() => azureSpec(cfgOf(AZ.filter((l) => !l.includes("container"))), 1)));
   expect(e.kind).toBe("OptionRequiredError");
   expect(e.message).toContain("repo1-azure-container");
-  const auto = await failure(Promise.resolve().then(() => cfgOf([...AZ, "repo1-azure-key-type=auto"])));
+  const auto = await failure(Promise.resolve().then(() => azureSpec(cfgOf([...AZ, "repo1-azure-key-type=auto"]), 1)));
   expect(auto.kind).toBe("FeatureNotSupportedError");
+  expect(auto.message).toContain("repo1-azure-key-type=auto");
 });
 
 test("gcs defaults: storage.googleapis.com, service key; token and auto key types; chunk sizes in 256KiB steps", async () => {
