@@ -3,7 +3,8 @@
 #   Debian: PostgreSQL 15 (server + client tools), pgbackrest (compatibility oracle), openssh-server
 #   (remote tests), Ceph's RADOS Gateway with one monitor and OSD (the S3 engine of the S3 tests),
 #   lz4/zstd/bzip2 libraries and tools, gcc, libxxhash (block checksums), strace (fault injection
-#   in the kill tests), faketime (clock-skew tests); npm: bun, postgres, ssh2, and the
+#   in the kill tests), faketime (clock-skew tests); npm: bun, postgres, ssh2, azurite (the Azure
+#   engine of the Azure tests, run by node), and the
 #   PostgreSQL majors 10-18 used by the version tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -244,7 +244,7 @@ const TABLE = [
   o({ name: "repo-retention-full", type: "integer", range: [1, 9999999], indexed: "repo", section: "global", commands: ["backup", "expire", "verify"], summary: "Full backups to keep (count) or days to keep them (time).", deprecated: ["retention-full"] }),
   o({ name: "repo-retention-full-type", type: "enum", default: "count", allow: ["count", "time"], indexed: "repo", section: "global", commands: ["backup", "expire", "verify"], summary: "How repo-retention-full is counted." }),
   o({ name: "repo-retention-history", type: "integer", range: [0, 9999999], indexed: "repo", section: "global", commands: ["backup", "expire"], summary: "Days of backup.history manifests to keep." }),
-  o({ name: "repo-type", type: "enum", default: "posix", allow: ["azure", "cifs", "gcs", "posix", "s3", "sftp"], indexed: "repo", section: "global", commands: REPO, summary: "Repository storage type (posix, cifs, s3 and sftp supported)." }),
+  o({ name: "repo-type", type: "enum", default: "posix", allow: ["azure", "cifs", "gcs", "posix", "s3", "sftp"], indexed: "repo", section: "global", commands: REPO, summary: "Repository storage type: posix, cifs, s3, azure, gcs or sftp." }),
   o({ name: "repo-sftp-host", type: "string", indexed: "repo", section: "global", commands: REPO, summary: "SFTP server holding the repository (repo-type=sftp; required)." }),
   o({ name: "repo-sftp-host-port", type: "integer", default: "22", range: [1, 65535], indexed: "repo", section: "global", commands: REPO, summary: "SSH port of the SFTP server." }),
   o({ name: "repo-sftp-host-user", type: "string", indexed: "repo", section: "global", commands: REPO, summary: "User on the SFTP server that owns the repository (required)." }),
@@ -271,18 +271,20 @@ const TABLE = [
   o({ name: "repo-storage-port", type: "integer", default: "443", range: [1, 65535], indexed: "repo", section: "global", commands: REPO, summary: "Object store port.", deprecated: ["repo-azure-port", "repo-s3-port"] }),
   o({ name: "repo-storage-ca-file", type: "path", indexed: "repo", section: "global", commands: REPO, summary: "CA certificate file (PEM) that verifies the object store.", deprecated: ["repo-azure-ca-file", "repo-s3-ca-file"] }),
   o({ name: "repo-storage-ca-path", type: "path", indexed: "repo", section: "global", commands: REPO, summary: "Directory of CA certificates that verify the object store.", deprecated: ["repo-azure-ca-path", "repo-s3-ca-path"] }),
-  o({ name: "repo-storage-upload-chunk-size", type: "size", range: [64 * KiB, 5 * GiB], indexed: "repo", section: "global", commands: REPO, summary: "Part size of multipart uploads, and the memory each upload holds (S3 default 5MiB)." }),
-  ...(["repo-azure-account", "repo-azure-container", "repo-azure-endpoint", "repo-azure-key", "repo-azure-key-type", "repo-azure-uri-style", "repo-gcs-bucket", "repo-gcs-endpoint", "repo-gcs-key", "repo-gcs-key-type"] as const).map((name) =>
-    o({
-      name,
-      type: "string",
-      indexed: "repo",
-      section: "global",
-      commands: REPO,
-      secure: /-key$/.test(name),
-      summary: "Azure/GCS setting (those stores are not supported yet; accepted so pgBackRest configs parse).",
-    }),
-  ),
+  o({ name: "repo-storage-upload-chunk-size", type: "size", range: [64 * KiB, 5 * GiB], indexed: "repo", section: "global", commands: REPO, summary: "Part, block or chunk size of uploads, and the memory each upload holds (default: s3 5MiB, azure and gcs 4MiB)." }),
+  // ---- Azure Blob repositories (repoN-type=azure; repoN-path is the blob name prefix) ---------
+  o({ name: "repo-azure-account", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Azure storage account holding the repository." }),
+  o({ name: "repo-azure-container", type: "string", indexed: "repo", section: "global", commands: REPO, summary: "Azure container holding the repository." }),
+  o({ name: "repo-azure-endpoint", type: "string", default: "blob.core.windows.net", indexed: "repo", section: "global", commands: REPO, summary: "Azure blob service endpoint (account.endpoint with uri-style host)." }),
+  o({ name: "repo-azure-key", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Azure shared key (base64) or shared access signature, per repo-azure-key-type." }),
+  o({ name: "repo-azure-key-type", type: "enum", default: "shared", allow: ["shared", "sas", "auto"], indexed: "repo", section: "global", commands: REPO, summary: "Azure authorization: shared key or sas (auto, managed identities, is refused)." }),
+  o({ name: "repo-azure-uri-style", type: "enum", default: "host", allow: ["host", "path"], indexed: "repo", section: "global", commands: REPO, summary: "host: account.endpoint/container; path: endpoint/account/container (Azurite)." }),
+  // ---- GCS repositories (repoN-type=gcs; repoN-path is the object name prefix) ---------------
+  o({ name: "repo-gcs-bucket", type: "string", indexed: "repo", section: "global", commands: REPO, summary: "GCS bucket holding the repository." }),
+  o({ name: "repo-gcs-endpoint", type: "string", default: "storage.googleapis.com", indexed: "repo", section: "global", commands: REPO, summary: "GCS endpoint host[:port] (JSON API)." }),
+  o({ name: "repo-gcs-key", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "GCS service account key file (key-type service) or access token (key-type token)." }),
+  o({ name: "repo-gcs-key-type", type: "enum", default: "service", allow: ["service", "token", "auto"], indexed: "repo", section: "global", commands: REPO, summary: "GCS authorization: service key file (signed JWT), token, or auto (the instance's service account from the metadata server)." }),
+  o({ name: "repo-gcs-user-project", type: "string", indexed: "repo", section: "global", commands: REPO, summary: "GCS project billed for requests (requester pays buckets)." }),
 
   // ---- restore -------------------------------------------------------------------------------
   o({ name: "archive-mode", type: "enum", default: "preserve", allow: ["off", "preserve"], section: "global", commands: ["restore"], summary: "Keep archive_mode as it was, or turn it off in the restored cluster." }),

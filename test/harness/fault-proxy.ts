@@ -1,8 +1,9 @@
 /**
- * A fault-injecting TCP proxy in front of the RGW harness: real sockets, real TLS. It terminates
- * TLS with the gateway's own certificate (signed by the harness CA, so clients verify it as they
- * would the gateway) and relays the bytes, untouched, to the gateway's plain HTTP port; the
- * signed Host header is the one the client sent, so signatures stay valid.
+ * A fault-injecting TCP proxy in front of an object-store harness (RGW, Azurite, the GCS server):
+ * real sockets, real TLS. It terminates TLS with the engine's own certificate (signed by the
+ * harness CA, so clients verify it as they would the engine) and relays the bytes, untouched, to
+ * the engine's port (plain HTTP, or TLS again for an engine that serves only HTTPS); the signed
+ * Host header is the one the client sent, so signatures stay valid.
  *
  * Faults are armed for the next connections or bytes:
  * - failNext(n): the next n connections answer their first request with HTTP 503 SlowDown and close;
@@ -18,8 +19,17 @@
  * Arming a fault first drops the connections open now, so the client's next request opens a new one.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import type { Rgw } from "./rgw.ts";
+
+/** What the proxy stands in front of. */
+export interface ProxyTarget {
+  /** The engine's TLS key and certificate (PEM files), which the proxy presents. */
+  readonly tlsKeyFile: string;
+  readonly tlsCertFile: string;
+  /** Where the proxy relays to, on 127.0.0.1. */
+  readonly upstreamPort: number;
+  /** The upstream port speaks TLS (its certificate is not checked: it is the harness's own). */
+  readonly upstreamTls?: boolean;
+}
 
 interface Conn {
   client: Bun.Socket<Conn>;
@@ -66,17 +76,17 @@ export class FaultProxy {
   #hold = false;
   readonly #held: Conn[] = [];
   #pause: { left: number; hit: () => void } | undefined;
-  readonly #upstreamPort: number;
+  readonly #target: ProxyTarget;
   readonly #conns = new Set<Conn>();
   readonly #server: Bun.TCPSocketListener<Conn>;
 
-  private constructor(rgw: Rgw) {
+  private constructor(target: ProxyTarget) {
     const self = this;
-    this.#upstreamPort = rgw.httpPort;
+    this.#target = target;
     this.#server = Bun.listen<Conn>({
       hostname: "127.0.0.1",
       port: 0,
-      tls: { key: readFileSync(join(rgw.dir, "rgw.key"), "utf8"), cert: readFileSync(join(rgw.dir, "rgw.crt"), "utf8") },
+      tls: { key: readFileSync(target.tlsKeyFile, "utf8"), cert: readFileSync(target.tlsCertFile, "utf8") },
       socket: {
         open(client) {
           const c: Conn = { client, early: [], toClient: [], toUpstream: [], mode: "relay", answered: false, closed: false, paused: false, held: [] };
@@ -152,7 +162,8 @@ export class FaultProxy {
     const self = this;
     void Bun.connect<Conn>({
       hostname: "127.0.0.1",
-      port: self.#upstreamPort,
+      port: self.#target.upstreamPort,
+      tls: self.#target.upstreamTls ? { rejectUnauthorized: false } : undefined,
       data: c,
       socket: {
         open(up) {
@@ -176,8 +187,8 @@ export class FaultProxy {
     }).catch(() => self.#close(c));
   }
 
-  static start(rgw: Rgw): FaultProxy {
-    return new FaultProxy(rgw);
+  static start(target: ProxyTarget): FaultProxy {
+    return new FaultProxy(target);
   }
 
   #relay(c: Conn, chunk: Uint8Array): void {

@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { S3Http } from "../../src/storage/s3/client.ts";
 import { freePort, tempDir } from "./cluster.ts";
+import { makeCertificate } from "./test-certificate.ts";
 
 const ACCESS_KEY = "pgbunkertestkey";
 const SECRET_KEY = "pgbunkertestsecret0123456789";
@@ -39,6 +40,9 @@ export class Rgw {
   readonly region = RGW_REGION;
   /** The CA that signed the gateway's certificate (PEM). */
   readonly caFile: string;
+  /** For the fault proxy (fault-proxy.ts): the gateway's TLS identity and its plain HTTP port. */
+  readonly tlsKeyFile: string;
+  readonly tlsCertFile: string;
   readonly #conf: string;
 
   private constructor(dir: string, monPort: number, httpPort: number, httpsPort: number) {
@@ -47,6 +51,8 @@ export class Rgw {
     this.httpPort = httpPort;
     this.httpsPort = httpsPort;
     this.caFile = join(dir, "ca.pem");
+    this.tlsKeyFile = join(dir, "rgw.key");
+    this.tlsCertFile = join(dir, "rgw.crt");
     this.#conf = join(dir, "ceph.conf");
   }
 
@@ -156,14 +162,7 @@ export class Rgw {
 
   /** A CA, and a certificate for 127.0.0.1/localhost it signs (the gateway's, key and cert in one file). */
   #makeCertificates(): void {
-    const d = this.dir;
-    const ssl = (args: string[]) => run(["openssl", ...args], "openssl");
-    ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pgbunker test CA", "-keyout", join(d, "ca.key"), "-out", this.caFile]);
-    ssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", join(d, "rgw.key"), "-out", join(d, "rgw.csr")]);
-    // DNS:127.0.0.1 too: pgBackRest matches the host only against DNS names (and the CN).
-    writeFileSync(join(d, "rgw.ext"), "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost\n");
-    ssl(["x509", "-req", "-in", join(d, "rgw.csr"), "-CA", this.caFile, "-CAkey", join(d, "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", join(d, "rgw.ext"), "-out", join(d, "rgw.crt")]);
-    writeFileSync(join(d, "rgw.pem"), readFileSync(join(d, "rgw.key"), "utf8") + readFileSync(join(d, "rgw.crt"), "utf8"));
+    makeCertificate(this.dir, "rgw");
   }
 
   async #waitReady(): Promise<void> {
@@ -177,6 +176,10 @@ export class Rgw {
       if (Date.now() > deadline) throw new Error(`radosgw did not answer on port ${this.httpPort} within 90s:\n${this.log()}`);
       await Bun.sleep(200);
     }
+  }
+
+  get upstreamPort(): number {
+    return this.httpPort;
   }
 
   /** The tail of the gateway's log (for failure messages). */

@@ -2,17 +2,23 @@
  * Storage handed out by role, as commands need it: the repository (repoN-path, or a repository
  * host over SSH), a PostgreSQL data directory (pgN-path, or a database host), the spool for
  * asynchronous archiving. Commands never construct drivers themselves, so adding a transport
- * (remote, s3, sftp) changes only this file.
+ * (remote, s3, azure, gcs, sftp) changes only this file.
  */
 import { err } from "../../common/error.ts";
 import type { Config } from "../../config/parse.ts";
 import { posix } from "../../storage/posix/posix.ts";
+import { AzureHttp } from "../../storage/azure/client.ts";
+import { AzureDriver } from "../../storage/azure/driver.ts";
+import { GcsHttp } from "../../storage/gcs/client.ts";
+import { GcsDriver } from "../../storage/gcs/driver.ts";
 import { S3Http } from "../../storage/s3/client.ts";
 import { S3Driver } from "../../storage/s3/driver.ts";
 import { Storage } from "../../storage/storage.ts";
 import type { RemoteTarget } from "../../protocol/connection.ts";
 import type { SshTarget } from "../../protocol/ssh.ts";
 import { openRemote, remoteSpec, remoteTarget } from "./remote-factory.ts";
+import { type AzureSpec, azureSpec } from "./storage-azure.ts";
+import { type GcsSpec, gcsSpec } from "./storage-gcs.ts";
 import { type S3Spec, s3Spec } from "./storage-s3.ts";
 import { sftpTarget, warnUnchecked } from "./sftp.ts";
 
@@ -30,20 +36,22 @@ export interface RepoStorageOptions {
 export type StorageSpec =
   | { kind: "posix"; base: string; readOnly?: boolean; role?: string }
   | { kind: "s3"; base: string; readOnly?: boolean; s3: S3Spec }
+  | { kind: "azure"; base: string; readOnly?: boolean; azure: AzureSpec }
+  | { kind: "gcs"; base: string; readOnly?: boolean; gcs: GcsSpec }
   | { kind: "remote"; role: "repo" | "pg"; index: number; readOnly?: boolean; [key: string]: unknown }
   | { kind: "sftp"; base: string; target: SshTarget; timeout: number; readOnly?: boolean };
 
-/** The repository's storage type: posix (cifs is posix), s3 or sftp; azure and gcs are refused. */
-function repoType(cfg: Config, index: number): "posix" | "s3" | "sftp" {
+/** The repository's storage type: posix (cifs is posix), s3, azure, gcs or sftp. */
+function repoType(cfg: Config, index: number): "posix" | "s3" | "azure" | "gcs" | "sftp" {
   const type = cfg.get(`repo${index}-type`);
-  if (type === "s3") return "s3";
+  if (type === "s3" || type === "azure" || type === "gcs") return type;
   if (type === "sftp") {
     if (repoIsRemote(cfg, index))
       throw err("OptionInvalidError", `repo${index}-host and repo${index}-type=sftp cannot be used together`, `reach the SFTP server from this host (remove repo${index}-host), or make the repository host's repository posix.`);
     return "sftp";
   }
   if (type !== "posix" && type !== "cifs")
-    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker yet`, "use a posix (or cifs), s3 or sftp repository, locally or on a repository host over SSH.");
+    throw err("FeatureNotSupportedError", `repo${index}-type=${type} is not supported by pgbunker`, "use a posix (or cifs), s3, azure, gcs or sftp repository, locally or on a repository host over SSH.");
   return "posix";
 }
 
@@ -53,6 +61,14 @@ function repoPath(cfg: Config, index: number): string {
 
 function openS3(base: string, spec: S3Spec, readOnly?: boolean): Storage {
   return new Storage(new S3Driver(new S3Http(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
+}
+
+function openAzure(base: string, spec: AzureSpec, readOnly?: boolean): Storage {
+  return new Storage(new AzureDriver(new AzureHttp(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
+}
+
+function openGcs(base: string, spec: GcsSpec, readOnly?: boolean): Storage {
+  return new Storage(new GcsDriver(new GcsHttp(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
 }
 
 /** An SFTP repository's description (for the command's own storage and for each worker's). */
@@ -87,6 +103,8 @@ export async function storageRepo(cfg: Config, opts: RepoStorageOptions = {}): P
     return openRemote(remoteTarget(cfg, "repo", index), opts.readOnly ?? false);
   }
   if (type === "s3") return openS3(repoPath(cfg, index), s3Spec(cfg, index), opts.readOnly);
+  if (type === "azure") return openAzure(repoPath(cfg, index), azureSpec(cfg, index), opts.readOnly);
+  if (type === "gcs") return openGcs(repoPath(cfg, index), gcsSpec(cfg, index), opts.readOnly);
   return new Storage(posix, repoPath(cfg, index), { readOnly: opts.readOnly, role: "repository" });
 }
 
@@ -118,7 +136,10 @@ export function storageSpec(cfg: Config, role: "repo" | "pg", index?: number, re
   if (remote) {
     return remoteSpec(cfg, role, i, readOnly);
   }
-  if (role === "repo" && repoType(cfg, i) === "s3") return { kind: "s3", base: repoPath(cfg, i), readOnly, s3: s3Spec(cfg, i) };
+  const type = role === "repo" ? repoType(cfg, i) : "posix";
+  if (type === "s3") return { kind: "s3", base: repoPath(cfg, i), readOnly, s3: s3Spec(cfg, i) };
+  if (type === "azure") return { kind: "azure", base: repoPath(cfg, i), readOnly, azure: azureSpec(cfg, i) };
+  if (type === "gcs") return { kind: "gcs", base: repoPath(cfg, i), readOnly, gcs: gcsSpec(cfg, i) };
   const base = role === "repo" ? repoPath(cfg, i) : cfg.str(`pg${i}-path`);
   if (!base) throw err("OptionRequiredError", `${cfg.command} command requires option: pg${i}-path`);
   return { kind: "posix", base, readOnly, role: role === "repo" ? "repository" : "data directory" };
@@ -129,6 +150,8 @@ export async function openStorage(spec: StorageSpec): Promise<Storage> {
   if (spec.kind === "posix") return new Storage(posix, spec.base, { readOnly: spec.readOnly, role: spec.role });
   if (spec.kind === "s3") return openS3(spec.base, spec.s3, spec.readOnly);
   if (spec.kind === "sftp") return openSftp(spec);
+  if (spec.kind === "azure") return openAzure(spec.base, spec.azure, spec.readOnly);
+  if (spec.kind === "gcs") return openGcs(spec.base, spec.gcs, spec.readOnly);
   return openRemote(spec.target as RemoteTarget, spec.readOnly ?? false);
 }
 

@@ -4,22 +4,12 @@
  * common prefixes; without one, every key below the prefix.
  */
 import type { S3Http } from "./client.ts";
-import { xmlAll, xmlText } from "./xml.ts";
+import { xmlAll, xmlText } from "../http/xml.ts";
+import type { ObjectPage, PageQuery } from "../object/driver.ts";
 
-export interface S3Object {
-  key: string;
-  size: number;
-  /** Whole seconds since the epoch. */
-  mtime: number;
-}
+export type S3Page = ObjectPage;
 
-export interface S3Page {
-  objects: S3Object[];
-  /** Common prefixes (each ends with the delimiter). */
-  prefixes: string[];
-}
-
-export function parseListPage(xml: string): S3Page & { next?: string } {
+export function parseListPage(xml: string): ObjectPage {
   const objects = xmlAll(xml, "Contents").map((c) => ({
     key: xmlText(c, "Key") ?? "",
     size: Number(xmlText(c, "Size") ?? 0),
@@ -31,32 +21,21 @@ export function parseListPage(xml: string): S3Page & { next?: string } {
   return { objects, prefixes, next: truncated ? token : undefined };
 }
 
-/**
- * Every page under a prefix, in key order; `visit` sees each page as it arrives, so a caller
- * deleting a million keys never holds them all. `maxKeys` limits the page size (tests).
- */
-export async function listPages(client: S3Http, prefix: string, opts: { delimiter?: string; maxKeys?: number; limit?: number }, visit: (page: S3Page) => Promise<void> | void): Promise<void> {
+/** One ListObjectsV2 page below prefix. */
+export async function listPage(client: S3Http, prefix: string, q: PageQuery): Promise<ObjectPage> {
+  const query: Record<string, string> = { "list-type": "2", prefix };
+  if (q.delimiter) query.delimiter = "/";
+  if (q.pageSize) query["max-keys"] = String(q.pageSize);
+  if (q.token) query["continuation-token"] = q.token;
+  return parseListPage((await client.requestText({ method: "GET", key: "", query })).text);
+}
+
+/** Every page under a prefix, recursively (tests look at a bucket's keys with it). */
+export async function listPages(client: S3Http, prefix: string, opts: { delimiter?: string; maxKeys?: number }, visit: (page: S3Page) => Promise<void> | void): Promise<void> {
   let token: string | undefined;
-  let seen = 0;
   do {
-    const query: Record<string, string> = { "list-type": "2", prefix };
-    if (opts.delimiter) query.delimiter = opts.delimiter;
-    if (opts.maxKeys) query["max-keys"] = String(opts.maxKeys);
-    if (token) query["continuation-token"] = token;
-    const { text } = await client.requestText({ method: "GET", key: "", query });
-    const page = parseListPage(text);
+    const page = await listPage(client, prefix, { delimiter: opts.delimiter !== undefined, pageSize: opts.maxKeys, token });
     await visit(page);
-    seen += page.objects.length + page.prefixes.length;
     token = page.next;
-  } while (token !== undefined && (opts.limit === undefined || seen < opts.limit));
+  } while (token !== undefined);
 }
-
-/** Whether any key starts with the prefix. */
-export async function prefixExists(client: S3Http, prefix: string): Promise<boolean> {
-  let found = false;
-  await listPages(client, prefix, { maxKeys: 1, limit: 1 }, (p) => {
-    found ||= p.objects.length > 0;
-  });
-  return found;
-}
-

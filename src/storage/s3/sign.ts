@@ -8,6 +8,7 @@
  * the query parameters of ListObjectsV2 and multipart requests; so the signing is done here.
  */
 import { createHmac } from "node:crypto";
+import { encodePath, uriEncode } from "../http/uri.ts";
 
 export interface Credentials {
   accessKeyId: string;
@@ -31,15 +32,7 @@ export interface SignInput {
 
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/** RFC 3986 encoding as SigV4 wants it: everything but A-Z a-z 0-9 - . _ ~ is %XX. */
-export function uriEncode(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/** An object key as a URI path: each segment encoded, the slashes kept. */
-export function encodePath(path: string): string {
-  return path.split("/").map(uriEncode).join("/");
-}
+export { encodePath, uriEncode };
 
 export function canonicalQuery(query: Record<string, string>): string {
   return Object.keys(query)

@@ -19,7 +19,7 @@ import type { FilterResult } from "../../filter/filter.ts";
 import { Pipeline } from "../../filter/pipeline.ts";
 import { checkExpected, type StorageWrite, type WriteOptions } from "../storage.ts";
 import type { S3Http } from "./client.ts";
-import { xmlEncode, xmlText } from "./xml.ts";
+import { xmlEncode, xmlText } from "../http/xml.ts";
 
 /** Parts of one upload sent at once. */
 export const PARTS_IN_FLIGHT = 4;

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { parseListPage } from "../../../src/storage/s3/list.ts";
-import { xmlDecode, xmlEncode, xmlText } from "../../../src/storage/s3/xml.ts";
+import { xmlDecode, xmlEncode, xmlText } from "../../../src/storage/http/xml.ts";
 
 test("ListObjectsV2 page: keys decoded, sizes, times, prefixes, continuation only when truncated", () => {
   const xml = `<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>tok&amp;1</NextContinuationToken>`

@@ -1,6 +1,6 @@
 /**
- * The little XML S3 answers with (ListObjectsV2, multipart, errors): flat elements with text,
- * read by tag name. Not a general XML parser: S3's answers have no attributes or CDATA we need.
+ * The little XML S3 and Azure answer with (listings, multipart, errors): flat elements with text,
+ * read by tag name. Not a general XML parser: their answers have no attributes or CDATA we need.
  */
 
 const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
@@ -17,7 +17,7 @@ export function xmlEncode(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&${Object.keys(ENTITIES).find((k) => ENTITIES[k] === c)};`);
 }
 
-/** Inner text of every <tag>…</tag> (no nesting of the same tag in S3's answers). */
+/** Inner text of every <tag>…</tag> (no nesting of the same tag in these answers). */
 export function xmlAll(xml: string, tag: string): string[] {
   const out: string[] = [];
   const re = new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}>`, "g");
