@@ -227,4 +227,33 @@ describe("backup-copy", () => {
     console.error(`rate-limit ${rate} B/s: ${bytes} stored bytes copied in ${secs.toFixed(2)} s`);
     expect(labelsIn(repoDir("rate"))).toContain(plain);
   });
+
+  // The same budget holds a backup and a restore (their workers take from it per chunk of stored
+  // bytes). Lower bounds only: a run can never beat its rate, whatever else the machine does.
+  test("rate-limit holds a backup and a restore to the rate as well; the restored files are the backup's", () => {
+    const rate = 8 * 1024 * 1024;
+    const slack = (bytes: number) => (bytes - 2 * 1024 * 1024) / rate - 0.5;
+    let started = performance.now();
+    const label = newLabel(env.runOk(["--type=full", "--compress-type=none", `--rate-limit=${rate}`, "--process-max=2", "--log-level-console=info", "backup"]));
+    const backupSecs = (performance.now() - started) / 1000;
+    const dir = join(env.repo, "backup", STANZA, label);
+    const bytes = (readdirSync(dir, { recursive: true }) as string[]).map((f) => statSync(join(dir, f))).filter((st) => st.isFile()).reduce((n, st) => n + st.size, 0);
+    expect(bytes).toBeGreaterThan(2 * rate);
+    expect(backupSecs).toBeGreaterThanOrEqual(slack(bytes));
+
+    const target = mkdirAsPostgres(join(env.base, "rate-restore"));
+    started = performance.now();
+    env.runOk([`--pg1-path=${target}`, `--set=${label}`, "--type=none", `--rate-limit=${rate}`, "--process-max=2", "restore"]);
+    const restoreSecs = (performance.now() - started) / 1000;
+    expect(restoreSecs).toBeGreaterThanOrEqual(slack(bytes));
+    // Every file the manifest gives a checksum is restored with exactly that content.
+    const manifest = readFileSync(join(dir, "backup.manifest"), "utf8");
+    let checked = 0;
+    for (const m of manifest.matchAll(/^pg_data\/(\S+?)=\{"checksum":"([0-9a-f]{40})"/gm)) {
+      expect(new Bun.CryptoHasher("sha1").update(readFileSync(join(target, m[1]!))).digest("hex")).toBe(m[2]!);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(100);
+    console.error(`rate-limit ${rate} B/s: backup of ${bytes} bytes ${backupSecs.toFixed(2)} s, restore ${restoreSecs.toFixed(2)} s`);
+  });
 });
