@@ -1,5 +1,6 @@
 /**
- * pgbunker benchmark: pgbunker against pgBackRest 2.45 and pg_basebackup on one generated cluster.
+ * pgbunker benchmark: pgbunker against pgBackRest 2.45 and 2.59.1 and pg_basebackup (plain, -z,
+ * server-lz4, client-lz4) on one generated cluster, in one run; restores beside the disk's floor.
  *
  *   npm run bench                         # as root; default: 3GiB cluster, 3 repetitions, report → bench/RESULTS.md
  *   npm run bench -- --size=8GB           # larger, for the record
@@ -14,7 +15,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, SYSTEM_BIN } from "../test/harness/cluster.ts";
 import { ensureBuilt } from "../test/harness/pgbunker.ts";
-import { createEnv, dataDirBytes, type BenchEnv } from "./lib/env.ts";
+import { createEnv, dataDirBytes, PGBACKREST_2_59, type BackupTool, type BenchEnv } from "./lib/env.ts";
 import { loadAverage } from "./lib/measure.ts";
 import { parseOptions, USAGE, type BenchOptions } from "./lib/options.ts";
 import { profileFullBackup } from "./lib/profile.ts";
@@ -32,7 +33,7 @@ function machine(): string[] {
   return [
     `CPU: ${cpus()[0]?.model ?? "?"}, ${cpus().length} cores; RAM ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; Linux ${sh(["uname", "-r"])}`,
     `file system of the work directory: ${sh(["sh", "-c", "df -T /tmp | tail -1 | awk '{print $2\" on \"$1}'"])}`,
-    `pgbunker ${commit}${dirty} (Bun ${Bun.version}); ${sh(["pgbackrest", "version"])}; ${sh([join(SYSTEM_BIN, "postgres"), "--version"])}`,
+    `pgbunker ${commit}${dirty} (Bun ${Bun.version}); "pgbackrest" = ${sh(["pgbackrest", "version"])}; "pgbackrest-2.59.1" = ${existsSync(PGBACKREST_2_59) ? sh([PGBACKREST_2_59, "version"]) : "not installed"}; ${sh([join(SYSTEM_BIN, "postgres"), "--version"])}`,
     `date: ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}`,
   ];
 }
@@ -59,8 +60,12 @@ export async function main(argv: string[]): Promise<number> {
   const started = performance.now();
   let env: BenchEnv | undefined;
   try {
-    env = await createEnv({ dir: opts.dir, size: opts.size, segments: opts.segments, binary, compare: opts.compare, log });
+    // pgBackRest 2.59.1 is built from ../shared/anchors (build-pgbackrest.sh); without it, 2.45 alone.
+    const newest = existsSync(PGBACKREST_2_59);
+    const versus: BackupTool[] = newest ? ["pgbackrest", "pgbackrest-2.59.1"] : ["pgbackrest"];
+    env = await createEnv({ dir: opts.dir, size: opts.size, segments: opts.segments, binary, compare: opts.compare, versus, log });
     const run: BenchRun = { env, opts, samples: [], scenarios: [], notes: [], dataBytes: dataDirBytes(env.cluster.dataDir), log };
+    if (opts.compare && !newest) run.notes.push(`pgBackRest 2.59.1 is not installed at ${PGBACKREST_2_59} (../shared/anchors/build-pgbackrest.sh builds it): compared with 2.45 only.`);
     log(`data directory: ${(run.dataBytes / 1024 ** 3).toFixed(2)} GiB without WAL; ${env.segments.length} WAL segments staged`);
     const groups = new Set(opts.only);
     if (groups.has("full")) await runFull(run);
@@ -74,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     run.notes.push(
       `Shared machine: the 1-minute load average at the start of the runs was ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (median ${median(loads).toFixed(1)}) on ${cpus().length} cores; the tools took turns within every repetition and the medians are compared.`,
       "The cluster's files are in the page cache for every run (they are read again and again): the backups measure CPU and write cost, not the disk's read speed.",
-      "pgbunker and pgbackrest use the same configuration: start-fast, page checksums verified, default buffer-size and compress-level, archive-check on (archive_command pushes every segment with both tools, one after the other), log-level-file=info.",
+      "pgbunker, pgbackrest (2.45) and pgbackrest-2.59.1 use the same configuration, each its own repository: start-fast, page checksums verified, default buffer-size and compress-level, archive-check on (archive_command pushes every segment with every tool, one after the other, the measured tool first), log-level-file=info. pg_basebackup (-c fast, WAL streamed) checks no pages and writes no per-file checksums: it does less work.",
     );
     const cluster = [
       `pgbench scale ${env.scale} + ${env.orderRows.toLocaleString("en")} rows of bench_orders (random digits text); data directory ${(run.dataBytes / 1024 ** 3).toFixed(2)} GiB without WAL, page checksums on`,

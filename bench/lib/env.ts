@@ -17,7 +17,14 @@ import { writeConfig } from "../../test/harness/pgbunker.ts";
 import { measure } from "./measure.ts";
 
 export const STANZA = "bench";
-export type BackupTool = "pgbunker" | "pgbackrest";
+/**
+ * The tools that back up into a repository of their own. "pgbackrest" is the one on PATH
+ * (Debian's 2.45, or what EnvOptions.pgbackrest names); "pgbackrest-2.59.1" is the newest
+ * release, built from ../shared/anchors into /opt.
+ */
+export type BackupTool = "pgbunker" | "pgbackrest" | "pgbackrest-2.59.1";
+export const BACKUP_TOOLS: readonly BackupTool[] = ["pgbunker", "pgbackrest", "pgbackrest-2.59.1"];
+export const PGBACKREST_2_59 = "/opt/pgbackrest-2.59.1/bin/pgbackrest";
 
 /** pgbench data + primary key index per scale unit (measured on PostgreSQL 15). */
 const PGBENCH_BYTES_PER_SCALE = 15.6 * 1024 * 1024;
@@ -29,7 +36,7 @@ export interface BenchEnv {
   dir: string;
   cluster: Cluster;
   binary: string;
-  /** pgBackRest executable compared with ("pgbackrest" on PATH: 2.45). */
+  /** pgBackRest executable of the tool "pgbackrest" ("pgbackrest" on PATH: 2.45). */
   pgbackrest: string;
   tools: BackupTool[];
   /** Config of each tool for the backups (stanza STANZA). */
@@ -106,10 +113,12 @@ export function ordersSql(rows: number): string[] {
 /**
  * archive_command: "stage" copies the first N segments aside; "push" runs each tool's
  * archive-push, the tool being measured first (archive-first), so that no tool's backup waits
- * for the other tool's push of the WAL it needs.
+ * for another tool's push of the WAL it needs.
  */
-function archiveScript(dir: string, segments: number, pushes: Partial<Record<BackupTool, string>>): string {
-  const run = (order: BackupTool[]) => order.filter((t) => pushes[t]).map((t) => `${pushes[t]} "$1"`).join(" && ");
+export function archiveScript(dir: string, segments: number, pushes: Partial<Record<BackupTool, string>>): string {
+  const tools = BACKUP_TOOLS.filter((t) => pushes[t]);
+  const run = (first: BackupTool) => [first, ...tools.filter((t) => t !== first)].map((t) => `${pushes[t]} "$1"`).join(" && ");
+  const cases = tools.map((t) => `      ${t}) ${run(t)} ;;`).join("\n");
   return `#!/bin/sh
 # archive_command of the benchmark cluster: $1 = %p, $2 = %f
 set -e
@@ -120,11 +129,10 @@ case "$(cat ${dir}/archive-mode)" in
       cp "$1" "${dir}/segments/$2.tmp" && mv "${dir}/segments/$2.tmp" "${dir}/segments/$2"
     fi ;;
   push)
-    if [ "$(cat ${dir}/archive-first 2>/dev/null)" = pgbackrest ]; then
-      ${run(["pgbackrest", "pgbunker"])}
-    else
-      ${run(["pgbunker", "pgbackrest"])}
-    fi ;;
+    case "$(cat ${dir}/archive-first 2>/dev/null)" in
+${cases}
+      *) ${run(tools[0]!)} ;;
+    esac ;;
 esac
 `;
 }
@@ -135,7 +143,8 @@ export function archiveFirst(env: BenchEnv, tool: string): void {
 }
 
 export function toolCommand(env: Pick<BenchEnv, "binary" | "pgbackrest">, tool: BackupTool, conf: string, args: string[]): string[] {
-  return [tool === "pgbunker" ? env.binary : env.pgbackrest, `--config=${conf}`, `--stanza=${STANZA}`, ...args];
+  const exe = tool === "pgbunker" ? env.binary : tool === "pgbackrest" ? env.pgbackrest : PGBACKREST_2_59;
+  return [exe, `--config=${conf}`, `--stanza=${STANZA}`, ...args];
 }
 
 async function runAsPg(cmd: string[], what: string): Promise<string> {
@@ -168,8 +177,10 @@ export interface EnvOptions {
   binary: string;
   compare: boolean;
   log: (msg: string) => void;
-  /** pgBackRest executable (default "pgbackrest" on PATH). */
+  /** pgBackRest executable of the tool "pgbackrest" (default "pgbackrest" on PATH). */
   pgbackrest?: string;
+  /** Tools compared with pgbunker when compare is on (default: pgbackrest alone). */
+  versus?: BackupTool[];
   /**
    * Repository options of a tool's backup or archive-push configuration, in place of a posix
    * repo1-path in the work directory (bench/s3.ts: a prefix in an S3 bucket).
@@ -180,13 +191,14 @@ export interface EnvOptions {
 export async function createEnv(o: EnvOptions): Promise<BenchEnv> {
   const dir = o.dir ? mkdirAsPostgres(o.dir) : tempDir("pgbunker-benchrun-");
   if (readdirSync(dir).length) throw new Error(`work directory '${dir}' is not empty`);
-  const tools: BackupTool[] = o.compare ? ["pgbunker", "pgbackrest"] : ["pgbunker"];
+  const versus = (o.versus ?? ["pgbackrest"]).filter((t) => t !== "pgbunker");
+  const tools: BackupTool[] = o.compare ? ["pgbunker", ...versus] : ["pgbunker"];
   for (const d of ["segments", "spool", ...tools.flatMap((t) => [`log-${t}`, `lock-${t}`, `lock-push-${t}`])]) mkdirAsPostgres(join(dir, d));
   const conf = {} as Record<BackupTool, string>;
   const pushConf = {} as Record<BackupTool, string>;
   const repo = {} as Record<BackupTool, string>;
   const pushRepo = {} as Record<BackupTool, string>;
-  for (const t of ["pgbunker", "pgbackrest"] as const) {
+  for (const t of BACKUP_TOOLS) {
     conf[t] = join(dir, `${t}.conf`);
     pushConf[t] = join(dir, `${t}-push.conf`);
     repo[t] = join(dir, `repo-${t}`);

@@ -5,6 +5,8 @@
 /** Every measured scenario, in the order a run executes them (see scenarios.ts). */
 export const SCENARIOS = ["full", "incr", "restore", "push"] as const;
 export type ScenarioGroup = (typeof SCENARIOS)[number];
+/** The full backup variants of the "full" group (scenarios.ts FULL_VARIANTS ids without "full-"). */
+export const FULL_VARIANT_NAMES = ["gz-pm2", "none-pm2", "lz4-pm1", "lz4-pm2"] as const;
 
 export interface BenchOptions {
   /** Target size of the data directory (without WAL), bytes. */
@@ -17,6 +19,8 @@ export interface BenchOptions {
   pgbenchTx: number;
   /** Scenario groups to run (default: all). */
   only: ScenarioGroup[];
+  /** Full backup variants (scenario ids, "full-lz4-pm2"...) of the full group; lz4-pm2 always runs. */
+  fullVariants: string[];
   /** Work directory (default: a new temp dir, removed at the end unless keep). */
   dir?: string;
   /** Keep the work directory (cluster, repositories) after the run. */
@@ -37,6 +41,7 @@ export const DEFAULTS: BenchOptions = {
   segments: 100,
   pgbenchTx: 2000,
   only: [...SCENARIOS],
+  fullVariants: FULL_VARIANT_NAMES.map((n) => `full-${n}`),
   keep: false,
   out: "bench/RESULTS.md",
   profile: false,
@@ -49,11 +54,13 @@ export const USAGE = `usage: bun bench/run.ts [options]   (as root: clusters and
   --segments=N       WAL segments pushed by the archive-push measurement (default 100)
   --pgbench-tx=N     pgbench transactions per client before each incremental backup (default 2000)
   --only=LIST        scenario groups, comma-separated: ${SCENARIOS.join(",")} (default all)
+  --full=LIST        full backup variants of the full group: ${FULL_VARIANT_NAMES.join(",")} (default all;
+                     lz4-pm2 always runs, the later groups start from its backup)
   --dir=PATH         work directory (default: new temp dir; removed afterwards unless --keep)
   --keep             keep the work directory
   --out=FILE         report file (default bench/RESULTS.md; text outside the generated block is kept)
   --profile          also profile one pgbunker full backup (perf) into bench/profile-*.txt
-  --no-compare       measure pgbunker only (no pgbackrest, no pg_basebackup)
+  --no-compare       measure pgbunker only (no pgBackRest 2.45 or 2.59.1, no pg_basebackup)
   --binary=PATH      pgbunker executable to measure (default dist/pgbunker, rebuilt when sources changed;
                      another build, e.g. of an older commit, gives before/after figures)`;
 
@@ -74,7 +81,7 @@ function positiveInt(name: string, text: string): number {
 }
 
 export function parseOptions(argv: readonly string[]): BenchOptions | "help" {
-  const o: BenchOptions = { ...DEFAULTS, only: [...DEFAULTS.only] };
+  const o: BenchOptions = { ...DEFAULTS, only: [...DEFAULTS.only], fullVariants: [...DEFAULTS.fullVariants] };
   for (const arg of argv) {
     if (arg === "--help" || arg === "-h") return "help";
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
@@ -100,6 +107,13 @@ export function parseOptions(argv: readonly string[]): BenchOptions | "help" {
         const bad = groups.filter((g) => !(SCENARIOS as readonly string[]).includes(g));
         if (bad.length) throw new Error(`unknown scenario group '${bad.join(",")}' in --only: expected some of ${SCENARIOS.join(",")}`);
         o.only = groups as ScenarioGroup[];
+        break;
+      }
+      case "full": {
+        const names = need().split(",").map((s) => s.trim()).filter(Boolean);
+        const bad = names.filter((n) => !(FULL_VARIANT_NAMES as readonly string[]).includes(n));
+        if (bad.length) throw new Error(`unknown full backup variant '${bad.join(",")}' in --full: expected some of ${FULL_VARIANT_NAMES.join(",")}`);
+        o.fullVariants = names.map((n) => `full-${n}`);
         break;
       }
       default: throw new Error(`unknown option --${name} (see --help)`);

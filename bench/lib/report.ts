@@ -1,10 +1,26 @@
 /**
- * Turn measured samples into the RESULTS.md tables: medians per (scenario, tool), the
- * pgbunker/pgbackrest ratios and the targets of issue 8. Pure: unit-tested.
+ * Turn measured samples into the RESULTS.md tables: medians per (scenario, tool), the ratios of
+ * pgbunker to every other tool measured in the same run, and the targets of issue 15. Pure:
+ * unit-tested.
  */
 import type { Cost } from "./measure.ts";
 
-export type Tool = "pgbunker" | "pgbackrest" | "pg_basebackup";
+/**
+ * Every tool a sample can come from, in the order the tables list them. "pgbackrest" is the one
+ * on PATH (2.45); "dd floor" is no tool but the disk: the bytes a restore reads and writes, moved
+ * by dd with no work on them (scenarios.ts ddFloor).
+ */
+export const TOOLS = [
+  "pgbunker",
+  "pgbackrest",
+  "pgbackrest-2.59.1",
+  "pg_basebackup",
+  "pg_basebackup server-lz4",
+  "pg_basebackup client-lz4",
+  "dd floor",
+] as const;
+export type Tool = (typeof TOOLS)[number];
+export const FLOOR: Tool = "dd floor";
 
 export interface Sample {
   scenario: string;
@@ -56,7 +72,7 @@ const MB = 1024 * 1024;
 export function summarize(samples: readonly Sample[], scenarios: readonly ScenarioInfo[]): Summary[] {
   const out: Summary[] = [];
   for (const sc of scenarios) {
-    for (const tool of ["pgbunker", "pgbackrest", "pg_basebackup"] as const) {
+    for (const tool of TOOLS) {
       const mine = samples.filter((s) => s.scenario === sc.id && s.tool === tool);
       if (!mine.length) continue;
       const walls = mine.map((s) => s.cost.wall);
@@ -83,24 +99,28 @@ export function summarize(samples: readonly Sample[], scenarios: readonly Scenar
 
 export interface Ratio {
   scenario: string;
-  /** pgbunker / pgbackrest of the medians: below 1 is better for time, CPU, memory and size. */
+  /** The tool pgbunker is compared with. */
+  versus: Tool;
+  /** pgbunker / versus of the medians: below 1 is better for time, CPU, memory and size. */
   wall: number;
   cpu: number;
   rss: number;
   repo?: number;
-  /** pgbunker throughput / pgbackrest throughput (= 1 / wall): above 1 is faster. */
+  /** pgbunker throughput / versus throughput (= 1 / wall): above 1 is faster. */
   speedup: number;
 }
 
-export function ratios(summaries: readonly Summary[]): Ratio[] {
+/** pgbunker against one other tool, per scenario both ran (default: pgBackRest on PATH). */
+export function ratios(summaries: readonly Summary[], versus: Tool = "pgbackrest"): Ratio[] {
   const out: Ratio[] = [];
   const ids = [...new Set(summaries.map((s) => s.scenario))];
   for (const id of ids) {
     const a = summaries.find((s) => s.scenario === id && s.tool === "pgbunker");
-    const b = summaries.find((s) => s.scenario === id && s.tool === "pgbackrest");
+    const b = summaries.find((s) => s.scenario === id && s.tool === versus);
     if (!a || !b) continue;
     out.push({
       scenario: id,
+      versus,
       wall: a.wall / b.wall,
       cpu: a.cpu / b.cpu,
       rss: a.rssPeak / b.rssPeak,
@@ -117,17 +137,37 @@ export interface TargetCheck {
   met: boolean | undefined;
 }
 
-/** The targets of issue 8, checked against this run (undefined: not measured in this run). */
+/** pgbunker against every other tool of the run, scenario by scenario, in TOOLS order. */
+export function allRatios(summaries: readonly Summary[]): Ratio[] {
+  const rs = TOOLS.filter((t) => t !== "pgbunker").flatMap((t) => ratios(summaries, t));
+  const order = [...new Set(summaries.map((s) => s.scenario))];
+  return rs.sort((a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario));
+}
+
+/**
+ * The targets of issue 15, checked against this run (undefined: not measured in this run). `rs`
+ * holds the ratios against every tool (allRatios). pgBackRest targets are against 2.59.1, the
+ * newest release, when it ran, else against the pgBackRest on PATH.
+ */
 export function checkTargets(summaries: readonly Summary[], rs: readonly Ratio[]): TargetCheck[] {
-  const r = (id: string) => rs.find((x) => x.scenario === id);
+  const r = (id: string, versus: Tool) => rs.find((x) => x.scenario === id && x.versus === versus);
   const x = (v: number) => `${v.toFixed(2)}x`;
+  const newest: Tool = rs.some((q) => q.versus === "pgbackrest-2.59.1") ? "pgbackrest-2.59.1" : "pgbackrest";
   const out: TargetCheck[] = [];
-  const full = r("full-lz4-pm2");
-  out.push({ target: "full backup lz4, process-max 2: throughput ≥ 2x pgbackrest", measured: full ? x(full.speedup) : "not measured", met: full ? full.speedup >= 2 : undefined });
-  const restore = r("restore");
-  out.push({ target: "restore: throughput ≥ 2x pgbackrest", measured: restore ? x(restore.speedup) : "not measured", met: restore ? restore.speedup >= 2 : undefined });
-  const incr = r("incr");
-  out.push({ target: "incremental after pgbench: at least as fast as pgbackrest", measured: incr ? x(incr.speedup) : "not measured", met: incr ? incr.speedup >= 1 : undefined });
+  const speedup = (id: string, what: string, versus: Tool, min: number) => {
+    const q = r(id, versus);
+    out.push({ target: `${what}: throughput ≥ ${min}x ${versus}`, measured: q ? x(q.speedup) : "not measured", met: q ? q.speedup >= min : undefined });
+  };
+  speedup("full-lz4-pm2", "full backup lz4, process-max 2", newest, 2.5);
+  speedup("full-lz4-pm2", "full backup lz4, process-max 2", "pg_basebackup server-lz4", 1.5);
+  speedup("restore", "restore", newest, 1.5);
+  const floor = r("restore", FLOOR);
+  out.push({
+    target: "restore: wall time within 10 % of the disk's floor (dd of the same bytes)",
+    measured: floor ? `${floor.wall.toFixed(2)}x the floor's time` : "not measured",
+    met: floor ? floor.wall <= 1.1 : undefined,
+  });
+  speedup("incr", "incremental after pgbench", newest, 1);
   const fulls = summaries.filter((s) => s.tool === "pgbunker" && s.scenario.startsWith("full-"));
   const worst = Math.max(...fulls.map((s) => s.rssPeak));
   out.push({
@@ -135,13 +175,13 @@ export function checkTargets(summaries: readonly Summary[], rs: readonly Ratio[]
     measured: fulls.length ? `${(worst / MB).toFixed(0)} MiB (largest of the full backups)` : "not measured",
     met: fulls.length ? worst < 200 * MB : undefined,
   });
-  const push = r("archive-push");
+  const push = r("archive-push", newest);
   const pa = summaries.find((s) => s.scenario === "archive-push" && s.tool === "pgbunker");
-  const pb = summaries.find((s) => s.scenario === "archive-push" && s.tool === "pgbackrest");
+  const pb = summaries.find((s) => s.scenario === "archive-push" && s.tool === newest);
   out.push({
-    target: "archive-push: per-segment latency ≤ pgbackrest's",
-    measured: push && pa && pb ? `${(pa.perItem! * 1000).toFixed(0)} ms vs ${(pb.perItem! * 1000).toFixed(0)} ms (${x(push.speedup)})` : "not measured",
-    met: push ? push.speedup >= 1 : undefined,
+    target: `archive-push: per-segment latency ≤ 0.8x ${newest}'s`,
+    measured: push && pa && pb ? `${(pa.perItem! * 1000).toFixed(0)} ms vs ${(pb.perItem! * 1000).toFixed(0)} ms (${push.wall.toFixed(2)}x)` : "not measured",
+    met: push ? push.wall <= 0.8 : undefined,
   });
   return out;
 }
@@ -161,7 +201,7 @@ export interface ReportInput {
 
 export function renderReport(input: ReportInput): string {
   const sums = summarize(input.samples, input.scenarios);
-  const rs = ratios(sums);
+  const rs = allRatios(sums);
   const title = (id: string) => input.scenarios.find((s) => s.id === id)?.title ?? id;
   const lines: string[] = [];
   lines.push("### Command", "", "```sh", input.command, "```", "");
@@ -172,9 +212,10 @@ export function renderReport(input: ReportInput): string {
   for (const t of checkTargets(sums, rs)) lines.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? "–" : t.met ? "yes" : "**no**"} |`);
   lines.push("");
 
-  lines.push("### pgbunker / pgbackrest (ratios of the medians)", "");
-  lines.push("| measurement | speed-up (throughput ×) | wall | CPU | peak RSS | repo size |", "|---|---:|---:|---:|---:|---:|");
-  for (const r of rs) lines.push(`| ${title(r.scenario)} | **${f2(r.speedup)}** | ${f2(r.wall)} | ${f2(r.cpu)} | ${f2(r.rss)} | ${f2(r.repo)} |`);
+  lines.push("### pgbunker / each tool (ratios of the medians)", "");
+  lines.push("| measurement | versus | speed-up (throughput ×) | wall | CPU | peak RSS | repo size |", "|---|---|---:|---:|---:|---:|---:|");
+  for (const r of rs) lines.push(`| ${title(r.scenario)} | ${r.versus} | **${f2(r.speedup)}** | ${f2(r.wall)} | ${f2(r.cpu)} | ${f2(r.rss)} | ${f2(r.repo)} |`);
+  lines.push("", "wall, CPU, peak RSS, repo size: pgbunker / the other tool (below 1: pgbunker uses less). Against the dd floor, wall is how far pgbunker's restore is from the disk's own time (1.00 = at the floor).");
   lines.push("");
 
   lines.push("### Medians", "");

@@ -4,17 +4,19 @@
  * them alike; the report takes medians.
  *
  *   full     full backups: lz4 at process-max 1 and 2, gz and none at process-max 2
- *            (pg_basebackup plain beside "none", -Ft -z beside "gz"); the last lz4/2 is kept
+ *            (pg_basebackup plain beside "none", -Ft -z beside "gz", -Ft --compress=server-lz4
+ *            and client-lz4 beside lz4/2); the last lz4/2 is kept
  *   incr     after each pgbench run, an incremental backup (lz4, process-max 2)
- *   restore  restore of the kept full backup, then a few files changed and a delta restore
+ *   restore  restore of the kept full backup, then a few files changed and a delta restore;
+ *            beside them the disk's floor (ddFloor)
  *   push     archive-push of N real WAL segments, one process per segment as archive_command runs it
  */
-import { closeSync, openSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { archiveFirst, asPostgres, freshDir, pgTool, postmasterPid, readThroughCache, STANZA, toolCommand, toolEnv, treeBytes, WAL_SEGMENT, type BackupTool, type BenchEnv } from "./env.ts";
 import { CommandFailed, loadAverage, measure, serverCpuSeconds, type Cost } from "./measure.ts";
 import type { BenchOptions } from "./options.ts";
-import type { Sample, ScenarioInfo, Tool } from "./report.ts";
+import { FLOOR, type Sample, type ScenarioInfo, type Tool } from "./report.ts";
 
 export interface BenchRun {
   env: BenchEnv;
@@ -32,16 +34,30 @@ interface FullVariant {
   title: string;
   compress: "lz4" | "gz" | "none";
   processMax: number;
-  /** pg_basebackup arguments for the comparable run. */
-  basebackup?: { args: string[]; title: string };
+  /** pg_basebackup runs comparable with this variant (the tool name tells them apart in the tables). */
+  basebackups?: { tool: Tool; args: string[]; title: string }[];
 }
 
-/** Measured in this order within a repetition; lz4/2 comes last so its backup is the one kept. */
+/**
+ * Measured in this order within a repetition; lz4/2 comes last so its backup is the one kept.
+ * pg_basebackup's lz4 runs beside lz4/2: server-lz4 compresses in the walsender (the server's
+ * CPU, column "server CPU s"), client-lz4 in pg_basebackup itself; neither checks pages or
+ * computes per-file checksums, so they are a lower bound on the work, not the same work.
+ */
 export const FULL_VARIANTS: FullVariant[] = [
-  { id: "full-gz-pm2", title: "full backup gz, process-max 2", compress: "gz", processMax: 2, basebackup: { args: ["-Ft", "-z"], title: "pg_basebackup -Ft -z" } },
-  { id: "full-none-pm2", title: "full backup none, process-max 2", compress: "none", processMax: 2, basebackup: { args: ["-Fp"], title: "pg_basebackup plain" } },
+  { id: "full-gz-pm2", title: "full backup gz, process-max 2", compress: "gz", processMax: 2, basebackups: [{ tool: "pg_basebackup", args: ["-Ft", "-z"], title: "pg_basebackup -Ft -z" }] },
+  { id: "full-none-pm2", title: "full backup none, process-max 2", compress: "none", processMax: 2, basebackups: [{ tool: "pg_basebackup", args: ["-Fp"], title: "pg_basebackup plain" }] },
   { id: "full-lz4-pm1", title: "full backup lz4, process-max 1", compress: "lz4", processMax: 1 },
-  { id: "full-lz4-pm2", title: "full backup lz4, process-max 2", compress: "lz4", processMax: 2 },
+  {
+    id: "full-lz4-pm2",
+    title: "full backup lz4, process-max 2",
+    compress: "lz4",
+    processMax: 2,
+    basebackups: [
+      { tool: "pg_basebackup server-lz4", args: ["-Ft", "--compress=server-lz4"], title: "pg_basebackup -Ft --compress=server-lz4" },
+      { tool: "pg_basebackup client-lz4", args: ["-Ft", "--compress=client-lz4"], title: "pg_basebackup -Ft --compress=client-lz4" },
+    ],
+  },
 ];
 
 /** Rotate a list by n (who goes first changes every time). */
@@ -99,16 +115,21 @@ function scenario(run: BenchRun, id: string, title: string, bytes = run.dataByte
 export async function runFull(run: BenchRun): Promise<void> {
   const { env, opts } = run;
   const last: Partial<Record<BackupTool, string>> = {};
-  for (const v of FULL_VARIANTS) scenario(run, v.id, v.title + (v.basebackup && opts.compare ? ` (pg_basebackup: ${v.basebackup.title})` : ""));
+  // lz4/2 always runs: its backup is the one incr and restore start from.
+  const variants = FULL_VARIANTS.filter((v) => v.id === "full-lz4-pm2" || opts.fullVariants.includes(v.id));
+  const bbs = (v: FullVariant) => (opts.compare ? v.basebackups ?? [] : []);
+  for (const v of variants) scenario(run, v.id, v.title + (bbs(v).length ? ` (pg_basebackup: ${bbs(v).map((b) => b.title).join("; ")})` : ""));
   for (let rep = 1; rep <= opts.reps; rep++) {
-    for (const [vi, v] of FULL_VARIANTS.entries()) {
+    for (const [vi, v] of variants.entries()) {
       run.log(`${v.title} (rep ${rep}/${opts.reps})`);
-      const tools: Tool[] = [...env.tools, ...(v.basebackup && opts.compare ? ["pg_basebackup" as const] : [])];
+      const tools: Tool[] = [...env.tools, ...bbs(v).map((b) => b.tool)];
       for (const tool of rotate(tools, rep + vi)) {
-        if (tool === "pg_basebackup") {
-          await basebackup(run, v, rep);
+        const bb = bbs(v).find((b) => b.tool === tool);
+        if (bb) {
+          await basebackup(run, v.id, bb, rep);
           continue;
         }
+        if (!isBackupTool(run, tool)) continue;
         const label = await backup(run, tool, v.id, rep, ["--type=full", `--compress-type=${v.compress}`, `--process-max=${v.processMax}`]);
         // Keep one full backup per tool at a time (disk space); expiring is not measured.
         if (last[tool]) await expire(run, tool, last[tool]!);
@@ -118,11 +139,15 @@ export async function runFull(run: BenchRun): Promise<void> {
   }
 }
 
-async function basebackup(run: BenchRun, v: FullVariant, rep: number): Promise<void> {
+function isBackupTool(run: BenchRun, tool: Tool): tool is BackupTool {
+  return (run.env.tools as readonly Tool[]).includes(tool);
+}
+
+async function basebackup(run: BenchRun, scenarioId: string, bb: { tool: Tool; args: string[] }, rep: number): Promise<void> {
   const { cluster } = run.env;
   const out = freshDir(join(run.env.dir, "basebackup"));
-  const t = await timed(run, "pg_basebackup", pgTool(cluster, "pg_basebackup", ["-D", out, "-c", "fast", ...v.basebackup!.args]));
-  record(run, v.id, "pg_basebackup", rep, t.cost, t.load, { repoBytes: treeBytes(out), serverCpu: t.serverCpu });
+  const t = await timed(run, bb.tool, pgTool(cluster, "pg_basebackup", ["-D", out, "-c", "fast", ...bb.args]));
+  record(run, scenarioId, bb.tool, rep, t.cost, t.load, { repoBytes: treeBytes(out), serverCpu: t.serverCpu });
   rmSync(out, { recursive: true, force: true });
 }
 
@@ -213,15 +238,61 @@ function notImplemented(e: unknown): boolean {
   return e instanceof CommandFailed && /not implemented/i.test(e.output);
 }
 
+/** The newest full backup of a tool (the one a restore restores). */
+function lastFull(env: BenchEnv, tool: BackupTool): string | undefined {
+  return labels(env.repo[tool]).filter((l) => !l.includes("_")).at(-1);
+}
+
+/**
+ * The disk's floor of a restore: the same number of bytes read and written, by dd, with no
+ * decompression and no checksums. One dd reads a file the size of pgbunker's backup set (what a
+ * restore reads from the repository) while another writes as many bytes as the data directory
+ * holds and fsyncs them (what a restore writes), both at once, as a restore overlaps its reads
+ * and writes; from a cold page cache as the restores start. Both files are in the work
+ * directory, on the file system of the repositories and the restore targets.
+ */
+export function floorCommand(src: string, dst: string, writeBytes: number): string[] {
+  const script = `dd if="$1" of=/dev/null bs=1M status=none & r=$!
+dd if=/dev/zero of="$2" bs=1M count=$3 iflag=count_bytes conv=fsync status=none; w=$?
+wait $r && exit $w`;
+  return ["sh", "-c", script, "sh", src, dst, String(writeBytes)];
+}
+
+async function ddFloor(run: BenchRun, rep: number, readBytes: number, writeBytes: number): Promise<void> {
+  const { env } = run;
+  const src = join(env.dir, "floor-read");
+  const dst = join(freshDir(join(env.dir, "floor")), "written");
+  // The file to read, written once (not measured); its content does not matter to dd.
+  if (!existsSync(src) || statSync(src).size !== readBytes) {
+    await measure(["dd", "if=/dev/zero", `of=${src}`, "bs=1M", `count=${readBytes}`, "iflag=count_bytes", "conv=fsync", "status=none"], { as: asPostgres, env: toolEnv });
+  }
+  resetPageCache(env.cluster.dataDir);
+  const t = await timed(run, FLOOR, floorCommand(src, dst, writeBytes));
+  record(run, "restore", FLOOR, rep, t.cost, t.load, { repoBytes: readBytes });
+  rmSync(join(env.dir, "floor"), { recursive: true, force: true });
+}
+
 export async function runRestore(run: BenchRun): Promise<void> {
   const { env, opts } = run;
   scenario(run, "restore", "restore (lz4 full backup), process-max 2");
   scenario(run, "delta-restore", "delta restore, a few files changed, process-max 2");
-  let tools = [...env.tools];
+  let tools: Tool[] = [...env.tools, FLOOR];
+  const pgbunkerSet = lastFull(env, "pgbunker");
+  const floorRead = pgbunkerSet ? treeBytes(join(env.repo.pgbunker, "backup", STANZA, pgbunkerSet)) : 0;
   for (let rep = 1; rep <= opts.reps; rep++) {
     run.log(`restore and delta restore (rep ${rep}/${opts.reps})`);
     for (const tool of rotate(tools, rep)) {
-      const set = labels(env.repo[tool]).filter((l) => !l.includes("_")).at(-1);
+      if (tool === FLOOR) {
+        await ddFloor(run, rep, floorRead, run.dataBytes);
+        if (rep === 1) {
+          run.notes.push(
+            `The restore's "dd floor" row is the disk alone: ${(floorRead / 1048576).toFixed(0)} MiB read (the size of pgbunker's backup set) while ${(run.dataBytes / 1048576).toFixed(0)} MiB are written and fsynced (the data directory), by two dd at once (bs=1M, page cache, no compression, no checksums), from the same cold page cache as the restores; its "repo MiB" is the bytes read.`,
+          );
+        }
+        continue;
+      }
+      if (!isBackupTool(run, tool)) continue;
+      const set = lastFull(env, tool);
       if (!set) throw new Error(`restore needs a full backup of ${tool}: run the full group first`);
       const target = freshDir(join(env.dir, `restore-${tool}`));
       const args = [`--set=${set}`, `--pg1-path=${target}`, "--process-max=2"];

@@ -3,11 +3,11 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dataPlan } from "../../../bench/lib/env.ts";
+import { archiveScript, dataPlan } from "../../../bench/lib/env.ts";
 import { measure, parseTimeOutput, processTree } from "../../../bench/lib/measure.ts";
 import { DEFAULTS, parseOptions, parseSize } from "../../../bench/lib/options.ts";
-import { BEGIN, checkTargets, END, median, ratios, renderReport, spliceReport, summarize, type Sample, type ScenarioInfo } from "../../../bench/lib/report.ts";
-import { changeAFewFiles, rotate } from "../../../bench/lib/scenarios.ts";
+import { allRatios, BEGIN, checkTargets, END, median, ratios, renderReport, spliceReport, summarize, type Sample, type ScenarioInfo } from "../../../bench/lib/report.ts";
+import { changeAFewFiles, floorCommand, rotate } from "../../../bench/lib/scenarios.ts";
 
 const MB = 1024 * 1024;
 
@@ -25,10 +25,11 @@ describe("options", () => {
   test("defaults, every option, and clear errors", () => {
     expect(parseOptions([])).toEqual(DEFAULTS);
     expect(parseOptions(["--help"])).toBe("help");
-    const o = parseOptions(["--size=1GB", "--reps=5", "--segments=7", "--pgbench-tx=10", "--only=full,push", "--dir=/tmp/x", "--keep", "--out=/tmp/r.md", "--profile", "--no-compare", "--binary=/opt/pgbunker"]);
-    expect(o).toEqual({ size: 1024 ** 3, reps: 5, segments: 7, pgbenchTx: 10, only: ["full", "push"], dir: "/tmp/x", keep: true, out: "/tmp/r.md", profile: true, compare: false, binary: "/opt/pgbunker" });
+    const o = parseOptions(["--size=1GB", "--reps=5", "--segments=7", "--pgbench-tx=10", "--only=full,push", "--full=lz4-pm1,lz4-pm2", "--dir=/tmp/x", "--keep", "--out=/tmp/r.md", "--profile", "--no-compare", "--binary=/opt/pgbunker"]);
+    expect(o).toEqual({ size: 1024 ** 3, reps: 5, segments: 7, pgbenchTx: 10, only: ["full", "push"], fullVariants: ["full-lz4-pm1", "full-lz4-pm2"], dir: "/tmp/x", keep: true, out: "/tmp/r.md", profile: true, compare: false, binary: "/opt/pgbunker" });
     expect(() => parseOptions(["--reps=0"])).toThrow(/--reps '0'/);
     expect(() => parseOptions(["--only=full,nope"])).toThrow(/unknown scenario group 'nope'/);
+    expect(() => parseOptions(["--full=lz4-pm3"])).toThrow(/unknown full backup variant 'lz4-pm3'/);
     expect(() => parseOptions(["--bogus"])).toThrow(/unknown option --bogus/);
     expect(() => parseOptions(["--size"])).toThrow(/needs a value/);
     expect(() => parseOptions(["stray"])).toThrow(/unexpected argument 'stray'/);
@@ -68,6 +69,7 @@ describe("measuring", () => {
 
 const scenarios: ScenarioInfo[] = [
   { id: "full-lz4-pm2", title: "full lz4/2", bytes: 1000 * MB },
+  { id: "restore", title: "restore", bytes: 1000 * MB },
   { id: "archive-push", title: "push", bytes: 10 * 16 * MB, items: 10 },
 ];
 
@@ -80,6 +82,13 @@ const samples: Sample[] = [
   sample("full-lz4-pm2", "pgbackrest", 2, 12), sample("full-lz4-pm2", "pgbunker", 2, 6),
   sample("full-lz4-pm2", "pgbunker", 3, 5), sample("full-lz4-pm2", "pgbackrest", 3, 11),
   sample("archive-push", "pgbunker", 1, 2, 50 * MB), sample("archive-push", "pgbackrest", 1, 1.6, 20 * MB),
+];
+// The same run with pgBackRest 2.59.1, pg_basebackup server-lz4 and a restore beside its dd floor.
+const samples15: Sample[] = [
+  ...samples,
+  sample("full-lz4-pm2", "pgbackrest-2.59.1", 1, 15), sample("full-lz4-pm2", "pg_basebackup server-lz4", 1, 7),
+  sample("restore", "pgbunker", 1, 3.3), sample("restore", "pgbackrest-2.59.1", 1, 4.5), sample("restore", "dd floor", 1, 3),
+  sample("archive-push", "pgbackrest-2.59.1", 1, 2.4),
 ];
 
 describe("report", () => {
@@ -97,16 +106,60 @@ describe("report", () => {
     const push = sums.find((s) => s.scenario === "archive-push" && s.tool === "pgbunker")!;
     expect(push.perItem).toBeCloseTo(0.2);
     const rs = ratios(sums);
-    expect(rs.find((r) => r.scenario === "full-lz4-pm2")).toMatchObject({ wall: 5 / 11, speedup: 11 / 5, rss: 1, repo: 1 });
+    expect(rs.find((r) => r.scenario === "full-lz4-pm2")).toMatchObject({ versus: "pgbackrest", wall: 5 / 11, speedup: 11 / 5, rss: 1, repo: 1 });
     const targets = checkTargets(sums, rs);
-    expect(targets.map((t) => t.met)).toEqual([true, undefined, undefined, true, false]);
-    expect(targets[4]!.measured).toBe("200 ms vs 160 ms (0.80x)");
+    // full ≥ 2.5x (2.2x), vs server-lz4 / restore / floor / incr not measured, RSS, push ≤ 0.8x (1.25x)
+    expect(targets.map((t) => t.met)).toEqual([false, undefined, undefined, undefined, undefined, true, false]);
+    expect(targets[0]!.target).toBe("full backup lz4, process-max 2: throughput ≥ 2.5x pgbackrest");
+    expect(targets[6]!.measured).toBe("200 ms vs 160 ms (1.25x)");
+  });
+
+  test("ratios against every tool; the issue 15 targets against 2.59.1, pg_basebackup and the floor", () => {
+    const sums = summarize(samples15, scenarios);
+    const rs = allRatios(sums);
+    expect(rs.filter((r) => r.scenario === "full-lz4-pm2").map((r) => [r.versus, r.speedup])).toEqual([
+      ["pgbackrest", 11 / 5], ["pgbackrest-2.59.1", 3], ["pg_basebackup server-lz4", 7 / 5],
+    ]);
+    expect(rs.find((r) => r.scenario === "restore" && r.versus === "dd floor")!.wall).toBeCloseTo(1.1);
+    const targets = checkTargets(sums, rs);
+    expect(targets.map((t) => [t.target, t.measured, t.met])).toEqual([
+      ["full backup lz4, process-max 2: throughput ≥ 2.5x pgbackrest-2.59.1", "3.00x", true],
+      ["full backup lz4, process-max 2: throughput ≥ 1.5x pg_basebackup server-lz4", "1.40x", false],
+      ["restore: throughput ≥ 1.5x pgbackrest-2.59.1", "1.36x", false],
+      ["restore: wall time within 10 % of the disk's floor (dd of the same bytes)", "1.10x the floor's time", true],
+      ["incremental after pgbench: throughput ≥ 1x pgbackrest-2.59.1", "not measured", undefined],
+      ["peak RSS of a full backup < 200 MiB", "100 MiB (largest of the full backups)", true],
+      ["archive-push: per-segment latency ≤ 0.8x pgbackrest-2.59.1's", "200 ms vs 240 ms (0.83x)", false],
+    ]);
+    const text = renderReport({ scenarios, samples: samples15, command: "c", machine: [], cluster: [], notes: [] });
+    expect(text).toContain("| restore | dd floor | **0.91** | 1.10 |");
+    expect(text).toContain("| full lz4/2 | pg_basebackup server-lz4 | 1 | 7.00 |");
+  });
+
+  test("archive_command pushes with every tool, the measured one first", () => {
+    const script = archiveScript("/w", 3, { pgbunker: "B", pgbackrest: "R", "pgbackrest-2.59.1": "N" });
+    expect(script).toContain(`pgbackrest-2.59.1) N "$1" && B "$1" && R "$1" ;;`);
+    expect(script).toContain(`pgbunker) B "$1" && R "$1" && N "$1" ;;`);
+    expect(script).toContain(`*) B "$1" && R "$1" && N "$1" ;;`);
+  });
+
+  test("dd floor: reads one file while writing and fsyncing as many bytes as asked", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pgb-bench-floor-"));
+    try {
+      writeFileSync(join(dir, "src"), new Uint8Array(3 * MB + 5));
+      const r = Bun.spawnSync(floorCommand(join(dir, "src"), join(dir, "dst"), 2 * MB + 7));
+      expect(r.exitCode).toBe(0);
+      expect(statSync(join(dir, "dst")).size).toBe(2 * MB + 7);
+      expect(Bun.spawnSync(floorCommand(join(dir, "missing"), join(dir, "dst2"), 10)).exitCode).not.toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("rendered report, spliced into hand-written text", () => {
     const text = renderReport({ scenarios, samples, command: "sudo bun bench/run.ts", machine: ["CPU: test"], cluster: ["tiny"], notes: ["a note"] });
-    expect(text).toContain("| full backup lz4, process-max 2: throughput ≥ 2x pgbackrest | 2.20x | yes |");
-    expect(text).toContain("| full lz4/2 | **2.20** | 0.45 | 0.45 | 1.00 | 1.00 |");
+    expect(text).toContain("| full backup lz4, process-max 2: throughput ≥ 2.5x pgbackrest | 2.20x | **no** |");
+    expect(text).toContain("| full lz4/2 | pgbackrest | **2.20** | 0.45 | 0.45 | 1.00 | 1.00 |");
     expect(text).toContain("| push | pgbunker | 1 | 2.00 | 0% | 80.0 | 200.0 |");
     expect(text).toContain("- a note");
     const first = spliceReport("# Results\n\nintro\n", text);
