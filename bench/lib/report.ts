@@ -106,6 +106,11 @@ export interface Ratio {
   cpu: number;
   rss: number;
   repo?: number;
+  /**
+   * (tool CPU + PostgreSQL's CPU) of pgbunker / of versus, where both were measured: the fair CPU
+   * comparison with pg_basebackup, whose compression (server-lz4) runs in the walsender.
+   */
+  cpuWithServer?: number;
   /** pgbunker throughput / versus throughput (= 1 / wall): above 1 is faster. */
   speedup: number;
 }
@@ -124,6 +129,7 @@ export function ratios(summaries: readonly Summary[], versus: Tool = "pgbackrest
       wall: a.wall / b.wall,
       cpu: a.cpu / b.cpu,
       rss: a.rssPeak / b.rssPeak,
+      cpuWithServer: a.serverCpu !== undefined && b.serverCpu !== undefined && b.cpu + b.serverCpu > 0 ? (a.cpu + a.serverCpu) / (b.cpu + b.serverCpu) : undefined,
       repo: a.repoBytes !== undefined && b.repoBytes !== undefined && b.repoBytes > 0 ? a.repoBytes / b.repoBytes : undefined,
       speedup: b.wall / a.wall,
     });
@@ -213,9 +219,9 @@ export function renderReport(input: ReportInput): string {
   lines.push("");
 
   lines.push("### pgbunker / each tool (ratios of the medians)", "");
-  lines.push("| measurement | versus | speed-up (throughput ×) | wall | CPU | peak RSS | repo size |", "|---|---|---:|---:|---:|---:|---:|");
-  for (const r of rs) lines.push(`| ${title(r.scenario)} | ${r.versus} | **${f2(r.speedup)}** | ${f2(r.wall)} | ${f2(r.cpu)} | ${f2(r.rss)} | ${f2(r.repo)} |`);
-  lines.push("", "wall, CPU, peak RSS, repo size: pgbunker / the other tool (below 1: pgbunker uses less). Against the dd floor, wall is how far pgbunker's restore is from the disk's own time (1.00 = at the floor).");
+  lines.push("| measurement | versus | speed-up (throughput ×) | wall | CPU | CPU + server CPU | peak RSS | repo size |", "|---|---|---:|---:|---:|---:|---:|---:|");
+  for (const r of rs) lines.push(`| ${title(r.scenario)} | ${r.versus} | **${f2(r.speedup)}** | ${f2(r.wall)} | ${f2(r.cpu)} | ${f2(r.cpuWithServer)} | ${f2(r.rss)} | ${f2(r.repo)} |`);
+  lines.push("", "wall, CPU, peak RSS, repo size: pgbunker / the other tool (below 1: pgbunker uses less); CPU + server CPU adds PostgreSQL's CPU during the run to each side (pg_basebackup's server-lz4 compresses in the walsender). Against the dd floor, wall is how far pgbunker's restore is from the disk's own time (1.00 = at the floor).");
   lines.push("");
 
   lines.push("### Medians", "");

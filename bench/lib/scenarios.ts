@@ -118,7 +118,9 @@ export async function runFull(run: BenchRun): Promise<void> {
   // lz4/2 always runs: its backup is the one incr and restore start from.
   const variants = FULL_VARIANTS.filter((v) => v.id === "full-lz4-pm2" || opts.fullVariants.includes(v.id));
   const bbs = (v: FullVariant) => (opts.compare ? v.basebackups ?? [] : []);
-  for (const v of variants) scenario(run, v.id, v.title + (bbs(v).length ? ` (pg_basebackup: ${bbs(v).map((b) => b.title).join("; ")})` : ""));
+  // The title names pg_basebackup's arguments where its tool name does not ("pg_basebackup").
+  const plain = (v: FullVariant) => bbs(v).filter((b) => b.tool === "pg_basebackup");
+  for (const v of variants) scenario(run, v.id, v.title + (plain(v).length ? ` (pg_basebackup: ${plain(v).map((b) => b.title).join("; ")})` : ""));
   for (let rep = 1; rep <= opts.reps; rep++) {
     for (const [vi, v] of variants.entries()) {
       run.log(`${v.title} (rep ${rep}/${opts.reps})`);

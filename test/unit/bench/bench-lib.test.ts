@@ -133,6 +133,8 @@ describe("report", () => {
     ]);
     const text = renderReport({ scenarios, samples: samples15, command: "c", machine: [], cluster: [], notes: [] });
     expect(text).toContain("| restore | dd floor | **0.91** | 1.10 |");
+    // server CPU is in both: (0.75 * 5 + 0.5) / (0.75 * 7 + 0.5)
+    expect(rs.find((r) => r.versus === "pg_basebackup server-lz4")!.cpuWithServer).toBeCloseTo(4.25 / 5.75);
     expect(text).toContain("| full lz4/2 | pg_basebackup server-lz4 | 1 | 7.00 |");
   });
 
@@ -159,7 +161,7 @@ describe("report", () => {
   test("rendered report, spliced into hand-written text", () => {
     const text = renderReport({ scenarios, samples, command: "sudo bun bench/run.ts", machine: ["CPU: test"], cluster: ["tiny"], notes: ["a note"] });
     expect(text).toContain("| full backup lz4, process-max 2: throughput ≥ 2.5x pgbackrest | 2.20x | **no** |");
-    expect(text).toContain("| full lz4/2 | pgbackrest | **2.20** | 0.45 | 0.45 | 1.00 | 1.00 |");
+    expect(text).toContain("| full lz4/2 | pgbackrest | **2.20** | 0.45 | 0.45 | 0.49 | 1.00 | 1.00 |");
     expect(text).toContain("| push | pgbunker | 1 | 2.00 | 0% | 80.0 | 200.0 |");
     expect(text).toContain("- a note");
     const first = spliceReport("# Results\n\nintro\n", text);
