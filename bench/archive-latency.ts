@@ -1,15 +1,16 @@
 /**
- * Per-segment latency of archive-push and archive-get, pgbunker vs pgbackrest 2.45, on the same
- * real WAL segments (pgbench WAL from a PostgreSQL 15 cluster), as PostgreSQL runs them: one
+ * Per-segment latency of archive-push and archive-get, pgbunker vs pgBackRest 2.45 and 2.59.1, on
+ * the same real WAL segments (pgbench WAL from a PostgreSQL 15 cluster), as PostgreSQL runs them: one
  * process per segment. Also the time an asynchronous push (process-max=2) takes to drain a queue.
  *
  *   bun bench/archive-latency.ts [segments=12] [rounds=1]
  *
- * Both tools run as the same user with file logging off, one call at a time, alternating per
- * segment so that machine load affects both alike. Wall time is spawn to exit; CPU time is the
+ * All tools run as the same user with file logging off, one call at a time, taking turns per
+ * segment so that machine load affects them alike. Wall time is spawn to exit; CPU time is the
  * child's user+system time. Every fetched segment is compared with the original.
  */
 import { chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { Cluster, PG_GID, PG_UID, tempDir } from "../test/harness/cluster.ts";
 import { BINARY, ensureBuilt } from "../test/harness/pgbunker.ts";
@@ -17,7 +18,8 @@ import { BINARY, ensureBuilt } from "../test/harness/pgbunker.ts";
 const SEGMENTS = Number(process.argv[2] ?? 12);
 const ROUNDS = Number(process.argv[3] ?? 1);
 const TYPES = ["lz4", "gz", "none"] as const;
-const TOOLS = { pgbunker: [BINARY], pgbackrest: ["pgbackrest"] } as const;
+// pgBackRest 2.59.1 is the bench's own build (/work/shared/anchors/build-pgbackrest.sh); 2.45 is Debian's.
+const TOOLS = { pgbunker: [BINARY], "pgbackrest-2.45": ["pgbackrest"], "pgbackrest-2.59.1": ["/opt/pgbackrest-2.59.1/bin/pgbackrest"] } as const;
 type Tool = keyof typeof TOOLS;
 
 interface Sample {
@@ -89,19 +91,17 @@ async function main(): Promise<void> {
       }
     }
 
-    console.log(`archive-push / archive-get per segment: ${segments.length} pgbench WAL segments x ${ROUNDS} round(s), PostgreSQL 15, one process per segment`);
-    console.log("| operation | compress | pgbunker wall median (p90) | pgbackrest wall median (p90) | pgbunker CPU median | pgbackrest CPU median |");
-    console.log("|---|---|---|---|---|---|");
+    const tools = Object.keys(TOOLS) as Tool[];
+    console.log(`archive-push / archive-get per segment: ${segments.length} pgbench WAL segments x ${ROUNDS} round(s), PostgreSQL 15, one process per segment, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+    console.log(`| operation | compress | ${tools.map((t) => `${t} wall median (p90)`).join(" | ")} | ${tools.map((t) => `${t} CPU median`).join(" | ")} | pgbunker / 2.59.1 wall |`);
+    console.log(`|---|---|${tools.map(() => "---|---|").join("")}---|`);
+    const f = (n: number) => n.toFixed(1);
     for (const op of ["push", "get"])
       for (const type of TYPES) {
-        const a = results[`pgbunker ${op} ${type}`]!;
-        const b = results[`pgbackrest ${op} ${type}`]!;
-        const wa = stats(a.map((s) => s.wall));
-        const wb = stats(b.map((s) => s.wall));
-        const ca = stats(a.map((s) => s.cpu));
-        const cb = stats(b.map((s) => s.cpu));
-        const f = (n: number) => n.toFixed(1);
-        console.log(`| archive-${op} | ${type} | ${f(wa.median)} ms (${f(wa.p90)}) | ${f(wb.median)} ms (${f(wb.p90)}) | ${f(ca.median)} ms | ${f(cb.median)} ms |`);
+        const walls = tools.map((t) => stats(results[`${t} ${op} ${type}`]!.map((s) => s.wall)));
+        const cpus = tools.map((t) => stats(results[`${t} ${op} ${type}`]!.map((s) => s.cpu)));
+        const ratio = walls[0]!.median / walls[2]!.median;
+        console.log(`| archive-${op} | ${type} | ${walls.map((w) => `${f(w.median)} ms (${f(w.p90)})`).join(" | ")} | ${cpus.map((c) => `${f(c.median)} ms`).join(" | ")} | ${ratio.toFixed(2)}x |`);
       }
     await asyncDrain(base, cluster.dataDir, walDir, segments);
   } finally {
