@@ -1,8 +1,9 @@
 /**
  * Writing a GCS object: a file that fits in one chunk is one media upload; a larger one is a
  * resumable upload: a session is opened, each full chunk is sent with its Content-Range as it
- * fills (one chunk in memory; GCS wants multiples of 256 KiB but for the last), and the last
- * chunk, which names the total size, makes the object. Before it, no object exists under the
+ * fills (GCS wants multiples of 256 KiB but for the last), strictly one after the other (a session
+ * takes its bytes in order: one chunk in flight while the next fills), and the last chunk, which
+ * names the total size, makes the object. Before it, no object exists under the
  * name; an aborted write cancels the session (DELETE of the upload).
  */
 import { err } from "../../common/error.ts";
@@ -17,7 +18,7 @@ export class GcsWrite extends ChunkedWrite {
   #uploadId: string | undefined;
 
   constructor(client: GcsHttp, key: string, path: string, chunkSize: number, opts: WriteOptions) {
-    super(path, chunkSize, opts);
+    super(path, chunkSize, opts, { partsInFlight: 1 });
     this.#client = client;
     this.#key = key;
   }
@@ -27,17 +28,19 @@ export class GcsWrite extends ChunkedWrite {
     await res.arrayBuffer();
   }
 
+  /** Open the resumable session the chunks go to. */
+  protected override async begin(): Promise<void> {
+    const r = await this.#client.request({ method: "POST", object: "", upload: true, query: { uploadType: "resumable", name: this.#key } });
+    await r.arrayBuffer();
+    this.#uploadId = r.headers.get("x-guploader-uploadid") ?? new URL(r.headers.get("location") ?? "http://x/").searchParams.get("upload_id") ?? undefined;
+    if (!this.#uploadId) throw err("ProtocolError", `${this.#client.describe({ method: "POST", object: this.#key })}: no upload id in the answer to a resumable upload`);
+  }
+
   protected async putChunk(bytes: Uint8Array, _index: number, offset: number, last: boolean): Promise<void> {
-    if (this.#uploadId === undefined) {
-      const r = await this.#client.request({ method: "POST", object: "", upload: true, query: { uploadType: "resumable", name: this.#key } });
-      await r.arrayBuffer();
-      this.#uploadId = r.headers.get("x-guploader-uploadid") ?? new URL(r.headers.get("location") ?? "http://x/").searchParams.get("upload_id") ?? undefined;
-      if (!this.#uploadId) throw err("ProtocolError", `${this.#client.describe({ method: "POST", object: this.#key })}: no upload id in the answer to a resumable upload`);
-    }
     const end = offset + bytes.byteLength;
     // A chunk that is not the last must be acknowledged with 308 (Resume Incomplete).
     const res = await this.#client.request({
-      method: "PUT", object: "", upload: true, query: { uploadType: "resumable", name: this.#key, upload_id: this.#uploadId },
+      method: "PUT", object: "", upload: true, query: { uploadType: "resumable", name: this.#key, upload_id: this.#uploadId! },
       headers: { "content-range": `bytes ${offset}-${end - 1}/${last ? end : "*"}` }, body: bytes, accept: [308],
     });
     await res.arrayBuffer();
