@@ -31,6 +31,8 @@ export interface RunOptions {
   as?: { uid: number; gid: number };
   env?: Record<string, string>;
   cwd?: string;
+  /** Exit codes besides 0 that are measured rather than thrown (a verify that reports problems). */
+  okCodes?: number[];
 }
 
 /** Parse the "%U %S %M" line /usr/bin/time wrote (seconds, seconds, KiB). */
@@ -101,7 +103,7 @@ export async function measure(cmd: string[], opts: RunOptions = {}): Promise<Cos
     clearInterval(timer);
     const wall = (performance.now() - start) / 1000;
     const output = stdout + stderr;
-    if (code !== 0) throw new CommandFailed(cmd, code, output);
+    if (code !== 0 && !opts.okCodes?.includes(code)) throw new CommandFailed(cmd, code, output);
     const t = parseTimeOutput(readFileSync(timeFile, "utf8"));
     return { wall, user: t.user, sys: t.sys, rssPeak: Math.max(t.maxRss, treePeak), output };
   } finally {
