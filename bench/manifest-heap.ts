@@ -2,7 +2,8 @@
  * Where a backup's bytes per file go (issue 19): the JavaScript heap retained by each per-file
  * structure pgbunker's backup holds, measured on a real manifest.
  *
- *   bun bench/manifest-heap.ts /var/tmp/pgbunker-bench/run-20000/repo-pgbunker/backup/rel/<label>/backup.manifest
+ *   bun bench/manifest-heap.ts /var/tmp/pgbunker-bench/run-20000/repo-pgbunker/backup/rel/<label>/backup.manifest \
+ *       [/var/tmp/pgbunker-bench/relations-20000/pg/base/5]
  *
  * Each stage is built, the heap collected (Bun.gc(true)) and bun:jsc's heapStats().heapSize read;
  * the difference from the previous stage is what that stage's objects retain while the earlier
@@ -15,8 +16,11 @@ import { heapStats } from "bun:jsc";
 import { readFileSync } from "node:fs";
 import { InfoIni } from "../src/repo/ini.ts";
 import { Manifest, type ManifestFile } from "../src/repo/manifest.ts";
+import { posix } from "../src/storage/posix/posix.ts";
 
 const path = process.argv[2];
+/** Optional: a database directory of the cluster, listed as manifest-build.ts lists it (one StorageInfo per entry). */
+const dbDir = process.argv[3];
 if (!path) {
   console.error("usage: bun bench/manifest-heap.ts PATH/backup.manifest");
   process.exit(2);
@@ -36,6 +40,14 @@ const step = (what: string) => {
 
 // Held so that each stage's objects stay alive while the next is measured.
 const keep: unknown[] = [];
+
+if (dbDir) {
+  let listed: unknown[] | null = await posix.list(dbDir);
+  const count = listed?.length ?? 0;
+  step(`posix.list of ${dbDir} (${count} entries; manifest-build.ts holds one such list at a time)`);
+  listed = null;
+  step("(list dropped)");
+}
 
 let text: string | undefined = readFileSync(path, "utf8");
 const textLength = text.length;
