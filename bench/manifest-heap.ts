@@ -107,7 +107,7 @@ keep.push(unitOf);
 step("unitOf map");
 
 let clones: unknown[] | undefined = units.map((u) => structuredClone(u.job));
-step("structured clones of the jobs (what postMessage hands a worker; in the worker's heap)");
+step(`structured clones of the jobs (what postMessage hands a worker; in the worker's heap; ${clones.length} jobs)`);
 clones = undefined;
 step("(clones dropped)");
 

@@ -3,7 +3,7 @@
  * tables, each with a primary-key index (2 files per relation: heap, 1 page; index, 2 pages).
  *
  *   bun bench/relations.ts --tables=20000 [--dir=/var/tmp/pgbunker-bench] [--pgbackrest=PATH]
- *       [--connections=4] [--checkpoint-first=y|n] [--rebuild=y]
+ *       [--connections=4] [--checkpoint-first=y|n] [--sync-first=y|n] [--rebuild=y]
  *
  * Runs as root (the cluster and both tools run as user postgres through setpriv). The cluster is
  * built once per N in DIR/relations-N and kept: a later run with the same N reuses it (creating a
@@ -40,11 +40,12 @@ interface Opts {
   connections: number;
   perTransaction: number;
   checkpointFirst: boolean;
+  syncFirst: boolean;
   rebuild: boolean;
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = { tables: 20_000, dir: "/var/tmp/pgbunker-bench", pgbackrest: "/opt/pgbackrest-2.59.1/bin/pgbackrest", connections: 4, perTransaction: 500, checkpointFirst: false, rebuild: false };
+  const o: Opts = { tables: 20_000, dir: "/var/tmp/pgbunker-bench", pgbackrest: "/opt/pgbackrest-2.59.1/bin/pgbackrest", connections: 4, perTransaction: 500, checkpointFirst: false, syncFirst: false, rebuild: false };
   for (const a of argv) {
     const m = /^--([a-z-]+)=(.*)$/.exec(a);
     if (!m) throw new Error(`expected --name=value, found '${a}'`);
@@ -54,8 +55,9 @@ function parse(argv: string[]): Opts {
     else if (k === "pgbackrest") o.pgbackrest = v;
     else if (k === "connections") o.connections = Number(v);
     else if (k === "checkpoint-first") o.checkpointFirst = v === "y";
+    else if (k === "sync-first") o.syncFirst = v === "y";
     else if (k === "rebuild") o.rebuild = v === "y";
-    else throw new Error(`unknown option --${k} (expected --tables, --dir, --pgbackrest, --connections, --checkpoint-first, --rebuild)`);
+    else throw new Error(`unknown option --${k} (expected --tables, --dir, --pgbackrest, --connections, --checkpoint-first, --sync-first, --rebuild)`);
   }
   if (!Number.isInteger(o.tables) || o.tables < 1) throw new Error(`--tables: expected a positive integer, found ${o.tables}`);
   return o;
@@ -141,6 +143,9 @@ function checkpointsSince(logFile: string, from: number): string {
     .join("; ");
 }
 
+/** The kernel's dirty page-cache bytes (MiB) now: what a journal commit or sync may have to write first. */
+const dirtyMiB = () => Number(/^Dirty:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) / 1024;
+
 const fileSize = (f: string) => (existsSync(f) ? readFileSync(f).length : 0);
 
 export async function main(argv: string[]): Promise<number> {
@@ -159,6 +164,11 @@ export async function main(argv: string[]): Promise<number> {
       const from = fileSize(c.logFile);
       const r = await measure(pgTool(c, "psql", ["-X", "-q", "-c", "checkpoint"]), { as: asPostgres, env: toolEnv });
       log(`CHECKPOINT before the first backup: ${r.wall.toFixed(2)} s (${checkpointsSince(c.logFile, from)})`);
+    }
+    if (o.syncFirst) {
+      const before = dirtyMiB();
+      const r = await measure(["sync"]);
+      log(`sync before the first backup: ${r.wall.toFixed(2)} s, dirty page cache ${before.toFixed(0)} → ${dirtyMiB().toFixed(0)} MiB`);
     }
     const work = mkdirAsPostgres(join(o.dir, `run-${o.tables}`));
     for (const tool of ["pgbunker", "pgbackrest"] as Tool[]) {
@@ -186,8 +196,9 @@ export async function main(argv: string[]): Promise<number> {
       const exe = tool === "pgbunker" ? binary : o.pgbackrest;
       const run = async (step: string, args: string[], okCodes: number[] = []) => {
         const from = fileSize(c.logFile);
+        const dirty = dirtyMiB();
         const r = await measure([exe, `--config=${conf}`, `--stanza=${STANZA}`, ...args], { as: asPostgres, env: toolEnv, okCodes });
-        const note = args[0] === "backup" ? checkpointsSince(c.logFile, from) : "";
+        const note = args[0] === "backup" ? `${checkpointsSince(c.logFile, from)}; dirty page cache before ${dirty.toFixed(0)} MiB` : "";
         const row = { tool, step, wall: r.wall, cpu: r.user + r.sys, maxMiB: (r.rssMaxProcess ?? 0) / 1024 ** 2, sumMiB: (r.rssTreeSum ?? 0) / 1024 ** 2, note };
         rows.push(row);
         log(`${tool} ${step}: ${r.wall.toFixed(2)} s wall, ${row.cpu.toFixed(2)} s CPU, max process ${row.maxMiB.toFixed(0)} MiB, tree sum ${row.sumMiB.toFixed(0)} MiB ${note}`);
