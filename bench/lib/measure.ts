@@ -24,6 +24,10 @@ export interface Cost {
   sys: number;
   /** Bytes: max(largest process high-water mark, largest sampled sum over the process tree). */
   rssPeak: number;
+  /** Bytes: the largest single process's high-water mark (wait4, /usr/bin/time's "Maximum resident set size"). */
+  rssMaxProcess?: number;
+  /** Bytes: the largest sum of RSS over the process tree, sampled every SAMPLE_MS (0 if it ended before the first sample). */
+  rssTreeSum?: number;
 }
 
 export interface RunOptions {
@@ -31,6 +35,8 @@ export interface RunOptions {
   as?: { uid: number; gid: number };
   env?: Record<string, string>;
   cwd?: string;
+  /** Exit codes besides 0 that are measured rather than thrown (a verify that reports problems). */
+  okCodes?: number[];
 }
 
 /** Parse the "%U %S %M" line /usr/bin/time wrote (seconds, seconds, KiB). */
@@ -101,9 +107,9 @@ export async function measure(cmd: string[], opts: RunOptions = {}): Promise<Cos
     clearInterval(timer);
     const wall = (performance.now() - start) / 1000;
     const output = stdout + stderr;
-    if (code !== 0) throw new CommandFailed(cmd, code, output);
+    if (code !== 0 && !opts.okCodes?.includes(code)) throw new CommandFailed(cmd, code, output);
     const t = parseTimeOutput(readFileSync(timeFile, "utf8"));
-    return { wall, user: t.user, sys: t.sys, rssPeak: Math.max(t.maxRss, treePeak), output };
+    return { wall, user: t.user, sys: t.sys, rssPeak: Math.max(t.maxRss, treePeak), rssMaxProcess: t.maxRss, rssTreeSum: treePeak, output };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
