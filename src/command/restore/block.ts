@@ -10,11 +10,11 @@
  */
 import { err } from "../../common/error.ts";
 import { findResult, type FilterSpec } from "../../filter/filter.ts";
-import { filterBuffer } from "../../filter/pipeline.ts";
 import { blockChecksums } from "../../native/helper.ts";
 import { readBlockMap, sameBytes, type BlockMapItem } from "../../repo/block-map.ts";
 import { BLOCK_INCR_EXT, repoPath } from "../../repo/layout.ts";
-import type { Storage, StorageRead } from "../../storage/storage.ts";
+import type { Storage } from "../../storage/storage.ts";
+import { ByteReader, SuperBlockCursor, superBlockFilters as sharedFilters, superBlockRuns } from "../shared/super-block.ts";
 import type { RestoreFileParams } from "./file.ts";
 
 /** What a job needs to find a block incremental file's blocks. */
@@ -28,77 +28,9 @@ export interface RestoreBlockIncr {
   references: string[];
 }
 
-/** Bytes of a repository read, forward only, in exact amounts. */
-class ByteReader {
-  #pending: Uint8Array = new Uint8Array(0);
-  constructor(readonly read: StorageRead) {}
-
-  /** Exactly n bytes (fewer only at the end of the read). */
-  async take(n: number): Promise<Uint8Array> {
-    const out = new Uint8Array(n);
-    let got = 0;
-    while (got < n) {
-      if (this.#pending.byteLength === 0) {
-        const chunk = await this.read.read();
-        if (chunk === null) return out.subarray(0, got);
-        this.#pending = chunk;
-      }
-      const k = Math.min(n - got, this.#pending.byteLength);
-      out.set(this.#pending.subarray(0, k), got);
-      this.#pending = this.#pending.subarray(k);
-      got += k;
-    }
-    return out;
-  }
-}
-
-/** Super blocks of one repository file (one backup's bundle or .pgbi file), read forward. */
-class SuperBlockCursor {
-  #reader: ByteReader | undefined;
-  #at = -1;
-  #current: { offset: number; data: Uint8Array } | undefined;
-
-  constructor(
-    readonly repo: Storage,
-    readonly path: string,
-    readonly filters: FilterSpec[],
-    /** Where each run of adjacent needed super blocks ends, by its start offset. */
-    readonly runEnd: Map<number, number>,
-  ) {}
-
-  async block(item: BlockMapItem, blockSize: number): Promise<Uint8Array> {
-    if (this.#current?.offset !== item.offset) {
-      if (this.#reader === undefined || this.#at !== item.offset) {
-        await this.close();
-        const end = this.runEnd.get(item.offset) ?? item.offset + item.size;
-        const r = await this.repo.openRead(this.path, { offset: item.offset, limit: end - item.offset });
-        this.#reader = new ByteReader(r!);
-        this.#at = item.offset;
-      }
-      const stored = await this.#reader.take(item.size);
-      if (stored.byteLength !== item.size) throw err("FormatError", `super block at offset ${item.offset} of '${this.repo.path(this.path)}' is truncated: ${stored.byteLength} of ${item.size} bytes`);
-      this.#at += item.size;
-      const data = this.filters.length ? filterBuffer(stored, this.filters).data : stored;
-      if (data.byteLength !== item.superBlockSize)
-        throw err("FormatError", `super block at offset ${item.offset} of '${this.repo.path(this.path)}' holds ${data.byteLength} bytes, its map says ${item.superBlockSize}`);
-      this.#current = { offset: item.offset, data };
-    }
-    const at = item.block * blockSize;
-    return this.#current.data.subarray(at, Math.min(at + blockSize, this.#current.data.byteLength));
-  }
-
-  async close(): Promise<void> {
-    await this.#reader?.read.close();
-    this.#reader = undefined;
-  }
-}
-
 /** Filters that open one stored super block (or a map: decrypt only). */
 function superBlockFilters(p: RestoreFileParams, withDecompress: boolean): FilterSpec[] {
-  const f: FilterSpec[] = [];
-  if (p.cipherPass !== undefined) f.push({ type: "decrypt", pass: p.cipherPass, raw: true });
-  if (withDecompress && p.compressType !== "none") f.push({ type: "decompress", compressType: p.compressType, outputVerified: true });
-  return f;
+  return sharedFilters(p.compressType, p.cipherPass, withDecompress);
 }
 
 /** The repository file holding a reference's super blocks of this file. */
@@ -171,15 +103,7 @@ export async function restoreBlockFile(pg: Storage, repo: Storage, p: RestoreFil
     m.set(it.offset, it.size);
   }
   for (const [key, sbs] of needed) {
-    const offsets = [...sbs.keys()].sort((x, y) => x - y);
-    const runEnd = new Map<number, number>();
-    for (let i = 0; i < offsets.length;) {
-      let end = offsets[i]! + sbs.get(offsets[i]!)!;
-      let j = i + 1;
-      while (j < offsets.length && offsets[j] === end) end += sbs.get(offsets[j++]!)!;
-      runEnd.set(offsets[i]!, end);
-      i = j;
-    }
+    const runEnd = superBlockRuns(sbs);
     const [reference, bundleId] = key.split("/").map(Number) as [number, number];
     cursors.set(key, new SuperBlockCursor(repo, storedFile(p, b, { reference, bundleId }), filters, runEnd));
   }

@@ -13,6 +13,7 @@ import { ARCHIVE_INFO_FILE, archiveFileOf, BACKUP_INFO_FILE, HISTORY_DIR, INFO_C
 import { Manifest, type ManifestFile } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import type { StorageSpec } from "../shared/storage.ts";
+import type { VerifyBlockParams, VerifyBlockRef } from "./block.ts";
 import type { VerifyFileParams } from "./file.ts";
 
 /** One stored WAL file. */
@@ -215,6 +216,7 @@ export function backupJobs(spec: StorageSpec, stanza: string, label: string, man
       repoSize: f.repoSize ?? (compressType === "none" && !holder.filePass ? f.size : undefined),
       repoSha1: f.rck,
       raw: blockIncremental,
+      block: blockIncremental ? blockParams(stanza, f, holder, manifests) : undefined,
     };
     if (f.bundleId !== undefined) {
       const path = repoPath.bundleFile(stanza, stored, f.bundleId);
@@ -226,6 +228,32 @@ export function backupJobs(spec: StorageSpec, stanza: string, label: string, man
     out.push({ name: f.name, key: path, display: `${stored}/${f.name}${ext}`, job: { ...base, path } });
   }
   return out;
+}
+
+/**
+ * What the block check of a block-incremental file needs: its map's sizes and, for each backup of
+ * the storing backup's reference list (a map's reference is an index into it), where that backup
+ * stores the file's super blocks: its stored bytes before its own map. Resolved here, where the
+ * manifests are, so the job reads only repository bytes.
+ */
+function blockParams(stanza: string, f: ManifestFile, holder: ManifestLoad, manifests: ReadonlyMap<string, ManifestLoad>): VerifyBlockParams {
+  const bi = f.blockIncr!;
+  const refs: VerifyBlockRef[] = holder.manifest!.backup.reference.map((label) => {
+    const load = manifests.get(label);
+    if (!load?.manifest) return { label, problem: "has no loadable manifest" };
+    const g = load.manifest.files.get(f.name);
+    if (!g || (g.reference !== undefined && g.reference !== label)) return { label, problem: `does not store ${f.name}` };
+    const mapSize = g.blockIncr?.mapSize ?? 0;
+    const stored = g.repoSize ?? g.size;
+    const compressType = load.manifest.compressType;
+    if (g.bundleId !== undefined) {
+      const start = g.bundleOffset ?? 0;
+      return { label, path: repoPath.bundleFile(stanza, label, g.bundleId), bundleId: g.bundleId, start, end: start + stored - mapSize, compressType, cipherPass: load.filePass };
+    }
+    const path = repoPath.backupFile(stanza, label, f.name, storedExt(g, COMPRESS_EXT[compressType]));
+    return { label, path, bundleId: 0, start: 0, end: stored - mapSize, compressType, cipherPass: load.filePass };
+  });
+  return { name: f.name, blockSize: bi.blockSize, checksumSize: bi.checksumSize, mapSize: bi.mapSize, fileSize: f.size, refs };
 }
 
 /** Files in a backup's directory that its manifest does not account for. */

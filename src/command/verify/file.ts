@@ -10,6 +10,7 @@ import { Pipeline } from "../../filter/pipeline.ts";
 import { parseWalHeader } from "../../postgres/wal.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { type StorageSpec, workerStorage } from "../shared/storage.ts";
+import { verifyBlockFile, type VerifyBlockParams } from "./block.ts";
 
 /** Job type (command/jobs.ts): params are a batch of VerifyFileParams, the result their results in order. */
 export const VERIFY_FILE_JOB = "verify-file";
@@ -34,6 +35,8 @@ export interface VerifyFileParams {
   repoSha1?: string;
   /** Check only the stored bytes (rck, repo-size): block-incremental files are not one stream. */
   raw?: boolean;
+  /** A block-incremental file: then its map and every block the map references (verify/block.ts). */
+  block?: VerifyBlockParams;
   /** Also return the WAL segment size from the segment's long page header. */
   walHeader?: boolean;
   /** buffer-size: the largest buffer to use (small files get a smaller one). */
@@ -129,6 +132,7 @@ export async function verifyFile(p: VerifyFileParams): Promise<VerifyFileResult>
   if (p.sha1 !== undefined && sha1 !== p.sha1) return { status: "checksum", detail: `SHA-1 is ${sha1}, expected ${p.sha1}` };
   if (p.repoSize !== undefined && repoSize !== p.repoSize) return { status: "size", detail: `stored size is ${repoSize}, expected ${p.repoSize}` };
   if (p.repoSha1 !== undefined && repoSha1 !== p.repoSha1) return { status: "checksum", detail: `stored bytes have SHA-1 ${repoSha1}, expected ${p.repoSha1}` };
+  if (p.block) return verifyBlockFile(storage, { path: p.path, offset: p.offset ?? 0, storedSize: repoSize, cipherPass: p.cipherPass }, p.block);
   let segmentSize: number | undefined;
   if (p.walHeader && read.head) {
     try {
