@@ -6,8 +6,9 @@
  * table data; a delta restore onto a data directory that differs in a few pages gives the same files.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { readBlockMap } from "../../src/repo/block-map.ts";
 import { Manifest } from "../../src/repo/manifest.ts";
 import { type Cluster, mkdirAsPostgres, runAsPostgres, tempDir } from "../harness/cluster.ts";
 import { PGBACKREST_BIN } from "../harness/pgbunker.ts";
@@ -143,6 +144,71 @@ describe("pgBackRest 2.59.1's block incremental chain", () => {
     const r = env.run(["--repo=1", `--repo1-path=${bad}`, "--log-level-console=warn", "verify", "--output=text"]);
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toMatch(/invalid/);
+  });
+});
+
+/**
+ * A block of `label`'s stored files that its map takes from the full (repo1, pgBackRest's chain,
+ * unencrypted): the file, the numbers of its blocks in that super block and where it is in the full's stored file.
+ */
+function blockFromFull(label: string): { name: string; blocks: number[]; stored: string; offset: number; size: number } {
+  const m = manifestOf(label);
+  const fullRef = m.backup.reference.indexOf(labels[0]!);
+  expect(fullRef).toBeGreaterThanOrEqual(0);
+  for (const f of m.fileList()) {
+    if (f.reference !== undefined || !f.blockIncr || f.blockIncr.mapSize === 0) continue;
+    // Bundled, or (larger than the bundle limit) in its own .pgbi file.
+    const stored = (l: string, bundleId: number | undefined) => join("backup", STANZA, l, ...(bundleId ? ["bundle", String(bundleId)] : [`${f.name}.pgbi`]));
+    const bytes = readFileSync(join(env.repo, stored(label, f.bundleId)));
+    const end = (f.bundleOffset ?? 0) + f.repoSize!;
+    const items = readBlockMap(bytes.subarray(end - f.blockIncr.mapSize, end), f.blockIncr.blockSize, f.blockIncr.checksumSize);
+    const i = items.findIndex((it) => it.reference === fullRef);
+    if (i < 0) continue;
+    const it = items[i]!;
+    // Every block of the file in that super block.
+    const blocks = items.flatMap((x, k) => (x.reference === fullRef && x.offset === it.offset ? [k] : []));
+    return { name: f.name, blocks, stored: stored(labels[0]!, it.bundleId), offset: it.offset, size: it.size };
+  }
+  throw new Error(`no block of ${label} comes from the full`);
+}
+
+/** The report line of the last incr's stored file `name` (bundled or in its own file). */
+const incrLine = (out: string, name: string) =>
+  out.split("\n").find((l) => l.includes(`${labels[2]}/bundle/`) ? l.includes(`(${name})`) : l.includes(`${labels[2]}/${name}.pgbi`));
+
+describe("verify checks every block a map refers to", () => {
+  test("one byte changed inside a super block of the full that the last incr's map uses: reported for the incr, naming backup, file and block", () => {
+    const target = blockFromFull(labels[2]!);
+    const bad = env.copyRepo("repo-block-byte");
+    const path = join(bad, target.stored);
+    const at = target.offset + Math.floor(target.size / 2);
+    const fd = openSync(path, "r+");
+    const one = Buffer.alloc(1);
+    readSync(fd, one, 0, 1, at);
+    one[0] = one[0]! ^ 0x01;
+    writeSync(fd, one, 0, 1, at);
+    closeSync(fd);
+    const r = env.run(["--repo=1", `--repo1-path=${bad}`, "--log-level-console=warn", "verify", "--output=text"]);
+    expect(r.code).not.toBe(0);
+    // The full's own stored bytes fail their SHA-1; the incr's do not, only the block check finds it.
+    expect(r.stdout).toContain(`backup: ${labels[0]}, status: invalid`);
+    expect(r.stdout).toContain(`backup: ${labels[2]}, status: invalid`);
+    const line = incrLine(r.stdout, target.name);
+    expect(line).toMatch(/^\s+checksum invalid: /);
+    const named = new RegExp(`block (\\d+) of ${target.name}`).exec(line!);
+    expect(target.blocks).toContain(Number(named![1]));
+    expect(line).toContain(`backup ${labels[0]}`);
+  });
+
+  test("the full's stored file gone: every backup whose maps use it is reported missing blocks", () => {
+    const target = blockFromFull(labels[2]!);
+    const bad = env.copyRepo("repo-block-gone");
+    expect(runAsPostgres(["rm", join(bad, target.stored)]).code).toBe(0);
+    const r = env.run(["--repo=1", `--repo1-path=${bad}`, "--log-level-console=warn", "verify", "--output=text"]);
+    expect(r.code).not.toBe(0);
+    const line = incrLine(r.stdout, target.name);
+    expect(line).toMatch(/^\s+missing: /);
+    expect(line).toContain(`backup ${labels[0]}`);
   });
 });
 
