@@ -39,6 +39,13 @@ export interface BackupRecord {
   sizeDelta: number;
   repoSize: number;
   repoSizeDelta: number;
+  /**
+   * Block incremental backups only: bytes of block maps in the whole set and in this backup's own
+   * files (backup-info-repo-size-map[-delta]); pgBackRest's info then shows these in place of the set's
+   * repo size, which no longer says what a restore reads.
+   */
+  repoSizeMap?: number;
+  repoSizeMapDelta?: number;
   dbId: number;
   error?: boolean;
   annotation?: Annotation;
@@ -58,6 +65,8 @@ export function recordToJson(r: BackupRecord): Record<string, JsonValue | undefi
     "backup-error": r.error,
     "backup-info-repo-size": r.repoSize,
     "backup-info-repo-size-delta": r.repoSizeDelta,
+    "backup-info-repo-size-map": r.repoSizeMap,
+    "backup-info-repo-size-map-delta": r.repoSizeMap === undefined ? undefined : r.repoSizeMapDelta ?? 0,
     "backup-info-size": r.size,
     "backup-info-size-delta": r.sizeDelta,
     "backup-lsn-start": r.lsnStart,
@@ -97,6 +106,8 @@ export function recordFromJson(label: string, o: Record<string, JsonValue>): Bac
     sizeDelta: n("backup-info-size-delta"),
     repoSize: n("backup-info-repo-size"),
     repoSizeDelta: n("backup-info-repo-size-delta"),
+    repoSizeMap: o["backup-info-repo-size-map"] === undefined ? undefined : n("backup-info-repo-size-map"),
+    repoSizeMapDelta: o["backup-info-repo-size-map"] === undefined ? undefined : n("backup-info-repo-size-map-delta"),
     dbId: n("db-id"),
     error: o["backup-error"] === undefined ? undefined : b("backup-error"),
     annotation: (o["backup-annotation"] as Annotation | undefined) ?? undefined,

@@ -397,18 +397,22 @@ export class Manifest {
   }
 
   /** Total size of the PostgreSQL files, and of what this backup itself stored. */
-  sizes(): { size: number; sizeDelta: number; repoSize: number; repoSizeDelta: number } {
-    let size = 0, sizeDelta = 0, repoSize = 0, repoSizeDelta = 0;
+  sizes(): { size: number; sizeDelta: number; repoSize: number; repoSizeDelta: number; repoSizeMap: number; repoSizeMapDelta: number } {
+    let size = 0, sizeDelta = 0, repoSize = 0, repoSizeDelta = 0, repoSizeMap = 0, repoSizeMapDelta = 0;
     for (const f of this.files.values()) {
-      const rs = f.repoSize ?? f.size;
+      // A stored size of 0 means not recorded (pgBackRest counts the file's size then).
+      const rs = f.repoSize || f.size;
+      const map = f.blockIncr?.mapSize ?? 0;
       size += f.size;
       repoSize += rs;
+      repoSizeMap += map;
       if (f.reference === undefined) {
         sizeDelta += f.size;
         repoSizeDelta += rs;
+        repoSizeMapDelta += map;
       }
     }
-    return { size, sizeDelta, repoSize, repoSizeDelta };
+    return { size, sizeDelta, repoSize, repoSizeDelta, repoSizeMap, repoSizeMapDelta };
   }
 
   /** Tablespace targets (pg_tblspc/OID). */

@@ -9,14 +9,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { readBlockMap } from "../../src/repo/block-map.ts";
-import { Manifest } from "../../src/repo/manifest.ts";
+import type { Manifest } from "../../src/repo/manifest.ts";
 import { type Cluster, mkdirAsPostgres, runAsPostgres, tempDir } from "../harness/cluster.ts";
-import { PGBACKREST_BIN } from "../harness/pgbunker.ts";
 import type { StanzaEnv } from "../harness/stanza.ts";
+import { latestLabel, manifestAt, PGBR, printedLabel, snapshot as tables, storedBytes } from "./block-incr-lib.ts";
 import { makeStanza, removeStanza, STANZA, tree, treeLines } from "./restore-lib.ts";
 
 const RP = "block_rp";
-const PGBR = { bin: PGBACKREST_BIN["2.59"] };
 let env: StanzaEnv;
 /** pgBackRest's chain (repo1) and pgbunker's (repo2). */
 const labels: string[] = [];
@@ -25,11 +24,7 @@ const ours: string[] = [];
 const dataAt = new Map<string, string>();
 
 /** Row count and an order-independent digest of every pgbench table and of t. */
-async function snapshot(c: Cluster): Promise<string> {
-  const parts: string[] = [];
-  for (const t of ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "t"]) parts.push(`${t}=${await c.tableChecksum(t)}`);
-  return parts.join(" ");
-}
+const snapshot = (c: Cluster) => tables(c, ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "t"]);
 
 function pgbench(transactions: number): void {
   env.cluster.mustTool("pgbench", ["-n", "-c", "1", "-t", String(transactions)]);
@@ -38,18 +33,17 @@ function pgbench(transactions: number): void {
 /** The same change point backed up by both tools: pgBackRest into repo1, pgbunker into repo2. */
 async function backupBoth(type: string): Promise<void> {
   env.backrestOk(["--repo=1", `--type=${type}`, "backup"], PGBR);
-  const info = JSON.parse(env.backrestOk(["--repo=1", "info", "--output=json"], PGBR))[0].backup as { label: string }[];
-  const label = info.at(-1)!.label;
+  const label = latestLabel(env, 1);
   labels.push(label);
   const data = await snapshot(env.cluster);
   dataAt.set(label, data);
-  const mine = /new backup label = (\S+)/.exec(env.runOk(["--repo=2", `--type=${type}`, "--log-level-console=info", "backup"]))![1]!;
+  const mine = printedLabel(env.runOk(["--repo=2", `--type=${type}`, "--log-level-console=info", "backup"]));
   ours.push(mine);
   dataAt.set(`2:${mine}`, data);
 }
 
 const tmpBase = tempDir("pgb-block-");
-const manifestOf = (label: string) => Manifest.parse(readFileSync(join(env.repo, "backup", STANZA, label, "backup.manifest"), "utf8"));
+const manifestOf = (label: string) => manifestAt(env.repo, label);
 
 beforeAll(async () => {
   // Named pgbackrest.conf: pgBackRest's backup wants its name in archive_command, which runs pgbunker.
@@ -213,7 +207,7 @@ describe("verify checks every block a map refers to", () => {
 });
 
 describe("pgbunker's block incremental chain", () => {
-  const manifest2 = (label: string) => Manifest.parse(readFileSync(join(tmpBase, "repo2", "backup", STANZA, label, "backup.manifest"), "utf8"));
+  const manifest2 = (label: string) => manifestAt(join(tmpBase, "repo2"), label);
 
   test("is block incremental as pgBackRest's is: maps in the incrs refer to blocks of earlier backups", () => {
     const m = manifest2(ours[2]!);
@@ -262,4 +256,35 @@ describe("pgbunker's block incremental chain", () => {
     expect(await snapshot(c)).toBe(dataAt.get(RP)!);
     c.stop("immediate");
   });
+});
+
+describe("info sizes of a block incremental chain", () => {
+  type Sizes = { label: string; info: Record<string, unknown> };
+  const sizes = (json: string): Sizes[] => JSON.parse(json)[0].backup.map((b: Sizes) => ({ label: b.label, info: b.info }));
+
+  for (const [repo, which] of [[1, "pgBackRest 2.59.1's"], [2, "pgbunker's"]] as const) {
+    test(`${which} chain: pgbunker info --output=json shows pgBackRest's sizes, and each repo delta is the bytes that backup stored`, () => {
+      const theirs = sizes(env.backrestOk([`--repo=${repo}`, "info", "--output=json"], PGBR));
+      const mine = sizes(env.runOk([`--repo=${repo}`, "info", "--output=json"]));
+      expect(mine).toEqual(theirs);
+      const repoPath = repo === 1 ? env.repo : join(tmpBase, "repo2");
+      for (const b of mine) {
+        const r = b.info.repository as Record<string, number>;
+        // Block incremental: the set's size is replaced by map sizes; the maps are part of the delta.
+        expect(Object.keys(r).sort()).toEqual(["delta", "delta-map", "size-map"]);
+        expect(r["delta-map"]!).toBeGreaterThan(0);
+        expect(r["delta-map"]!).toBeLessThan(r.delta!);
+        expect({ label: b.label, delta: r.delta }).toEqual({ label: b.label, delta: storedBytes(repoPath, b.label) });
+      }
+    });
+
+    // Sizes are printed in 2.45's short form (info.test.ts), which rounds unlike 2.59.1's ("1MB" for its "1.1MB"): compare the lines' shape.
+    test(`${which} chain: info text shows each backup's repo line as pgBackRest does (no set size)`, () => {
+      const lines = (out: string) => out.split("\n").filter((l) => /^\s+(repo\d+:|database size:)/.test(l)).map((l) => l.replace(/\d+(\.\d)?[KMG]?B/g, "N"));
+      const theirs = lines(env.backrestOk([`--repo=${repo}`, "info"], PGBR));
+      expect(theirs).toContain(`            repo${repo}: backup size: N`);
+      expect(theirs.length).toBe(6);
+      expect(lines(env.runOk([`--repo=${repo}`, "info"]))).toEqual(theirs);
+    });
+  }
 });

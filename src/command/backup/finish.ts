@@ -30,6 +30,8 @@ export function backupRecord(m: Manifest, pageErrors: boolean): BackupRecord {
     sizeDelta: sizes.sizeDelta,
     repoSize: sizes.repoSize,
     repoSizeDelta: sizes.repoSizeDelta,
+    repoSizeMap: b.blockIncr ? sizes.repoSizeMap : undefined,
+    repoSizeMapDelta: b.blockIncr ? sizes.repoSizeMapDelta : undefined,
     dbId: m.db.id,
     error: pageErrors,
     annotation: m.annotation,

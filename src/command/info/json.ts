@@ -17,7 +17,10 @@ function backupJson(b: InfoBackup, withDetail: boolean): Record<string, unknown>
     error: r.error,
     info: {
       delta: r.sizeDelta,
-      repository: { delta: r.repoSizeDelta, size: r.repoSize },
+      // Block incremental: the map sizes replace the set's size (as pgBackRest 2.59 shows them).
+      repository: r.repoSizeMap === undefined
+        ? { delta: r.repoSizeDelta, size: r.repoSize }
+        : { delta: r.repoSizeDelta, "delta-map": r.repoSizeMapDelta ?? 0, "size-map": r.repoSizeMap },
       size: r.size,
     },
     label: r.label,

@@ -47,7 +47,9 @@ function backupLines(b: InfoBackup, withDetail: boolean): string[] {
   if (r.archiveStart !== undefined) out.push(`${I3}wal start/stop: ${r.archiveStart} / ${r.archiveStop ?? ""}`);
   if (withDetail && r.lsnStart !== undefined) out.push(`${I3}lsn start/stop: ${r.lsnStart} / ${r.lsnStop ?? ""}`);
   out.push(`${I3}database size: ${formatSize(r.size)}, database backup size: ${formatSize(r.sizeDelta)}`);
-  out.push(`${I3}repo${b.repoKey}: backup set size: ${formatSize(r.repoSize)}, backup size: ${formatSize(r.repoSizeDelta)}`);
+  // A block incremental set's repo size is not shown (pgBackRest 2.59 leaves it out: it is not what a restore reads).
+  const setSize = r.repoSizeMap === undefined ? `backup set size: ${formatSize(r.repoSize)}, ` : "";
+  out.push(`${I3}repo${b.repoKey}: ${setSize}backup size: ${formatSize(r.repoSizeDelta)}`);
   if (r.reference.length) out.push(`${I3}backup reference list: ${r.reference.join(", ")}`);
   if (!withDetail) {
     if (r.error) out.push(`${I3}error(s) detected during backup`);

@@ -141,6 +141,13 @@ describe("json", () => {
     expect(doc[0].archive).toEqual([{ database: { id: 1, "repo-key": 1 }, id: "15-1", max: "000000010000000000000013", min: "000000010000000000000001" }]);
   });
 
+  test("a block incremental backup: map sizes in place of the set's repo size, in json and text (as pgBackRest 2.59.1)", () => {
+    const r = record("20261125-163431F", { repoSize: 9000, repoSizeDelta: 7000, repoSizeMap: 300, repoSizeMapDelta: 200 });
+    const doc = jsonParse(infoJson([stanza([repo([{ record: r, repoKey: 1 }])])], false)) as any[];
+    expect(doc[0].backup[0].info.repository).toEqual({ delta: 7000, "delta-map": 200, "size-map": 300 });
+    expect(infoText([stanza([repo([{ record: r, repoKey: 1 }])])], false)).toContain("\n            repo1: backup size: 6.8KB\n");
+  });
+
   test("--set adds database-ref, link, tablespace (null when empty); other errors carry their text per repository", () => {
     const doc = jsonParse(infoJson([stanza([repo([{ record: record("20261125-163431F"), repoKey: 1, detail: { databases: [], links: [], tablespaces: [], errorFiles: [] } }])])], true)) as any[];
     expect(doc[0].backup[0]["database-ref"]).toBeNull();
