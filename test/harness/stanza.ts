@@ -2,7 +2,7 @@
  * A ready stanza for integration tests: a running cluster archiving into a repository, a config
  * file both pgbunker and pgbackrest read, and shortcuts to run either tool against it.
  */
-import { chownSync, cpSync, lchownSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, cpSync, existsSync, lchownSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Manifest } from "../../src/repo/manifest.ts";
 import { Cluster, mkdirAsPostgres, PG_GID, PG_UID, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
@@ -157,13 +157,14 @@ export class StanzaEnv {
   /**
    * Start `pgbunker ARGS backup` and SIGKILL it once the partial manifest (backup.manifest.copy) of
    * a backup newer than `after` satisfies `ready`; returns that backup's label and partial manifest
-   * (`decrypt` opens it in an encrypted repository).
+   * (`decrypt` opens it in an encrypted repository). The backup may be of any type (an incr's label
+   * sorts after its prior's; a complete backup, with its final manifest, is never taken); `repoPath` is the repository it writes to (default repo1's).
    */
-  async killBackupWhen(args: string[], after: string, ready: (partial: Manifest) => boolean, decrypt: (stored: Buffer) => Buffer = (b) => b): Promise<{ label: string; partial: Manifest }> {
+  async killBackupWhen(args: string[], after: string, ready: (partial: Manifest) => boolean, decrypt: (stored: Buffer) => Buffer = (b) => b, repoPath = this.repo): Promise<{ label: string; partial: Manifest }> {
     const p = spawnAsPostgres([BINARY, `--config=${this.conf}`, `--stanza=${this.stanza}`, ...args, "backup"]);
-    const dir = join(this.repo, "backup", this.stanza);
+    const dir = join(repoPath, "backup", this.stanza);
     const partial = (): { label: string; partial: Manifest } | undefined => {
-      for (const label of readdirSync(dir).filter((n) => /F$/.test(n) && n > after)) {
+      for (const label of readdirSync(dir).filter((n) => /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(n) && n > after && !existsSync(join(dir, n, "backup.manifest")))) {
         try {
           return { label, partial: Manifest.parse(decrypt(readFileSync(join(dir, label, "backup.manifest.copy"))).toString("utf8")) };
         } catch {}

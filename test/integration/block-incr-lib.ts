@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readBlockMap } from "../../src/repo/block-map.ts";
 import { Manifest } from "../../src/repo/manifest.ts";
 import type { Cluster } from "../harness/cluster.ts";
 import { PGBACKREST_BIN } from "../harness/pgbunker.ts";
@@ -60,4 +61,20 @@ export function storedBytes(repoPath: string, label: string): number {
   };
   walk(join(repoPath, "backup", STANZA, label));
   return sum;
+}
+
+/**
+ * Labels the block maps of a backup's own stored files point into (unencrypted repository): the
+ * backups a restore of it reads blocks from.
+ */
+export function mapReferences(repoPath: string, label: string): Set<string> {
+  const m = manifestAt(repoPath, label);
+  const out = new Set<string>();
+  for (const f of blockStored(m)) {
+    const file = join(repoPath, "backup", STANZA, label, ...(f.bundleId ? ["bundle", String(f.bundleId)] : [`${f.name}.pgbi`]));
+    const bytes = readFileSync(file);
+    const end = (f.bundleOffset ?? 0) + f.repoSize!;
+    for (const it of readBlockMap(bytes.subarray(end - f.blockIncr!.mapSize, end), f.blockIncr!.blockSize, f.blockIncr!.checksumSize)) out.add(m.backup.reference[it.reference]!);
+  }
+  return out;
 }

@@ -216,6 +216,7 @@ export function backupJobs(spec: StorageSpec, stanza: string, label: string, man
       repoSize: f.repoSize ?? (compressType === "none" && !holder.filePass ? f.size : undefined),
       repoSha1: f.rck,
       raw: blockIncremental,
+      cipherRaw: f.bundleId !== undefined && holder.manifest!.backup.bundleRaw === true,
       block: blockIncremental ? blockParams(stanza, f, holder, manifests) : undefined,
     };
     if (f.bundleId !== undefined) {

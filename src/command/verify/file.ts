@@ -35,6 +35,8 @@ export interface VerifyFileParams {
   repoSha1?: string;
   /** Check only the stored bytes (rck, repo-size): block-incremental files are not one stream. */
   raw?: boolean;
+  /** A bundle member of a backup-bundle-raw (block incremental) backup: encrypted without the cipher magic. */
+  cipherRaw?: boolean;
   /** A block-incremental file: then its map and every block the map references (verify/block.ts). */
   block?: VerifyBlockParams;
   /** Also return the WAL segment size from the segment's long page header. */
@@ -56,7 +58,7 @@ export interface VerifyFileResult {
 function filtersFor(p: VerifyFileParams): FilterSpec[] {
   const out: FilterSpec[] = [{ type: "sha1", id: "repo" }, { type: "size", id: "repo" }];
   if (p.raw) return [...out, { type: "sha1", id: "file" }, { type: "size", id: "file" }];
-  if (p.cipherPass) out.push({ type: "decrypt", pass: p.cipherPass });
+  if (p.cipherPass) out.push({ type: "decrypt", pass: p.cipherPass, raw: p.cipherRaw });
   // The file SHA-1 below is what verify compares, when one is recorded.
   if (p.compressType !== "none") out.push({ type: "decompress", compressType: p.compressType, outputVerified: p.sha1 !== undefined });
   out.push({ type: "sha1", id: "file" }, { type: "size", id: "file" });
