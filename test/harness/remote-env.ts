@@ -21,7 +21,12 @@ export interface RemoteEnvOptions {
   backupGlobal?: Record<string, string | number | boolean>;
   /** Extra [global] options of the database host. */
   dbGlobal?: Record<string, string | number | boolean>;
-  /** Put the backup host's repo1-host-port / pg1-host-port on this port instead of sshd's (a proxy). */
+  /**
+   * Put the backup host's pg1-host-port on this port instead of sshd's or the database host's
+   * server's (a proxy in front of the database host). The database host's repo1-host-port stays
+   * direct: archive_command keeps archiving when the proxy cuts, and never waits on a proxy that
+   * runs in a test process busy in a synchronous spawn.
+   */
   port?: number;
   transport?: "ssh" | "tls";
 }
@@ -101,15 +106,14 @@ export class RemoteEnv {
   /** Client options of one host to reach the other, and the [global] options of its own TLS server. */
   #link(kind: "pg1" | "repo1", remoteConfig: string, port: number | undefined): { host: Record<string, string | number>; server: Record<string, string | number> } {
     const tls = this.tls;
+    // pg1 is what the backup host reaches (the database host), repo1 the other way round. A proxy
+    // port stands in front of the database host only (see RemoteEnvOptions.port).
+    const backupSide = kind === "pg1";
     if (!tls) {
       const host = this.sshd.hostOptions(kind, BINARY, remoteConfig);
-      if (port !== undefined) host[`${kind}-host-port`] = port;
+      if (port !== undefined && backupSide) host[`${kind}-host-port`] = port;
       return { host, server: {} };
     }
-    // pg1 is what the backup host reaches (the database host's server), repo1 the other way round.
-    const backupSide = kind === "pg1";
-    // A proxy port stands in front of the database host's server only: the other way round
-    // archive_command keeps reaching the backup host's server directly.
     const hostPort = backupSide ? (port ?? tls.dbPort) : tls.backupPort;
     const host = tls.certs.hostOptions(kind, hostPort, backupSide ? tls.backupClient : tls.dbClient);
     const server = tls.certs.serverOptions(backupSide ? tls.backupPort : tls.dbPort, `${backupSide ? "db-host" : "backup-host"}=${this.stanza}`);
