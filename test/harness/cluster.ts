@@ -176,6 +176,17 @@ export class Cluster {
     return c;
   }
 
+  /**
+   * A restored data directory started as a cluster of its own once it has promoted, archiving
+   * off (its restored configuration would archive into the stanza it came from).
+   */
+  static async startRestored(dataDir: string, major = SYSTEM_MAJOR): Promise<Cluster> {
+    const c = await Cluster.attach(dataDir, major);
+    c.writeConf({ archive_mode: "off" });
+    await c.startAndWaitPromoted();
+    return c;
+  }
+
   /** A streaming standby of this running cluster (pg_basebackup -R) in dir, started, archiving off. */
   async startStandby(dir: string): Promise<Cluster> {
     mustRun([join(SYSTEM_BIN, "pg_basebackup"), "-h", this.socketDir, "-p", String(this.port), "-U", "postgres", "-D", dir, "-R", "-X", "stream", "-c", "fast"]);

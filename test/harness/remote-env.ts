@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import { Cluster, freePort, mkdirAsPostgres, runAsPostgres, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
+import { archivedSegmentsIn } from "./archive.ts";
 import { BINARY, ensureBuilt, writeConfig } from "./pgbunker.ts";
 import { Sshd } from "./sshd.ts";
 import { Certs, TlsServer, type CertPair } from "./tls.ts";
@@ -58,6 +59,8 @@ export class RemoteEnv {
   readonly dbDir: string;
   readonly dbConf: string;
   readonly opts: RemoteEnvOptions;
+  /** Clusters restoreOnDbHost started, destroyed with the environment. */
+  readonly #restored: Cluster[] = [];
 
   private constructor(base: string, stanza: string, link: Sshd | TlsLink, cluster: Cluster, opts: RemoteEnvOptions) {
     this.base = base;
@@ -202,6 +205,30 @@ export class RemoteEnv {
     return RemoteEnv.ok(this.backrest(args), `pgbackrest ${args.join(" ")}`);
   }
 
+  /** The archived segments of the stanza's first archive id: segment name → stored file. */
+  archived(): Map<string, string> {
+    return archivedSegmentsIn(join(this.repo, "archive", this.stanza, `${this.cluster.major}-1`));
+  }
+
+  /** Labels of the backups in the repository, oldest first, as info on the backup host lists them. */
+  labels(): string[] {
+    const info = JSON.parse(this.backupHostOk(["--log-level-console=warn", "info", "--output=json"])) as { backup: { label: string }[] }[];
+    return info[0]!.backup.map((b) => b.label);
+  }
+
+  /**
+   * Restore on the database host (through its repository host) into dbDir/NAME with these
+   * restore options, and start the result (Cluster.startRestored); destroyed with the
+   * environment. Returns the restore's output too.
+   */
+  async restoreOnDbHost(name: string, args: string[]): Promise<{ cluster: Cluster; out: string }> {
+    const target = mkdirAsPostgres(join(this.dbDir, name));
+    const out = this.dbHostOk([`--pg1-path=${target}`, ...args, "restore"]);
+    const cluster = await Cluster.startRestored(target, this.cluster.major);
+    this.#restored.push(cluster);
+    return { cluster, out };
+  }
+
   /** Switch WAL and wait until PostgreSQL reports the segment archived. */
   async switchAndWait(timeoutMs = 30_000): Promise<string> {
     await this.cluster.query("select pg_switch_wal() from (select txid_current()) t");
@@ -216,6 +243,7 @@ export class RemoteEnv {
   }
 
   async destroy(): Promise<void> {
+    for (const c of this.#restored) await c.destroy();
     await this.cluster.destroy();
     await this.#sshd?.stop();
     await this.tls?.dbServer?.stop();

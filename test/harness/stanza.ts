@@ -168,10 +168,8 @@ export class StanzaEnv {
     const args = [`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"];
     if (tool === "pgbunker") await this.runOkAsync(args);
     else await this.backrestOkAsync(args, tool === "pgbackrest" ? backrest : { ...backrest, bin: PGBACKREST_BIN[tool.slice("pgbackrest-".length) as PgbackrestVersion] });
-    const c = await Cluster.attach(dir, major ?? this.cluster.major);
+    const c = await Cluster.startRestored(dir, major ?? this.cluster.major);
     this.#restored.push(c);
-    c.writeConf({ archive_mode: "off" });
-    await c.startAndWaitPromoted();
     return c;
   }
 
