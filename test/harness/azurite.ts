@@ -9,6 +9,7 @@
  */
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { stopChild } from "./child.ts";
 import { AzureHttp, type AzureSettings } from "../../src/storage/azure/client.ts";
 import { freePort, ROOT, tempDir } from "./cluster.ts";
 import { makeCertificate } from "./test-certificate.ts";
@@ -126,10 +127,7 @@ export class Azurite {
   }
 
   async stop(): Promise<void> {
-    if (this.#proc) {
-      this.#proc.kill("SIGKILL");
-      await this.#proc.exited;
-    }
+    await stopChild(this.#proc, "SIGKILL");
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -176,6 +176,17 @@ export class Cluster {
     return c;
   }
 
+  /**
+   * A restored data directory started as a cluster of its own once it has promoted, archiving
+   * off (its restored configuration would archive into the stanza it came from).
+   */
+  static async startRestored(dataDir: string, major = SYSTEM_MAJOR): Promise<Cluster> {
+    const c = await Cluster.attach(dataDir, major);
+    c.writeConf({ archive_mode: "off" });
+    await c.startAndWaitPromoted();
+    return c;
+  }
+
   /** A streaming standby of this running cluster (pg_basebackup -R) in dir, started, archiving off. */
   async startStandby(dir: string): Promise<Cluster> {
     mustRun([join(SYSTEM_BIN, "pg_basebackup"), "-h", this.socketDir, "-p", String(this.port), "-U", "postgres", "-D", dir, "-R", "-X", "stream", "-c", "fast"]);
@@ -272,6 +283,23 @@ export class Cluster {
   /** Content checksum of a table (order-independent). */
   async tableChecksum(table: string, database = "postgres"): Promise<string> {
     return this.scalar(`select count(*)::text || ':' || coalesce(sum(hashtext(t::text)::bigint), 0)::text from ${table} t`, database);
+  }
+
+  /**
+   * tableChecksum over every table of a schema, in one statement (query_to_xml runs the per-table
+   * query inside the server, so thousands of tables cost one round trip and no giant UNION):
+   * `tables:rows:hash`, where each row hashes with its table's name (a row moved between tables
+   * changes it).
+   */
+  async schemaChecksum(schema = "public", database = "postgres"): Promise<string> {
+    const perTable = `format('select count(*) as n, coalesce(sum(hashtext(%L || t::text)::bigint), 0) as h from %I.%I t', c.relname, n.nspname, c.relname)`;
+    const cell = (name: string) => `(xpath('/row/${name}/text()', x))[1]::text::numeric`;
+    return this.scalar(
+      `select count(*)::text || ':' || coalesce(sum(${cell("n")}), 0)::text || ':' || coalesce(sum(${cell("h")}), 0)::text from (` +
+        `select query_to_xml(${perTable}, false, true, '') as x from pg_class c join pg_namespace n on n.oid = c.relnamespace ` +
+        `where n.nspname = '${schema}' and c.relkind = 'r') s`,
+      database,
+    );
   }
 
   tailLog(lines = 40): string {

@@ -16,6 +16,7 @@
 import { createHash, createVerify, generateKeyPairSync, randomBytes } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { stopChild } from "./child.ts";
 import { concatBytes } from "../../src/common/bytes.ts";
 import { GcsHttp, type GcsSettings } from "../../src/storage/gcs/client.ts";
 import { tempDir } from "./cluster.ts";
@@ -329,8 +330,7 @@ export class GcsServerProcess implements GcsEndpoint {
   }
 
   async stop(): Promise<void> {
-    this.#proc.kill("SIGTERM");
-    await this.#proc.exited;
+    await stopChild(this.#proc, "SIGTERM");
   }
 }
 

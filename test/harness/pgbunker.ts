@@ -55,6 +55,13 @@ export function pgbunkerAsync(args: string[], opts: Omit<PgbRunOptions, "asRoot"
   return runAsPostgresAsync([BINARY, ...args], opts);
 }
 
+/** The label a backup's output announces (`new backup label = ...`). */
+export function backupLabel(out: string): string {
+  const m = /new backup label = (\S+)/.exec(out);
+  if (!m) throw new Error(`no backup label in the output:\n${out}`);
+  return m[1]!;
+}
+
 /** Run and require exit 0 (returns stdout). */
 export function pgbunkerOk(args: string[], opts: PgbRunOptions = {}): string {
   const r = pgbunker(args, opts);

@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import { Cluster, freePort, mkdirAsPostgres, runAsPostgres, spawnAsPostgres, tempDir, type RunResult } from "./cluster.ts";
+import { archivedSegmentsIn } from "./archive.ts";
 import { BINARY, ensureBuilt, writeConfig } from "./pgbunker.ts";
 import { Sshd } from "./sshd.ts";
 import { Certs, TlsServer, type CertPair } from "./tls.ts";
@@ -21,7 +22,12 @@ export interface RemoteEnvOptions {
   backupGlobal?: Record<string, string | number | boolean>;
   /** Extra [global] options of the database host. */
   dbGlobal?: Record<string, string | number | boolean>;
-  /** Put the backup host's repo1-host-port / pg1-host-port on this port instead of sshd's (a proxy). */
+  /**
+   * Put the backup host's pg1-host-port on this port instead of sshd's or the database host's
+   * server's (a proxy in front of the database host). The database host's repo1-host-port stays
+   * direct: archive_command keeps archiving when the proxy cuts, and never waits on a proxy that
+   * runs in a test process busy in a synchronous spawn.
+   */
   port?: number;
   transport?: "ssh" | "tls";
 }
@@ -53,6 +59,8 @@ export class RemoteEnv {
   readonly dbDir: string;
   readonly dbConf: string;
   readonly opts: RemoteEnvOptions;
+  /** Clusters restoreOnDbHost started, destroyed with the environment. */
+  readonly #restored: Cluster[] = [];
 
   private constructor(base: string, stanza: string, link: Sshd | TlsLink, cluster: Cluster, opts: RemoteEnvOptions) {
     this.base = base;
@@ -101,15 +109,14 @@ export class RemoteEnv {
   /** Client options of one host to reach the other, and the [global] options of its own TLS server. */
   #link(kind: "pg1" | "repo1", remoteConfig: string, port: number | undefined): { host: Record<string, string | number>; server: Record<string, string | number> } {
     const tls = this.tls;
+    // pg1 is what the backup host reaches (the database host), repo1 the other way round. A proxy
+    // port stands in front of the database host only (see RemoteEnvOptions.port).
+    const backupSide = kind === "pg1";
     if (!tls) {
       const host = this.sshd.hostOptions(kind, BINARY, remoteConfig);
-      if (port !== undefined) host[`${kind}-host-port`] = port;
+      if (port !== undefined && backupSide) host[`${kind}-host-port`] = port;
       return { host, server: {} };
     }
-    // pg1 is what the backup host reaches (the database host's server), repo1 the other way round.
-    const backupSide = kind === "pg1";
-    // A proxy port stands in front of the database host's server only: the other way round
-    // archive_command keeps reaching the backup host's server directly.
     const hostPort = backupSide ? (port ?? tls.dbPort) : tls.backupPort;
     const host = tls.certs.hostOptions(kind, hostPort, backupSide ? tls.backupClient : tls.dbClient);
     const server = tls.certs.serverOptions(backupSide ? tls.backupPort : tls.dbPort, `${backupSide ? "db-host" : "backup-host"}=${this.stanza}`);
@@ -198,6 +205,30 @@ export class RemoteEnv {
     return RemoteEnv.ok(this.backrest(args), `pgbackrest ${args.join(" ")}`);
   }
 
+  /** The archived segments of the stanza's first archive id: segment name → stored file. */
+  archived(): Map<string, string> {
+    return archivedSegmentsIn(join(this.repo, "archive", this.stanza, `${this.cluster.major}-1`));
+  }
+
+  /** Labels of the backups in the repository, oldest first, as info on the backup host lists them. */
+  labels(): string[] {
+    const info = JSON.parse(this.backupHostOk(["--log-level-console=warn", "info", "--output=json"])) as { backup: { label: string }[] }[];
+    return info[0]!.backup.map((b) => b.label);
+  }
+
+  /**
+   * Restore on the database host (through its repository host) into dbDir/NAME with these
+   * restore options, and start the result (Cluster.startRestored); destroyed with the
+   * environment. Returns the restore's output too.
+   */
+  async restoreOnDbHost(name: string, args: string[]): Promise<{ cluster: Cluster; out: string }> {
+    const target = mkdirAsPostgres(join(this.dbDir, name));
+    const out = this.dbHostOk([`--pg1-path=${target}`, ...args, "restore"]);
+    const cluster = await Cluster.startRestored(target, this.cluster.major);
+    this.#restored.push(cluster);
+    return { cluster, out };
+  }
+
   /** Switch WAL and wait until PostgreSQL reports the segment archived. */
   async switchAndWait(timeoutMs = 30_000): Promise<string> {
     await this.cluster.query("select pg_switch_wal() from (select txid_current()) t");
@@ -212,6 +243,7 @@ export class RemoteEnv {
   }
 
   async destroy(): Promise<void> {
+    for (const c of this.#restored) await c.destroy();
     await this.cluster.destroy();
     await this.#sshd?.stop();
     await this.tls?.dbServer?.stop();

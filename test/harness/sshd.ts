@@ -15,6 +15,7 @@
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { stopChild } from "./child.ts";
 import { freePort, PG_GID, PG_UID, tempDir } from "./cluster.ts";
 
 export interface SshdOptions {
@@ -230,10 +231,7 @@ export class Sshd {
   async stop(): Promise<void> {
     const p = this.#proc;
     this.#proc = undefined;
-    if (p && p.exitCode === null) {
-      p.kill("SIGTERM");
-      await p.exited;
-    }
+    await stopChild(p, "SIGTERM");
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

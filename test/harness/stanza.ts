@@ -130,6 +130,27 @@ export class StanzaEnv {
     }
   }
 
+  /** A backup's directory in the repository. */
+  backupDir(label: string): string {
+    return join(this.repo, "backup", this.stanza, label);
+  }
+
+  /** A finished backup's manifest, parsed. */
+  manifest(label: string): Manifest {
+    return Manifest.parse(readFileSync(join(this.backupDir(label), "backup.manifest"), "utf8"));
+  }
+
+  /**
+   * Checkpoint, then let two seconds pass, so that a test can count what an incr copies: files
+   * written in the second a backup starts copying are copied again by the next incr (the
+   * time-resolution rule, src/command/backup/incremental.ts: a prior copy counts only for mtimes
+   * before its copy start - 1 s). Call it after loading data and before the full.
+   */
+  async settle(): Promise<void> {
+    await this.cluster.query("checkpoint");
+    await Bun.sleep(2100);
+  }
+
   /** Labels of the backups in backup.info, oldest first (read by pgbackrest, the oracle). */
   backupLabels(): string[] {
     const info = JSON.parse(this.backrestOk(["info", "--output=json"])) as { backup: { label: string }[] }[];
@@ -147,10 +168,8 @@ export class StanzaEnv {
     const args = [`--pg1-path=${dir}`, `--set=${set}`, ...extra, "restore"];
     if (tool === "pgbunker") await this.runOkAsync(args);
     else await this.backrestOkAsync(args, tool === "pgbackrest" ? backrest : { ...backrest, bin: PGBACKREST_BIN[tool.slice("pgbackrest-".length) as PgbackrestVersion] });
-    const c = await Cluster.attach(dir, major ?? this.cluster.major);
+    const c = await Cluster.startRestored(dir, major ?? this.cluster.major);
     this.#restored.push(c);
-    c.writeConf({ archive_mode: "off" });
-    await c.startAndWaitPromoted();
     return c;
   }
 

@@ -9,6 +9,7 @@
  */
 import { appendFileSync, chownSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { stopChild } from "./child.ts";
 import { PG_GID, PG_UID, spawnAsPostgres, tempDir } from "./cluster.ts";
 import { BINARY } from "./pgbunker.ts";
 
@@ -186,9 +187,6 @@ export class TlsServer {
   async stop(): Promise<void> {
     const p = this.#proc;
     this.#proc = undefined;
-    if (p && p.exitCode === null) {
-      p.kill("SIGKILL");
-      await p.exited;
-    }
+    await stopChild(p, "SIGKILL");
   }
 }

@@ -11,8 +11,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Manifest } from "../../src/repo/manifest.ts";
+import type { Manifest } from "../../src/repo/manifest.ts";
 import { mkdirAsPostgres } from "../harness/cluster.ts";
+import { backupLabel } from "../harness/pgbunker.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 import { tree, treeLines } from "./restore-lib.ts";
 
@@ -21,18 +22,12 @@ let env: StanzaEnv;
 const BUNDLE = ["--repo1-bundle", "--repo1-bundle-limit=64KiB", "--repo1-bundle-size=1MiB"];
 const LIMIT = 64 * 1024;
 
-const backupDir = (label: string) => join(env.repo, "backup", env.stanza, label);
-const manifestOf = (label: string) => Manifest.parse(readFileSync(join(backupDir(label), "backup.manifest"), "utf8"));
-const labelOf = (out: string) => /new backup label = (\S+)/.exec(out)![1]!;
 
 beforeAll(async () => {
   env = await StanzaEnv.create({ global: { "log-level-console": "info" } });
   env.cluster.pgbenchInit(1);
   await env.cluster.query("create table wide as select g, md5(g::text) as v from generate_series(1, 20000) g");
-  // Files written in the second the full backup starts copying are copied again by the incr (the
-  // time-resolution rule): let the data reach the files, then a later second begin.
-  await env.cluster.query("checkpoint");
-  await Bun.sleep(2100);
+  await env.settle();
 }, 120_000);
 
 afterAll(async () => {
@@ -44,9 +39,9 @@ describe("bundled backups (repo-bundle)", () => {
   let incr = "";
 
   test("full: small files in bundles, large ones on their own, empty ones not stored; pgBackRest verifies it", () => {
-    full = labelOf(env.runOk([...BUNDLE, "--type=full", "--process-max=2", "backup"]));
-    const m = manifestOf(full);
-    expect(readFileSync(join(backupDir(full), "backup.manifest"), "utf8")).toContain("\nbackup-bundle=true\n");
+    full = backupLabel(env.runOk([...BUNDLE, "--type=full", "--process-max=2", "backup"]));
+    const m = env.manifest(full);
+    expect(readFileSync(join(env.backupDir(full), "backup.manifest"), "utf8")).toContain("\nbackup-bundle=true\n");
     const files = m.fileList();
     const bundled = files.filter((f) => f.bundleId !== undefined);
     const alone = files.filter((f) => f.bundleId === undefined && f.size > 0);
@@ -61,13 +56,13 @@ describe("bundled backups (repo-bundle)", () => {
     // The bundles on disk are the ones the manifest names, and hold exactly their members' bytes.
     const ids = [...new Set(bundled.map((f) => f.bundleId!))].sort((a, b) => a - b);
     expect(ids.length).toBeGreaterThan(3);
-    expect(readdirSync(join(backupDir(full), "bundle")).map(Number).sort((a, b) => a - b)).toEqual(ids);
+    expect(readdirSync(join(env.backupDir(full), "bundle")).map(Number).sort((a, b) => a - b)).toEqual(ids);
     for (const id of ids) {
       const members = bundled.filter((f) => f.bundleId === id).sort((a, b) => (a.bundleOffset ?? 0) - (b.bundleOffset ?? 0));
       const end = members.at(-1)!;
-      expect(readFileSync(join(backupDir(full), "bundle", String(id))).byteLength).toBe((end.bundleOffset ?? 0) + (end.repoSize ?? end.size));
+      expect(readFileSync(join(env.backupDir(full), "bundle", String(id))).byteLength).toBe((end.bundleOffset ?? 0) + (end.repoSize ?? end.size));
     }
-    const stored = readdirSync(join(backupDir(full), "pg_data"), { recursive: true }).filter((n) => String(n).endsWith(".lz4"));
+    const stored = readdirSync(join(env.backupDir(full), "pg_data"), { recursive: true }).filter((n) => String(n).endsWith(".lz4"));
     expect(stored.length).toBe(alone.length);
 
     const v = env.backrest(["verify", "--log-level-console=info"]);
@@ -78,8 +73,8 @@ describe("bundled backups (repo-bundle)", () => {
   test("incr after changes refers to the full's bundles; pgBackRest restores it with the cluster's data, pgbunker restores the same files", async () => {
     await env.cluster.query("update pgbench_branches set bbalance = bbalance + 5");
     await env.cluster.query("create table after_full as select g from generate_series(1, 3000) g");
-    incr = labelOf(env.runOk([...BUNDLE, "--type=incr", "backup"]));
-    const m = manifestOf(incr);
+    incr = backupLabel(env.runOk([...BUNDLE, "--type=incr", "backup"]));
+    const m = env.manifest(incr);
     const referenced = m.fileList().filter((f) => f.reference === full && f.bundleId !== undefined);
     expect(referenced.length).toBeGreaterThan(300);
     const own = m.fileList().filter((f) => f.reference === undefined && f.bundleId !== undefined);
@@ -101,7 +96,7 @@ describe("bundled backups (repo-bundle)", () => {
 
   test("verify (pgbunker and pgBackRest) finds a flipped byte inside a bundle", () => {
     const copy = env.copyRepo("repo-flipped");
-    const m = manifestOf(full);
+    const m = env.manifest(full);
     const victim = m.fileList().find((f) => f.bundleId !== undefined && (f.bundleOffset ?? 0) > 0 && (f.repoSize ?? 0) > 100)!;
     const path = join(copy, "backup", env.stanza, full, "bundle", String(victim.bundleId));
     const bytes = readFileSync(path);
@@ -124,16 +119,16 @@ describe("bundled backups (repo-bundle)", () => {
     const alone = (m: Manifest) => m.fileList().filter((f) => f.rck !== undefined && f.bundleId === undefined).length;
     const killed = await env.killBackupWhen([...BUNDLE, "--type=full", "--process-max=1", "--manifest-save-threshold=1"], incr, (m) => alone(m) >= 3);
     expect(alone(killed.partial)).toBeGreaterThanOrEqual(3);
-    expect(existsSync(join(backupDir(killed.label), "backup.manifest"))).toBe(false);
+    expect(existsSync(join(env.backupDir(killed.label), "backup.manifest"))).toBe(false);
 
     const r = env.run([...BUNDLE, "--type=full", "--process-max=2", "--log-level-console=detail", "backup"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`resumable backup ${killed.label} of same type exists`);
-    expect(labelOf(r.stdout)).toBe(killed.label);
+    expect(backupLabel(r.stdout)).toBe(killed.label);
     expect((r.stdout.match(/checksum resumed file/g) ?? []).length).toBeGreaterThanOrEqual(3);
-    const m = manifestOf(killed.label);
+    const m = env.manifest(killed.label);
     const ids = new Set(m.fileList().filter((f) => f.bundleId !== undefined).map((f) => String(f.bundleId)));
-    expect(new Set(readdirSync(join(backupDir(killed.label), "bundle")))).toEqual(ids);
+    expect(new Set(readdirSync(join(env.backupDir(killed.label), "bundle")))).toEqual(ids);
     expect(env.backrest(["verify"]).code).toBe(0);
     const c = await env.restoreAndStart("pgbunker", killed.label);
     expect(await c.tableChecksum("big")).toBe(await env.cluster.tableChecksum("big"));
@@ -143,19 +138,19 @@ describe("bundled backups (repo-bundle)", () => {
 
 describe("hard-linked backups (repo-hardlink)", () => {
   test("an incr hard-links every file it refers to into its own directory; pgBackRest verifies and restores it", async () => {
-    const full = labelOf(env.runOk(["--repo1-hardlink", "--type=full", "backup"]));
-    expect(readFileSync(join(backupDir(full), "backup.manifest"), "utf8")).toContain("\noption-hardlink=true\n");
+    const full = backupLabel(env.runOk(["--repo1-hardlink", "--type=full", "backup"]));
+    expect(readFileSync(join(env.backupDir(full), "backup.manifest"), "utf8")).toContain("\noption-hardlink=true\n");
     await env.cluster.query("create table after_hardlink_full as select g from generate_series(1, 1000) g");
     const out = env.runOk(["--repo1-hardlink", "--type=incr", "backup"]);
-    const incr = labelOf(out);
-    const m = manifestOf(incr);
+    const incr = backupLabel(out);
+    const m = env.manifest(incr);
     const referenced = m.fileList().filter((f) => f.reference === full);
     expect(referenced.length).toBeGreaterThan(500);
     expect(out).toContain(`hard-linked ${referenced.length} file(s) of prior backups into ${incr} (repo-hardlink)`);
     // The same inode as the full's copy: a link, not a second copy.
     for (const f of referenced) {
-      const a = statSync(join(backupDir(full), `${f.name}.lz4`));
-      const b = statSync(join(backupDir(incr), `${f.name}.lz4`));
+      const a = statSync(join(env.backupDir(full), `${f.name}.lz4`));
+      const b = statSync(join(env.backupDir(incr), `${f.name}.lz4`));
       expect(`${f.name} ${b.ino} ${b.nlink}`).toBe(`${f.name} ${a.ino} 2`);
     }
     expect(env.backrest(["verify"]).code).toBe(0);

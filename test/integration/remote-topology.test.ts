@@ -4,14 +4,13 @@
  * and verify against PostgreSQL on the database host; the database host runs archive-push,
  * archive-get and restore against the repository on the backup host.
  */
-import { archivedSegmentsIn } from "../harness/archive.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sha1File, sha1OfStored } from "../harness/archive.ts";
 import { encodeJson, FrameType } from "../../src/protocol/frame.ts";
 import { Cluster, freePort, mkdirAsPostgres, PG_GID, PG_UID, runAsPostgres, spawnAsPostgres, SYSTEM_BIN } from "../harness/cluster.ts";
-import { BINARY, writeConfig } from "../harness/pgbunker.ts";
+import { backupLabel, BINARY, writeConfig } from "../harness/pgbunker.ts";
 import { RemoteEnv } from "../harness/remote-env.ts";
 import { TcpProxy } from "../harness/sshd.ts";
 
@@ -31,10 +30,6 @@ afterAll(async () => {
   await env?.destroy();
 });
 
-function archived(): Map<string, string> {
-  return archivedSegmentsIn(join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`));
-}
-
 describe("backup host → database host", () => {
   test("stanza-create on the backup host reads pg_control and queries PostgreSQL through the remote", () => {
     const out = env.backupHostOk(["stanza-create"]);
@@ -50,7 +45,7 @@ describe("database host → backup host", () => {
   test("archive-push from archive_command stores every segment in the remote repository", async () => {
     env.cluster.pgbenchInit(3);
     const last = await env.switchAndWait();
-    const segs = archived();
+    const segs = env.archived();
     expect(segs.has(last)).toBe(true);
     for (const [seg, file] of segs) expect(file).toContain(`${seg}-${sha1OfStored(file)}.lz4`);
     // Nothing half-written in the repository.
@@ -61,7 +56,7 @@ describe("database host → backup host", () => {
   });
 
   test("archive-get from the database host returns byte-identical segments", () => {
-    const segs = archived();
+    const segs = env.archived();
     const seg = [...segs.keys()].sort().at(-1)!;
     const out = join(env.dbDir, "out");
     mkdirSync(out, { recursive: true });
@@ -83,7 +78,7 @@ describe("database host → backup host", () => {
         await env.cluster.query("create table if not exists async_t (g int); insert into async_t select generate_series(1, 1000)");
         segs.push(await env.switchAndWait());
       }
-      const stored = archived();
+      const stored = env.archived();
       for (const seg of segs) expect(stored.has(seg)).toBe(true);
       expect(readFileSync(join(env.dbDir, "log", `${env.stanza}-archive-push-async.log`), "utf8")).toContain(segs.at(-1)!);
     } finally {
@@ -103,7 +98,7 @@ describe("backup host: backups of the database host under load", () => {
     const bench = spawnAsPostgres([join(SYSTEM_BIN, "pgbench"), "-h", env.cluster.socketDir, "-p", String(env.cluster.port), "-U", "postgres", "-c", "2", "-T", "8", "postgres"]);
     await Bun.sleep(1000);
     const out = env.backupHostOk(["--type=full", "--process-max=2", "--start-fast", "backup"]);
-    full = /new backup label = (\S+)/.exec(out)![1]!;
+    full = backupLabel(out);
     expect(full).toMatch(/F$/);
     expect(await bench.exited).toBe(0);
     // Each worker had its own session with the database host (main + 2 workers).
@@ -112,7 +107,7 @@ describe("backup host: backups of the database host under load", () => {
 
     await env.cluster.query("create table after_full as select g, md5(g::text) as v from generate_series(1, 20000) g");
     const incrOut = env.backupHostOk(["--type=incr", "--start-fast", "backup"]);
-    incr = /new backup label = (\S+)/.exec(incrOut)![1]!;
+    incr = backupLabel(incrOut);
     expect(incr).toMatch(new RegExp(`^${full}_\\d{8}-\\d{6}I$`));
     for (const t of TABLES) sums[t] = await env.cluster.tableChecksum(t);
     await env.cluster.query("select pg_create_restore_point('after_incr')");
@@ -156,15 +151,10 @@ describe("backup host: backups of the database host under load", () => {
 
 describe("database host: restore from the repository host", () => {
   test("restore with process-max=2 (a session per worker) to a named point: WAL through archive-get over SSH, data identical", async () => {
-    const target = mkdirAsPostgres(join(env.dbDir, "restored"));
-    const out = env.dbHostOk([`--pg1-path=${target}`, `--set=${incr}`, "--type=name", "--target=after_incr", "--target-action=promote", "--process-max=2", "restore"]);
+    const { cluster: c, out } = await env.restoreOnDbHost("restored", [`--set=${incr}`, "--type=name", "--target=after_incr", "--target-action=promote", "--process-max=2"]);
     expect(out).toContain(`restore backup set ${incr}`);
     const log = readFileSync(join(env.dbDir, "log", `${env.stanza}-restore.log`), "utf8");
     expect(log.match(/connected to the pgbunker remote on repository host '127\.0\.0\.1'/g)?.length).toBeGreaterThanOrEqual(3);
-    const c = await Cluster.attach(target);
-    restored.push(c);
-    c.writeConf({ archive_mode: "off" });
-    await c.startAndWaitPromoted();
     for (const t of TABLES) expect(`${t} ${await c.tableChecksum(t)}`).toBe(`${t} ${sums[t]}`);
     // WAL replay fetched segments from the repository host (restore_command on the database host).
     expect(readFileSync(join(env.dbDir, "log", `${env.stanza}-archive-get.log`), "utf8")).toMatch(/found [0-9A-F]{24} in the repo1/);
@@ -195,7 +185,7 @@ describe("backup host: backup from a standby on a second database host", () => {
       },
     });
     const out = RemoteEnv.ok(runAsPostgres([BINARY, `--config=${conf}`, `--stanza=${env.stanza}`, "--type=full", "--process-max=2", "--repo1-bundle", "--log-level-console=detail", "backup"], { cwd: env.backupDir }), "backup from standby");
-    const label = /new backup label = (\S+)/.exec(out)![1]!;
+    const label = backupLabel(out);
     expect(out).toMatch(/replay on the standby reached \S+/);
     const read = [...out.matchAll(/ backup file (\S+) \(/g)].map((m) => m[1]!);
     const fromStandby = read.filter((p) => p.startsWith(`127.0.0.1:${dir}/`));
@@ -209,12 +199,7 @@ describe("backup host: backup from a standby on a second database host", () => {
 
     const want: Record<string, string> = {};
     for (const t of TABLES) want[t] = await env.cluster.tableChecksum(t);
-    const target = mkdirAsPostgres(join(env.dbDir, "restored-standby"));
-    env.dbHostOk([`--pg1-path=${target}`, `--set=${label}`, "--type=immediate", "--target-action=promote", "restore"]);
-    const c = await Cluster.attach(target);
-    restored.push(c);
-    c.writeConf({ archive_mode: "off" });
-    await c.startAndWaitPromoted();
+    const { cluster: c } = await env.restoreOnDbHost("restored-standby", [`--set=${label}`, "--type=immediate", "--target-action=promote"]);
     for (const t of TABLES) expect(`${t} ${await c.tableChecksum(t)}`).toBe(`${t} ${want[t]}`);
     c.stop();
     standby.stop();
@@ -222,34 +207,44 @@ describe("backup host: backup from a standby on a second database host", () => {
 });
 
 describe("backup host: the network fails mid-backup", () => {
+  // Runnable on its own (-t "network fails"): the stanza, and more data than the cut threshold
+  // below even compressed (so the cut always falls inside the copy). Idempotent in a full run.
+  beforeAll(async () => {
+    env.backupHostOk(["stanza-create"]);
+    await env.cluster.query("create table if not exists net_cut as select g, decode(md5(g::text) || md5((-g)::text), 'hex') as v from generate_series(1, 300000) g");
+    await env.cluster.query("checkpoint");
+  }, 120_000);
+
   test("link to the database host dropped during the copy: the backup fails cleanly, a retry resumes and completes", async () => {
+    // The proxy runs in this process: while it is up, only asynchronous spawns (a synchronous one
+    // stops this event loop, and with it every connection through the proxy).
     const proxy = TcpProxy.start(env.sshd.port);
     env.sshd.trustPort(proxy.port);
     env.writeConfigs({ port: proxy.port });
+    const before = env.labels();
     try {
-      const labels = () => JSON.parse(env.backupHostOk(["--log-level-console=warn", "info", "--output=json"]))[0].backup.map((b: { label: string }) => b.label);
-      const before = labels();
-      const running = env.backupHostAsync(["--type=full", "--process-max=2", "--start-fast", "--compress-type=gz", "--compress-level=6", "backup"]);
-      // Cut once the copy is well under way (compressed file data is flowing back).
-      const deadline = Date.now() + 60_000;
-      while (proxy.downstream < 3 * 1024 * 1024 && Date.now() < deadline) await Bun.sleep(5);
+      let ended = false;
+      const running = env.backupHostAsync(["--type=full", "--process-max=2", "--start-fast", "--compress-type=gz", "--compress-level=6", "backup"]).finally(() => (ended = true));
+      // Cut once the copy is well under way (compressed file data is flowing back); the cluster
+      // holds more than that even compressed, so the backup cannot have ended first.
+      while (proxy.downstream < 3 * 1024 * 1024 && !ended) await Bun.sleep(5);
+      expect({ endedBeforeCut: ended }).toEqual({ endedBeforeCut: false });
       proxy.cut();
       const failed = await running;
-      expect(failed.code).toBe(39);
+      expect({ code: failed.code, stderr: failed.stderr }).toEqual({ code: 39, stderr: expect.any(String) });
       expect(failed.stderr).toMatch(/ERROR: \[039\]: .*connection to the pgbunker remote on database host '127\.0\.0\.1' was lost/);
-      // Nothing was added to the repository's list of backups: the partial one is not trusted.
-      expect(labels()).toEqual(before);
-      // PostgreSQL ended the backup with the session: a new one can start at once.
-      env.writeConfigs();
-      const retry = env.backupHostOk(["--type=full", "--process-max=2", "--start-fast", "--compress-type=gz", "--compress-level=6", "backup"]);
-      expect(retry).toContain("resumable backup");
-      const label = /new backup label = (\S+)/.exec(retry)![1]!;
-      expect(env.backrest(["verify"]).code).toBe(0);
-      expect(env.backrestOk(["info"])).toContain(`full backup: ${label}`);
     } finally {
       proxy.stop();
       env.writeConfigs();
     }
+    // Nothing was added to the repository's list of backups: the partial one is not trusted.
+    expect(env.labels()).toEqual(before);
+    // PostgreSQL ended the backup with the session: a new one can start at once.
+    const retry = env.backupHostOk(["--type=full", "--process-max=2", "--start-fast", "--compress-type=gz", "--compress-level=6", "backup"]);
+    expect(retry).toContain("resumable backup");
+    const label = backupLabel(retry);
+    expect(env.backrest(["verify"]).code).toBe(0);
+    expect(env.backrestOk(["info"])).toContain(`full backup: ${label}`);
   });
 });
 
