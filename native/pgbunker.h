@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a signature below changes; src/native/helper.ts checks it. */
-#define PGB_ABI_VERSION 5
+#define PGB_ABI_VERSION 6
 
 uint32_t pgb_abi_version(void);
 uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t block_no);
@@ -17,6 +17,17 @@ int pgb_crc32c_hardware(void);
 void pgb_crc32c_force_table(int force);
 int pgb_lock_acquire(const char *path);
 int pgb_syncfs(const char *path);
+/* Streaming XXH32; 48 bytes, 8-aligned (the caller may allocate it). */
+typedef struct {
+    uint32_t v[4];
+    uint8_t mem[16];
+    uint64_t total;
+    uint32_t memsize;
+    uint32_t seed;
+} pgb_xxh32;
+void pgb_xxh32_reset(pgb_xxh32 *s, uint32_t seed);
+void pgb_xxh32_update(pgb_xxh32 *s, const uint8_t *p, uint64_t len);
+uint32_t pgb_xxh32_digest(const pgb_xxh32 *s);
 int64_t pgb_xxh128_blocks(const uint8_t *buf, uint64_t len, uint32_t block_size, uint32_t checksum_size, uint8_t *out);
 
 /* A background thread that writes one buffer at a time while the caller fills the next. */
