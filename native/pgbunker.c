@@ -50,24 +50,32 @@ static const uint32_t lane_seed[N_SUMS] = {
 #define PD_CHECKSUM 8
 #define PD_UPPER 14
 
-uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t block_no)
+/*
+ * The lane loop is written so the compiler can vectorise it (32 independent lanes, no branch
+ * inside, words read in place): with AVX2 a row of 128 bytes is four 8-lane multiplies, 0.03 s
+ * per GiB against 0.11 for the scalar loop it replaced (bench/RESULTS.md). The AVX2 build of the
+ * loop is chosen at run time when the CPU has it; the baseline x86-64 build serves any other (the
+ * executable must run on any x86-64 machine). Tests force the baseline one to check both.
+ */
+/* Pages are read in place from any buffer offset (no alignment is promised). */
+typedef uint32_t u32_unaligned __attribute__((aligned(1), may_alias));
+
+static inline __attribute__((always_inline)) uint16_t checksum_body(const uint8_t *page, uint32_t page_size, uint32_t block_no)
 {
     uint32_t lanes[N_SUMS];
-    uint32_t words_per_lane = page_size / (sizeof(uint32_t) * N_SUMS);
-    const uint32_t *w = (const uint32_t *)page;
+    uint32_t rows = page_size / (sizeof(uint32_t) * N_SUMS);
+    const u32_unaligned *w = (const u32_unaligned *)page;
     uint32_t result = 0;
 
     memcpy(lanes, lane_seed, sizeof(lanes));
 
-    for (uint32_t i = 0; i < words_per_lane; i++) {
-        for (uint32_t j = 0; j < N_SUMS; j++) {
-            uint32_t v = w[i * N_SUMS + j];
-            /* pd_checksum (bytes 8-9 of word 2) counts as zero */
-            if (i == 0 && j == 2)
-                v &= 0xFFFF0000u;
-            MIX(lanes[j], v);
-        }
-    }
+    /* Row 0: pd_checksum (bytes 8-9, the low half of word 2 on little-endian) counts as zero. */
+    for (uint32_t j = 0; j < N_SUMS; j++)
+        MIX(lanes[j], j == 2 ? w[j] & 0xFFFF0000u : w[j]);
+
+    for (uint32_t i = 1; i < rows; i++)
+        for (uint32_t j = 0; j < N_SUMS; j++)
+            MIX(lanes[j], w[i * N_SUMS + j]);
 
     for (int round = 0; round < 2; round++)
         for (uint32_t j = 0; j < N_SUMS; j++)
@@ -78,6 +86,49 @@ uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t blo
 
     result ^= block_no;
     return (uint16_t)((result % 65535) + 1);
+}
+
+static uint16_t checksum_baseline(const uint8_t *page, uint32_t page_size, uint32_t block_no)
+{
+    return checksum_body(page, page_size, block_no);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static uint16_t checksum_avx2(const uint8_t *page, uint32_t page_size, uint32_t block_no)
+{
+    return checksum_body(page, page_size, block_no);
+}
+#endif
+
+static int use_avx2 = -1;
+
+/* 1 when page checksums use the AVX2 loop. */
+int pgb_page_checksum_avx2(void)
+{
+    if (use_avx2 < 0) {
+#if defined(__x86_64__)
+        __builtin_cpu_init();
+        use_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+        use_avx2 = 0;
+#endif
+    }
+    return use_avx2;
+}
+
+/* Force the baseline loop (tests compare both builds), or back to auto-detect. */
+void pgb_page_checksum_force_baseline(int force)
+{
+    use_avx2 = force ? 0 : -1;
+}
+
+uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t block_no)
+{
+#if defined(__x86_64__)
+    if (pgb_page_checksum_avx2())
+        return checksum_avx2(page, page_size, block_no);
+#endif
+    return checksum_baseline(page, page_size, block_no);
 }
 
 static int page_all_zero(const uint8_t *page, uint32_t page_size)

@@ -10,6 +10,8 @@
 
 uint32_t pgb_abi_version(void);
 uint16_t pgb_page_checksum(const uint8_t *page, uint32_t page_size, uint32_t block_no);
+int pgb_page_checksum_avx2(void);
+void pgb_page_checksum_force_baseline(int force);
 uint32_t pgb_page_verify(const uint8_t *buf, uint32_t page_count, uint32_t page_size, uint32_t first_block,
                          uint64_t lsn_limit, uint32_t *bad, uint32_t bad_cap);
 uint32_t pgb_crc32c(uint32_t crc, const uint8_t *p, size_t len);

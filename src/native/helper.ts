@@ -16,6 +16,8 @@ const ABI_VERSION = 6;
 const SYMBOLS = {
   pgb_abi_version: { args: [], returns: FFIType.u32 },
   pgb_page_checksum: { args: [FFIType.ptr, FFIType.u32, FFIType.u32], returns: FFIType.u16 },
+  pgb_page_checksum_avx2: { args: [], returns: FFIType.i32 },
+  pgb_page_checksum_force_baseline: { args: [FFIType.i32], returns: FFIType.void },
   pgb_page_verify: {
     args: [FFIType.ptr, FFIType.u32, FFIType.u32, FFIType.u32, FFIType.u64, FFIType.ptr, FFIType.u32],
     returns: FFIType.u32,
@@ -51,6 +53,16 @@ function helper(): Lib {
 
 export function pageChecksum(page: Uint8Array, blockNo: number): number {
   return helper().pgb_page_checksum(page, page.byteLength, blockNo >>> 0);
+}
+
+/** True when page checksums run the AVX2 build of the loop. */
+export function pageChecksumAvx2(): boolean {
+  return helper().pgb_page_checksum_avx2() === 1;
+}
+
+/** Tests only: force the baseline x86-64 build of the loop (true) or back to auto-detect (false). */
+export function pageChecksumForceBaseline(force: boolean): void {
+  helper().pgb_page_checksum_force_baseline(force ? 1 : 0);
 }
 
 /**
