@@ -11,6 +11,7 @@
  */
 import { FFIType, type Pointer } from "bun:ffi";
 import { err } from "../common/error.ts";
+import { giveBuffer, takeBuffer } from "./buffer-pool.ts";
 import { xxh32, Xxh32 } from "./helper.ts";
 import { lazyLibrary } from "./load.ts";
 
@@ -76,7 +77,7 @@ export class Lz4Compressor {
     const holder = new BigUint64Array(1);
     check(l.LZ4F_createCompressionContext(holder, LZ4F_VERSION), "create compression context");
     this.#ctx = Number(holder[0]) as Pointer;
-    this.#out = new Uint8Array(this.#bound(maxInput));
+    this.#out = takeBuffer(this.#bound(maxInput));
     cleanup.register(this, { ctx: this.#ctx, free: (p) => lz4().LZ4F_freeCompressionContext(p) }, this);
   }
 
@@ -86,7 +87,10 @@ export class Lz4Compressor {
 
   #ensure(n: number): void {
     const need = this.#bound(n);
-    if (this.#out.byteLength < need) this.#out = new Uint8Array(need);
+    if (this.#out.byteLength < need) {
+      giveBuffer(this.#out);
+      this.#out = takeBuffer(need);
+    }
   }
 
   #begin(): number {
@@ -113,17 +117,18 @@ export class Lz4Compressor {
     return this.#out.subarray(0, head + n);
   }
 
-  /** Finish the frame; returns the trailing bytes and releases the context. */
+  /** Finish the frame; returns the trailing bytes (see giveBuffer) and releases the context and the buffer. */
   end(): Uint8Array {
     const head = this.#begin();
     let n = check(lz4().LZ4F_compressEnd(this.#ctx!, this.#out.subarray(head), this.#out.byteLength - head, null), "end");
-    this.free();
     if (this.#content) {
       // After the end mark: the content checksum, little-endian (#bound leaves room for it).
       new DataView(this.#out.buffer, this.#out.byteOffset + head + n, 4).setUint32(0, this.#content.digest(), true);
       n += 4;
     }
-    return this.#out.subarray(0, head + n);
+    const tail = this.#out.subarray(0, head + n);
+    this.free();
+    return tail;
   }
 
   free(): void {
@@ -131,12 +136,15 @@ export class Lz4Compressor {
     lz4().LZ4F_freeCompressionContext(this.#ctx);
     cleanup.unregister(this);
     this.#ctx = null;
+    giveBuffer(this.#out);
   }
 }
 
 /** Streaming LZ4 frame decompressor (accepts concatenated frames, as the lz4 command does). */
 export class Lz4Decompressor {
   #ctx: Pointer | null;
+  /** The pooled buffer, and the view of it the output goes to. */
+  readonly #buf: Uint8Array;
   readonly #out: Uint8Array;
   readonly #sizes = new BigUint64Array(2); // [dstSize, srcSize] in/out
   #frameDone = true;
@@ -154,7 +162,8 @@ export class Lz4Decompressor {
     const holder = new BigUint64Array(1);
     check(lz4().LZ4F_createDecompressionContext(holder, LZ4F_VERSION), "create decompression context");
     this.#ctx = Number(holder[0]) as Pointer;
-    this.#out = new Uint8Array(outSize);
+    this.#buf = takeBuffer(outSize);
+    this.#out = this.#buf.subarray(0, outSize);
     if (opts.skipChecksum) this.#options[1] = 1;
     cleanup.register(this, { ctx: this.#ctx, free: (p) => lz4().LZ4F_freeDecompressionContext(p) }, this);
   }
@@ -197,5 +206,6 @@ export class Lz4Decompressor {
     lz4().LZ4F_freeDecompressionContext(this.#ctx);
     cleanup.unregister(this);
     this.#ctx = null;
+    giveBuffer(this.#buf);
   }
 }
