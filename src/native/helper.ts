@@ -1,5 +1,6 @@
 /**
- * FFI binding to libpgbunker.so (native/pgbunker.c): page checksums, CRC-32C, block checksums (XXH3-128).
+ * FFI binding to libpgbunker.so (native/pgbunker.c): page checksums, CRC-32C, XXH32 (lz4 content
+ * checksums), block checksums (XXH3-128).
  *
  * The library is embedded in the compiled executable (`with { type: "file" }`) and dlopen'ed from
  * there; when running from source it is the freshly built native/libpgbunker.so.
@@ -10,11 +11,13 @@ import libPath from "../../native/libpgbunker.so" with { type: "file" };
 import { err } from "../common/error.ts";
 
 /** Must equal PGB_ABI_VERSION in native/pgbunker.h. */
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 
 const SYMBOLS = {
   pgb_abi_version: { args: [], returns: FFIType.u32 },
   pgb_page_checksum: { args: [FFIType.ptr, FFIType.u32, FFIType.u32], returns: FFIType.u16 },
+  pgb_page_checksum_avx2: { args: [], returns: FFIType.i32 },
+  pgb_page_checksum_force_baseline: { args: [FFIType.i32], returns: FFIType.void },
   pgb_page_verify: {
     args: [FFIType.ptr, FFIType.u32, FFIType.u32, FFIType.u32, FFIType.u64, FFIType.ptr, FFIType.u32],
     returns: FFIType.u32,
@@ -24,6 +27,9 @@ const SYMBOLS = {
   pgb_crc32c_force_table: { args: [FFIType.i32], returns: FFIType.void },
   pgb_lock_acquire: { args: [FFIType.cstring], returns: FFIType.i32 },
   pgb_syncfs: { args: [FFIType.cstring], returns: FFIType.i32 },
+  pgb_xxh32_reset: { args: [FFIType.ptr, FFIType.u32], returns: FFIType.void },
+  pgb_xxh32_update: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.void },
+  pgb_xxh32_digest: { args: [FFIType.ptr], returns: FFIType.u32 },
   pgb_xxh128_blocks: { args: [FFIType.ptr, FFIType.u64, FFIType.u32, FFIType.u32, FFIType.ptr], returns: FFIType.i64 },
   pgb_writer_new: { args: [], returns: FFIType.ptr },
   pgb_writer_submit: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i64], returns: FFIType.i32 },
@@ -47,6 +53,16 @@ function helper(): Lib {
 
 export function pageChecksum(page: Uint8Array, blockNo: number): number {
   return helper().pgb_page_checksum(page, page.byteLength, blockNo >>> 0);
+}
+
+/** True when page checksums run the AVX2 build of the loop. */
+export function pageChecksumAvx2(): boolean {
+  return helper().pgb_page_checksum_avx2() === 1;
+}
+
+/** Tests only: force the baseline x86-64 build of the loop (true) or back to auto-detect (false). */
+export function pageChecksumForceBaseline(force: boolean): void {
+  helper().pgb_page_checksum_force_baseline(force ? 1 : 0);
 }
 
 /**
@@ -74,6 +90,37 @@ export function crc32cHardware(): boolean {
 /** Tests only: force the table implementation (true) or back to auto-detect (false). */
 export function crc32cForceTable(force: boolean): void {
   helper().pgb_crc32c_force_table(force ? 1 : 0);
+}
+
+/** sizeof(pgb_xxh32) in native/pgbunker.h. */
+const XXH32_STATE_WORDS = 6;
+
+/**
+ * Streaming XXH32 (seed 0 unless given): lz4's content checksum, computed here because the system
+ * liblz4's own is ~4x slower (native/pgbunker.c says why). One FFI call per buffer.
+ */
+export class Xxh32 {
+  /** 64-bit words: the C state is 8-aligned. */
+  readonly #state = new BigUint64Array(XXH32_STATE_WORDS);
+
+  constructor(seed = 0) {
+    helper().pgb_xxh32_reset(this.#state, seed >>> 0);
+  }
+
+  update(data: Uint8Array): void {
+    if (data.byteLength > 0) helper().pgb_xxh32_update(this.#state, data, data.byteLength);
+  }
+
+  digest(): number {
+    return helper().pgb_xxh32_digest(this.#state) >>> 0;
+  }
+}
+
+/** XXH32 of a whole buffer. */
+export function xxh32(data: Uint8Array, seed = 0): number {
+  const h = new Xxh32(seed);
+  h.update(data);
+  return h.digest();
 }
 
 /**

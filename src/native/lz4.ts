@@ -3,10 +3,16 @@
  * buffer, output written into a caller-owned buffer, so memory stays bounded by the buffer size.
  *
  * Frames match what pgBackRest and the `lz4` command write and read: 64 KiB linked blocks,
- * content checksum on, no block checksum, no content size.
+ * content checksum on, no block checksum, no content size. The content checksum (XXH32 of the
+ * input) is computed by libpgbunker, not liblz4 (whose build of it costs ~28% of a level-1
+ * compression): liblz4 is asked for a frame without it, and the compressor sets the flag in the
+ * frame header (with the header's checksum byte) and appends the checksum after the end mark,
+ * which gives the same bytes liblz4 writes with the checksum on.
  */
 import { FFIType, type Pointer } from "bun:ffi";
 import { err } from "../common/error.ts";
+import { giveBuffer, takeBuffer } from "./buffer-pool.ts";
+import { xxh32, Xxh32 } from "./helper.ts";
 import { lazyLibrary } from "./load.ts";
 
 const SYMBOLS = {
@@ -28,7 +34,10 @@ const LZ4F_VERSION = 100;
 const PREFS_SIZE = 56;
 const BLOCK_MAX_64KB = 4;
 const BLOCK_LINKED = 0;
-const CONTENT_CHECKSUM = 1;
+/** FLG bit of a frame with a content checksum (lz4 frame format, frame descriptor). */
+const FLG_CONTENT_CHECKSUM = 0x04;
+/** Magic number (4 bytes) before the frame descriptor. */
+const MAGIC_SIZE = 4;
 
 const lz4 = lazyLibrary("liblz4.so.1", SYMBOLS, "install the lz4 library (Debian: apt-get install liblz4-1).");
 
@@ -38,12 +47,13 @@ function check(code: number | bigint, what: string): number {
   return Number(code);
 }
 
-function preferences(level: number, contentChecksum: boolean): Uint8Array {
+/** Content checksum always off: the compressor adds it itself (see the header). */
+function preferences(level: number): Uint8Array {
   const prefs = new Uint8Array(PREFS_SIZE);
   const v = new DataView(prefs.buffer);
   v.setInt32(0, BLOCK_MAX_64KB, true); // frameInfo.blockSizeID
   v.setInt32(4, BLOCK_LINKED, true); // frameInfo.blockMode
-  v.setInt32(8, contentChecksum ? CONTENT_CHECKSUM : 0, true); // frameInfo.contentChecksumFlag
+  // frameInfo.contentChecksumFlag (offset 8) stays 0.
   v.setInt32(32, level, true); // compressionLevel
   return prefs;
 }
@@ -53,6 +63,8 @@ const cleanup = new FinalizationRegistry<{ ctx: Pointer; free: (p: Pointer) => u
 /** Streaming LZ4 frame compressor. Output views are valid until the next call. */
 export class Lz4Compressor {
   readonly #prefs: Uint8Array;
+  /** The content checksum of the input so far (null: raw, no checksum). */
+  readonly #content: Xxh32 | null;
   #ctx: Pointer | null;
   #out: Uint8Array;
   #started = false;
@@ -60,11 +72,12 @@ export class Lz4Compressor {
   /** raw: no content checksum (pgBackRest's raw format: block incremental super blocks, raw bundles). */
   constructor(level = 1, maxInput = 1024 * 1024, raw = false) {
     const l = lz4();
-    this.#prefs = preferences(level, !raw);
+    this.#prefs = preferences(level);
+    this.#content = raw ? null : new Xxh32();
     const holder = new BigUint64Array(1);
     check(l.LZ4F_createCompressionContext(holder, LZ4F_VERSION), "create compression context");
     this.#ctx = Number(holder[0]) as Pointer;
-    this.#out = new Uint8Array(this.#bound(maxInput));
+    this.#out = takeBuffer(this.#bound(maxInput));
     cleanup.register(this, { ctx: this.#ctx, free: (p) => lz4().LZ4F_freeCompressionContext(p) }, this);
   }
 
@@ -74,19 +87,29 @@ export class Lz4Compressor {
 
   #ensure(n: number): void {
     const need = this.#bound(n);
-    if (this.#out.byteLength < need) this.#out = new Uint8Array(need);
+    if (this.#out.byteLength < need) {
+      giveBuffer(this.#out);
+      this.#out = takeBuffer(need);
+    }
   }
 
   #begin(): number {
     if (this.#started) return 0;
     this.#started = true;
-    return check(lz4().LZ4F_compressBegin(this.#ctx!, this.#out, this.#out.byteLength, this.#prefs), "begin");
+    const head = check(lz4().LZ4F_compressBegin(this.#ctx!, this.#out, this.#out.byteLength, this.#prefs), "begin");
+    if (this.#content) {
+      // Descriptor = FLG .. the byte before HC; HC = second byte of the descriptor's XXH32.
+      this.#out[MAGIC_SIZE]! |= FLG_CONTENT_CHECKSUM;
+      this.#out[head - 1] = (xxh32(this.#out.subarray(MAGIC_SIZE, head - 1)) >>> 8) & 0xff;
+    }
+    return head;
   }
 
   /** Compress a chunk; returns the compressed bytes produced (possibly empty). */
   update(input: Uint8Array): Uint8Array {
     this.#ensure(input.byteLength);
     const head = this.#begin();
+    this.#content?.update(input);
     const n = check(
       lz4().LZ4F_compressUpdate(this.#ctx!, this.#out.subarray(head), this.#out.byteLength - head, input, input.byteLength, null),
       "compress",
@@ -94,12 +117,18 @@ export class Lz4Compressor {
     return this.#out.subarray(0, head + n);
   }
 
-  /** Finish the frame; returns the trailing bytes and releases the context. */
+  /** Finish the frame; returns the trailing bytes (see giveBuffer) and releases the context and the buffer. */
   end(): Uint8Array {
     const head = this.#begin();
-    const n = check(lz4().LZ4F_compressEnd(this.#ctx!, this.#out.subarray(head), this.#out.byteLength - head, null), "end");
+    let n = check(lz4().LZ4F_compressEnd(this.#ctx!, this.#out.subarray(head), this.#out.byteLength - head, null), "end");
+    if (this.#content) {
+      // After the end mark: the content checksum, little-endian (#bound leaves room for it).
+      new DataView(this.#out.buffer, this.#out.byteOffset + head + n, 4).setUint32(0, this.#content.digest(), true);
+      n += 4;
+    }
+    const tail = this.#out.subarray(0, head + n);
     this.free();
-    return this.#out.subarray(0, head + n);
+    return tail;
   }
 
   free(): void {
@@ -107,12 +136,15 @@ export class Lz4Compressor {
     lz4().LZ4F_freeCompressionContext(this.#ctx);
     cleanup.unregister(this);
     this.#ctx = null;
+    giveBuffer(this.#out);
   }
 }
 
 /** Streaming LZ4 frame decompressor (accepts concatenated frames, as the lz4 command does). */
 export class Lz4Decompressor {
   #ctx: Pointer | null;
+  /** The pooled buffer, and the view of it the output goes to. */
+  readonly #buf: Uint8Array;
   readonly #out: Uint8Array;
   readonly #sizes = new BigUint64Array(2); // [dstSize, srcSize] in/out
   #frameDone = true;
@@ -130,7 +162,8 @@ export class Lz4Decompressor {
     const holder = new BigUint64Array(1);
     check(lz4().LZ4F_createDecompressionContext(holder, LZ4F_VERSION), "create decompression context");
     this.#ctx = Number(holder[0]) as Pointer;
-    this.#out = new Uint8Array(outSize);
+    this.#buf = takeBuffer(outSize);
+    this.#out = this.#buf.subarray(0, outSize);
     if (opts.skipChecksum) this.#options[1] = 1;
     cleanup.register(this, { ctx: this.#ctx, free: (p) => lz4().LZ4F_freeDecompressionContext(p) }, this);
   }
@@ -173,5 +206,6 @@ export class Lz4Decompressor {
     lz4().LZ4F_freeDecompressionContext(this.#ctx);
     cleanup.unregister(this);
     this.#ctx = null;
+    giveBuffer(this.#buf);
   }
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PageChecksumFilter } from "../../../src/filter/page-checksum.ts";
-import { pageChecksum, pageVerify } from "../../../src/native/helper.ts";
+import { pageChecksum, pageChecksumAvx2, pageChecksumForceBaseline, pageVerify } from "../../../src/native/helper.ts";
 import { Cluster } from "../../harness/cluster.ts";
 
 /** Relation files: base/DB/NNN, global/NNN (+ forks and segments), not the catalog maps. */
@@ -51,6 +51,37 @@ describe("PostgreSQL page checksums on a real initdb -k cluster", () => {
       pages += n;
     }
     expect(pages).toBeGreaterThan(500);
+  });
+
+  test("the AVX2 and the baseline builds of the loop agree with pd_checksum on every page, at any buffer offset", () => {
+    let checked = 0;
+    try {
+      for (const f of relationFiles(cluster.dataDir)) {
+        const buf = new Uint8Array(readFileSync(f));
+        const seg = Number(/\.(\d+)$/.exec(f)?.[1] ?? 0);
+        // One byte in: the words are read in place, unaligned.
+        const shifted = new Uint8Array(buf.length + 1).subarray(1);
+        shifted.set(buf);
+        for (let i = 0; i < buf.length / 8192; i++) {
+          const page = buf.subarray(i * 8192, (i + 1) * 8192);
+          const dv = new DataView(page.buffer, page.byteOffset);
+          if (dv.getUint16(14, true) === 0) continue; // new page
+          const stored = dv.getUint16(8, true);
+          const block = seg * 131072 + i;
+          for (const baseline of [false, true]) {
+            pageChecksumForceBaseline(baseline);
+            expect(pageChecksum(page, block)).toBe(stored);
+            expect(pageChecksum(shifted.subarray(i * 8192, (i + 1) * 8192), block)).toBe(stored);
+          }
+          checked++;
+        }
+      }
+    } finally {
+      pageChecksumForceBaseline(false);
+    }
+    expect(checked).toBeGreaterThan(500);
+    // The AVX2 build is used exactly when the CPU has it.
+    expect(pageChecksumAvx2()).toBe(/\bavx2\b/.test(readFileSync("/proc/cpuinfo", "utf8")));
   });
 
   test("the computed checksum equals pd_checksum stored by PostgreSQL", () => {
