@@ -1,10 +1,9 @@
-/** SHA-1 of the bytes that pass through (native/sha1.ts: the system libcrypto, no copies). */
-import { Sha1 } from "../native/sha1.ts";
+/** SHA-1 of the bytes that pass through (Bun.CryptoHasher: native, no copies). */
 import type { Emit, Filter, FilterSpec, Sha1Result } from "./filter.ts";
 
 export class Sha1Filter implements Filter {
   readonly spec: FilterSpec;
-  readonly #hasher = new Sha1();
+  readonly #hasher = new Bun.CryptoHasher("sha1");
   #hash: string | undefined;
 
   constructor(spec: Extract<FilterSpec, { type: "sha1" }> = { type: "sha1" }) {
@@ -17,7 +16,7 @@ export class Sha1Filter implements Filter {
   }
 
   flush(_emit?: Emit): void {
-    this.#hash = this.#hasher.digest();
+    this.#hash = this.#hasher.digest("hex");
   }
 
   result(): Sha1Result {
@@ -27,5 +26,5 @@ export class Sha1Filter implements Filter {
 
 /** SHA-1 of a whole buffer (small files: info files, manifests, WAL headers). */
 export function sha1Hex(data: Uint8Array | string): string {
-  return new Sha1().update(data).digest();
+  return new Bun.CryptoHasher("sha1").update(data).digest("hex");
 }
