@@ -14,9 +14,9 @@ import { scratchDirs } from "../../harness/scratch.ts";
 const tempIn = scratchDirs("pgb-sink-");
 
 /** Write data in chunks of the given sizes (cycled) through a FileSink. */
-function writeThrough(path: string, data: Uint8Array, chunks: number[], writeback = true): FileSink {
+function writeThrough(path: string, data: Uint8Array, chunks: number[], writeback = true, through = false): FileSink {
   const fd = openSync(path, "w");
-  const sink = new FileSink(fd, path, { writeback });
+  const sink = new FileSink(fd, path, { writeback, through });
   let pos = 0;
   for (let i = 0; pos < data.byteLength; i++) {
     const n = chunks[i % chunks.length]!;
@@ -52,6 +52,17 @@ describe.each(places)("FileSink in %s", (parent) => {
     const cached = cachedPages(path);
     if (sink.direct && cached !== undefined && fsType(parent) !== "tmpfs") expect(cached).toBeLessThan(STAGE / 4096); // at most the tail
     expect(Buffer.compare(readFileSync(path), data)).toBe(0);
+  });
+
+  test("a file synced at close (through): identical bytes, written unstaged through the page cache", () => {
+    const dir = tempIn(parent);
+    for (const size of [0, 1, STAGE - 1, 3 * STAGE + 4097]) {
+      const data = testBytes(size, size + 1);
+      const path = join(dir, `through-${size}`);
+      const sink = writeThrough(path, data, [65_536, 7, 1_048_576], false, true);
+      expect(sink.direct).toBe(false);
+      expect(Buffer.compare(readFileSync(path), data)).toBe(0);
+    }
   });
 
   test("a small file and a file of exactly one stage: identical bytes", () => {
