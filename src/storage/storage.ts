@@ -67,6 +67,12 @@ export interface WriteOptions {
    * temp file is removed) and a ChecksumError names the file.
    */
   expect?: { size?: number; sha1?: string };
+  /**
+   * false: never stage the bytes for direct I/O (posix): the writer is a short-lived process
+   * writing one file (archive-push's WAL), for which the stage buffers and the background writer
+   * thread cost more than they save. Default true; drivers without direct I/O ignore it.
+   */
+  direct?: boolean;
   /** Create missing parent directories (default true). */
   pathCreate?: boolean;
   mode?: number;

@@ -21,12 +21,12 @@
  * Buffered writes of files made durable later (`writeback`) start their write-back as they go
  * (sync_file_range), so the final sync finds little left to write.
  *
- * Files made durable at close (`through`: archive-push's WAL, info files, manifests; not the bulk
- * writes of backup and restore, which sync the tree once at the end) are written as they come, with
- * no stage and no direct I/O: such a file is written once by a short-lived process (archive-push
- * runs once per WAL segment) and synced at once, so the two 1 MiB stages would be fresh memory
- * faulted in (and the bytes copied into them) for nothing. Measured on one push of a 16 MiB
- * segment (2.2 MB lz4): 540 fewer page faults, ~8 ms less CPU (bench/RESULTS.md).
+ * A file written `through` (WriteOptions.direct: false: archive-push's WAL) goes as it comes, with
+ * no stage and no direct I/O: a short-lived process (archive-push runs once per WAL segment) writes
+ * it once and syncs it at once, so the two 1 MiB stages would be fresh memory faulted in (and the
+ * bytes copied into them) for nothing. Measured on one push of a 16 MiB segment (2.2 MB lz4): 540
+ * fewer page faults, ~8 ms less CPU (bench/RESULTS.md). Restore's large files, also synced at
+ * close, keep the stages: they are what direct I/O is for.
  */
 import { constants, writeSync } from "node:fs";
 import { ptr } from "bun:ffi";

@@ -122,9 +122,9 @@ class PosixWrite implements StorageWrite {
     this.#fd = fd;
     this.#opts = opts;
     const size = bufferSizeFor(opts.sizeHint === undefined ? Number.POSITIVE_INFINITY : opts.sizeHint + 1, opts.bufferSize);
-    // Files made durable later (sync: false) start their write-back as they are written. Files
-    // made durable at close are written through, unstaged (file-sink.ts says why).
-    this.#sink = new FileSink(fd, path, { writeback: opts.sync === false, through: opts.sync !== false });
+    // Files made durable later (sync: false) start their write-back as they are written; direct:
+    // false is written through, unstaged (file-sink.ts says why).
+    this.#sink = new FileSink(fd, path, { writeback: opts.sync === false, through: opts.direct === false });
     this.#pipeline = new Pipeline(opts.filters ?? [], (out) => this.#sink.write(out), size);
   }
 

@@ -210,7 +210,8 @@ class Staged {
     // name, and move() syncs the directory after the rename: one directory sync, in the directory
     // that holds both names, makes durable an entry for an inode whose bytes were already synced.
     // So two syncs per push (file, directory), as pgBackRest makes.
-    const write = await t.storage.openWrite(temp, { atomic: false, filters, bufferSize: opts.bufferSize, syncPath: false });
+    // direct: false: one file written by a short-lived process, not worth the O_DIRECT stages.
+    const write = await t.storage.openWrite(temp, { atomic: false, filters, bufferSize: opts.bufferSize, syncPath: false, direct: false });
     return new Staged(t, write, temp, opts.stanza, false);
   }
 
