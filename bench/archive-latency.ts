@@ -3,7 +3,11 @@
  * the same real WAL segments (pgbench WAL from a PostgreSQL 15 cluster), as PostgreSQL runs them: one
  * process per segment. Also the time an asynchronous push (process-max=2) takes to drain a queue.
  *
- *   bun bench/archive-latency.ts [segments=12] [rounds=1]
+ *   bun bench/archive-latency.ts [segments=12] [rounds=1] [--before=PATH] [--push-only]
+ *
+ * --before=PATH also runs another pgbunker executable (an earlier build: its dist/ copied aside)
+ * in the same turns, for a before/after in one run. --push-only skips archive-get and the
+ * asynchronous drain.
  *
  * All tools run as the same user with file logging off, one call at a time, taking turns per
  * segment so that machine load affects them alike. Wall time is spawn to exit; CPU time is the
@@ -15,12 +19,21 @@ import { join } from "node:path";
 import { Cluster, PG_GID, PG_UID, tempDir } from "../test/harness/cluster.ts";
 import { BINARY, ensureBuilt } from "../test/harness/pgbunker.ts";
 
-const SEGMENTS = Number(process.argv[2] ?? 12);
-const ROUNDS = Number(process.argv[3] ?? 1);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const flag = (name: string) => process.argv.slice(2).find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+const SEGMENTS = Number(positional[0] ?? 12);
+const ROUNDS = Number(positional[1] ?? 1);
+const BEFORE = flag("before")?.split("=")[1];
+const PUSH_ONLY = flag("push-only") !== undefined;
 const TYPES = ["lz4", "gz", "none"] as const;
 // pgBackRest 2.59.1 is the bench's own build (/work/shared/anchors/build-pgbackrest.sh); 2.45 is Debian's.
-const TOOLS = { pgbunker: [BINARY], "pgbackrest-2.45": ["pgbackrest"], "pgbackrest-2.59.1": ["/opt/pgbackrest-2.59.1/bin/pgbackrest"] } as const;
-type Tool = keyof typeof TOOLS;
+const TOOLS: Record<string, string[]> = {
+  pgbunker: [BINARY],
+  ...(BEFORE ? { "pgbunker-before": [BEFORE] } : {}),
+  "pgbackrest-2.45": ["pgbackrest"],
+  "pgbackrest-2.59.1": ["/opt/pgbackrest-2.59.1/bin/pgbackrest"],
+};
+type Tool = string;
 
 interface Sample {
   wall: number;
@@ -29,7 +42,7 @@ interface Sample {
 
 function run(tool: Tool, conf: string, args: string[], cwd = "/tmp"): Sample {
   const started = performance.now();
-  const r = Bun.spawnSync(["runuser", "-u", "postgres", "--", ...TOOLS[tool], `--config=${conf}`, "--stanza=bench", ...args], { stdout: "pipe", stderr: "pipe", cwd });
+  const r = Bun.spawnSync(["runuser", "-u", "postgres", "--", ...TOOLS[tool]!, `--config=${conf}`, "--stanza=bench", ...args], { stdout: "pipe", stderr: "pipe", cwd });
   const wall = performance.now() - started;
   if (r.exitCode !== 0) throw new Error(`${tool} ${args.join(" ")} exited ${r.exitCode}: ${r.stderr.toString()}`);
   const cpu = r.resourceUsage ? Number(r.resourceUsage.cpuTime.user + r.resourceUsage.cpuTime.system) / 1000 : Number.NaN;
@@ -81,11 +94,12 @@ async function main(): Promise<void> {
           confs[tool] = conf;
         }
         for (const seg of segments)
-          for (const tool of Object.keys(TOOLS) as Tool[]) add(`${tool} push ${type}`, run(tool, confs[tool], ["archive-push", join(walDir, seg)]));
+          for (const tool of Object.keys(TOOLS) as Tool[]) add(`${tool} push ${type}`, run(tool, confs[tool]!, ["archive-push", join(walDir, seg)]));
+        if (!PUSH_ONLY)
         for (const seg of segments)
           for (const tool of Object.keys(TOOLS) as Tool[]) {
             const out = join(base, `${tool}-${type}-${round}`, "out", seg);
-            add(`${tool} get ${type}`, run(tool, confs[tool], ["archive-get", seg, out]));
+            add(`${tool} get ${type}`, run(tool, confs[tool]!, ["archive-get", seg, out]));
             if (sha1(out) !== sha1(join(walDir, seg))) throw new Error(`${tool} archive-get ${seg} (${type}) is not the original`);
           }
       }
@@ -93,17 +107,21 @@ async function main(): Promise<void> {
 
     const tools = Object.keys(TOOLS) as Tool[];
     console.log(`archive-push / archive-get per segment: ${segments.length} pgbench WAL segments x ${ROUNDS} round(s), PostgreSQL 15, one process per segment, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-    console.log(`| operation | compress | ${tools.map((t) => `${t} wall median (p90)`).join(" | ")} | ${tools.map((t) => `${t} CPU median`).join(" | ")} | pgbunker / 2.59.1 wall |`);
-    console.log(`|---|---|${tools.map(() => "---|---|").join("")}---|`);
+    const ours = tools.filter((t) => t.startsWith("pgbunker"));
+    const ratioCols = ours.flatMap((o) => ["2.45", "2.59.1"].map((v) => `${o} / ${v} wall (CPU)`));
+    console.log(`| operation | compress | ${tools.map((t) => `${t} wall median (p90)`).join(" | ")} | ${tools.map((t) => `${t} CPU median`).join(" | ")} | ${ratioCols.join(" | ")} |`);
+    console.log(`|---|---|${tools.map(() => "---|---|").join("")}${ratioCols.map(() => "---|").join("")}`);
     const f = (n: number) => n.toFixed(1);
-    for (const op of ["push", "get"])
+    for (const op of PUSH_ONLY ? ["push"] : ["push", "get"])
       for (const type of TYPES) {
-        const walls = tools.map((t) => stats(results[`${t} ${op} ${type}`]!.map((s) => s.wall)));
-        const cpus = tools.map((t) => stats(results[`${t} ${op} ${type}`]!.map((s) => s.cpu)));
-        const ratio = walls[0]!.median / walls[2]!.median;
-        console.log(`| archive-${op} | ${type} | ${walls.map((w) => `${f(w.median)} ms (${f(w.p90)})`).join(" | ")} | ${cpus.map((c) => `${f(c.median)} ms`).join(" | ")} | ${ratio.toFixed(2)}x |`);
+        const walls = new Map(tools.map((t) => [t, stats(results[`${t} ${op} ${type}`]!.map((s) => s.wall))]));
+        const cpus = new Map(tools.map((t) => [t, stats(results[`${t} ${op} ${type}`]!.map((s) => s.cpu))]));
+        const ratios = ours.flatMap((o) =>
+          ["pgbackrest-2.45", "pgbackrest-2.59.1"].map((b) => `${(walls.get(o)!.median / walls.get(b)!.median).toFixed(2)}x (${(cpus.get(o)!.median / cpus.get(b)!.median).toFixed(2)}x)`),
+        );
+        console.log(`| archive-${op} | ${type} | ${tools.map((t) => `${f(walls.get(t)!.median)} ms (${f(walls.get(t)!.p90)})`).join(" | ")} | ${tools.map((t) => `${f(cpus.get(t)!.median)} ms`).join(" | ")} | ${ratios.join(" | ")} |`);
       }
-    await asyncDrain(base, cluster.dataDir, walDir, segments);
+    if (!PUSH_ONLY) await asyncDrain(base, cluster.dataDir, walDir, segments);
   } finally {
     await cluster.destroy();
     rmSync(base, { recursive: true, force: true });

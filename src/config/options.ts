@@ -110,6 +110,8 @@ const BUFFER_SIZES = ["16KiB", "32KiB", "64KiB", "128KiB", "256KiB", "512KiB", "
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
+/** repoN-storage-upload-chunk-size by repoN-type, as pgBackRest 2.59.1 allows it. */
+const UPLOAD_CHUNK_RANGE = { s3: [5 * MiB, 1 * GiB], azure: [4 * MiB, 1 * GiB], gcs: [4 * MiB, 1 * GiB] } as const;
 const TiB = 1024 * GiB;
 const PiB = 1024 * TiB;
 
@@ -271,7 +273,8 @@ const TABLE = [
   o({ name: "repo-storage-port", type: "integer", default: "443", range: [1, 65535], indexed: "repo", section: "global", commands: REPO, summary: "Object store port.", deprecated: ["repo-azure-port", "repo-s3-port"] }),
   o({ name: "repo-storage-ca-file", type: "path", indexed: "repo", section: "global", commands: REPO, summary: "CA certificate file (PEM) that verifies the object store.", deprecated: ["repo-azure-ca-file", "repo-s3-ca-file"] }),
   o({ name: "repo-storage-ca-path", type: "path", indexed: "repo", section: "global", commands: REPO, summary: "Directory of CA certificates that verify the object store.", deprecated: ["repo-azure-ca-path", "repo-s3-ca-path"] }),
-  o({ name: "repo-storage-upload-chunk-size", type: "size", range: [64 * KiB, 5 * GiB], indexed: "repo", section: "global", commands: REPO, summary: "Part, block or chunk size of uploads, and the memory each upload holds (default: s3 5MiB, azure and gcs 4MiB)." }),
+  // pgBackRest 2.59.1's ranges: s3 5MiB..1GiB (S3's smallest part), azure and gcs 4MiB..1GiB.
+  o({ name: "repo-storage-upload-chunk-size", type: "size", range: [4 * MiB, 1 * GiB], byValueOf: { option: "repo-type", defaults: {}, ranges: UPLOAD_CHUNK_RANGE }, indexed: "repo", section: "global", commands: REPO, summary: "Part, block or chunk size of uploads, and the memory each upload holds (default: s3 5MiB, azure and gcs 4MiB; range: s3 5MiB..1GiB, azure and gcs 4MiB..1GiB)." }),
   // ---- Azure Blob repositories (repoN-type=azure; repoN-path is the blob name prefix) ---------
   o({ name: "repo-azure-account", type: "string", indexed: "repo", secure: true, section: "global", commands: REPO, summary: "Azure storage account holding the repository." }),
   o({ name: "repo-azure-container", type: "string", indexed: "repo", section: "global", commands: REPO, summary: "Azure container holding the repository." }),

@@ -541,21 +541,28 @@ function applyValueDependent(cfg: Config): void {
   for (const def of OPTIONS) {
     const by = def.byValueOf;
     if (!by || !optionValidFor(def, cfg.command) || cfg.command === "remote") continue;
-    const other = cfg.raw(by.option);
-    if (other === undefined) continue;
-    const range = by.ranges[String(other)];
-    const value = cfg.raw(def.name);
-    if (value === undefined) {
-      const fallback = by.defaults[String(other)];
-      if (fallback !== undefined) cfg.set(def.name, fallback, "default");
-      continue;
+    // An indexed option follows the option of its own index (repo2-storage-upload-chunk-size by repo2-type).
+    const otherDef = OPTIONS.find((o) => o.name === by.option);
+    const pairs: [string, string][] = def.indexed
+      ? cfg.indexes(def.indexed).map((i) => [indexedKey(def, i), otherDef ? indexedKey(otherDef, i) : by.option])
+      : [[def.name, by.option]];
+    for (const [key, otherKey] of pairs) {
+      const other = cfg.raw(otherKey);
+      if (other === undefined) continue;
+      const range = by.ranges[String(other)];
+      const value = cfg.raw(key);
+      if (value === undefined) {
+        const fallback = by.defaults[String(other)];
+        if (fallback !== undefined) cfg.set(key, fallback, "default");
+        continue;
+      }
+      if (range && (Number(value) < range[0] || Number(value) > range[1]))
+        throw err(
+          "OptionInvalidValueError",
+          `'${value}' is out of range for '${key}' option when '${otherKey}' option is '${other}'`,
+          `use a ${key} from ${range[0]} to ${range[1]} for ${otherKey}=${other}.`,
+        );
     }
-    if (range && (Number(value) < range[0] || Number(value) > range[1]))
-      throw err(
-        "OptionInvalidValueError",
-        `'${value}' is out of range for '${def.name}' option when '${by.option}' option is '${other}'`,
-        `use a ${def.name} from ${range[0]} to ${range[1]} for ${by.option}=${other}.`,
-      );
   }
 }
 

@@ -7,7 +7,7 @@
  * Backup directories are not swept here: a killed backup's directory is not in backup.info, so the
  * next backup resumes it (removing what its manifest does not list) or removes it, as expire does.
  */
-import type { Storage } from "../storage/storage.ts";
+import type { Storage, StorageInfo } from "../storage/storage.ts";
 import { isTempFile, repoPath } from "./layout.ts";
 
 export interface TempFile {
@@ -20,7 +20,12 @@ export interface TempFile {
 
 /** The temporary files directly in one directory (none when it does not exist). */
 export async function tempFilesIn(storage: Storage, dir: string): Promise<TempFile[]> {
-  return ((await storage.list(dir, { ignoreMissing: true })) ?? [])
+  return tempFilesOf(dir, (await storage.list(dir, { ignoreMissing: true, owners: false })) ?? []);
+}
+
+/** The temporary files among the entries of a listing of dir (a caller that lists for more than temps). */
+export function tempFilesOf(dir: string, entries: readonly StorageInfo[]): TempFile[] {
+  return entries
     // Links too: the latest link is replaced through a temporary link.
     .filter((e) => e.type !== "path" && isTempFile(e.name))
     .map((e) => ({ path: `${dir}/${e.name}`, size: e.size, mtime: e.mtime }))

@@ -22,8 +22,13 @@ export interface StoredWal {
  */
 export async function walFindAll(repo: Storage, stanza: string, archiveId: string, walName: string): Promise<StoredWal[]> {
   const dir = repoPath.walDir(stanza, archiveId, walName);
+  return walCopiesOf(dir, await repo.names(dir), walName);
+}
+
+/** The stored copies of a segment among the names of its directory dir (a caller that lists it for more). */
+export function walCopiesOf(dir: string, names: readonly string[], walName: string): StoredWal[] {
   const out: StoredWal[] = [];
-  for (const name of await repo.names(dir)) {
+  for (const name of names) {
     const p = parseWalFileName(name);
     if (p && p.wal === walName) out.push({ file: name, path: `${dir}/${name}`, sha1: p.sha1, ext: p.ext });
   }

@@ -31,6 +31,12 @@ export interface StorageInfo {
   linkDestination?: string;
 }
 
+export interface ListOptions {
+  ignoreMissing?: boolean;
+  /** false: user/group names are not wanted (StorageDriver.list). Default true. */
+  owners?: boolean;
+}
+
 export interface ReadOptions {
   /** Return null instead of throwing when the file does not exist. */
   ignoreMissing?: boolean;
@@ -61,6 +67,12 @@ export interface WriteOptions {
    * temp file is removed) and a ChecksumError names the file.
    */
   expect?: { size?: number; sha1?: string };
+  /**
+   * false: never stage the bytes for direct I/O (posix): the writer is a short-lived process
+   * writing one file (archive-push's WAL), for which the stage buffers and the background writer
+   * thread cost more than they save. Default true; drivers without direct I/O ignore it.
+   */
+  direct?: boolean;
   /** Create missing parent directories (default true). */
   pathCreate?: boolean;
   mode?: number;
@@ -121,7 +133,12 @@ export const STORAGE_FEATURES = ["link", "pathSync", "owner", "hardLink", "trunc
 export interface StorageDriver {
   readonly features: StorageFeatures;
   info(path: string, opts?: { ignoreMissing?: boolean; followLink?: boolean }): Promise<StorageInfo | null>;
-  list(path: string, opts?: { ignoreMissing?: boolean }): Promise<StorageInfo[] | null>;
+  /**
+   * `owners: false`: the caller does not use user/group names, which a driver may then leave out
+   * (posix: no reading of /etc/passwd and /etc/group, which every listing would otherwise pay for
+   * once per process — archive-push lists its WAL directory on every segment).
+   */
+  list(path: string, opts?: ListOptions): Promise<StorageInfo[] | null>;
   openRead(path: string, opts?: ReadOptions): Promise<StorageRead | null>;
   openWrite(path: string, opts?: WriteOptions): Promise<StorageWrite>;
   remove(path: string, opts?: { ignoreMissing?: boolean }): Promise<void>;
@@ -209,13 +226,13 @@ export class Storage {
     return (await this.driver.info(this.path(rel), { ignoreMissing: true, followLink: true })) !== null;
   }
 
-  list(rel: string, opts?: { ignoreMissing?: boolean }) {
+  list(rel: string, opts?: ListOptions) {
     return this.driver.list(this.path(rel), opts);
   }
 
   /** Names in a directory, sorted; [] when the directory is missing. */
   async names(rel: string, filter?: RegExp): Promise<string[]> {
-    const list = (await this.driver.list(this.path(rel), { ignoreMissing: true })) ?? [];
+    const list = (await this.driver.list(this.path(rel), { ignoreMissing: true, owners: false })) ?? [];
     return list.map((e) => e.name).filter((n) => !filter || filter.test(n)).sort();
   }
 

@@ -39,7 +39,7 @@ describe("gcs settings", () => {
     expect(`${missing.stdout}${missing.stderr}`).toContain("of bucket 'no-such-bucket' failed: HTTP 404 (The specified bucket does not exist.)");
     const noKey = run(["info"], { PGBUNKER_REPO1_GCS_KEY: "/nonexistent/key.json" });
     expect(`${noKey.stdout}${noKey.stderr}`).toContain("unable to read the GCS service key file");
-    const chunk = run(["--repo1-storage-upload-chunk-size=100KiB", "verify"]);
+    const chunk = run(["--repo1-storage-upload-chunk-size=4100KiB", "verify"]);
     expect(chunk.code).toBe(32);
     expect(`${chunk.stdout}${chunk.stderr}`).toContain("not a multiple of 256KiB");
   }, 60_000);

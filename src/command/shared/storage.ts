@@ -7,12 +7,6 @@
 import { err } from "../../common/error.ts";
 import type { Config } from "../../config/parse.ts";
 import { posix } from "../../storage/posix/posix.ts";
-import { AzureHttp } from "../../storage/azure/client.ts";
-import { AzureDriver } from "../../storage/azure/driver.ts";
-import { GcsHttp } from "../../storage/gcs/client.ts";
-import { GcsDriver } from "../../storage/gcs/driver.ts";
-import { S3Http } from "../../storage/s3/client.ts";
-import { S3Driver } from "../../storage/s3/driver.ts";
 import { Storage } from "../../storage/storage.ts";
 import type { RemoteTarget } from "../../protocol/connection.ts";
 import type { SshTarget } from "../../protocol/ssh.ts";
@@ -59,15 +53,20 @@ function repoPath(cfg: Config, index: number): string {
   return cfg.get(`repo${index}-path`);
 }
 
-function openS3(base: string, spec: S3Spec, readOnly?: boolean): Storage {
+// The object-store drivers (and their HTTP, signing and XML code) are loaded on use, as SFTP's
+// is: archive-push to a posix repository, run once per WAL segment, loads none of them.
+async function openS3(base: string, spec: S3Spec, readOnly?: boolean): Promise<Storage> {
+  const [{ S3Driver }, { S3Http }] = await Promise.all([import("../../storage/s3/driver.ts"), import("../../storage/s3/client.ts")]);
   return new Storage(new S3Driver(new S3Http(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
 }
 
-function openAzure(base: string, spec: AzureSpec, readOnly?: boolean): Storage {
+async function openAzure(base: string, spec: AzureSpec, readOnly?: boolean): Promise<Storage> {
+  const [{ AzureDriver }, { AzureHttp }] = await Promise.all([import("../../storage/azure/driver.ts"), import("../../storage/azure/client.ts")]);
   return new Storage(new AzureDriver(new AzureHttp(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
 }
 
-function openGcs(base: string, spec: GcsSpec, readOnly?: boolean): Storage {
+async function openGcs(base: string, spec: GcsSpec, readOnly?: boolean): Promise<Storage> {
+  const [{ GcsDriver }, { GcsHttp }] = await Promise.all([import("../../storage/gcs/driver.ts"), import("../../storage/gcs/client.ts")]);
   return new Storage(new GcsDriver(new GcsHttp(spec.settings), { chunkSize: spec.chunkSize }), base, { readOnly, role: "repository" });
 }
 

@@ -17,7 +17,7 @@ import { FileSink } from "./file-sink.ts";
 import type { FilterResult } from "../../filter/filter.ts";
 import { Pipeline } from "../../filter/pipeline.ts";
 import { bufferSizeFor, Collector } from "../collector.ts";
-import { checkExpected, TEMP_EXT, type ReadOptions, type StorageDriver, type StorageInfo, type StorageRead, type StorageWrite, type WriteOptions } from "../storage.ts";
+import { checkExpected, TEMP_EXT, type ListOptions, type ReadOptions, type StorageDriver, type StorageInfo, type StorageRead, type StorageWrite, type WriteOptions } from "../storage.ts";
 
 const FILE_MODE = 0o640;
 const PATH_MODE = 0o750;
@@ -29,7 +29,8 @@ function typeOf(st: Stats): StorageInfo["type"] {
   return "special";
 }
 
-export function statToInfo(name: string, path: string, st: Stats): StorageInfo {
+/** owners: false leaves user/group out, so that /etc/passwd and /etc/group are read only when wanted. */
+export function statToInfo(name: string, path: string, st: Stats, owners = true): StorageInfo {
   const type = typeOf(st);
   return {
     name,
@@ -39,8 +40,8 @@ export function statToInfo(name: string, path: string, st: Stats): StorageInfo {
     mode: st.mode & 0o7777,
     uid: st.uid,
     gid: st.gid,
-    user: userName(st.uid),
-    group: groupName(st.gid),
+    user: owners ? userName(st.uid) : undefined,
+    group: owners ? groupName(st.gid) : undefined,
     linkDestination: type === "link" ? readlinkSync(path) : undefined,
   };
 }
@@ -121,8 +122,9 @@ class PosixWrite implements StorageWrite {
     this.#fd = fd;
     this.#opts = opts;
     const size = bufferSizeFor(opts.sizeHint === undefined ? Number.POSITIVE_INFINITY : opts.sizeHint + 1, opts.bufferSize);
-    // Files made durable later (sync: false) start their write-back as they are written.
-    this.#sink = new FileSink(fd, path, { writeback: opts.sync === false });
+    // Files made durable later (sync: false) start their write-back as they are written; direct:
+    // false is written through, unstaged (file-sink.ts says why).
+    this.#sink = new FileSink(fd, path, { writeback: opts.sync === false, through: opts.direct === false });
     this.#pipeline = new Pipeline(opts.filters ?? [], (out) => this.#sink.write(out), size);
   }
 
@@ -202,7 +204,7 @@ export class PosixDriver implements StorageDriver {
     }
   }
 
-  async list(path: string, opts: { ignoreMissing?: boolean } = {}): Promise<StorageInfo[] | null> {
+  async list(path: string, opts: ListOptions = {}): Promise<StorageInfo[] | null> {
     let names: string[];
     try {
       names = readdirSync(path);
@@ -214,7 +216,7 @@ export class PosixDriver implements StorageDriver {
     for (const name of names) {
       const full = `${path}/${name}`;
       try {
-        out.push(statToInfo(name, full, lstatSync(full)));
+        out.push(statToInfo(name, full, lstatSync(full), opts.owners !== false));
       } catch (e) {
         // Removed between readdir and lstat (PostgreSQL drops temp files all the time): skip it.
         if ((e as { code?: string }).code !== "ENOENT") throw fromSystemError(e, "info", full);

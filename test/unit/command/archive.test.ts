@@ -4,7 +4,7 @@
  * getWalFile (duplicates, header check, repositories that fail, corrupt copies) without a cluster.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../../src/config/parse.ts";
 import { statusOf, statusRead, statusWriteError, statusWriteOk } from "../../../src/command/archive/spool.ts";
@@ -244,6 +244,59 @@ describe("pushWalFile and getWalFile over local repositories", () => {
     // The damage is found by the SHA-1 in the name (lz4's own frame checksum is not computed twice).
     expect(e.message).toMatch(/unable to get 000000010000000000000007:\nrepo1: .* \[ChecksumError\] WAL file '.*' is corrupt: its content has SHA-1 [0-9a-f]{40}, its name says [0-9a-f]{40}\nrepo2: /);
     expect(readdirSync(base).filter((f) => f.startsWith("bad"))).toEqual([]);
+  });
+
+  /** posix, recording the calls a push makes; `beforeMove` runs just before each rename. */
+  function recording(base: string, beforeMove?: () => void) {
+    const calls: string[] = [];
+    const driver = new Proxy(posix, {
+      get(target, key) {
+        const v = Reflect.get(target, key);
+        if (typeof v !== "function") return v;
+        return (...args: unknown[]) => {
+          if (key === "list") calls.push(`list owners=${(args[1] as { owners?: boolean } | undefined)?.owners ?? true}`);
+          else if (key === "move") {
+            calls.push("move");
+            beforeMove?.();
+          } else if (key === "pathSync") calls.push("pathSync");
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    return { calls, target: { repoIndex: 1, storage: new Storage(driver, join(base, "repo1")), archiveId: "15-1" } satisfies PushTarget };
+  }
+
+  test("a push lists the segment's directory once, without owner names: new, identical and different content alike", async () => {
+    const { base, src, data, opts } = setup();
+    const { calls, target } = recording(base);
+    expect(await pushWalFile(opts, [target])).toEqual({ warnings: [], failures: [] });
+    expect(calls).toEqual(["list owners=false", "move"]);
+    calls.length = 0;
+    expect((await pushWalFile(opts, [target])).warnings[0]).toContain("already exists in the repo1 archive with the same checksum");
+    expect(calls).toEqual(["list owners=false"]);
+    calls.length = 0;
+    writeFileSync(src, segment(5));
+    expect((await pushWalFile(opts, [target])).failures.map((f) => f.error.kind)).toEqual(["ArchiveDuplicateError"]);
+    expect(calls).toEqual(["list owners=false"]);
+    const dir = join(base, "repo1/archive/demo/15-1/0000000100000000");
+    expect(readdirSync(dir)).toEqual([`${name}-${sha1(data)}.lz4`]);
+  });
+
+  test("a rival push under way at the look that lands before our rename: ours is withdrawn, the rival's kept", async () => {
+    const { base, opts } = setup();
+    const dir = join(base, "repo1/archive/demo/15-1/0000000100000000");
+    mkdirSync(dir, { recursive: true });
+    const rivalTemp = `${name}.999-cafebabe.pgbunker.tmp`;
+    const rivalCopy = `${name}-${"b".repeat(40)}.lz4`;
+    writeFileSync(join(dir, rivalTemp), "rival, still writing");
+    // The rival renames its temp file between our listing and our rename.
+    const { calls, target } = recording(base, () => {
+      if (existsSync(join(dir, rivalTemp))) renameSync(join(dir, rivalTemp), join(dir, rivalCopy));
+    });
+    const { failures } = await pushWalFile(opts, [target]);
+    expect(failures.map((f) => f.error.kind)).toEqual(["ArchiveDuplicateError"]);
+    expect(calls).toEqual(["list owners=false", "move", "list owners=false"]);
+    expect(readdirSync(dir)).toEqual([rivalCopy]);
   });
 
   test("history and backup-label files are stored plain and replaced by a newer copy", async () => {

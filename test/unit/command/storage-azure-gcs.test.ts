@@ -40,7 +40,7 @@ test("gcs defaults: storage.googleapis.com, service key; token and auto key type
   expect(gcsSpec(cfgOf([...GCS.filter((l) => !l.includes("gcs-key=")), "repo2-gcs-key-type=auto"]), 2).settings.key).toBeUndefined();
   const noKey = await failure(Promise.resolve().then(() => gcsSpec(cfgOf(GCS.filter((l) => !l.includes("gcs-key="))), 2)));
   expect(noKey.message).toContain("repo2-gcs-key");
-  const chunk = await failure(Promise.resolve().then(() => gcsSpec(cfgOf([...GCS, "repo2-storage-upload-chunk-size=300KiB"]), 2)));
+  const chunk = await failure(Promise.resolve().then(() => gcsSpec(cfgOf([...GCS, "repo2-storage-upload-chunk-size=4100KiB"]), 2)));
   expect(chunk.kind).toBe("OptionInvalidValueError");
   expect((await failure(Promise.resolve().then(() => cfgOf(GCS, ["--repo2-gcs-key=/k"])))).kind).toBe("OptionInvalidError");
 });

@@ -227,6 +227,23 @@ describe("typed access and value-dependent options", () => {
     expect(thrown(() => backup("--compress-type=lz4", "--compress-level=-7")).kind).toBe("OptionInvalidValueError");
   });
 
+  test("repoN-storage-upload-chunk-size is range-checked by repoN-type, as pgBackRest 2.59.1 does: s3 5MiB..1GiB, azure and gcs 4MiB..1GiB", () => {
+    const S3 = ["--repo1-s3-bucket=b", "--repo1-s3-endpoint=e", "--repo1-s3-region=r", "--repo1-s3-key=k", "--repo1-s3-key-secret=s"];
+    const GCS = ["--repo2-gcs-bucket=b"];
+    const chunk = (...argv: string[]) => parseConfig({ argv: ["--stanza=s", ...argv, "info"], configSections: none, env: { PGBUNKER_REPO1_S3_KEY: "k", PGBUNKER_REPO1_S3_KEY_SECRET: "s", PGBUNKER_REPO2_GCS_KEY: "/k.json" } });
+    const s3 = (size: string) => chunk("--repo1-type=s3", ...S3.slice(0, 3), `--repo1-storage-upload-chunk-size=${size}`);
+    expect(s3("5MiB").get("repo1-storage-upload-chunk-size")).toBe(5 * 1024 * 1024);
+    expect(s3("1GiB").get("repo1-storage-upload-chunk-size")).toBe(1024 ** 3);
+    const small = thrown(() => s3("4MiB"));
+    expect(small.kind).toBe("OptionInvalidValueError");
+    expect(small.message).toBe("'4194304' is out of range for 'repo1-storage-upload-chunk-size' option when 'repo1-type' option is 's3'");
+    expect(thrown(() => s3("2GiB")).kind).toBe("OptionInvalidValueError");
+    // Each repository by its own type: repo2 (gcs) takes 4MiB, which repo1 (s3) may not.
+    const both = chunk("--repo1-type=s3", ...S3.slice(0, 3), "--repo2-type=gcs", ...GCS, "--repo2-storage-upload-chunk-size=4MiB");
+    expect(both.get("repo2-storage-upload-chunk-size")).toBe(4 * 1024 * 1024);
+    expect(thrown(() => chunk("--repo2-type=gcs", ...GCS, "--repo2-storage-upload-chunk-size=3MiB")).kind).toBe("OptionInvalidValueError");
+  });
+
   test("dependencies live in the table: --target needs a --type that takes one", () => {
     const restore = (...argv: string[]) => parseConfig({ argv: ["--stanza=s", "--pg1-path=/p", ...argv, "restore"], configSections: none, env: {} });
     expect(restore("--type=name", "--target=point").str("target")).toBe("point");

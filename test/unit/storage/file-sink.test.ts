@@ -8,15 +8,16 @@ import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileSink, STAGE } from "../../../src/storage/posix/file-sink.ts";
+import { posix } from "../../../src/storage/posix/posix.ts";
 import { testBytes } from "../../conformance/storage.ts";
 import { scratchDirs } from "../../harness/scratch.ts";
 
 const tempIn = scratchDirs("pgb-sink-");
 
 /** Write data in chunks of the given sizes (cycled) through a FileSink. */
-function writeThrough(path: string, data: Uint8Array, chunks: number[], writeback = true): FileSink {
+function writeThrough(path: string, data: Uint8Array, chunks: number[], writeback = true, through = false): FileSink {
   const fd = openSync(path, "w");
-  const sink = new FileSink(fd, path, { writeback });
+  const sink = new FileSink(fd, path, { writeback, through });
   let pos = 0;
   for (let i = 0; pos < data.byteLength; i++) {
     const n = chunks[i % chunks.length]!;
@@ -54,6 +55,17 @@ describe.each(places)("FileSink in %s", (parent) => {
     expect(Buffer.compare(readFileSync(path), data)).toBe(0);
   });
 
+  test("a file written through (WriteOptions.direct: false): identical bytes, unstaged, through the page cache", () => {
+    const dir = tempIn(parent);
+    for (const size of [0, 1, STAGE - 1, 3 * STAGE + 4097]) {
+      const data = testBytes(size, size + 1);
+      const path = join(dir, `through-${size}`);
+      const sink = writeThrough(path, data, [65_536, 7, 1_048_576], false, true);
+      expect(sink.direct).toBe(false);
+      expect(Buffer.compare(readFileSync(path), data)).toBe(0);
+    }
+  });
+
   test("a small file and a file of exactly one stage: identical bytes", () => {
     const dir = tempIn(parent);
     for (const size of [0, 1, 100_000, STAGE, STAGE + 4096]) {
@@ -73,6 +85,23 @@ test("O_DIRECT is used on the test machine's temp file system (ext4)", () => {
   expect(writeThrough(path, testBytes(2 * STAGE + 100, 1), [STAGE]).direct).toBe(true);
   const cached = cachedPages(path);
   if (cached !== undefined) expect(cached).toBeLessThanOrEqual(1); // only the 100-byte tail
+});
+
+test("posix writes: a large file synced at close (restore's) still goes direct; direct: false (archive-push's WAL) through the page cache", async () => {
+  if (fsType(tmpdir()) !== "ext2/ext3") return; // as above: where O_DIRECT is known to work
+  const dir = tempIn(tmpdir());
+  const data = testBytes(4 * STAGE + 100, 9);
+  for (const [name, direct] of [["synced", undefined], ["through", false]] as const) {
+    const w = await posix.openWrite(join(dir, name), { direct });
+    await w.write(data);
+    await w.close();
+    const cached = cachedPages(join(dir, name));
+    if (cached !== undefined) {
+      if (direct === false) expect(cached).toBe(Math.ceil(data.byteLength / 4096));
+      else expect(cached).toBeLessThanOrEqual(1); // only the 100-byte tail
+    }
+    expect(Buffer.compare(readFileSync(join(dir, name)), data)).toBe(0);
+  }
 });
 
 describe("background writes (a stage is written while the next one fills)", () => {

@@ -12,15 +12,15 @@
  * SHA-1 is computed by a first read, the copy is written straight to SEGMENT-SHA1.ext (an object
  * PUT is complete or absent), and the second read's SHA-1 must match the first.
  */
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { err, errorToWire, type PgbError, type WireError } from "../../../common/error.ts";
 import { COMPRESS_EXT } from "../../../filter/compress.ts";
 import { findResult, type CompressType, type FilterSpec } from "../../../filter/filter.ts";
 import { pgVersionFromWalMagic } from "../../../postgres/version.ts";
 import { parseWalHeader, walFileKind } from "../../../postgres/wal.ts";
 import { walNameHasChecksum, walRepoPath } from "../../../repo/layout.ts";
-import { removeStaleTemps, tempFilesIn } from "../../../repo/temp-files.ts";
-import { walFindAll } from "../../../repo/wal-find.ts";
+import { removeStaleTemps, tempFilesOf } from "../../../repo/temp-files.ts";
+import { walCopiesOf, walFindAll } from "../../../repo/wal-find.ts";
 import { TEMP_EXT, type Storage, type StorageWrite } from "../../../storage/storage.ts";
 import { rateLimitTake } from "../../../common/rate-limit.ts";
 import { openStorage, storageLocal, type StorageSpec } from "../../shared/storage.ts";
@@ -139,8 +139,7 @@ export async function pushWalFile(opts: PushFileOptions, targets: PushTarget[]):
     if (!w) continue;
     try {
       await w.write.close();
-      if (!w.direct) await w.removeStale(opts.staleTempSeconds);
-      const warning = w.direct ? await w.placedDirect(opts.name, sha1) : checksummed ? await w.placeChecksummed(opts.name, sha1, ext) : await w.place(walRepoPath(opts.stanza, w.target.archiveId, opts.name));
+      const warning = w.direct ? await w.placedDirect(opts.name, sha1) : await w.place(opts.name, checksummed ? { sha1, ext } : undefined, opts.staleTempSeconds);
       if (warning) warnings.push(warning);
     } catch (e) {
       await w.discard();
@@ -205,7 +204,14 @@ class Staged {
     // name unique to this push (concurrent pushes of the same segment never share a temp file).
     const dir = dirname(walRepoPath(opts.stanza, t.archiveId, opts.name, { sha1: "0".repeat(40), ext: "" }));
     const temp = `${dir}/${opts.name}.${tempSuffix()}${TEMP_EXT}`;
-    const write = await t.storage.openWrite(temp, { atomic: false, filters, bufferSize: opts.bufferSize });
+    // The temp file's data is synced on close, but not its directory entry (syncPath: false): that
+    // name need not survive a crash, since a crash before the rename loses the push either way
+    // (PostgreSQL retries it; a surviving temp is swept as stale). What must survive is the final
+    // name, and move() syncs the directory after the rename: one directory sync, in the directory
+    // that holds both names, makes durable an entry for an inode whose bytes were already synced.
+    // So two syncs per push (file, directory), as pgBackRest makes.
+    // direct: false: one file written by a short-lived process, not worth the O_DIRECT stages.
+    const write = await t.storage.openWrite(temp, { atomic: false, filters, bufferSize: opts.bufferSize, syncPath: false, direct: false });
     return new Staged(t, write, temp, opts.stanza, false);
   }
 
@@ -226,17 +232,34 @@ class Staged {
     return undefined;
   }
 
-  /** Non-segment files (history, backup labels) replace an earlier copy, as pgBackRest does. */
-  async place(final: string): Promise<undefined> {
-    await this.target.storage.move(this.temp, final);
-    return undefined;
-  }
-
-  /** Segments: keep an identical earlier copy (warning), refuse a different one. */
-  async placeChecksummed(name: string, sha1: string, ext: string): Promise<string | undefined> {
+  /**
+   * Rename the staged copy to its final name. Segments (`stored`: the name's SHA-1 and extension)
+   * keep an identical earlier copy (warning) and refuse a different one; history files and backup
+   * labels replace an earlier copy, as pgBackRest does.
+   *
+   * One listing of the directory serves all of it: the stale temporary files of killed pushes
+   * (whatever WAL they were becoming) are swept from it, and the segment's earlier copies are
+   * found in it. A concurrent push of different content could land between that look and our
+   * rename; a rival can only do so if it was under way at the look, when its temporary file (ours,
+   * NAME.PID-RANDOM.pgbunker.tmp, or pgBackRest's SEGMENT-SHA1.ext.pgbackrest.tmp) is in the same
+   * listing. Only then is the directory listed again after the rename, to withdraw our copy and fail
+   * if the rival's is there: neither copy can be trusted over the other. (A rival that starts and
+   * finishes its whole push between our look and our rename is not seen; pgBackRest checks once,
+   * before writing, and never again.)
+   */
+  async place(name: string, stored: { sha1: string; ext: string } | undefined, staleSeconds: number): Promise<string | undefined> {
     const { storage, archiveId, repoIndex } = this.target;
-    const existing = await walFindAll(storage, this.#stanza, archiveId, name);
-    if (existing.some((w) => w.sha1 === sha1)) {
+    const dir = dirname(this.temp);
+    const entries = (await storage.list(dir, { ignoreMissing: true, owners: false })) ?? [];
+    const cutoff = Date.now() / 1000 - staleSeconds;
+    const temps = tempFilesOf(dir, entries).filter((t) => t.path !== this.temp);
+    await removeStaleTemps(storage, temps, cutoff);
+    if (!stored) {
+      await storage.move(this.temp, walRepoPath(this.#stanza, archiveId, name));
+      return undefined;
+    }
+    const existing = walCopiesOf(dir, entries.map((e) => e.name), name);
+    if (existing.some((w) => w.sha1 === stored.sha1)) {
       await this.discard();
       return `WAL file '${name}' already exists in the repo${repoIndex} archive with the same checksum\nHINT: ${DUPLICATE_HINT}`;
     }
@@ -244,24 +267,14 @@ class Staged {
       await this.discard();
       throw duplicateError(name, repoIndex);
     }
-    await storage.move(this.temp, walRepoPath(this.#stanza, archiveId, name, { sha1, ext }));
-    // A concurrent push of different content may have landed between the look and the rename:
-    // then neither copy can be trusted over the other, so withdraw ours and fail.
-    const after = await walFindAll(storage, this.#stanza, archiveId, name);
-    if (after.some((w) => w.sha1 !== sha1)) {
-      await storage.remove(walRepoPath(this.#stanza, archiveId, name, { sha1, ext }), { ignoreMissing: true });
+    const final = walRepoPath(this.#stanza, archiveId, name, stored);
+    await storage.move(this.temp, final);
+    const rivalUnderWay = temps.some((t) => t.mtime >= cutoff && basename(t.path).startsWith(name));
+    if (rivalUnderWay && (await walFindAll(storage, this.#stanza, archiveId, name)).some((w) => w.sha1 !== stored.sha1)) {
+      await storage.remove(final, { ignoreMissing: true });
       throw duplicateError(name, repoIndex);
     }
     return undefined;
-  }
-
-  /**
-   * Temporary files of killed pushes in this directory, whatever WAL they were becoming (they
-   * never pass for WAL, but would pile up): those no live push can still be writing go.
-   */
-  async removeStale(staleSeconds: number): Promise<void> {
-    const { storage } = this.target;
-    await removeStaleTemps(storage, await tempFilesIn(storage, dirname(this.temp)), Date.now() / 1000 - staleSeconds);
   }
 
   async discard(): Promise<void> {
