@@ -32,21 +32,36 @@ export interface InfoSink<T> {
 const SALTED_BYTES = new TextEncoder().encode(SALTED);
 const startsWith = (data: Uint8Array, prefix: Uint8Array) => data.length >= prefix.length && prefix.every((b, i) => data[i] === b);
 
-/** Stream one file through an InfoReader into a sink: the file's text is never held whole. */
-async function loadOne<T>(storage: Storage, path: string, sink: InfoSink<T>, cipherPass?: string): Promise<T> {
-  const filters: FilterSpec[] = cipherPass ? [{ type: "decrypt", pass: cipherPass }] : [];
+/**
+ * Stream one file through an InfoReader to a visitor: the file's text is never held whole. Returns
+ * the SHA-1 of its (decrypted) bytes, so a caller can compare two files without keeping either.
+ * Errors are the reader's and the storage's as they are (loadOne words them for a load).
+ */
+export async function readInfoStream(storage: Storage, path: string, visit: IniVisitor, opts: { cipherPass?: string; refuseSalted?: boolean } = {}): Promise<string> {
+  const filters: FilterSpec[] = opts.cipherPass ? [{ type: "decrypt", pass: opts.cipherPass }] : [];
   const r = await storage.openRead(path, { filters, ignoreMissing: true });
   if (r === null) throw err("FileMissingError", `unable to open missing file '${storage.path(path)}' for read`);
-  const reader = new InfoReader(storage.path(path), sink.visit);
+  const reader = new InfoReader(storage.path(path), visit);
+  const hasher = new Bun.CryptoHasher("sha1");
   try {
     let first = true;
     for (let c = await r.read(); c !== null; c = await r.read()) {
-      if (first && !cipherPass && startsWith(c, SALTED_BYTES))
+      if (first && opts.refuseSalted && startsWith(c, SALTED_BYTES))
         throw err("CryptoError", `'${storage.path(path)}' is encrypted (it starts with '${SALTED}') but repo-cipher-type is none`, NOT_ENCRYPTED_HINT);
       first = false;
+      hasher.update(c);
       reader.push(c);
     }
     reader.end();
+    return hasher.digest("hex");
+  } finally {
+    await r.close();
+  }
+}
+
+async function loadOne<T>(storage: Storage, path: string, sink: InfoSink<T>, cipherPass?: string): Promise<T> {
+  try {
+    await readInfoStream(storage, path, sink.visit, { cipherPass, refuseSalted: !cipherPass });
     return sink.result();
   } catch (e) {
     // A wrong passphrase usually fails the padding check, but about one time in 256 it yields
@@ -54,8 +69,6 @@ async function loadOne<T>(storage: Storage, path: string, sink: InfoSink<T>, cip
     if (cipherPass && e instanceof PgbError && e.kind === "FormatError")
       throw err("CryptoError", `unable to decrypt '${storage.path(path)}': wrong passphrase or corrupt data (the decrypted bytes are not an info file)`, WRONG_PASS_HINT);
     throw e;
-  } finally {
-    await r.close();
   }
 }
 
