@@ -93,7 +93,7 @@ describe("streaming manifest", () => {
 
   test("saved through a Storage (main + copy, partial copy) and loaded back; a corrupt main falls back to the copy", async () => {
     const dir = scratch();
-    const s = new Storage(posix, dir, "repo");
+    const s = new Storage(posix, dir);
     await saveManifest(s, "demo", m);
     const path = join(dir, "backup/demo", m.backup.label, "backup.manifest");
     expect(readFileSync(path, "utf8")).toBe(text);
@@ -102,7 +102,7 @@ describe("streaming manifest", () => {
     writeFileSync(path, text.replace("0750", "0751"));
     expect((await loadManifest(s, "demo", m.backup.label)).render()).toBe(text);
 
-    const enc = new Storage(posix, scratch(), "repo");
+    const enc = new Storage(posix, scratch());
     await savePartialManifest(enc, "demo", m, "pass");
     await saveManifest(enc, "demo", m, "pass");
     expect((await loadManifest(enc, "demo", m.backup.label, "pass")).render()).toBe(text);
