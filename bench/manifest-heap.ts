@@ -1,130 +1,88 @@
 /**
- * Where a backup's bytes per file go (issue 19): the JavaScript heap retained by each per-file
- * structure pgbunker's backup holds, measured on a real manifest.
+ * Where a manifest's bytes per file go (issue 19): the JavaScript heap and the RSS each per-file
+ * structure costs, measured on a real backup.manifest. (This replaces bench/manifest-memory.ts,
+ * which measured the same load/render with RSS only.)
  *
- *   bun bench/manifest-heap.ts /var/tmp/pgbunker-bench/run-20000/repo-pgbunker/backup/rel/<label>/backup.manifest \
- *       [/var/tmp/pgbunker-bench/relations-20000/pg/base/5]
+ *   bun bench/manifest-heap.ts PATH/backup.manifest [DBDIR]
  *
- * Each stage is built, the heap collected (Bun.gc(true)) and bun:jsc's heapStats().heapSize read;
- * the difference from the previous stage is what that stage's objects retain while the earlier
- * ones are still alive — as in backup, where the manifest, its tasks, the job units and (at each
- * partial save) a rendered copy all live at once. The job units are rebuilt with the shapes
- * backup/copy.ts gives them (one BackupFileParams per file, the worker's copy of a bundle job is
- * a structured clone of the same), since copyFiles does not expose them.
+ * Each stage is built, the heap collected (Bun.gc(true)) and bun:jsc's heapStats().heapSize and the
+ * process RSS read; the difference from the previous stage is what that stage retains while the
+ * earlier ones are still alive (as in backup, where the manifest lives while it is saved).
+ * Stages: an optional listing of DBDIR as manifest-build.ts lists one directory; the old load
+ * (the whole text, then an InfoIni of every entry, kept for comparison); the streaming load
+ * (repo/info-file.ts's way: 1 MiB chunks through InfoReader into Manifest.reader); the streaming
+ * render (pieces hashed and dropped, as a save writes them), checked byte-identical by SHA-1.
+ * Caveat: JavaScriptCore scans the stack conservatively, so a dropped stage may be undercounted.
  */
 import { heapStats } from "bun:jsc";
-import { readFileSync } from "node:fs";
-import { InfoIni } from "../src/repo/ini.ts";
-import { Manifest, type ManifestFile } from "../src/repo/manifest.ts";
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { InfoIni, InfoReader } from "../src/repo/ini.ts";
+import { Manifest } from "../src/repo/manifest.ts";
 import { posix } from "../src/storage/posix/posix.ts";
 
 const path = process.argv[2];
 /** Optional: a database directory of the cluster, listed as manifest-build.ts lists it (one StorageInfo per entry). */
 const dbDir = process.argv[3];
 if (!path) {
-  console.error("usage: bun bench/manifest-heap.ts PATH/backup.manifest");
+  console.error("usage: bun bench/manifest-heap.ts PATH/backup.manifest [DBDIR]");
   process.exit(2);
 }
 
-const heap = () => {
+const snap = () => {
   Bun.gc(true);
-  return heapStats().heapSize;
+  return { heap: heapStats().heapSize, rss: process.memoryUsage().rss };
 };
-const rows: [string, number][] = [];
-let last = heap();
+const rows: [string, number, number][] = [];
+let last = snap();
 const step = (what: string) => {
-  const now = heap();
-  rows.push([what, now - last]);
+  const now = snap();
+  rows.push([what, now.heap - last.heap, now.rss - last.rss]);
   last = now;
 };
 
-// Held so that each stage's objects stay alive while the next is measured.
-const keep: unknown[] = [];
-
 if (dbDir) {
   let listed: unknown[] | null = await posix.list(dbDir);
-  const count = listed?.length ?? 0;
-  step(`posix.list of ${dbDir} (${count} entries; manifest-build.ts holds one such list at a time)`);
+  step(`posix.list of DBDIR (${listed?.length ?? 0} entries; manifest-build.ts holds one such list at a time)`);
   listed = null;
   step("(list dropped)");
 }
 
+// The old way, for comparison: the whole text, then an InfoIni of every entry.
 let text: string | undefined = readFileSync(path, "utf8");
 const textLength = text.length;
-step("manifest text (one string, as read)");
-
+step("old load, 1: manifest text as one string");
 let ini: InfoIni | undefined = InfoIni.parse(text, path);
-step("InfoIni.parse (section maps of key → value text)");
-
-const m = Manifest.fromIni(ini, path);
-step("Manifest.fromIni (ManifestFile objects in a Map, while the ini is alive)");
+if (ini.keys("target:file").length === 0) console.log("(no files)");
+step("old load, 2: InfoIni of every entry (still what loadInfoFile returns)");
 ini = undefined;
-step("dropping the InfoIni");
 text = undefined;
-step("dropping the text (after load only the Manifest stays)");
+step("(text and InfoIni dropped)");
 
-const files = [...m.files.values()];
-const n = files.length;
+// The streaming load: what loadManifest does now.
+const reader = Manifest.reader(path);
+const infoReader = new InfoReader(path, reader.visit);
+const fd = openSync(path, "r");
+const chunk = new Uint8Array(1 << 20);
+for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) infoReader.push(chunk.subarray(0, n));
+closeSync(fd);
+infoReader.end();
+const m = reader.result();
+step("streaming load (Manifest.reader): the Manifest is all that stays");
+const n = m.files.size;
 
-// backup/copy.ts: one CopyTask per file, then one BackupFileParams per bundled file (paramsOf).
-const tasks = files.map((file: ManifestFile) => ({ file }));
-keep.push(tasks);
-step("CopyTask[] (one object per file)");
-
-const spec = { driver: "posix", path: "/var/lib/postgresql/data" };
-const repo = { driver: "posix", path: "/var/lib/pgbackrest" };
-const units = [] as { tasks: typeof tasks; shown: string[]; job: { type: string; params: unknown } }[];
-for (let i = 0; i < tasks.length; i += 200) {
-  const cur = tasks.slice(i, i + 200);
-  const members = cur.map((t) => {
-    const pgFile = t.file.name.slice("pg_data/".length);
-    return {
-      params: {
-        pg: { ...spec },
-        repo,
-        pgFile,
-        repoFile: `backup/rel/20261207-000000F/${t.file.name}.lz4`,
-        compressType: "lz4",
-        compressLevel: undefined,
-        cipherPass: undefined,
-        bufferSize: 1048576,
-        pageChecksum: { firstBlock: 0, lsnLimit: "0/0", pageSize: 8192 },
-        delta: undefined,
-        resume: undefined,
-        block: undefined,
-        raw: false,
-      },
-      display: `${spec.path}/${pgFile}`,
-    };
-  });
-  units.push({ tasks: cur, shown: members.map((x) => x.display), job: { type: "backup-bundle", params: { repo, repoFile: `bundle/${i}`, bufferSize: 1048576, files: members.map((x) => x.params), bundleId: i } } });
+const hasher = new Bun.CryptoHasher("sha1");
+let rendered = 0;
+for (const piece of m.renderPieces()) {
+  hasher.update(piece);
+  rendered += piece.length;
 }
-keep.push(units);
-step("job units (BackupFileParams + display string per file, all built before the pool starts)");
+const identical = hasher.digest("hex") === new Bun.CryptoHasher("sha1").update(readFileSync(path)).digest("hex");
+step("streaming render (renderPieces, each piece hashed and dropped, as a save writes it)");
 
-const unitOf = new Map(units.map((u) => [u.job, u]));
-keep.push(unitOf);
-step("unitOf map");
-
-let clones: unknown[] | undefined = units.map((u) => structuredClone(u.job));
-step(`structured clones of the jobs (what postMessage hands a worker; in the worker's heap; ${clones.length} jobs)`);
-clones = undefined;
-step("(clones dropped)");
-
-const rendered = m.toIni();
-keep.push(rendered);
-step("Manifest.toIni (a second InfoIni, at every partial save and at the end)");
-const out = rendered.render();
-keep.push(out);
-step("render() text");
-
-console.log(`${path}: ${n} files, text ${textLength} bytes (${(textLength / n).toFixed(0)} per file)\n`);
-console.log("| stage | heap retained MiB | bytes per file |");
-console.log("|---|---|---|");
-let total = 0;
-for (const [what, bytes] of rows) {
-  total += bytes;
-  console.log(`| ${what} | ${(bytes / 1024 ** 2).toFixed(1)} | ${(bytes / n).toFixed(0)} |`);
-}
-console.log(`| sum (what is live at the end) | ${(total / 1024 ** 2).toFixed(1)} | ${(total / n).toFixed(0)} |`);
-console.log(`\nprocess RSS now ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MiB`);
+console.log(`${path}: ${n} files, text ${textLength} bytes (${(textLength / n).toFixed(0)} per file); rendered ${rendered} characters, byte-identical: ${identical}\n`);
+console.log("| stage | heap retained MiB | bytes per file | RSS growth MiB |");
+console.log("|---|---|---|---|");
+for (const [what, bytes, rss] of rows) console.log(`| ${what} | ${(bytes / 1024 ** 2).toFixed(1)} | ${(bytes / n).toFixed(0)} | ${(rss / 1024 ** 2).toFixed(1)} |`);
+console.log(`\nprocess RSS now ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MiB, heap ${(heapStats().heapSize / 1024 ** 2).toFixed(1)} MiB (Manifest alive)`);
+// Keep the manifest alive to the end, so the last rows measure it held.
+if (m.files.size < 0) console.log(m.backup.label);

@@ -4,6 +4,10 @@
  *
  *   bun bench/relations.ts --tables=20000 [--dir=/var/tmp/pgbunker-bench] [--pgbackrest=PATH]
  *       [--connections=4] [--checkpoint-first=y|n] [--sync-first=y|n] [--rebuild=y]
+ *       [--tools=pgbunker,pgbackrest] [--binary=PATH]
+ *
+ * --tools picks which tools run (an after-change run need not repeat pgBackRest); --binary runs a
+ * kept pgbunker executable instead of this tree's dist/pgbunker (a before/after pair on one cluster).
  *
  * Runs as root (the cluster and both tools run as user postgres through setpriv). The cluster is
  * built once per N in DIR/relations-N and kept: a later run with the same N reuses it (creating a
@@ -42,10 +46,12 @@ interface Opts {
   checkpointFirst: boolean;
   syncFirst: boolean;
   rebuild: boolean;
+  tools: Tool[];
+  binary?: string;
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = { tables: 20_000, dir: "/var/tmp/pgbunker-bench", pgbackrest: "/opt/pgbackrest-2.59.1/bin/pgbackrest", connections: 4, perTransaction: 500, checkpointFirst: false, syncFirst: false, rebuild: false };
+  const o: Opts = { tables: 20_000, dir: "/var/tmp/pgbunker-bench", pgbackrest: "/opt/pgbackrest-2.59.1/bin/pgbackrest", connections: 4, perTransaction: 500, checkpointFirst: false, syncFirst: false, rebuild: false, tools: ["pgbunker", "pgbackrest"] };
   for (const a of argv) {
     const m = /^--([a-z-]+)=(.*)$/.exec(a);
     if (!m) throw new Error(`expected --name=value, found '${a}'`);
@@ -57,7 +63,12 @@ function parse(argv: string[]): Opts {
     else if (k === "checkpoint-first") o.checkpointFirst = v === "y";
     else if (k === "sync-first") o.syncFirst = v === "y";
     else if (k === "rebuild") o.rebuild = v === "y";
-    else throw new Error(`unknown option --${k} (expected --tables, --dir, --pgbackrest, --connections, --checkpoint-first, --sync-first, --rebuild)`);
+    else if (k === "tools") o.tools = v.split(",").map((t) => {
+      if (t !== "pgbunker" && t !== "pgbackrest") throw new Error(`--tools: expected pgbunker and/or pgbackrest, found '${t}'`);
+      return t;
+    });
+    else if (k === "binary") o.binary = v;
+    else throw new Error(`unknown option --${k} (expected --tables, --dir, --pgbackrest, --connections, --checkpoint-first, --sync-first, --rebuild, --tools, --binary)`);
   }
   if (!Number.isInteger(o.tables) || o.tables < 1) throw new Error(`--tables: expected a positive integer, found ${o.tables}`);
   return o;
@@ -154,7 +165,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const o = parse(argv);
-  const binary = ensureBuilt();
+  const binary = o.binary ?? ensureBuilt();
   const { c, fresh } = await cluster(o);
   const rows: Row[] = [];
   try {
@@ -171,7 +182,7 @@ export async function main(argv: string[]): Promise<number> {
       log(`sync before the first backup: ${r.wall.toFixed(2)} s, dirty page cache ${before.toFixed(0)} → ${dirtyMiB().toFixed(0)} MiB`);
     }
     const work = mkdirAsPostgres(join(o.dir, `run-${o.tables}`));
-    for (const tool of ["pgbunker", "pgbackrest"] as Tool[]) {
+    for (const tool of o.tools) {
       const repo = join(work, `repo-${tool}`);
       const restore = join(work, `restore-${tool}`);
       Bun.spawnSync(["rm", "-rf", repo, restore]);

@@ -15,11 +15,11 @@
  * render. Unknown keys survive a load/render round trip.
  */
 import { err } from "../common/error.ts";
-import { byteOrder, type JsonValue } from "../common/json.ts";
+import { byteOrder, jsonParse, jsonRender, type JsonValue } from "../common/json.ts";
 import { isCompressType, type CompressType } from "../common/compress-type.ts";
 import type { Storage } from "../storage/storage.ts";
-import { InfoIni, REPO_FORMAT, REPO_VERSION } from "./ini.ts";
-import { loadInfoFile, saveInfoFile } from "./info-file.ts";
+import { InfoIni, InfoReader, renderInfo, REPO_FORMAT, REPO_VERSION, type IniEntry } from "./ini.ts";
+import { loadInfoFile, loadInfoInto, saveInfoFile, writePieces, type InfoSink } from "./info-file.ts";
 import { INFO_COPY_EXT, repoPath } from "./layout.ts";
 import type { Annotation } from "./annotation.ts";
 import { BLOCK_INCR_CHECKSUM_SIZE_MIN, BLOCK_INCR_SIZE_FACTOR } from "./block-map.ts";
@@ -158,9 +158,9 @@ export class Manifest {
   options: ManifestOptions = {};
   readonly targets = new Map<string, ManifestTarget>();
   readonly dbs = new Map<string, ManifestDbEntry>();
-  readonly files = new Map<string, ManifestFile>();
-  readonly paths = new Map<string, ManifestPath>();
-  readonly links = new Map<string, ManifestLink>();
+  readonly files: Map<string, ManifestFile>;
+  readonly paths: Map<string, ManifestPath>;
+  readonly links: Map<string, ManifestLink>;
   annotation?: Annotation;
 
   /** How the backup's files are compressed: compress-type, or in older manifests compress=true (gzip). */
@@ -179,14 +179,58 @@ export class Manifest {
   readonly #otherSections = new Map<string, [string, string][]>();
   readonly #otherBackupKeys = new Map<string, string>();
 
-  constructor(backup: ManifestBackup, db: ManifestDb) {
+  constructor(backup: ManifestBackup, db: ManifestDb, bulk?: Bulk) {
     this.backup = backup;
     this.db = db;
+    this.files = bulk?.files ?? new Map();
+    this.paths = bulk?.paths ?? new Map();
+    this.links = bulk?.links ?? new Map();
   }
 
   // ---- parsing ------------------------------------------------------------------------------
 
+  /**
+   * A streaming reader's target (loadInfoInto): the small sections go into an InfoIni, the bulk
+   * ones (one entry per file, path, link) straight into their objects, so a manifest is never held
+   * as text or as an InfoIni of every file. Owners and modes left out of an entry (the section
+   * default) are filled in at the end, since the default sections sort after the bulk ones.
+   */
+  static reader(file = "backup.manifest"): InfoSink<Manifest> {
+    const head = new InfoIni();
+    const headVisit = head.visitor();
+    const bulk: Bulk = { files: new Map(), paths: new Map(), links: new Map() };
+    // Modes, owners and references repeat across files: one string each, not one per file.
+    const interned = new Map<string, string>();
+    const intern = (v: JsonValue | undefined): string | undefined => {
+      if (v === undefined || v === null) return undefined;
+      const str = String(v);
+      const known = interned.get(str);
+      if (known !== undefined) return known;
+      interned.set(str, str);
+      return str;
+    };
+    const owner = (v: JsonValue | undefined): Owner => (v === undefined ? (undefined as unknown as Owner) : v === false || v === null ? false : intern(v)!);
+    return {
+      visit(section, key, raw) {
+        if (!BULK.has(section)) return headVisit(section, key, raw);
+        if (key === undefined) return;
+        const v = bulkValue(raw!);
+        if (section === "target:file") bulk.files.set(key, fileOf(key, v, intern, owner));
+        else if (section === "target:path") bulk.paths.set(key, { name: key, mode: intern(v.mode)!, user: owner(v.user), group: owner(v.group) });
+        else bulk.links.set(key, { name: key, destination: String(v.destination), user: owner(v.user), group: owner(v.group) });
+      },
+      result: () => Manifest.#fromHead(head, file, bulk),
+    };
+  }
+
   static fromIni(ini: InfoIni, file = "backup.manifest"): Manifest {
+    const r = Manifest.reader(file);
+    for (const [section, key, raw] of ini.entries()) r.visit(section, key, raw);
+    return r.result();
+  }
+
+  /** The manifest from its small sections (all but the bulk ones, which the reader has parsed into `bulk`). */
+  static #fromHead(ini: InfoIni, file: string, bulk: Bulk): Manifest {
     const s = (sec: string, k: string) => {
       const v = ini.value(sec, k);
       return v === undefined || v === null ? undefined : String(v);
@@ -220,6 +264,7 @@ export class Manifest {
         catalogVersion: Number(ini.need("backup:db", "db-catalog-version", file)),
         controlVersion: Number(ini.need("backup:db", "db-control-version", file)),
       },
+      bulk,
     );
     m.format = Number(ini.value("backrest", "backrest-format") ?? REPO_FORMAT);
     m.programVersion = String(ini.value("backrest", "backrest-version") ?? REPO_VERSION);
@@ -248,57 +293,28 @@ export class Manifest {
     const ann = ini.value(ANNOTATION_SECTION, ANNOTATION_KEY);
     if (ann && typeof ann === "object") m.annotation = ann as Annotation;
 
-    const fileDef = defaults(ini, "target:file:default");
-    for (const k of ini.keys("target:file")) {
-      const v = ini.value("target:file", k) as Record<string, JsonValue>;
-      const f: ManifestFile = {
-        name: k,
-        size: Number(v.size ?? 0),
-        timestamp: Number(v.timestamp ?? 0),
-        checksum: v.checksum === undefined ? undefined : String(v.checksum),
-        checksumPage: v["checksum-page"] === undefined ? undefined : v["checksum-page"] === true,
-        checksumPageError: v["checksum-page-error"] as ManifestFile["checksumPageError"],
-        repoSize: v["repo-size"] === undefined ? undefined : Number(v["repo-size"]),
-        rck: v.rck === undefined ? undefined : String(v.rck),
-        reference: v.reference === undefined ? undefined : String(v.reference),
-        mode: v.mode === undefined ? String(fileDef.mode ?? "0600") : String(v.mode),
-        user: ownerOf(v.user, fileDef.user),
-        group: ownerOf(v.group, fileDef.group),
-        bundleId: v.bni === undefined ? undefined : Number(v.bni),
-        bundleOffset: v.bno === undefined ? undefined : Number(v.bno),
-        blockIncr: v.bi === undefined ? undefined : {
-          blockSize: Number(v.bi) * BLOCK_INCR_SIZE_FACTOR,
-          checksumSize: v.bic === undefined ? BLOCK_INCR_CHECKSUM_SIZE_MIN : Number(v.bic),
-          mapSize: v.bim === undefined ? 0 : Number(v.bim),
-        },
-      };
-      for (const [key, val] of Object.entries(v)) if (!FILE_KEYS.has(key)) (f.extra ??= {})[key] = val;
-      m.files.set(k, f);
-    }
-    const pathDef = defaults(ini, "target:path:default");
-    for (const k of ini.keys("target:path")) {
-      const v = ini.value("target:path", k) as Record<string, JsonValue>;
-      m.paths.set(k, { name: k, mode: v.mode === undefined ? String(pathDef.mode ?? "0700") : String(v.mode), user: ownerOf(v.user, pathDef.user), group: ownerOf(v.group, pathDef.group) });
-    }
-    const linkDef = defaults(ini, "target:link:default");
-    for (const k of ini.keys("target:link")) {
-      const v = ini.value("target:link", k) as Record<string, JsonValue>;
-      m.links.set(k, { name: k, destination: String(v.destination), user: ownerOf(v.user, linkDef.user), group: ownerOf(v.group, linkDef.group) });
-    }
-
-    const modelled = new Set(["backrest", "cipher", "backup", "backup:db", "backup:option", "backup:target", "db", "metadata", "target:file", "target:file:default", "target:link", "target:link:default", "target:path", "target:path:default"]);
+    const modelled = new Set(["backrest", "cipher", "backup", "backup:db", "backup:option", "backup:target", "db", "metadata", "target:file:default", "target:link:default", "target:path:default", ...BULK]);
     for (const sec of ini.sectionNames()) if (!modelled.has(sec)) m.#otherSections.set(sec, ini.keys(sec).map((k) => [k, ini.raw(sec, k)!]));
+    resolveOwners(m.files.values(), defaults(ini, "target:file:default"), "0600");
+    resolveOwners(m.paths.values(), defaults(ini, "target:path:default"), "0700");
+    resolveOwners(m.links.values(), defaults(ini, "target:link:default"), undefined);
     return m;
   }
 
   static parse(text: string, file = "backup.manifest"): Manifest {
-    return Manifest.fromIni(InfoIni.parse(text, file), file);
+    const r = Manifest.reader(file);
+    const reader = new InfoReader(file, r.visit);
+    reader.push(new TextEncoder().encode(text));
+    reader.end();
+    return r.result();
   }
 
   // ---- rendering ----------------------------------------------------------------------------
 
-  toIni(): InfoIni {
+  /** The small sections as an InfoIni, with the bulk sections' defaults (`defs`). */
+  #headIni(defs: BulkDefaults): InfoIni {
     const ini = new InfoIni();
+    ini.setValue("backrest", "backrest-format", REPO_FORMAT);
     const b = this.backup;
     ini.setValue("backrest", "backrest-version", this.programVersion);
     const put = (sec: string, k: string, v: unknown) => {
@@ -334,10 +350,41 @@ export class Manifest {
     if (this.annotation && Object.keys(this.annotation).length) ini.setValue(ANNOTATION_SECTION, ANNOTATION_KEY, this.annotation);
     if (this.cipherPass) ini.setValue("cipher", "cipher-pass", this.cipherPass);
 
-    const fileDef = commonDefaults([...this.files.values()], true);
-    ini.ensureSection("target:file");
-    for (const f of this.files.values()) {
-      ini.setValue("target:file", f.name, {
+    for (const [sec, kv] of this.#otherSections) for (const [k, raw] of kv) ini.setRaw(sec, k, raw);
+    putDefaults(ini, "target:file:default", defs.file);
+    if (defs.link) putDefaults(ini, "target:link:default", defs.link);
+    putDefaults(ini, "target:path:default", defs.path);
+    return ini;
+  }
+
+
+  /**
+   * The manifest as info-file entries in file order: the small sections from an InfoIni, the bulk
+   * ones made one entry at a time from the model (nothing per file is built up front but the sorted
+   * list of names).
+   */
+  *entries(): Generator<IniEntry> {
+    const defs: BulkDefaults = {
+      file: commonDefaults(this.files.values(), "0600"),
+      link: this.links.size > 0 ? commonDefaults(this.links.values(), undefined) : undefined,
+      path: commonDefaults(this.paths.values(), "0700"),
+    };
+    const bulk: [string, () => Iterable<IniEntry>][] = [["target:file", () => this.#fileEntries(defs.file)]];
+    if (defs.link) bulk.push(["target:link", () => this.#linkEntries(defs.link!)]);
+    bulk.push(["target:path", () => this.#pathEntries(defs.path)]);
+    let i = 0;
+    for (const e of this.#headIni(defs).entries()) {
+      if (e[1] === undefined) for (; i < bulk.length && byteOrder(bulk[i]![0], e[0]) < 0; i++) yield* bulk[i]![1]();
+      yield e;
+    }
+    for (; i < bulk.length; i++) yield* bulk[i]![1]();
+  }
+
+  *#fileEntries(def: Defaults): Generator<IniEntry> {
+    const sec = "target:file";
+    yield [sec];
+    for (const f of this.fileList())
+      yield [sec, f.name, jsonRender({
         ...f.extra,
         bi: f.blockIncr ? f.blockIncr.blockSize / BLOCK_INCR_SIZE_FACTOR : undefined,
         bic: f.blockIncr && f.blockIncr.checksumSize !== BLOCK_INCR_CHECKSUM_SIZE_MIN ? f.blockIncr.checksumSize : undefined,
@@ -347,48 +394,45 @@ export class Manifest {
         checksum: f.checksum,
         "checksum-page": f.checksumPage,
         "checksum-page-error": f.checksumPageError,
-        group: f.group === fileDef.group ? undefined : f.group,
-        mode: f.mode === fileDef.mode ? undefined : f.mode,
+        group: f.group === def.group ? undefined : f.group,
+        mode: f.mode === def.mode ? undefined : f.mode,
         rck: f.rck,
         reference: f.reference,
         "repo-size": f.repoSize === undefined || f.repoSize === f.size ? undefined : f.repoSize,
         size: f.size,
         timestamp: f.timestamp,
-        user: f.user === fileDef.user ? undefined : f.user,
-      });
-    }
-    putDefaults(ini, "target:file:default", fileDef);
+        user: f.user === def.user ? undefined : f.user,
+      })];
+  }
 
-    if (this.links.size > 0) {
-      const linkDef = commonDefaults([...this.links.values()], false);
-      for (const l of this.links.values())
-        ini.setValue("target:link", l.name, { destination: l.destination, group: l.group === linkDef.group ? undefined : l.group, user: l.user === linkDef.user ? undefined : l.user });
-      putDefaults(ini, "target:link:default", linkDef);
-    }
+  *#linkEntries(def: Defaults): Generator<IniEntry> {
+    const sec = "target:link";
+    yield [sec];
+    for (const l of sortedByName(this.links.values()))
+      yield [sec, l.name, jsonRender({ destination: l.destination, group: l.group === def.group ? undefined : l.group, user: l.user === def.user ? undefined : l.user })];
+  }
 
-    const pathDef = commonDefaults([...this.paths.values()], true);
-    ini.ensureSection("target:path");
-    for (const p of this.paths.values())
-      ini.setValue("target:path", p.name, {
-        group: p.group === pathDef.group ? undefined : p.group,
-        mode: p.mode === pathDef.mode ? undefined : p.mode,
-        user: p.user === pathDef.user ? undefined : p.user,
-      });
-    putDefaults(ini, "target:path:default", pathDef);
+  *#pathEntries(def: Defaults): Generator<IniEntry> {
+    const sec = "target:path";
+    yield [sec];
+    for (const p of sortedByName(this.paths.values()))
+      yield [sec, p.name, jsonRender({ group: p.group === def.group ? undefined : p.group, mode: p.mode === def.mode ? undefined : p.mode, user: p.user === def.user ? undefined : p.user })];
+  }
 
-    for (const [sec, kv] of this.#otherSections) for (const [k, raw] of kv) ini.setRaw(sec, k, raw);
-    return ini;
+  /** The text in pieces of ~64 KiB (what a save streams to storage). */
+  renderPieces(): Iterable<string> {
+    return renderInfo(this.entries());
   }
 
   render(): string {
-    return this.toIni().render();
+    return [...this.renderPieces()].join("");
   }
 
   // ---- queries ------------------------------------------------------------------------------
 
   /** Files sorted by name. */
   fileList(): ManifestFile[] {
-    return [...this.files.values()].sort((a, b) => byteOrder(a.name, b.name));
+    return sortedByName(this.files.values());
   }
 
   /** The label whose directory holds a file's stored bytes. */
@@ -428,6 +472,67 @@ export class Manifest {
   }
 }
 
+/** Sections with one entry per file, path or link: read and rendered entry by entry, never through an InfoIni. */
+const BULK = new Set(["target:file", "target:link", "target:path"]);
+
+interface Bulk {
+  files: Map<string, ManifestFile>;
+  paths: Map<string, ManifestPath>;
+  links: Map<string, ManifestLink>;
+}
+
+interface BulkDefaults {
+  file: Defaults;
+  link?: Defaults;
+  path: Defaults;
+}
+
+/**
+ * A bulk entry's value. The engine's JSON.parse makes fresh strings (jsonParse's are slices of the
+ * value text, which would keep each line alive through its checksum); jsonParse is kept for a value
+ * with a long digit run, which may be an integer beyond 2^53.
+ */
+function bulkValue(raw: string): Record<string, JsonValue> {
+  return (/\d{16}/.test(raw) ? jsonParse(raw) : JSON.parse(raw)) as Record<string, JsonValue>;
+}
+
+/** One [target:file] entry; only the keys present are set (a smaller object than one with every key). */
+function fileOf(name: string, v: Record<string, JsonValue>, intern: (v: JsonValue | undefined) => string | undefined, owner: (v: JsonValue | undefined) => Owner): ManifestFile {
+  const f: ManifestFile = { name, size: Number(v.size ?? 0), timestamp: Number(v.timestamp ?? 0), mode: intern(v.mode)!, user: owner(v.user), group: owner(v.group) };
+  if (v.checksum !== undefined) f.checksum = String(v.checksum);
+  if (v["checksum-page"] !== undefined) f.checksumPage = v["checksum-page"] === true;
+  if (v["checksum-page-error"] !== undefined) f.checksumPageError = v["checksum-page-error"] as ManifestFile["checksumPageError"];
+  if (v["repo-size"] !== undefined) f.repoSize = Number(v["repo-size"]);
+  if (v.rck !== undefined) f.rck = String(v.rck);
+  if (v.reference !== undefined) f.reference = intern(v.reference);
+  if (v.bni !== undefined) f.bundleId = Number(v.bni);
+  if (v.bno !== undefined) f.bundleOffset = Number(v.bno);
+  if (v.bi !== undefined)
+    f.blockIncr = {
+      blockSize: Number(v.bi) * BLOCK_INCR_SIZE_FACTOR,
+      checksumSize: v.bic === undefined ? BLOCK_INCR_CHECKSUM_SIZE_MIN : Number(v.bic),
+      mapSize: v.bim === undefined ? 0 : Number(v.bim),
+    };
+  for (const key in v) if (!FILE_KEYS.has(key)) (f.extra ??= {})[key] = v[key]!;
+  return f;
+}
+
+/** Fill what entries left to the section default (the reader marks it undefined). */
+function resolveOwners(items: Iterable<{ mode?: string; user: Owner; group: Owner }>, def: Record<string, JsonValue>, modeFallback: string | undefined): void {
+  const mode = modeFallback === undefined ? undefined : String(def.mode ?? modeFallback);
+  const user = ownerOf(undefined, def.user);
+  const group = ownerOf(undefined, def.group);
+  for (const i of items) {
+    if (mode !== undefined && i.mode === undefined) i.mode = mode;
+    if (i.user === undefined) i.user = user;
+    if (i.group === undefined) i.group = group;
+  }
+}
+
+function sortedByName<T extends { name: string }>(items: Iterable<T>): T[] {
+  return [...items].sort((a, b) => byteOrder(a.name, b.name));
+}
+
 function ownerOf(v: JsonValue | undefined, def: JsonValue | undefined): Owner {
   const x = v === undefined ? def : v;
   return x === false || x === undefined || x === null ? false : String(x);
@@ -445,20 +550,27 @@ interface Defaults {
   group: Owner;
 }
 
-/** The most common mode/user/group (pgBackRest writes these as the section default). */
-function commonDefaults(items: { mode?: string; user: Owner; group: Owner }[], withMode: boolean): Defaults {
-  const top = <T>(vals: T[], fallback: T): T => {
-    const counts = new Map<T, number>();
-    for (const v of vals) counts.set(v, (counts.get(v) ?? 0) + 1);
+/** The most common mode/user/group (pgBackRest writes these as the section default); modeFallback undefined: no mode (links). */
+function commonDefaults(items: Iterable<{ mode?: string; user: Owner; group: Owner }>, modeFallback: string | undefined): Defaults {
+  const modes = new Map<string, number>();
+  const users = new Map<Owner, number>();
+  const groups = new Map<Owner, number>();
+  const count = <T>(m: Map<T, number>, v: T) => m.set(v, (m.get(v) ?? 0) + 1);
+  for (const i of items) {
+    if (modeFallback !== undefined) count(modes, i.mode!);
+    count(users, i.user);
+    count(groups, i.group);
+  }
+  const top = <T>(counts: Map<T, number>, fallback: T): T => {
     let best = fallback;
     let n = -1;
     for (const [v, c] of counts) if (c > n) [best, n] = [v, c];
     return best;
   };
   return {
-    mode: withMode ? top(items.map((i) => i.mode!), withMode ? "0600" : undefined!) : undefined,
-    user: top(items.map((i) => i.user), "postgres" as Owner),
-    group: top(items.map((i) => i.group), "postgres" as Owner),
+    mode: modeFallback === undefined ? undefined : top(modes, modeFallback),
+    user: top(users, "postgres" as Owner),
+    group: top(groups, "postgres" as Owner),
   };
 }
 
@@ -471,8 +583,8 @@ function putDefaults(ini: InfoIni, section: string, d: Defaults): void {
 /** Load a backup's manifest (main file, then .copy). */
 export async function loadManifest(storage: Storage, stanza: string, label: string, cipherPass?: string): Promise<Manifest> {
   const path = repoPath.manifest(stanza, label);
-  const ini = await loadInfoFile(storage, path, { cipherPass, hint: `is backup ${label} complete? run 'pgbunker info' to list the backups.` });
-  return Manifest.fromIni(ini!, storage.path(path));
+  const m = await loadInfoInto(storage, path, { cipherPass, hint: `is backup ${label} complete? run 'pgbunker info' to list the backups.` }, () => Manifest.reader(storage.path(path)));
+  return m!;
 }
 
 /**
@@ -493,12 +605,12 @@ export async function saveManifestAnnotation(storage: Storage, stanza: string, l
 
 /** The resumable partial manifest a running backup keeps (only the .copy exists until the end). */
 export async function savePartialManifest(storage: Storage, stanza: string, m: Manifest, cipherPass?: string): Promise<void> {
-  await storage.put(repoPath.manifest(stanza, m.backup.label) + INFO_COPY_EXT, m.render(), { filters: cipherPass ? [{ type: "encrypt", pass: cipherPass }] : [] });
+  await writePieces(storage, repoPath.manifest(stanza, m.backup.label) + INFO_COPY_EXT, m.renderPieces(), { filters: cipherPass ? [{ type: "encrypt", pass: cipherPass }] : [] });
 }
 
 /** Final manifest: main + copy. Writing it is what completes the backup directory. */
 export async function saveManifest(storage: Storage, stanza: string, m: Manifest, cipherPass?: string): Promise<void> {
-  await saveInfoFile(storage, repoPath.manifest(stanza, m.backup.label), m.toIni(), cipherPass);
+  await saveInfoFile(storage, repoPath.manifest(stanza, m.backup.label), () => m.renderPieces(), cipherPass);
 }
 
 /** Ranges of page numbers as the manifest stores them: [1, [3, 5]]. */

@@ -108,8 +108,10 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   let lastPct = -1;
 
   // One job per large file; with repo-bundle, small files go together into bundle jobs (empty
-  // ones are not stored at all). Largest jobs first.
-  type Unit = { tasks: CopyTask[]; shown: string[]; bytes: number; job: JobOf<Jobs, "backup-file" | "backup-bundle">; bundleId?: number };
+  // ones are not stored at all). Largest jobs first. A job's params are made when a worker takes
+  // it (make), so only the running jobs' params exist at once, whatever the number of files.
+  type Made = { shown: string[]; job: JobOf<Jobs, "backup-file" | "backup-bundle"> };
+  type Unit = { tasks: CopyTask[]; bytes: number; make: () => Made; bundleId?: number };
   const units: Unit[] = [];
   const bundled: CopyTask[] = [];
   for (const t of tasks) {
@@ -121,8 +123,11 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
       bundled.push(t);
       continue;
     }
-    const { params, display } = paramsOf(t, false);
-    units.push({ tasks: [t], shown: [display], bytes: t.file.size, job: { type: BACKUP_FILE_JOB, params } });
+    const make = (): Made => {
+      const { params, display } = paramsOf(t, false);
+      return { shown: [display], job: { type: BACKUP_FILE_JOB, params } };
+    };
+    units.push({ tasks: [t], bytes: t.file.size, make });
   }
   if (o.bundle) {
     bundled.sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
@@ -131,10 +136,14 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
     let bundleId = 0;
     const close = () => {
       if (!cur.length) return;
-      bundleId++;
-      const members = cur.map((t) => paramsOf(t, true));
-      const params: BackupBundleParams = { repo: o.repo, repoFile: repoPath.bundleFile(o.stanza, label, bundleId), bufferSize: o.bufferSize, files: members.map((m) => m.params), bundleId };
-      units.push({ tasks: cur, shown: members.map((m) => m.display), bytes, job: { type: BACKUP_BUNDLE_JOB, params }, bundleId });
+      const id = ++bundleId;
+      const members = cur;
+      const make = (): Made => {
+        const made = members.map((t) => paramsOf(t, true));
+        const params: BackupBundleParams = { repo: o.repo, repoFile: repoPath.bundleFile(o.stanza, label, id), bufferSize: o.bufferSize, files: made.map((m) => m.params), bundleId: id };
+        return { shown: made.map((m) => m.display), job: { type: BACKUP_BUNDLE_JOB, params } };
+      };
+      units.push({ tasks: cur, bytes, make, bundleId: id });
       cur = [];
       bytes = 0;
     };
@@ -146,14 +155,22 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
     close();
   }
   units.sort((a, b) => b.bytes - a.bytes);
-  const unitOf = new Map(units.map((u) => [u.job, u]));
+  const unitOf = new Map<Made["job"], { u: Unit; shown: string[] }>();
+  function* jobs() {
+    for (const u of units) {
+      const { job, shown } = u.make();
+      unitOf.set(job, { u, shown });
+      yield job;
+    }
+  }
 
   const pool = await startJobPool(Math.max(1, Math.min(o.processMax, units.length)), { retry: o.retry });
   try {
-    await pool.runAll(units.map((u) => u.job), async (job, result) => {
-      const u = unitOf.get(job)!;
+    await pool.runAll(jobs(), async (job, result) => {
+      const { u, shown } = unitOf.get(job)!;
+      unitOf.delete(job);
       const results = Array.isArray(result) ? result : [result];
-      for (let i = 0; i < u.tasks.length; i++) await record(u.tasks[i]!, u.shown[i]!, results[i]!, u.bundleId);
+      for (let i = 0; i < u.tasks.length; i++) await record(u.tasks[i]!, shown[i]!, results[i]!, u.bundleId);
     });
   } finally {
     progress.done();

@@ -8,6 +8,7 @@ import type { BackupInfo, BackupRecord } from "../../repo/backup-info.ts";
 import { saveBackupInfo } from "../../repo/backup-info.ts";
 import { REPO_FORMAT, REPO_VERSION } from "../../repo/ini.ts";
 import { repoPath } from "../../repo/layout.ts";
+import { writePieces } from "../../repo/info-file.ts";
 import { saveManifest, type Manifest } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 
@@ -63,7 +64,7 @@ export async function finishBackup(repoPass: string | undefined, repo: Storage, 
       await repo.remove(repoPath.latestLink(stanza), { ignoreMissing: true });
       await repo.linkCreate(m.backup.label, repoPath.latestLink(stanza));
     }
-    await repo.put(repoPath.historyManifest(stanza, m.backup.label), m.render(), {
+    await writePieces(repo, repoPath.historyManifest(stanza, m.backup.label), m.renderPieces(), {
       filters: [{ type: "compress", compressType: "gz", level: 6 }, ...(info.cipherPass ? [{ type: "encrypt" as const, pass: info.cipherPass }] : [])],
     });
   } catch (e) {

@@ -21,6 +21,7 @@ import { formatBytes } from "../../common/progress.ts";
 import { formatTimestamp } from "../../common/time.ts";
 import type { Config } from "../../config/parse.ts";
 import { pgRecoveryUsesSignalFiles, pgVersion } from "../../postgres/version.ts";
+import { writePieces } from "../../repo/info-file.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { storagePg } from "../shared/storage.ts";
 import { copyFiles, pgControlTemp } from "./copy.ts";
@@ -74,7 +75,7 @@ export async function run(cfg: Config): Promise<number> {
 
   // 4. Mark the restore in progress; an old pg_control must not survive a failed restore.
   await createMissingParents(pg, `${pgPath}/${RESTORE_MANIFEST}`, dataOwner);
-  await pg.put(`${pgPath}/${RESTORE_MANIFEST}`, manifest.render(), { mode: 0o600, ...dataOwner });
+  await writePieces(pg, `${pgPath}/${RESTORE_MANIFEST}`, manifest.renderPieces(), { mode: 0o600, ...dataOwner });
   if (overwrite && (await pg.info(`${pgPath}/${PG_CONTROL}`, { ignoreMissing: true }))) {
     logDetail(`remove '${PG_CONTROL}' so cluster will not start if restore does not complete`);
     await pg.remove(`${pgPath}/${PG_CONTROL}`);

@@ -10,9 +10,8 @@ import { COMPRESS_EXT } from "../../filter/compress.ts";
 import type { CompressType } from "../../filter/filter.ts";
 import { pgVersion } from "../../postgres/version.ts";
 import { loadBackupInfo, type BackupInfo, type BackupRecord } from "../../repo/backup-info.ts";
-import { loadInfoFile } from "../../repo/info-file.ts";
 import { repoPath, storedExt } from "../../repo/layout.ts";
-import { Manifest, type ManifestBlockIncr } from "../../repo/manifest.ts";
+import { loadManifest, type Manifest, type ManifestBlockIncr } from "../../repo/manifest.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { asPgbError, repoCipherPass, repoIndexes, repoWarning } from "../archive/common.ts";
 import { storageRepo } from "../shared/storage.ts";
@@ -42,15 +41,11 @@ export async function loadRestoreSource(cfg: Config): Promise<RestoreSource> {
   });
   const { repoIndex, repo, info, choice } = await findBackupSet(cfg, stanza, req);
   const label = choice.record.label;
-  const ini = (await loadInfoFile(repo, repoPath.manifest(stanza, label), {
-    cipherPass: info.cipherPass,
-    hint: `is backup ${label} complete? run 'pgbunker info' to list the backups.`,
-  }))!;
-  const manifest = Manifest.fromIni(ini, repo.path(repoPath.manifest(stanza, label)));
+  // Streamed into the model: no text or InfoIni of every file is held (issue 19).
+  const manifest = await loadManifest(repo, stanza, label, info.cipherPass);
   pgVersion(manifest.db.version); // refuse a major this build does not know before touching anything
 
-  const pass = ini.value("cipher", "cipher-pass");
-  return { stanza, repoIndex, repo, record: choice.record, how: choice.how, manifest, filePass: typeof pass === "string" ? pass : undefined, compressType: manifest.compressType };
+  return { stanza, repoIndex, repo, record: choice.record, how: choice.how, manifest, filePass: manifest.cipherPass, compressType: manifest.compressType };
 }
 
 /**

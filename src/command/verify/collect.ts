@@ -7,7 +7,7 @@ import { PgbError } from "../../common/error.ts";
 import { COMPRESS_EXT, compressTypeOfName } from "../../filter/compress.ts";
 import type { ArchiveInfo } from "../../repo/archive-info.ts";
 import type { BackupInfo } from "../../repo/backup-info.ts";
-import { InfoIni } from "../../repo/ini.ts";
+import { readInfoStream } from "../../repo/info-file.ts";
 import { isLabel } from "../../repo/label.ts";
 import { ARCHIVE_INFO_FILE, archiveFileOf, BACKUP_INFO_FILE, HISTORY_DIR, INFO_COPY_EXT, isTempFile, MANIFEST_FILE, parseArchiveId, repoPath, storedExt } from "../../repo/layout.ts";
 import { Manifest, type ManifestFile } from "../../repo/manifest.ts";
@@ -37,26 +37,18 @@ export interface ArchiveListing {
  * from a valid main file is what a write interrupted between the two leaves (warnings).
  */
 export async function infoFileProblems(storage: Storage, path: string, cipherPass?: string): Promise<{ problems: string[]; warnings: string[] }> {
-  const texts: (string | undefined)[] = [];
+  const hashes: (string | undefined)[] = [];
   const problems: string[] = [];
   for (const p of [path, path + INFO_COPY_EXT]) {
     try {
-      const data = await storage.get(p, { ignoreMissing: true, filters: cipherPass ? [{ type: "decrypt", pass: cipherPass }] : [] });
-      if (data === null) {
-        problems.push(`${p}: missing`);
-        texts.push(undefined);
-        continue;
-      }
-      const text = new TextDecoder().decode(data);
-      InfoIni.parse(text, storage.path(p));
-      texts.push(text);
+      hashes.push(await readInfoStream(storage, p, () => {}, { cipherPass }));
     } catch (e) {
       if (!(e instanceof PgbError)) throw e;
-      problems.push(`${p}: ${e.message}`);
-      texts.push(undefined);
+      problems.push(e.kind === "FileMissingError" ? `${p}: missing` : `${p}: ${e.message}`);
+      hashes.push(undefined);
     }
   }
-  const warnings = texts[0] !== undefined && texts[1] !== undefined && texts[0] !== texts[1] ? [`${path + INFO_COPY_EXT}: differs from ${path.split("/").pop()}`] : [];
+  const warnings = hashes[0] !== undefined && hashes[1] !== undefined && hashes[0] !== hashes[1] ? [`${path + INFO_COPY_EXT}: differs from ${path.split("/").pop()}`] : [];
   return { problems, warnings };
 }
 
@@ -148,40 +140,34 @@ export interface ManifestLoad {
 /** A backup's manifest: the main file, falling back to the copy, with notes on what was wrong. */
 export async function loadManifestChecked(storage: Storage, stanza: string, label: string, backupInfo: BackupInfo): Promise<ManifestLoad> {
   const path = repoPath.manifest(stanza, label);
-  const filters = backupInfo.cipherPass ? [{ type: "decrypt" as const, pass: backupInfo.cipherPass }] : [];
-  const loaded: (InfoIni | undefined)[] = [];
-  const texts: (string | undefined)[] = [];
   const notes: string[] = [];
+  // The main file is parsed into the Manifest; the copy only checked and hashed (parsed only when
+  // the main one fails), so one manifest is in memory, never a text or an InfoIni of every file.
+  let manifest: Manifest | undefined;
+  const hashes: (string | undefined)[] = [];
   let exists = 0;
   for (const p of [path, path + INFO_COPY_EXT]) {
     const name = p.split("/").pop()!;
+    const reader = manifest ? undefined : Manifest.reader(storage.path(path));
     try {
-      const data = await storage.get(p, { ignoreMissing: true, filters });
-      if (data === null) {
-        notes.push(`${name} is missing`);
-        loaded.push(undefined);
-        texts.push(undefined);
-        continue;
-      }
+      hashes.push(await readInfoStream(storage, p, reader?.visit ?? (() => {}), { cipherPass: backupInfo.cipherPass }));
       exists++;
-      const text = new TextDecoder().decode(data);
-      loaded.push(InfoIni.parse(text, storage.path(p)));
-      texts.push(text);
+      if (reader) manifest = reader.result();
     } catch (e) {
       if (!(e instanceof PgbError)) throw e;
-      exists++;
-      notes.push(`${name} is invalid: ${e.message}`);
-      loaded.push(undefined);
-      texts.push(undefined);
+      hashes.push(undefined);
+      if (e.kind === "FileMissingError") notes.push(`${name} is missing`);
+      else {
+        exists++;
+        notes.push(`${name} is invalid: ${e.message}`);
+      }
     }
   }
-  const warnings = texts[0] !== undefined && texts[1] !== undefined && texts[0] !== texts[1] ? [`${MANIFEST_FILE}${INFO_COPY_EXT} differs from ${MANIFEST_FILE}`] : [];
-  const ini = loaded[0] ?? loaded[1];
+  const warnings = hashes[0] !== undefined && hashes[1] !== undefined && hashes[0] !== hashes[1] ? [`${MANIFEST_FILE}${INFO_COPY_EXT} differs from ${MANIFEST_FILE}`] : [];
   // The state of a backup in progress: only the copy, which the backup rewrites as it goes.
   const copyOnly = notes[0] === `${MANIFEST_FILE} is missing` && exists === 1;
-  if (!ini) return { notes, warnings, missing: true, copyOnly };
-  const pass = ini.value("cipher", "cipher-pass");
-  return { manifest: Manifest.fromIni(ini, storage.path(path)), filePass: typeof pass === "string" ? pass : undefined, notes, warnings, missing: false, copyOnly, bundle: ini.value("backup", "backup-bundle") === true };
+  if (!manifest) return { notes, warnings, missing: true, copyOnly };
+  return { manifest, filePass: manifest.cipherPass, notes, warnings, missing: false, copyOnly, bundle: manifest.backup.bundle === true };
 }
 
 /** A block-incremental file is stored as a block map over blocks of this and earlier backups. */

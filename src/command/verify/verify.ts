@@ -10,7 +10,8 @@
  *   5. report (text in pgBackRest's layout, or json) and exit non-zero when anything is wrong.
  * With --set only that backup set is verified (verify/scope.ts).
  */
-import { startJobPool } from "../jobs.ts";
+import { startJobPool, type Jobs } from "../jobs.ts";
+import type { JobOf } from "../../worker/pool.ts";
 import { err } from "../../common/error.ts";
 import { log, type LogLevel } from "../../common/log.ts";
 import { Progress } from "../../common/progress.ts";
@@ -142,29 +143,44 @@ const BATCH_FILES = 256;
 
 async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map<string, BackupFileJob[]>): Promise<Map<string, VerifyFileResult>> {
   const bufferSize = cfg.num("buffer-size");
+  // Each stored file once, by key; the params are the listing's own objects, not copies.
   const jobs = new Map<string, VerifyFileParams>();
-  for (const l of listings) for (const w of l.wal) jobs.set(w.job.path, { ...w.job, bufferSize });
-  for (const files of backupFiles.values()) for (const f of files) if (f.job && !jobs.has(f.key)) jobs.set(f.key, { ...f.job, bufferSize });
+  for (const l of listings) for (const w of l.wal) jobs.set(w.job.path, w.job);
+  for (const files of backupFiles.values()) for (const f of files) if (f.job && !jobs.has(f.key)) jobs.set(f.key, f.job);
   // Largest first, so the last job to finish is a small one.
   const sizeOf = (p: VerifyFileParams) => p.repoSize ?? p.size ?? WAL_SEGMENT_DEFAULT;
-  const ordered = [...jobs].sort((a, b) => sizeOf(b[1]) - sizeOf(a[1]));
-  const batches: { keys: string[]; files: VerifyFileParams[]; bytes: number }[] = [];
-  for (const [key, params] of ordered) {
-    const last = batches.at(-1);
-    if (last && last.bytes + sizeOf(params) <= BATCH_BYTES && last.files.length < BATCH_FILES) {
-      last.keys.push(key);
-      last.files.push(params);
-      last.bytes += sizeOf(params);
-    } else batches.push({ keys: [key], files: [params], bytes: sizeOf(params) });
+  const ordered = [...jobs.keys()].sort((a, b) => sizeOf(jobs.get(b)!) - sizeOf(jobs.get(a)!));
+  type Batch = { keys: string[]; files: VerifyFileParams[]; bytes: number };
+  const batchOf = new Map<readonly VerifyFileParams[], Batch>();
+  // Batches are made as the workers take them, so only the running ones exist with their messages.
+  function* batches(): Generator<JobOf<Jobs, typeof VERIFY_FILE_JOB>> {
+    let b: Batch = { keys: [], files: [], bytes: 0 };
+    for (const key of ordered) {
+      const params = jobs.get(key)!;
+      if (b.files.length && (b.bytes + sizeOf(params) > BATCH_BYTES || b.files.length >= BATCH_FILES)) {
+        batchOf.set(b.files, b);
+        yield { type: VERIFY_FILE_JOB, params: b.files };
+        b = { keys: [], files: [], bytes: 0 };
+      }
+      b.keys.push(key);
+      b.files.push({ ...params, bufferSize });
+      b.bytes += sizeOf(params);
+    }
+    if (b.files.length) {
+      batchOf.set(b.files, b);
+      yield { type: VERIFY_FILE_JOB, params: b.files };
+    }
   }
 
-  const progress = new Progress("verify", ordered.length, ordered.reduce((n, [, p]) => n + sizeOf(p), 0));
+  let totalBytes = 0;
+  for (const p of jobs.values()) totalBytes += sizeOf(p);
+  const progress = new Progress("verify", ordered.length, totalBytes);
   const results = new Map<string, VerifyFileResult>();
   const pool = await startJobPool(cfg.get("process-max"), { retry: jobRetry(cfg) });
   try {
-    const batchOf = new Map<readonly VerifyFileParams[], (typeof batches)[number]>(batches.map((b) => [b.files, b]));
-    await pool.runAll(batches.map((b) => ({ type: VERIFY_FILE_JOB, params: b.files })), (job, batchResults) => {
+    await pool.runAll(batches(), (job, batchResults) => {
       const b = batchOf.get(job.params)!;
+      batchOf.delete(job.params);
       b.keys.forEach((key, i) => results.set(key, batchResults[i]!));
       progress.add(b.bytes, b.files.length);
     });
