@@ -14,7 +14,8 @@ export type FilterSpec =
   /** Verify PostgreSQL data pages. `firstBlock`: block number of the file's first page (segment × relseg). */
   | { type: "page-checksum"; id?: string; firstBlock: number; lsnLimit: string; pageSize?: number }
   /** raw: as pgBackRest compresses block incremental super blocks and raw bundles (gz as zlib, lz4 without content checksum). */
-  | { type: "compress"; id?: string; compressType: Exclude<CompressType, "none">; level?: number; raw?: boolean }
+  /** contentSize (lz4, zst): written in the frame header, for a chunk frame of a large file (backup/chunk.ts). */
+  | { type: "compress"; id?: string; compressType: Exclude<CompressType, "none">; level?: number; raw?: boolean; contentSize?: number }
   /** outputVerified: the pipeline checks a SHA-1 of the output, so a format's own checksum (lz4's) is skipped. */
   | { type: "decompress"; id?: string; compressType: Exclude<CompressType, "none">; outputVerified?: boolean }
   /** raw: the salt without the "Salted__" magic before it (block incremental, raw bundles). */

@@ -27,6 +27,8 @@ const LZ4F_VERSION = 100;
 /** sizeof(LZ4F_preferences_t) on LP64. */
 const PREFS_SIZE = 56;
 const BLOCK_MAX_64KB = 4;
+/** Chunk frames (one per chunk of a large file) use 4 MiB blocks: restore walks the block headers to find where a frame ends, one read per block. */
+const BLOCK_MAX_4MB = 7;
 const BLOCK_LINKED = 0;
 const CONTENT_CHECKSUM = 1;
 
@@ -38,10 +40,11 @@ function check(code: number | bigint, what: string): number {
   return Number(code);
 }
 
-function preferences(level: number, contentChecksum: boolean): Uint8Array {
+function preferences(level: number, contentChecksum: boolean, contentSize?: number): Uint8Array {
   const prefs = new Uint8Array(PREFS_SIZE);
   const v = new DataView(prefs.buffer);
-  v.setInt32(0, BLOCK_MAX_64KB, true); // frameInfo.blockSizeID
+  v.setInt32(0, contentSize !== undefined ? BLOCK_MAX_4MB : BLOCK_MAX_64KB, true); // frameInfo.blockSizeID
+  if (contentSize !== undefined) v.setBigUint64(16, BigInt(contentSize), true); // frameInfo.contentSize (0: not written)
   v.setInt32(4, BLOCK_LINKED, true); // frameInfo.blockMode
   v.setInt32(8, contentChecksum ? CONTENT_CHECKSUM : 0, true); // frameInfo.contentChecksumFlag
   v.setInt32(32, level, true); // compressionLevel
@@ -57,10 +60,14 @@ export class Lz4Compressor {
   #out: Uint8Array;
   #started = false;
 
-  /** raw: no content checksum (pgBackRest's raw format: block incremental super blocks, raw bundles). */
-  constructor(level = 1, maxInput = 1024 * 1024, raw = false) {
+  /**
+   * raw: no content checksum (pgBackRest's raw format: block incremental super blocks, raw bundles).
+   * contentSize: a chunk frame of a large file (restore decompresses frames in parallel at offsets
+   * it reads from their headers); the frame fails to end unless exactly this many bytes came in.
+   */
+  constructor(level = 1, maxInput = 1024 * 1024, raw = false, contentSize?: number) {
     const l = lz4();
-    this.#prefs = preferences(level, !raw);
+    this.#prefs = preferences(level, !raw, contentSize);
     const holder = new BigUint64Array(1);
     check(l.LZ4F_createCompressionContext(holder, LZ4F_VERSION), "create compression context");
     this.#ctx = Number(holder[0]) as Pointer;
