@@ -15,6 +15,10 @@ export const JOB_TABLE = {
   "backup-file": lazy(() => import("./backup/file.ts"), (m) => m.backupFile),
   /** repo-bundle: small files stored back to back in one repository file (command/backup/file.ts). */
   "backup-bundle": lazy(() => import("./backup/file.ts"), (m) => m.backupBundle),
+  /** A large file on several workers: its chunks, its whole-file SHA-1, the join (command/backup/chunk.ts). */
+  "backup-chunk": lazy(() => import("./backup/chunk.ts"), (m) => m.backupChunk),
+  "backup-chunk-hash": lazy(() => import("./backup/chunk.ts"), (m) => m.backupChunkHash),
+  "backup-chunk-join": lazy(() => import("./backup/chunk.ts"), (m) => m.backupChunkJoin),
   /** backup-copy: one stored file (or WAL file), or one bundle, into another repository (command/backup-copy/file.ts). */
   "backup-copy-file": lazy(() => import("./backup-copy/file.ts"), (m) => m.copyFile),
   "backup-copy-bundle": lazy(() => import("./backup-copy/file.ts"), (m) => m.copyBundle),

@@ -11,6 +11,8 @@ import type { CompressType } from "../common/compress-type.ts";
 export type FilterSpec =
   | { type: "size"; id?: string }
   | { type: "sha1"; id?: string }
+  /** Cheap equality of two reads of the same bytes (filter/crc32c.ts). */
+  | { type: "crc32c"; id?: string }
   /** Verify PostgreSQL data pages. `firstBlock`: block number of the file's first page (segment × relseg). */
   | { type: "page-checksum"; id?: string; firstBlock: number; lsnLimit: string; pageSize?: number }
   /** raw: as pgBackRest compresses block incremental super blocks and raw bundles (gz as zlib, lz4 without content checksum). */
@@ -26,6 +28,7 @@ export type Emit = (out: Uint8Array) => void;
 
 export interface SizeResult { type: "size"; id?: string; size: number }
 export interface Sha1Result { type: "sha1"; id?: string; hash: string }
+export interface Crc32cResult { type: "crc32c"; id?: string; crc: number }
 export interface PageChecksumResult {
   type: "page-checksum";
   id?: string;
@@ -38,7 +41,7 @@ export interface PageChecksumResult {
   errorTotal: number;
 }
 export interface PlainResult { type: "compress" | "decompress" | "encrypt" | "decrypt"; id?: string }
-export type FilterResult = SizeResult | Sha1Result | PageChecksumResult | PlainResult;
+export type FilterResult = SizeResult | Sha1Result | Crc32cResult | PageChecksumResult | PlainResult;
 
 export interface Filter {
   readonly spec: FilterSpec;
