@@ -34,6 +34,9 @@ export const JOB_TABLE = {
   "wal-scan-segment": lazy(() => import("./recovery-targets/file.ts"), (m) => m.scanWalSegment),
   /** Restore files from the repository into the data directory (command/restore/file.ts). */
   "restore-files": lazy(() => import("./restore/file.ts"), (m) => m.restoreFiles),
+  /** A large stored file of several frames: one frame at its offset, then the whole checked and put in place (command/restore/chunk.ts). */
+  "restore-frame": lazy(() => import("./restore/chunk.ts"), (m) => m.restoreFrame),
+  "restore-frame-finish": lazy(() => import("./restore/chunk.ts"), (m) => m.restoreFrameFinish),
   /** fsync a batch of restored files. */
   "restore-sync": lazy(() => import("./restore/file.ts"), (m) => m.syncFiles),
 };

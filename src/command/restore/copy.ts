@@ -10,6 +10,9 @@ import type { JobOf, WorkerPool } from "../../worker/pool.ts";
 import { startJobPool, type Jobs } from "../jobs.ts";
 import { jobRetry } from "../shared/job-retry.ts";
 import { storageSpec } from "../shared/storage.ts";
+import { scanFrames, type Frame } from "../../filter/frames.ts";
+import { chunkableCompress, chunkThreshold } from "../shared/chunk.ts";
+import { RESTORE_FRAME_FINISH_JOB, RESTORE_FRAME_JOB } from "./chunk.ts";
 import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import type { PlanFile, RestorePlan } from "./plan.ts";
 import { blockSource, repoLocation, type RestoreSource } from "./source.ts";
@@ -91,17 +94,48 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     // pgBackRest stores bundle members raw in a block incremental backup (backup-bundle-raw).
     raw: f.bundleId !== undefined && m.backup.bundleRaw === true,
   });
-  const filesOf = new Map<JobOf<Jobs, typeof RESTORE_FILES_JOB>, PlanFile[]>();
-  for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);
+  // Large files stored as several frames go to several workers (restore/chunk.ts); the rest as before.
+  const framed = await framedFiles(src, plan, opts);
+  type AnyJob = JobOf<Jobs, typeof RESTORE_FILES_JOB | typeof RESTORE_FRAME_JOB | typeof RESTORE_FRAME_FINISH_JOB>;
+  const handlers = new Map<AnyJob, (result: unknown) => void>();
+  const planned: AnyJob[] = [];
+  const ready: AnyJob[] = [];
+  for (const [f, frames] of [...framed].sort((a, b) => b[0].size - a[0].size)) {
+    const file = entry(f);
+    let left = frames.length;
+    let at = 0;
+    for (const [index, frame] of frames.entries()) {
+      const job: AnyJob = { type: RESTORE_FRAME_JOB, params: { common, file, frame, at, index, count: frames.length } };
+      at += frame.contentSize;
+      handlers.set(job, () => {
+        if (--left > 0) return;
+        const finish: AnyJob = { type: RESTORE_FRAME_FINISH_JOB, params: { common, file, count: frames.length } };
+        handlers.set(finish, (r) => report(f, r as RestoreFileResult));
+        ready.push(finish);
+      });
+      planned.push(job);
+    }
+  }
+  for (const batch of batches([...plan.files].filter((f) => !framed.has(f)).sort(fileOrder))) {
+    const job: AnyJob = { type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } };
+    handlers.set(job, (results) => (results as RestoreFileResult[]).forEach((r, i) => report(batch[i]!, r)));
+    planned.push(job);
+  }
+  let next = 0;
+  // Not a generator (one that ended stays ended): a finish may become ready after the planned jobs
+  // ran out, and the worker that wrote the file's last frame then asks again and gets it.
+  const queue: IterableIterator<AnyJob> = {
+    next: () => (ready.length ? { value: ready.shift()!, done: false } : next < planned.length ? { value: planned[next++]!, done: false } : { value: undefined, done: true }),
+    [Symbol.iterator]() {
+      return this;
+    },
+  };
 
   const total = plan.files.reduce((n, f) => n + f.size, 0);
   const progress = new Progress("restore", plan.files.length, total);
   const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0, unsynced: [] };
   try {
-    await pool.runAll(filesOf.keys(), (job, results) => {
-      const files = filesOf.get(job)!;
-      results.forEach((r, i) => report(files[i]!, r));
-    });
+    await pool.runAll(queue, (job, result) => handlers.get(job)!(result));
   } finally {
     progress.done();
   }
@@ -119,6 +153,25 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     const sum = r.action === "zero" || f.checksum === undefined ? "" : ` checksum ${f.checksum}`;
     logDetail(`${what} ${isPgControl(f) ? pgControlTemp(dataDir) : f.dest}${ACTION_TEXT[r.action]} (${formatBytes(f.size)}, ${pct}%)${sum}`);
   }
+}
+
+/**
+ * The files to restore by frames, with their frames: large (shared/chunk.ts), stored alone as
+ * lz4/zstd, unencrypted, not by blocks, written anew (a delta or preserve check reads the file in
+ * place first: those keep the one-job path), and stored as several frames that carry their
+ * content sizes adding up to the file's size. Only frame headers are read (filter/frames.ts).
+ */
+async function framedFiles(src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<Map<PlanFile, Frame[]>> {
+  const out = new Map<PlanFile, Frame[]>();
+  if (opts.delta !== "none" || !chunkableCompress(src.compressType) || src.filePass !== undefined) return out;
+  for (const f of plan.files) {
+    if (f.size < chunkThreshold() || f.bundleId !== undefined || f.blockIncr || f.zero || isPgControl(f) || f.checksum === undefined || opts.preserved.has(f.dest)) continue;
+    const { repoFile } = repoLocation(src, f);
+    const stored = f.repoSize ?? (await src.repo.info(repoFile))!.size;
+    const frames = await scanFrames(src.compressType, stored, async (offset, length) => (await src.repo.get(repoFile, { offset, limit: length }))!);
+    if (frames && frames.reduce((n, fr) => n + fr.contentSize, 0) === f.size) out.set(f, frames);
+  }
+  return out;
 }
 
 /**

@@ -86,10 +86,12 @@ export class FileSink {
   #writtenBack = 0;
   #wroteDirect = false;
 
-  constructor(fd: number, path: string, opts: { writeback: boolean }) {
+  /** start: the file offset of the first byte written (a piece of a file written in parallel). */
+  constructor(fd: number, path: string, opts: { writeback: boolean; start?: number }) {
     this.#fd = fd;
     this.#path = path;
     this.#writeback = opts.writeback;
+    this.#written = this.#writtenBack = opts.start ?? 0;
   }
 
   /** Whether the file's bulk went through O_DIRECT (tests, diagnostics). */
