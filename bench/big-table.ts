@@ -1,0 +1,75 @@
+/**
+ * One big table: does a backup and a restore scale with process-max when one table dominates the
+ * cluster (its 1 GiB segments worked on in chunks by several workers: backup/chunk.ts,
+ * restore/chunk.ts)? Also what the chunked path costs itself: the same runs with chunking off.
+ *
+ *   bun bench/big-table.ts [GiB=2] [rounds=3]     # as root (the cluster runs as postgres)
+ *
+ * A PostgreSQL 15 cluster with one table of GiB (md5 text, lz4 ~2:1). In turns, per round:
+ * full backup lz4 with process-max 1 and 2, chunked (default chunk size) and not chunked
+ * (PGBUNKER_TEST_CHUNK_SIZE raised so no file reaches the threshold); restore of the chunked
+ * backup into an empty directory with process-max 1 and 2 (the repository in the page cache).
+ * Wall time of the whole command, medians of `rounds`. Results go to bench/RESULTS.md by hand,
+ * with this command line.
+ */
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { cpus } from "node:os";
+import { mkdirAsPostgres, runAsPostgres } from "../test/harness/cluster.ts";
+import { BINARY } from "../test/harness/pgbunker.ts";
+import { StanzaEnv } from "../test/harness/stanza.ts";
+
+const GIB = Number(process.argv[2] ?? 2);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const NO_CHUNKS = { PGBUNKER_TEST_CHUNK_SIZE: String(64 * 1024 ** 3) };
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const env = await StanzaEnv.create({ stanza: "bench", global: { "compress-type": "lz4", "log-level-console": "warn", "repo1-retention-full": 999 } });
+try {
+  await env.cluster.query("create table big (id bigint, v text)");
+  // ~ 180 bytes a row on disk; md5 hex text compresses about 2:1 with lz4.
+  const rows = Math.round((GIB * 1024 ** 3) / 180);
+  const step = 2_000_000;
+  for (let from = 1; from <= rows; from += step)
+    await env.cluster.query(`insert into big select g, md5(g::text) || md5((g * 3)::text) || md5((g * 7)::text) || md5((g * 11)::text) from generate_series(${from}, ${Math.min(rows, from + step - 1)}) g`);
+  await env.cluster.query("checkpoint");
+  const tableBytes = Number(await env.cluster.scalar("select pg_relation_size('big')"));
+  const time = (args: string[], extraEnv: Record<string, string> = {}) => {
+    const started = performance.now();
+    const r = runAsPostgres([BINARY, `--config=${env.conf}`, "--stanza=bench", ...args], { env: extraEnv });
+    const secs = (performance.now() - started) / 1000;
+    if (r.code !== 0) throw new Error(`${args.join(" ")} failed: ${r.stdout}${r.stderr}`);
+    return { secs, out: r.stdout };
+  };
+  const results = new Map<string, number[]>();
+  const add = (k: string, s: number) => results.set(k, [...(results.get(k) ?? []), s]);
+  let label = "";
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const pm of [1, 2]) {
+      const b = time(["--type=full", `--process-max=${pm}`, "--log-level-console=info", "backup"]);
+      add(`backup lz4, process-max ${pm}, chunked`, b.secs);
+      label = /new backup label = (\S+)/.exec(b.out)![1]!;
+      add(`backup lz4, process-max ${pm}, not chunked`, time(["--type=full", `--process-max=${pm}`, "backup"], NO_CHUNKS).secs);
+    }
+    for (const pm of [1, 2]) {
+      for (const [name, e] of [["chunked", {}], ["not chunked", NO_CHUNKS]] as const) {
+        const target = join(env.base, "bench-restore");
+        rmSync(target, { recursive: true, force: true });
+        mkdirAsPostgres(target);
+        add(`restore (of a chunked backup), process-max ${pm}, ${name}`, time([`--pg1-path=${target}`, `--set=${label}`, `--process-max=${pm}`, "--type=immediate", "restore"], e).secs);
+      }
+    }
+    env.runOk(["expire", "--repo1-retention-full=1"]);
+  }
+  console.log(`one table of ${(tableBytes / 1024 ** 3).toFixed(2)} GiB (${Math.ceil(tableBytes / 1024 ** 3)} segments), ${cpus().length} cores, medians of ${ROUNDS}\n`);
+  console.log("| run | seconds (median) | all |\n|---|---|---|");
+  for (const [k, xs] of results) console.log(`| ${k} | ${median(xs).toFixed(2)} | ${xs.map((x) => x.toFixed(2)).join(" ")} |`);
+  for (const kind of ["backup lz4", "restore (of a chunked backup)"]) {
+    const one = median(results.get(`${kind}, process-max 1, chunked`)!);
+    const two = median(results.get(`${kind}, process-max 2, chunked`)!);
+    console.log(`\n${kind}: process-max 2 vs 1 (chunked): ${(one / two).toFixed(2)}x`);
+  }
+} finally {
+  await env.destroy();
+}
