@@ -110,16 +110,36 @@ describe("a large file on several workers", () => {
     expect(existsSync(join(dir, `${relPath}.pgbunker.tmp`))).toBe(false);
   });
 
-  test("delta restore over a damaged copy puts the file right again", async () => {
+  test("delta restore over a damaged copy checks it in place, then rewrites it frame-parallel", async () => {
     const f = manifestOf(full).files.get(`pg_data/${relPath}`)!;
     const fd = openSync(join(dir, relPath), "r+");
     writeSync(fd, new Uint8Array(8192).fill(0x55), 0, 8192, 5 * CHUNK + 123);
     closeSync(fd);
     expect(sha1File(join(dir, relPath))).not.toBe(f.checksum!);
-    run([`--pg1-path=${dir}`, `--set=${full}`, "--type=immediate", "--target-action=promote", "--process-max=2", "--delta", "restore"]);
+    const out = run([`--pg1-path=${dir}`, `--set=${full}`, "--type=immediate", "--target-action=promote", "--process-max=2", "--delta", "--log-level-console=debug", "restore"]);
+    expect(processesOf(out, new RegExp(`restore frame \\d+/\\d+ of ${join(dir, relPath)} `)).size).toBe(2);
     expect(sha1File(join(dir, relPath))).toBe(f.checksum!);
+    // The catalog files, unchanged, were kept.
+    expect(out).toContain("exists and matches backup");
     const c = await startRestored(dir);
     expect(await c.tableChecksum("big")).toBe(tableSum);
+  });
+
+  test("zstd: stored as one frame per chunk; pgBackRest 2.59.1 verifies and restores it, pgbunker restores it frame-parallel", async () => {
+    const out = run(["--type=full", "--process-max=2", "--compress-type=zst", "--log-level-console=debug", "backup"]);
+    const label = /new backup label = (\S+)/.exec(out)![1]!;
+    const f = manifestOf(label).files.get(`pg_data/${relPath}`)!;
+    const count = Math.ceil(f.size / CHUNK);
+    expect(processesOf(out, new RegExp(`backup chunk \\d+/${count} of ${relPath} `)).size).toBe(2);
+    const stored = readFileSync(join(env.repo, `backup/${env.stanza}/${label}/pg_data/${relPath}.zst`));
+    expect((await scanFrames("zst", stored.byteLength, async (o, n) => stored.subarray(o, o + n)))!.length).toBe(count);
+    env.backrestOk(["verify", `--set=${label}`], { bin: PGBACKREST_BIN["2.59"] });
+    const c = await env.restoreAndStart("pgbackrest-2.59", label);
+    expect(await c.tableChecksum("big")).toBe(tableSum);
+    const rdir = mkdirAsPostgres(join(env.base, `chunk-restore-${restoreCount++}`));
+    const r = run([`--pg1-path=${rdir}`, `--set=${label}`, "--type=immediate", "--target-action=promote", "--process-max=2", "--log-level-console=debug", "restore"]);
+    expect(processesOf(r, new RegExp(`restore frame \\d+/${count} of ${join(rdir, relPath)} `)).size).toBe(2);
+    expect(sha1File(join(rdir, relPath))).toBe(f.checksum!);
   });
 
   test("a backup killed while chunks are in flight resumes; the result verifies (pgBackRest 2.59.1) and restores", async () => {
@@ -129,13 +149,13 @@ describe("a large file on several workers", () => {
     const dirOf = join(env.repo, "backup", env.stanza);
     // Slowed (rate-limit) so the kill lands while part files exist, whatever the machine's speed.
     const p = spawnAsPostgres([BINARY, `--config=${env.conf}`, `--stanza=${env.stanza}`, "--type=full", "--process-max=2", "--rate-limit=2MiB", "backup"], { env: ENV });
-    const parts = (): string[] => {
-      for (const label of readdirSync(dirOf).filter((n) => /F$/.test(n) && n > full)) {
-        const d = join(dirOf, label, "pg_data", relPath.split("/").slice(0, -1).join("/"));
-        if (existsSync(d)) return readdirSync(d).filter((n) => n.includes(".part"));
-      }
-      return [];
-    };
+    const parts = (): string[] =>
+      readdirSync(dirOf)
+        .filter((n) => /F$/.test(n) && n > full)
+        .flatMap((label) => {
+          const d = join(dirOf, label, "pg_data", relPath.split("/").slice(0, -1).join("/"));
+          return existsSync(d) ? readdirSync(d).filter((n) => n.includes(".part")) : [];
+        });
     const deadline = Date.now() + 60_000;
     while (parts().length === 0 && Date.now() < deadline) await Bun.sleep(20);
     expect(parts().length).toBeGreaterThan(0);

@@ -95,12 +95,14 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     raw: f.bundleId !== undefined && m.backup.bundleRaw === true,
   });
   // Large files stored as several frames go to several workers (restore/chunk.ts); the rest as before.
-  const framed = await framedFiles(src, plan, opts);
   type AnyJob = JobOf<Jobs, typeof RESTORE_FILES_JOB | typeof RESTORE_FRAME_JOB | typeof RESTORE_FRAME_FINISH_JOB>;
-  const handlers = new Map<AnyJob, (result: unknown) => void>();
+  const handlers = new Map<AnyJob, (result: unknown) => void | Promise<void>>();
   const planned: AnyJob[] = [];
   const ready: AnyJob[] = [];
-  for (const [f, frames] of [...framed].sort((a, b) => b[0].size - a[0].size)) {
+  /** The frame jobs of `f` into `into` (its finish follows the last frame), or false: one stream. */
+  const planFrames = async (f: PlanFile, into: AnyJob[]): Promise<boolean> => {
+    const frames = await framesOf(src, f);
+    if (!frames) return false;
     const file = entry(f);
     let left = frames.length;
     let at = 0;
@@ -113,14 +115,32 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
         handlers.set(finish, (r) => report(f, r as RestoreFileResult));
         ready.push(finish);
       });
-      planned.push(job);
+      into.push(job);
     }
+    return true;
+  };
+  const oneJob = (files: PlanFile[], checkOnly = false): AnyJob => {
+    const job: AnyJob = { type: RESTORE_FILES_JOB, params: { common, files: files.map((f) => ({ ...entry(f), checkOnly: checkOnly || undefined })) } };
+    handlers.set(job, (results) => (results as RestoreFileResult[]).forEach((r, i) => report(files[i]!, r)));
+    return job;
+  };
+  const framed = new Set<PlanFile>();
+  for (const f of frameCandidates(src, plan, opts).sort((a, b) => b.size - a.size)) {
+    if (opts.delta === "none") {
+      if (await planFrames(f, planned)) framed.add(f);
+      continue;
+    }
+    // Delta: the file in place is checked first (one job); only if it must be written, by frames.
+    framed.add(f);
+    const check = oneJob([f], true);
+    handlers.set(check, async (results) => {
+      const r = (results as RestoreFileResult[])[0]!;
+      if (!r.pending) return report(f, r);
+      if (!(await planFrames(f, ready))) ready.push(oneJob([f]));
+    });
+    planned.push(check);
   }
-  for (const batch of batches([...plan.files].filter((f) => !framed.has(f)).sort(fileOrder))) {
-    const job: AnyJob = { type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } };
-    handlers.set(job, (results) => (results as RestoreFileResult[]).forEach((r, i) => report(batch[i]!, r)));
-    planned.push(job);
-  }
+  for (const batch of batches([...plan.files].filter((f) => !framed.has(f)).sort(fileOrder))) planned.push(oneJob(batch));
   let next = 0;
   // Not a generator (one that ended stays ended): a finish may become ready after the planned jobs
   // ran out, and the worker that wrote the file's last frame then asks again and gets it.
@@ -156,22 +176,20 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
 }
 
 /**
- * The files to restore by frames, with their frames: large (shared/chunk.ts), stored alone as
- * lz4/zstd, unencrypted, not by blocks, written anew (a delta or preserve check reads the file in
- * place first: those keep the one-job path), and stored as several frames that carry their
- * content sizes adding up to the file's size. Only frame headers are read (filter/frames.ts).
+ * The files that may be restored by frames: large (shared/chunk.ts), stored alone as lz4/zstd,
+ * unencrypted, not by blocks, not zeroed or preserved, with a checksum to verify the whole by.
  */
-async function framedFiles(src: RestoreSource, plan: RestorePlan, opts: CopyOptions): Promise<Map<PlanFile, Frame[]>> {
-  const out = new Map<PlanFile, Frame[]>();
-  if (opts.delta !== "none" || !chunkableCompress(src.compressType) || src.filePass !== undefined) return out;
-  for (const f of plan.files) {
-    if (f.size < chunkThreshold() || f.bundleId !== undefined || f.blockIncr || f.zero || isPgControl(f) || f.checksum === undefined || opts.preserved.has(f.dest)) continue;
-    const { repoFile } = repoLocation(src, f);
-    const stored = f.repoSize ?? (await src.repo.info(repoFile))!.size;
-    const frames = await scanFrames(src.compressType, stored, async (offset, length) => (await src.repo.get(repoFile, { offset, limit: length }))!);
-    if (frames && frames.reduce((n, fr) => n + fr.contentSize, 0) === f.size) out.set(f, frames);
-  }
-  return out;
+function frameCandidates(src: RestoreSource, plan: RestorePlan, opts: CopyOptions): PlanFile[] {
+  if (!chunkableCompress(src.compressType) || src.filePass !== undefined) return [];
+  return plan.files.filter((f) => f.size >= chunkThreshold() && f.bundleId === undefined && !f.blockIncr && !f.zero && !isPgControl(f) && f.checksum !== undefined && !opts.preserved.has(f.dest));
+}
+
+/** Its frames when stored as several that carry content sizes adding up to its size; only headers are read (filter/frames.ts). */
+async function framesOf(src: RestoreSource, f: PlanFile): Promise<Frame[] | null> {
+  const { repoFile } = repoLocation(src, f);
+  const stored = f.repoSize ?? (await src.repo.info(repoFile))!.size;
+  const frames = await scanFrames(src.compressType, stored, async (offset, length) => (await src.repo.get(repoFile, { offset, limit: length }))!);
+  return frames && frames.reduce((n, fr) => n + fr.contentSize, 0) === f.size ? frames : null;
 }
 
 /**
