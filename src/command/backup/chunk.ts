@@ -76,7 +76,10 @@ export async function backupChunk(c: BackupChunkParams): Promise<BackupChunkResu
     await writer.abort().catch(() => {});
     if (isMissing(e)) return { status: "missing", repoSize: 0, crc: 0 };
     // The compressor refuses to end a frame short of its content size: the file shrank.
-    const read = findResult(reader.results(), "size", "file")?.size;
+    let read: number | undefined;
+    try {
+      read = findResult(reader.results(), "size", "file")?.size;
+    } catch {} // a pipeline that failed may have no results to give
     if (read !== undefined && read < c.length) return { status: "short", repoSize: 0, crc: 0 };
     throw e;
   }
