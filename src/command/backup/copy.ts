@@ -15,7 +15,7 @@ import { pageErrorRanges, pageErrorText, type Manifest, type ManifestFile } from
 import { startJobPool, type Jobs } from "../jobs.ts";
 import type { JobOf } from "../../worker/pool.ts";
 import type { StorageSpec } from "../shared/storage.ts";
-import { chunkableCompress, chunkSize, chunkThreshold } from "../shared/chunk.ts";
+import { chunkableCompress, chunkSize, chunkThreshold, filesToSplit } from "../shared/chunk.ts";
 import { BACKUP_CHUNK_HASH_JOB, BACKUP_CHUNK_JOB, BACKUP_CHUNK_JOIN_JOB, type BackupChunkJoinParams, type BackupChunkResult, type backupChunkHash } from "./chunk.ts";
 import { BACKUP_BUNDLE_JOB, BACKUP_FILE_JOB, type BackupBundleParams, type BackupFileParams, type BackupFileResult } from "./file.ts";
 
@@ -115,6 +115,8 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   const units: Unit[] = [];
   const bundled: CopyTask[] = [];
   const chunkedTasks: { task: CopyTask; params: BackupFileParams; display: string }[] = [];
+  // tasks are sorted largest first.
+  const split = filesToSplit(tasks.filter((t) => chunkable(t)), o.processMax);
   for (const t of tasks) {
     if (o.bundle && t.file.size === 0) {
       recordEmpty(t);
@@ -125,7 +127,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
       continue;
     }
     const { params, display } = paramsOf(t, false);
-    if (chunkable(t)) chunkedTasks.push({ task: t, params, display });
+    if (split.has(t)) chunkedTasks.push({ task: t, params, display });
     else units.push({ tasks: [t], shown: [display], bytes: t.file.size, job: { type: BACKUP_FILE_JOB, params } });
   }
   if (o.bundle) {

@@ -11,7 +11,7 @@ import { startJobPool, type Jobs } from "../jobs.ts";
 import { jobRetry } from "../shared/job-retry.ts";
 import { storageSpec } from "../shared/storage.ts";
 import { scanFrames, type Frame } from "../../filter/frames.ts";
-import { chunkableCompress, chunkThreshold } from "../shared/chunk.ts";
+import { chunkableCompress, chunkThreshold, filesToSplit } from "../shared/chunk.ts";
 import { RESTORE_FRAME_FINISH_JOB, RESTORE_FRAME_JOB } from "./chunk.ts";
 import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import type { PlanFile, RestorePlan } from "./plan.ts";
@@ -125,7 +125,7 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     return job;
   };
   const framed = new Set<PlanFile>();
-  for (const f of frameCandidates(src, plan, opts).sort((a, b) => b.size - a.size)) {
+  for (const f of filesToSplit(frameCandidates(src, plan, opts).sort((a, b) => b.size - a.size), pool.size)) {
     if (opts.delta === "none") {
       if (await planFrames(f, planned)) framed.add(f);
       continue;

@@ -28,3 +28,15 @@ export function chunkThreshold(): number {
 export function chunkableCompress(type: string): type is "lz4" | "zst" {
   return type === "lz4" || type === "zst";
 }
+
+/**
+ * Which of `large` files (sorted largest first, each at least the threshold) to split: only those
+ * that would otherwise leave workers idle. Whole files already keep `workers` busy while at least
+ * that many remain; splitting them only adds the chunked path's own cost (the sequential SHA-1
+ * pass; in backup also the join). So the last `large.length mod workers` files are split (one
+ * large file and two workers: it; two and two: none; one worker: never).
+ */
+export function filesToSplit<T>(large: readonly T[], workers: number): Set<T> {
+  const n = workers > 1 ? large.length % workers : 0;
+  return new Set(n > 0 ? large.slice(large.length - n) : []);
+}
