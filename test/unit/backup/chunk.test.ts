@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { backupChunk, backupChunkHash, backupChunkJoin } from "../../../src/command/backup/chunk.ts";
 import type { BackupFileParams } from "../../../src/command/backup/file.ts";
 import { filterBuffer } from "../../../src/filter/pipeline.ts";
+import { filesToSplit } from "../../../src/command/shared/chunk.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pgb-chunk-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,4 +62,13 @@ describe("backup chunk jobs", () => {
     expect((await chunk(2)).status).toBe("short");
     writeFileSync(join(dir, "rel"), data);
   });
+});
+
+test("only the large files that would leave workers idle are split (the last count mod workers; none with one worker)", () => {
+  expect([...filesToSplit(["a"], 2)]).toEqual(["a"]);
+  expect([...filesToSplit(["a", "b"], 2)]).toEqual([]);
+  expect([...filesToSplit(["a", "b", "c"], 2)]).toEqual(["c"]);
+  expect([...filesToSplit(["a", "b", "c", "d", "e"], 4)]).toEqual(["e"]);
+  expect([...filesToSplit(["a", "b"], 4)]).toEqual(["a", "b"]);
+  expect([...filesToSplit(["a"], 1)]).toEqual([]);
 });
