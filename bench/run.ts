@@ -6,6 +6,9 @@
  *   npm run bench -- --size=8GB           # larger, for the record
  *   bun bench/run.ts --help
  *
+ * A cluster dominated by one big table (does one large file scale with process-max?) is its own
+ * script, bench/big-table.ts: its data set and runs share nothing with the scenarios here.
+ *
  * Runs as root: PostgreSQL and every tool run as user postgres (setpriv), and root reads /proc
  * of those processes for their memory. See bench/lib/scenarios.ts for what is measured and
  * bench/lib/measure.ts for how.

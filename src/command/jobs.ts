@@ -15,6 +15,10 @@ export const JOB_TABLE = {
   "backup-file": lazy(() => import("./backup/file.ts"), (m) => m.backupFile),
   /** repo-bundle: small files stored back to back in one repository file (command/backup/file.ts). */
   "backup-bundle": lazy(() => import("./backup/file.ts"), (m) => m.backupBundle),
+  /** A large file on several workers: its chunks, its whole-file SHA-1, the join (command/backup/chunk.ts). */
+  "backup-chunk": lazy(() => import("./backup/chunk.ts"), (m) => m.backupChunk),
+  "backup-chunk-hash": lazy(() => import("./backup/chunk.ts"), (m) => m.backupChunkHash),
+  "backup-chunk-join": lazy(() => import("./backup/chunk.ts"), (m) => m.backupChunkJoin),
   /** backup-copy: one stored file (or WAL file), or one bundle, into another repository (command/backup-copy/file.ts). */
   "backup-copy-file": lazy(() => import("./backup-copy/file.ts"), (m) => m.copyFile),
   "backup-copy-bundle": lazy(() => import("./backup-copy/file.ts"), (m) => m.copyBundle),
@@ -30,6 +34,9 @@ export const JOB_TABLE = {
   "wal-scan-segment": lazy(() => import("./recovery-targets/file.ts"), (m) => m.scanWalSegment),
   /** Restore files from the repository into the data directory (command/restore/file.ts). */
   "restore-files": lazy(() => import("./restore/file.ts"), (m) => m.restoreFiles),
+  /** A large stored file of several frames: one frame at its offset, then the whole checked and put in place (command/restore/chunk.ts). */
+  "restore-frame": lazy(() => import("./restore/chunk.ts"), (m) => m.restoreFrame),
+  "restore-frame-finish": lazy(() => import("./restore/chunk.ts"), (m) => m.restoreFrameFinish),
   /** fsync a batch of restored files. */
   "restore-sync": lazy(() => import("./restore/file.ts"), (m) => m.syncFiles),
 };

@@ -32,10 +32,10 @@ interface Codec {
   free(): void;
 }
 
-function compressor(type: Exclude<CompressType, "none">, level: number, bufferSize: number, raw: boolean): Codec {
+function compressor(type: Exclude<CompressType, "none">, level: number, bufferSize: number, raw: boolean, contentSize?: number): Codec {
   switch (type) {
     case "lz4": {
-      const c = new Lz4Compressor(level, bufferSize, raw);
+      const c = new Lz4Compressor(level, bufferSize, raw, contentSize);
       return {
         update: (input, emit) => {
           const out = c.update(input);
@@ -46,7 +46,7 @@ function compressor(type: Exclude<CompressType, "none">, level: number, bufferSi
       };
     }
     case "gz": return new GzipCompressor(level, bufferSize, raw);
-    case "zst": return new ZstdCompressor(level, bufferSize);
+    case "zst": return new ZstdCompressor(level, bufferSize, contentSize);
     case "bz2": return new Bz2Compressor(level, bufferSize);
   }
 }
@@ -63,7 +63,7 @@ export class CompressFilter implements Filter {
   constructor(spec: Extract<FilterSpec, { type: "compress" | "decompress" }>, bufferSize = 1024 * 1024) {
     this.spec = spec;
     this.#codec = spec.type === "compress"
-      ? compressor(spec.compressType, compressLevel(spec.compressType, spec.level), bufferSize, spec.raw === true)
+      ? compressor(spec.compressType, compressLevel(spec.compressType, spec.level), bufferSize, spec.raw === true, spec.contentSize)
       : decompressor(spec.compressType, bufferSize, spec.outputVerified === true);
   }
 

@@ -11,10 +11,13 @@ import type { CompressType } from "../common/compress-type.ts";
 export type FilterSpec =
   | { type: "size"; id?: string }
   | { type: "sha1"; id?: string }
+  /** Cheap equality of two reads of the same bytes (filter/crc32c.ts). */
+  | { type: "crc32c"; id?: string }
   /** Verify PostgreSQL data pages. `firstBlock`: block number of the file's first page (segment × relseg). */
   | { type: "page-checksum"; id?: string; firstBlock: number; lsnLimit: string; pageSize?: number }
   /** raw: as pgBackRest compresses block incremental super blocks and raw bundles (gz as zlib, lz4 without content checksum). */
-  | { type: "compress"; id?: string; compressType: Exclude<CompressType, "none">; level?: number; raw?: boolean }
+  /** contentSize (lz4, zst): written in the frame header, for a chunk frame of a large file (backup/chunk.ts). */
+  | { type: "compress"; id?: string; compressType: Exclude<CompressType, "none">; level?: number; raw?: boolean; contentSize?: number }
   /** outputVerified: the pipeline checks a SHA-1 of the output, so a format's own checksum (lz4's) is skipped. */
   | { type: "decompress"; id?: string; compressType: Exclude<CompressType, "none">; outputVerified?: boolean }
   /** raw: the salt without the "Salted__" magic before it (block incremental, raw bundles). */
@@ -25,6 +28,7 @@ export type Emit = (out: Uint8Array) => void;
 
 export interface SizeResult { type: "size"; id?: string; size: number }
 export interface Sha1Result { type: "sha1"; id?: string; hash: string }
+export interface Crc32cResult { type: "crc32c"; id?: string; crc: number }
 export interface PageChecksumResult {
   type: "page-checksum";
   id?: string;
@@ -37,7 +41,7 @@ export interface PageChecksumResult {
   errorTotal: number;
 }
 export interface PlainResult { type: "compress" | "decompress" | "encrypt" | "decrypt"; id?: string }
-export type FilterResult = SizeResult | Sha1Result | PageChecksumResult | PlainResult;
+export type FilterResult = SizeResult | Sha1Result | Crc32cResult | PageChecksumResult | PlainResult;
 
 export interface Filter {
   readonly spec: FilterSpec;

@@ -9,6 +9,7 @@
  */
 import { err } from "../common/error.ts";
 import { CompressFilter } from "./compress.ts";
+import { Crc32cFilter } from "./crc32c.ts";
 import type { Emit, Filter, FilterResult, FilterSpec } from "./filter.ts";
 import { PageChecksumFilter } from "./page-checksum.ts";
 import { Sha1Filter } from "./sha1.ts";
@@ -19,6 +20,7 @@ export function createFilter(spec: FilterSpec, bufferSize = 1024 * 1024): Filter
   switch (spec.type) {
     case "size": return new SizeFilter(spec);
     case "sha1": return new Sha1Filter(spec);
+    case "crc32c": return new Crc32cFilter(spec);
     case "page-checksum": return new PageChecksumFilter(spec);
     case "compress":
     case "decompress": return new CompressFilter(spec, bufferSize);

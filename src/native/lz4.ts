@@ -33,6 +33,8 @@ const LZ4F_VERSION = 100;
 /** sizeof(LZ4F_preferences_t) on LP64. */
 const PREFS_SIZE = 56;
 const BLOCK_MAX_64KB = 4;
+/** Chunk frames (one per chunk of a large file) use 4 MiB blocks: restore walks the block headers to find where a frame ends, one read per block. */
+const BLOCK_MAX_4MB = 7;
 const BLOCK_LINKED = 0;
 /** FLG bit of a frame with a content checksum (lz4 frame format, frame descriptor). */
 const FLG_CONTENT_CHECKSUM = 0x04;
@@ -48,10 +50,11 @@ function check(code: number | bigint, what: string): number {
 }
 
 /** Content checksum always off: the compressor adds it itself (see the header). */
-function preferences(level: number): Uint8Array {
+function preferences(level: number, contentSize?: number): Uint8Array {
   const prefs = new Uint8Array(PREFS_SIZE);
   const v = new DataView(prefs.buffer);
-  v.setInt32(0, BLOCK_MAX_64KB, true); // frameInfo.blockSizeID
+  v.setInt32(0, contentSize !== undefined ? BLOCK_MAX_4MB : BLOCK_MAX_64KB, true); // frameInfo.blockSizeID
+  if (contentSize !== undefined) v.setBigUint64(16, BigInt(contentSize), true); // frameInfo.contentSize (0: not written)
   v.setInt32(4, BLOCK_LINKED, true); // frameInfo.blockMode
   // frameInfo.contentChecksumFlag (offset 8) stays 0.
   v.setInt32(32, level, true); // compressionLevel
@@ -69,10 +72,14 @@ export class Lz4Compressor {
   #out: Uint8Array;
   #started = false;
 
-  /** raw: no content checksum (pgBackRest's raw format: block incremental super blocks, raw bundles). */
-  constructor(level = 1, maxInput = 1024 * 1024, raw = false) {
+  /**
+   * raw: no content checksum (pgBackRest's raw format: block incremental super blocks, raw bundles).
+   * contentSize: a chunk frame of a large file (restore decompresses frames in parallel at offsets
+   * it reads from their headers); the frame fails to end unless exactly this many bytes came in.
+   */
+  constructor(level = 1, maxInput = 1024 * 1024, raw = false, contentSize?: number) {
     const l = lz4();
-    this.#prefs = preferences(level);
+    this.#prefs = preferences(level, contentSize);
     this.#content = raw ? null : new Xxh32();
     const holder = new BigUint64Array(1);
     check(l.LZ4F_createCompressionContext(holder, LZ4F_VERSION), "create compression context");

@@ -13,6 +13,7 @@ const zstd = lazyLibrary(
     ZSTD_createCCtx: { args: [], returns: FFIType.ptr },
     ZSTD_freeCCtx: { args: [FFIType.ptr], returns: FFIType.u64 },
     ZSTD_CCtx_setParameter: { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.u64 },
+    ZSTD_CCtx_setPledgedSrcSize: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.u64 },
     ZSTD_compressStream2: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.u64 },
     ZSTD_createDCtx: { args: [], returns: FFIType.ptr },
     ZSTD_freeDCtx: { args: [FFIType.ptr], returns: FFIType.u64 },
@@ -55,11 +56,13 @@ export class ZstdCompressor {
   readonly #inBuf = new ZBuffer();
   readonly #outBuf = new ZBuffer();
 
-  constructor(level = 3, outSize = 1024 * 1024) {
+  /** contentSize: written in the frame header (a chunk frame of a large file); the frame fails to end unless exactly this many bytes came in. */
+  constructor(level = 3, outSize = 1024 * 1024, contentSize?: number) {
     const ctx = zstd().ZSTD_createCCtx();
     if (!ctx) throw err("MemoryError", "unable to create zstd compression context");
     this.#ctx = ctx as Pointer;
     check(zstd().ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level), "set level");
+    if (contentSize !== undefined) check(zstd().ZSTD_CCtx_setPledgedSrcSize(ctx, BigInt(contentSize)), "set content size");
     this.#out = new Uint8Array(outSize);
     cleanup.register(this, () => zstd().ZSTD_freeCCtx(ctx), this);
   }

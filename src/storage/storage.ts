@@ -85,6 +85,12 @@ export interface WriteOptions {
   bufferSize?: number;
   /** Expected size of the data written, when known: small files get small buffers. */
   sizeHint?: number;
+  /**
+   * Write into the file from this offset on, creating it if missing, never truncating it, in
+   * place (not atomic; abort leaves the file): one piece of a file restored by several workers at
+   * once (restore/chunk.ts), which puts the whole in place itself. posix only.
+   */
+  offset?: number;
 }
 
 export interface StorageRead {

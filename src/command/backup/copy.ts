@@ -15,6 +15,8 @@ import { pageErrorRanges, pageErrorText, type Manifest, type ManifestFile } from
 import { startJobPool, type Jobs } from "../jobs.ts";
 import type { JobOf } from "../../worker/pool.ts";
 import type { StorageSpec } from "../shared/storage.ts";
+import { chunkableCompress, chunkSize, chunkThreshold, filesToSplit } from "../shared/chunk.ts";
+import { BACKUP_CHUNK_HASH_JOB, BACKUP_CHUNK_JOB, BACKUP_CHUNK_JOIN_JOB, type BackupChunkJoinParams, type BackupChunkResult, type backupChunkHash } from "./chunk.ts";
 import { BACKUP_BUNDLE_JOB, BACKUP_FILE_JOB, type BackupBundleParams, type BackupFileParams, type BackupFileResult } from "./file.ts";
 
 export interface CopyTask {
@@ -114,6 +116,9 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   type Unit = { tasks: CopyTask[]; bytes: number; make: () => Made; bundleId?: number };
   const units: Unit[] = [];
   const bundled: CopyTask[] = [];
+  const chunkedTasks: { task: CopyTask; params: BackupFileParams; display: string }[] = [];
+  // tasks are sorted largest first.
+  const split = filesToSplit(tasks.filter((t) => chunkable(t)), o.processMax);
   for (const t of tasks) {
     if (o.bundle && t.file.size === 0) {
       recordEmpty(t);
@@ -121,6 +126,11 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
     }
     if (o.bundle && t.file.size <= o.bundle.limit) {
       bundled.push(t);
+      continue;
+    }
+    if (split.has(t)) {
+      const { params, display } = paramsOf(t, false);
+      chunkedTasks.push({ task: t, params, display });
       continue;
     }
     const make = (): Made => {
@@ -155,23 +165,38 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
     close();
   }
   units.sort((a, b) => b.bytes - a.bytes);
-  const unitOf = new Map<Made["job"], { u: Unit; shown: string[] }>();
-  function* jobs() {
-    for (const u of units) {
-      const { job, shown } = u.make();
-      unitOf.set(job, { u, shown });
-      yield job;
-    }
-  }
 
-  const pool = await startJobPool(Math.max(1, Math.min(o.processMax, units.length)), { retry: o.retry });
-  try {
-    await pool.runAll(jobs(), async (job, result) => {
-      const { u, shown } = unitOf.get(job)!;
-      unitOf.delete(job);
-      const results = Array.isArray(result) ? result : [result];
-      for (let i = 0; i < u.tasks.length; i++) await record(u.tasks[i]!, shown[i]!, results[i]!, u.bundleId);
+  // Every job's result goes to its handler; a large file's chunks add jobs as they finish (its
+  // join once all are in, or its one-job copy when the reads disagreed), handed out first.
+  // Planned jobs are made when a worker takes them, so only running jobs' params exist at once.
+  type AnyJob = JobOf<Jobs, "backup-file" | "backup-bundle" | "backup-chunk" | "backup-chunk-hash" | "backup-chunk-join">;
+  const handlers = new Map<AnyJob, (result: unknown) => Promise<void>>();
+  const planned: (() => AnyJob)[] = [];
+  for (const c of chunkedTasks) planChunks(c.task, c.params, c.display);
+  for (const u of units)
+    planned.push(() => {
+      const { job, shown } = u.make();
+      handlers.set(job, async (result) => {
+        handlers.delete(job);
+        const results = (Array.isArray(result) ? result : [result]) as BackupFileResult[];
+        for (let i = 0; i < u.tasks.length; i++) await record(u.tasks[i]!, shown[i]!, results[i]!, u.bundleId);
+      });
+      return job;
     });
+  const ready: AnyJob[] = [];
+  let next = 0;
+  // Not a generator: one that has ended stays ended, and a join may become ready after the
+  // planned jobs ran out (the worker that finished the last chunk then asks again and gets it).
+  const queue: IterableIterator<AnyJob> = {
+    next: () => (ready.length ? { value: ready.shift()!, done: false } : next < planned.length ? { value: planned[next++]!(), done: false } : { value: undefined, done: true }),
+    [Symbol.iterator]() {
+      return this;
+    },
+  };
+
+  const pool = await startJobPool(Math.max(1, Math.min(o.processMax, planned.length)), { retry: o.retry });
+  try {
+    await pool.runAll(queue, async (job, result) => handlers.get(job)!(result));
   } finally {
     progress.done();
     await pool.close();
@@ -179,6 +204,79 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   const secs = progress.elapsedSeconds();
   logInfo(`copied ${stats.copied} files (${formatBytes(stats.copiedBytes)}) in ${secs.toFixed(1)}s (${formatBytes(secs > 0 ? stats.copiedBytes / secs : 0)}/s); ${stats.unchanged + stats.kept} verified unchanged`);
   return stats;
+
+  /**
+   * A large file worked on by several workers (backup/chunk.ts): lz4/zstd frames need no state
+   * across chunks; encryption (one cipher stream), block incremental (maps) and the delta and
+   * resume checks (a read of the whole file decides first) keep the one-job path.
+   */
+  function chunkable(t: CopyTask): boolean {
+    return chunkableCompress(o.compressType) && !o.cipherPass && !(o.block && t.file.blockIncr) && !t.delta && !t.resume && t.file.size >= chunkThreshold();
+  }
+
+  /** The chunk jobs and the hash job of one large file; their results decide its join (or its one-job copy). */
+  function planChunks(t: CopyTask, params: BackupFileParams, shown: string): void {
+    const size = chunkSize();
+    const count = Math.ceil(t.file.size / size);
+    const chunks: (BackupChunkResult | undefined)[] = new Array(count);
+    let hash: Awaited<ReturnType<typeof backupChunkHash>> | undefined;
+    let left = count + 1;
+    const join: BackupChunkJoinParams = { repo: params.repo, repoFile: params.repoFile, count, bufferSize: params.bufferSize };
+    const settle = async () => {
+      if (--left > 0) return;
+      const all = chunks as BackupChunkResult[];
+      if (hash === null || all.some((c) => c.status === "missing")) {
+        dropParts();
+        return record(t, shown, { status: "missing", size: 0 }, undefined);
+      }
+      const agree = hash!.size === t.file.size && all.every((c, i) => c.status === "copied" && c.crc === hash!.crcs[i]);
+      if (!agree) {
+        // Written, truncated or extended between the two reads: copy it as one job (one read).
+        logDetail(`file ${shown} changed while read in chunks: copied as one job`);
+        dropParts();
+        const single: AnyJob = { type: BACKUP_FILE_JOB, params };
+        handlers.set(single, async (r) => record(t, shown, r as BackupFileResult, undefined));
+        ready.push(single);
+        return;
+      }
+      const joinJob: AnyJob = { type: BACKUP_CHUNK_JOIN_JOB, params: join };
+      handlers.set(joinJob, async (r) => {
+        const stored = r as { repoSize: number; rck: string };
+        const last = all[count - 1]!;
+        await record(t, shown, {
+          status: "copied",
+          size: hash!.size,
+          checksum: hash!.checksum,
+          repoSize: stored.repoSize,
+          rck: stored.rck,
+          pageErrors: params.pageChecksum ? all.flatMap((c) => c.pageErrors ?? []) : undefined,
+          pageAlign: params.pageChecksum ? last.pageAlign : undefined,
+        }, undefined);
+      });
+      ready.push(joinJob);
+    };
+    const dropParts = () => {
+      const drop: AnyJob = { type: BACKUP_CHUNK_JOIN_JOB, params: { ...join, drop: true } };
+      handlers.set(drop, async () => {});
+      ready.push(drop);
+    };
+    // The hash job first: it is the longest (the whole file), the chunks fill the other workers.
+    const hashJob: AnyJob = { type: BACKUP_CHUNK_HASH_JOB, params: { pg: params.pg, pgFile: params.pgFile, chunkSize: size, bufferSize: params.bufferSize } };
+    handlers.set(hashJob, async (r) => {
+      hash = r as typeof hash;
+      await settle();
+    });
+    planned.push(() => hashJob);
+    for (let i = 0; i < count; i++) {
+      const offset = i * size;
+      const job: AnyJob = { type: BACKUP_CHUNK_JOB, params: { file: params, index: i, count, offset, length: Math.min(size, t.file.size - offset) } };
+      handlers.set(job, async (r) => {
+        chunks[i] = r as BackupChunkResult;
+        await settle();
+      });
+      planned.push(() => job);
+    }
+  }
 
   /** An empty file in a bundled backup: recorded, nothing stored (as pgBackRest does). */
   function recordEmpty(t: CopyTask): void {

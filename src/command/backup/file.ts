@@ -73,7 +73,7 @@ export interface BackupFileResult {
 }
 
 
-async function drain(s: Storage, path: string, filters: FilterSpec[], bufferSize: number) {
+export async function drain(s: Storage, path: string, filters: FilterSpec[], bufferSize: number) {
   const r = await s.openRead(path, { filters, bufferSize, ignoreMissing: true });
   if (!r) return null;
   try {
@@ -225,12 +225,12 @@ async function deltaMatch(pg: Storage, p: BackupFileParams): Promise<BackupFileR
   return checksum === p.delta.checksum && size === p.delta.size ? { status: "unchanged", size, checksum } : undefined;
 }
 
-function isMissing(e: unknown): boolean {
+export function isMissing(e: unknown): boolean {
   return e instanceof PgbError && e.kind === "FileMissingError";
 }
 
 /** Copy every chunk of the reader into the writer, telling `wrote` each chunk's size. Closes the reader. */
-async function pump(reader: StorageRead, writer: StorageWrite, wrote?: (bytes: number) => void): Promise<void> {
+export async function pump(reader: StorageRead, writer: StorageWrite, wrote?: (bytes: number) => void): Promise<void> {
   try {
     for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read()) {
       await rateLimitTake(chunk.byteLength);
@@ -265,7 +265,7 @@ async function copiedResult(pg: Storage, p: BackupFileParams, results: FilterRes
  * A page can fail verification because PostgreSQL was writing it while we read it (a torn read).
  * Read each failed page again on its own: it counts as an error only if it still fails.
  */
-async function recheckPages(pg: Storage, p: BackupFileParams, pages: number[]): Promise<number[]> {
+export async function recheckPages(pg: Storage, p: Pick<BackupFileParams, "pgFile" | "pageChecksum">, pages: number[]): Promise<number[]> {
   const pc = p.pageChecksum!;
   const still: number[] = [];
   const bad = new Uint32Array(1);

@@ -10,6 +10,9 @@ import type { JobOf, WorkerPool } from "../../worker/pool.ts";
 import { startJobPool, type Jobs } from "../jobs.ts";
 import { jobRetry } from "../shared/job-retry.ts";
 import { storageSpec } from "../shared/storage.ts";
+import { scanFrames, type Frame } from "../../filter/frames.ts";
+import { chunkableCompress, chunkThreshold, filesToSplit } from "../shared/chunk.ts";
+import { RESTORE_FRAME_FINISH_JOB, RESTORE_FRAME_JOB } from "./chunk.ts";
 import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import type { PlanFile, RestorePlan } from "./plan.ts";
 import { blockSource, repoLocation, type RestoreSource } from "./source.ts";
@@ -91,17 +94,68 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     // pgBackRest stores bundle members raw in a block incremental backup (backup-bundle-raw).
     raw: f.bundleId !== undefined && m.backup.bundleRaw === true,
   });
-  const filesOf = new Map<JobOf<Jobs, typeof RESTORE_FILES_JOB>, PlanFile[]>();
-  for (const batch of batches([...plan.files].sort(fileOrder))) filesOf.set({ type: RESTORE_FILES_JOB, params: { common, files: batch.map(entry) } }, batch);
+  // Large files stored as several frames go to several workers (restore/chunk.ts); the rest as before.
+  type AnyJob = JobOf<Jobs, typeof RESTORE_FILES_JOB | typeof RESTORE_FRAME_JOB | typeof RESTORE_FRAME_FINISH_JOB>;
+  const handlers = new Map<AnyJob, (result: unknown) => void | Promise<void>>();
+  const planned: AnyJob[] = [];
+  const ready: AnyJob[] = [];
+  /** The frame jobs of `f` into `into` (its finish follows the last frame), or false: one stream. */
+  const planFrames = async (f: PlanFile, into: AnyJob[]): Promise<boolean> => {
+    const frames = await framesOf(src, f);
+    if (!frames) return false;
+    const file = entry(f);
+    let left = frames.length;
+    let at = 0;
+    for (const [index, frame] of frames.entries()) {
+      const job: AnyJob = { type: RESTORE_FRAME_JOB, params: { common, file, frame, at, index, count: frames.length } };
+      at += frame.contentSize;
+      handlers.set(job, () => {
+        if (--left > 0) return;
+        const finish: AnyJob = { type: RESTORE_FRAME_FINISH_JOB, params: { common, file, count: frames.length } };
+        handlers.set(finish, (r) => report(f, r as RestoreFileResult));
+        ready.push(finish);
+      });
+      into.push(job);
+    }
+    return true;
+  };
+  const oneJob = (files: PlanFile[], checkOnly = false): AnyJob => {
+    const job: AnyJob = { type: RESTORE_FILES_JOB, params: { common, files: files.map((f) => ({ ...entry(f), checkOnly: checkOnly || undefined })) } };
+    handlers.set(job, (results) => (results as RestoreFileResult[]).forEach((r, i) => report(files[i]!, r)));
+    return job;
+  };
+  const framed = new Set<PlanFile>();
+  for (const f of filesToSplit(frameCandidates(src, plan, opts).sort((a, b) => b.size - a.size), pool.size)) {
+    if (opts.delta === "none") {
+      if (await planFrames(f, planned)) framed.add(f);
+      continue;
+    }
+    // Delta: the file in place is checked first (one job); only if it must be written, by frames.
+    framed.add(f);
+    const check = oneJob([f], true);
+    handlers.set(check, async (results) => {
+      const r = (results as RestoreFileResult[])[0]!;
+      if (!r.pending) return report(f, r);
+      if (!(await planFrames(f, ready))) ready.push(oneJob([f]));
+    });
+    planned.push(check);
+  }
+  for (const batch of batches([...plan.files].filter((f) => !framed.has(f)).sort(fileOrder))) planned.push(oneJob(batch));
+  let next = 0;
+  // Not a generator (one that ended stays ended): a finish may become ready after the planned jobs
+  // ran out, and the worker that wrote the file's last frame then asks again and gets it.
+  const queue: IterableIterator<AnyJob> = {
+    next: () => (ready.length ? { value: ready.shift()!, done: false } : next < planned.length ? { value: planned[next++]!, done: false } : { value: undefined, done: true }),
+    [Symbol.iterator]() {
+      return this;
+    },
+  };
 
   const total = plan.files.reduce((n, f) => n + f.size, 0);
   const progress = new Progress("restore", plan.files.length, total);
   const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0, unsynced: [] };
   try {
-    await pool.runAll(filesOf.keys(), (job, results) => {
-      const files = filesOf.get(job)!;
-      results.forEach((r, i) => report(files[i]!, r));
-    });
+    await pool.runAll(queue, (job, result) => handlers.get(job)!(result));
   } finally {
     progress.done();
   }
@@ -119,6 +173,23 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     const sum = r.action === "zero" || f.checksum === undefined ? "" : ` checksum ${f.checksum}`;
     logDetail(`${what} ${isPgControl(f) ? pgControlTemp(dataDir) : f.dest}${ACTION_TEXT[r.action]} (${formatBytes(f.size)}, ${pct}%)${sum}`);
   }
+}
+
+/**
+ * The files that may be restored by frames: large (shared/chunk.ts), stored alone as lz4/zstd,
+ * unencrypted, not by blocks, not zeroed or preserved, with a checksum to verify the whole by.
+ */
+function frameCandidates(src: RestoreSource, plan: RestorePlan, opts: CopyOptions): PlanFile[] {
+  if (!chunkableCompress(src.compressType) || src.filePass !== undefined) return [];
+  return plan.files.filter((f) => f.size >= chunkThreshold() && f.bundleId === undefined && !f.blockIncr && !f.zero && !isPgControl(f) && f.checksum !== undefined && !opts.preserved.has(f.dest));
+}
+
+/** Its frames when stored as several that carry content sizes adding up to its size; only headers are read (filter/frames.ts). */
+async function framesOf(src: RestoreSource, f: PlanFile): Promise<Frame[] | null> {
+  const { repoFile } = repoLocation(src, f);
+  const stored = f.repoSize ?? (await src.repo.info(repoFile))!.size;
+  const frames = await scanFrames(src.compressType, stored, async (offset, length) => (await src.repo.get(repoFile, { offset, limit: length }))!);
+  return frames && frames.reduce((n, fr) => n + fr.contentSize, 0) === f.size ? frames : null;
 }
 
 /**

@@ -63,6 +63,8 @@ export interface RestoreFileEntry {
   block?: RestoreBlockIncr;
   /** Stored raw (a bundle member of a backup-bundle-raw backup): no cipher magic. */
   raw?: boolean;
+  /** Only the checks (delta, preserve): a file to write is left to the caller (`pending`), which restores it by frames. */
+  checkOnly?: boolean;
 }
 
 export type RestoreFileParams = RestoreCommon & RestoreFileEntry;
@@ -79,6 +81,8 @@ export interface RestoreFileResult {
   action: RestoreAction;
   /** Already fsynced by the job (the final pass can skip it). */
   synced?: boolean;
+  /** checkOnly: the file must be written, nothing was. */
+  pending?: boolean;
 }
 
 
@@ -129,6 +133,7 @@ export async function restoreFile(p: RestoreFileParams): Promise<RestoreFileResu
     return { action: p.zero ? "zero" : "copy" };
   }
 
+  if (p.checkOnly) return { action: "copy", pending: true };
   await copyFromRepo(pg, await workerStorage(p.repo), p, placed);
   return { action: "copy", synced: p.syncNow === true };
 }

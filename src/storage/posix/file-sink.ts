@@ -95,11 +95,13 @@ export class FileSink {
 
   readonly #through: boolean;
 
-  constructor(fd: number, path: string, opts: { writeback: boolean; through?: boolean }) {
+  /** start: the file offset of the first byte written (a piece of a file written in parallel). */
+  constructor(fd: number, path: string, opts: { writeback: boolean; through?: boolean; start?: number }) {
     this.#fd = fd;
     this.#path = path;
     this.#writeback = opts.writeback;
     this.#through = opts.through ?? false;
+    this.#written = this.#writtenBack = opts.start ?? 0;
   }
 
   /** Whether the file's bulk went through O_DIRECT (tests, diagnostics). */

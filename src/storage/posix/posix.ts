@@ -4,6 +4,7 @@
  * beyond what a filter itself emits.
  */
 import {
+  constants,
   chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
   readdirSync, readlinkSync, readSync, renameSync, rmSync, rmdirSync, statSync, symlinkSync, truncateSync, unlinkSync,
   utimesSync, type Stats,
@@ -124,7 +125,7 @@ class PosixWrite implements StorageWrite {
     const size = bufferSizeFor(opts.sizeHint === undefined ? Number.POSITIVE_INFINITY : opts.sizeHint + 1, opts.bufferSize);
     // Files made durable later (sync: false) start their write-back as they are written; direct:
     // false is written through, unstaged (file-sink.ts says why).
-    this.#sink = new FileSink(fd, path, { writeback: opts.sync === false, through: opts.direct === false });
+    this.#sink = new FileSink(fd, path, { writeback: opts.sync === false, through: opts.direct === false, start: opts.offset });
     this.#pipeline = new Pipeline(opts.filters ?? [], (out) => this.#sink.write(out), size);
   }
 
@@ -171,6 +172,8 @@ class PosixWrite implements StorageWrite {
       closeSync(this.#fd);
       this.#fd = undefined;
     }
+    // A piece of a file written in parallel leaves the file to whoever writes the whole.
+    if (this.#opts.offset !== undefined) return;
     try {
       unlinkSync(this.#target);
     } catch {}
@@ -242,16 +245,18 @@ export class PosixDriver implements StorageDriver {
   }
 
   async openWrite(path: string, opts: WriteOptions = {}): Promise<StorageWrite> {
-    const target = opts.atomic === false ? path : `${path}${TEMP_EXT}`;
+    const target = opts.atomic === false || opts.offset !== undefined ? path : `${path}${TEMP_EXT}`;
     const mode = opts.mode ?? FILE_MODE;
+    // A piece at an offset must not truncate what the other pieces wrote.
+    const flags = opts.offset !== undefined ? constants.O_WRONLY | constants.O_CREAT : "w";
     let fd: number;
     try {
-      fd = openSync(target, "w", mode);
+      fd = openSync(target, flags, mode);
     } catch (e) {
       if ((e as { code?: string }).code !== "ENOENT" || opts.pathCreate === false) throw fromSystemError(e, "open-write", target);
       this.#mkdirp(dirname(target), opts.pathMode ?? PATH_MODE);
       try {
-        fd = openSync(target, "w", mode);
+        fd = openSync(target, flags, mode);
       } catch (e2) {
         throw fromSystemError(e2, "open-write", target);
       }
