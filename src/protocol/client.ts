@@ -15,7 +15,7 @@ import {
   decodeJson, encodeFrame, encodeJson, foreignBytes, FrameDecoder, FrameType, frameTypeName, printable, type Frame,
 } from "./frame.ts";
 import { ClientReadStream, ClientWriteStream } from "./streams.ts";
-import type { Transport } from "./transport.ts";
+import { LinkLostError, type Transport } from "./transport.ts";
 
 export { ClientReadStream, ClientWriteStream };
 
@@ -206,6 +206,12 @@ export class ProtocolClient {
 
   #closed(error?: Error): void {
     const said = this.#transport.diagnostics?.().trim();
+    if (this.#handshake && error instanceof LinkLostError)
+      return this.#handshake.reject(err(
+        "HostConnectError",
+        `connection to ${error.where} lost during the ${error.link} handshake with the pgbunker remote on ${this.peer}: ${error.message}${said ? `\n${said}` : ""}`,
+        [`check the network and sshd on ${error.where.replace(/:\d+$/, "")}: the remote command never got to answer.`, "job-retry retries a job whose connection was lost (a backup or restore file, a verify)."],
+      ));
     if (this.#handshake) {
       const head = this.#decoder.head;
       const heard = head.byteLength > 0 ? `; it sent ${printable(head)}` : "";

@@ -21,7 +21,7 @@ import { err, PgbError } from "../common/error.ts";
 import { logDebug, logWarn } from "../common/log.ts";
 import { userHome } from "../common/user.ts";
 import { checkHostKey, fingerprint, hostKeyDigest, hostKeyName, keyTypeOf, knownHostsLine, knownKeyTypes, parseKnownHosts, type KnownHostEntry } from "./known-hosts.ts";
-import type { Transport } from "./transport.ts";
+import { LinkLostError, type Transport } from "./transport.ts";
 
 export type HostKeyCheck = "strict" | "accept-new" | "fingerprint" | "none";
 export type HostKeyHash = "md5" | "sha1" | "sha256";
@@ -295,7 +295,7 @@ function execTransport(client: Client, t: SshTarget, argv: string[]): Promise<Tr
         client.end();
         return reject(err("HostConnectError", `unable to run the pgbunker remote on ${where(t)}: ${e.message}`));
       }
-      resolve(new SshTransport(client, channel));
+      resolve(new SshTransport(client, channel, `${t.host}:${t.port}`));
     });
   });
 }
@@ -307,9 +307,13 @@ class SshTransport implements Transport {
   #exit: string | undefined;
   #closed = false;
 
-  constructor(client: Client, channel: ClientChannel) {
+  /** `host:port`, for messages about the link. */
+  readonly #where: string;
+
+  constructor(client: Client, channel: ClientChannel, where: string) {
     this.#client = client;
     this.#channel = channel;
+    this.#where = where;
     channel.stderr.on("data", (d: Buffer) => {
       this.#stderr = (this.#stderr + d.toString()).slice(-4000);
     });
@@ -333,9 +337,16 @@ class SshTransport implements Transport {
       onClose(e);
     };
     this.#channel.on("data", (d: Buffer) => onData(d));
-    this.#channel.on("close", () => report(this.#exit && this.#exit !== "exit code 0" ? new Error(`remote ${this.#exit}`) : undefined));
-    this.#client.on("error", (e: Error) => report(e));
-    this.#client.on("close", () => report(new Error("the SSH connection closed")));
+    // A channel that closes with an exit status is the remote command ending; the connection
+    // failing, or the channel closing with no exit status (sshd never saw the command end), is the
+    // link going away under it.
+    const lost = (cause: string) => new LinkLostError("SSH", this.#where, cause);
+    this.#channel.on("close", () => {
+      if (this.#exit === undefined) report(this.#closed ? undefined : lost("the SSH channel closed without an exit status"));
+      else report(this.#exit !== "exit code 0" ? new Error(`remote ${this.#exit}`) : undefined);
+    });
+    this.#client.on("error", (e: Error & { code?: string }) => report(lost(e.message)));
+    this.#client.on("close", () => report(lost("the SSH connection closed")));
   }
 
   close(): void {

@@ -25,6 +25,25 @@ export interface Transport {
 }
 
 /**
+ * The link under a transport failed (the network dropped, sshd went away), as opposed to the peer
+ * ending its side: a close reported with this error is not the remote command's doing, and the
+ * messages above must not send the user to check that command.
+ */
+export class LinkLostError extends Error {
+  /** `host:port` of the link. */
+  readonly where: string;
+  /** What kind of link it was, for messages: `SSH`. */
+  readonly link: string;
+
+  constructor(link: string, where: string, cause: string) {
+    super(cause);
+    this.name = "LinkLostError";
+    this.link = link;
+    this.where = where;
+  }
+}
+
+/**
  * Two connected in-process transports (unit tests): what one writes the other receives, on a
  * later tick, in the chunk sizes written (optionally split to exercise reassembly).
  */
