@@ -74,11 +74,12 @@ export function asPgbError(e: unknown): PgbError {
 
 /**
  * The error when no repository could serve the command (pgBackRest's RepoInvalidError): each
- * repository's own error on its own line, the first one's hints kept.
+ * repository's own error on its own line with its hints (repoWarning), as pgBackRest prints it; not
+ * given again as the error's own hints, which would print them twice.
  */
 export function noValidRepo(failures: RepoFailure[]): PgbError {
   const lines = failures.map(repoWarning);
-  return err("RepoInvalidError", `unable to find a valid repository:\n${lines.join("\n")}`, failures[0]?.error.hints);
+  return err("RepoInvalidError", `unable to find a valid repository:\n${lines.join("\n")}`);
 }
 
 /**
@@ -89,7 +90,7 @@ export function noValidRepo(failures: RepoFailure[]): PgbError {
 export function repoFailuresError(cfg: Config, failures: RepoFailure[]): PgbError {
   if (failures.length === 1 && repoIndexes(cfg).length === 1) return failures[0]!.error;
   const lines = failures.map(repoWarning);
-  return err("CommandError", `${cfg.commandName} command encountered error(s):\n${lines.join("\n")}`, failures[0]?.error.hints);
+  return err("CommandError", `${cfg.commandName} command encountered error(s):\n${lines.join("\n")}`);
 }
 
 /** What pg_control of pg1-path says about the cluster that archives or restores. */

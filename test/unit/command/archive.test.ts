@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, utimesSyn
 import { join } from "node:path";
 import { parseConfig } from "../../../src/config/parse.ts";
 import { statusOf, statusRead, statusWriteError, statusWriteOk } from "../../../src/command/archive/spool.ts";
-import { batchSegments, queueBytes, readyWalFiles, sizeText, staleTempSeconds } from "../../../src/command/archive/common.ts";
+import { batchSegments, noValidRepo, queueBytes, readyWalFiles, sizeText, staleTempSeconds } from "../../../src/command/archive/common.ts";
 import { getWalFile, type GetSource } from "../../../src/command/archive/get/file.ts";
 import { pushWalFile, type PushTarget } from "../../../src/command/archive/push/file.ts";
 import { err } from "../../../src/common/error.ts";
@@ -308,5 +308,17 @@ describe("pushWalFile and getWalFile over local repositories", () => {
     writeFileSync(hist, "1\t0/3000001\tno recovery target specified\n");
     await pushWalFile(h, targets);
     expect(readFileSync(join(base, "repo1/archive/demo/15-1/00000002.history"), "utf8")).toBe("1\t0/3000001\tno recovery target specified\n");
+  });
+});
+
+describe("no valid repository", () => {
+  test("each repository's hints are printed once: in its line, not again as the error's own hints", () => {
+    const missing = err("FileMissingError", "unable to load info file 'archive.info'", ["is archive_command configured correctly?", "has a stanza-create been performed?"]);
+    const e = noValidRepo([{ index: 1, error: missing }, { index: 2, error: missing }]);
+    // What main.ts prints: the message, then the error's own hints.
+    const printed = [e.message, ...e.hints.map((h) => `HINT: ${h}`)].join("\n");
+    expect(printed.split("\n").filter((l) => l === "HINT: has a stanza-create been performed?")).toHaveLength(2); // once per repository
+    expect(printed).toStartWith("unable to find a valid repository:\nrepo1: [FileMissingError] unable to load info file 'archive.info'\nHINT: is archive_command");
+    expect(e.hints).toEqual([]);
   });
 });
