@@ -140,7 +140,9 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
     units.push({ tasks: [t], bytes: t.file.size, make });
   }
   if (o.bundle) {
-    bundled.sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
+    // pgBackRest's bundle order: oldest first (files that stopped changing go together, so a later
+    // incr references whole bundles rather than one member of many), then by name descending.
+    bundled.sort((a, b) => a.file.timestamp - b.file.timestamp || (a.file.name < b.file.name ? 1 : a.file.name > b.file.name ? -1 : 0));
     let cur: CopyTask[] = [];
     let bytes = 0;
     let bundleId = 0;
