@@ -66,7 +66,7 @@ describe("TLS: database host → backup host", () => {
     const segs = env.archived();
     expect(segs.has(last)).toBe(true);
     for (const [seg, file] of segs) expect(file).toContain(`${seg}-${sha1OfStored(file)}.lz4`);
-    const dir = join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`, last.slice(0, 16));
+    const dir = join(env.archiveIdDir(), last.slice(0, 16));
     expect(readdirSync(dir).filter((f) => f.includes("tmp"))).toEqual([]);
     expect(backupServerLog()).toMatch(/client 'db-host' from 127\.0\.0\.1:\d+: archive-push on stanza 'demo', serving the repository \(repo1\)/);
   });
