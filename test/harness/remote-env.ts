@@ -205,9 +205,14 @@ export class RemoteEnv {
     return RemoteEnv.ok(this.backrest(args), `pgbackrest ${args.join(" ")}`);
   }
 
+  /** The stanza's first archive id's directory in the repository. */
+  archiveIdDir(): string {
+    return join(this.repo, "archive", this.stanza, `${this.cluster.major}-1`);
+  }
+
   /** The archived segments of the stanza's first archive id: segment name → stored file. */
   archived(): Map<string, string> {
-    return archivedSegmentsIn(join(this.repo, "archive", this.stanza, `${this.cluster.major}-1`));
+    return archivedSegmentsIn(this.archiveIdDir());
   }
 
   /** Labels of the backups in the repository, oldest first, as info on the backup host lists them. */

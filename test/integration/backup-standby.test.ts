@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { replicatedOnStandby } from "../../src/postgres/exclude.ts";
 import { Cluster, spawnAsPostgres, SYSTEM_BIN, writeAsPostgres } from "../harness/cluster.ts";
-import { pgbunker, writeConfig } from "../harness/pgbunker.ts";
+import { backupLabel, pgbunker, writeConfig } from "../harness/pgbunker.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
 let env: StanzaEnv;
@@ -33,7 +33,7 @@ function writeStandbyConfig(first: Cluster): void {
 
 const fromStandby = (args: string[]) => pgbunker([`--config=${conf}`, "--stanza=demo", ...args]);
 const backupDirs = () => readdirSync(join(env.repo, "backup", "demo")).filter((n) => /^\d{8}-\d{6}F/.test(n)).sort();
-const manifestOf = (label: string) => readFileSync(join(env.repo, "backup", "demo", label, "backup.manifest"), "utf8");
+const manifestOf = (label: string) => readFileSync(join(env.backupDir(label), "backup.manifest"), "utf8");
 
 beforeAll(async () => {
   env = await StanzaEnv.create({ global: { "log-level-console": "warn" } });
@@ -59,7 +59,7 @@ describe("backup from a standby", () => {
     expect(r.stderr).not.toContain("ERROR");
     expect(r.code).toBe(0);
     expect(await bench.exited).toBe(0);
-    full = /new backup label = (\S+)/.exec(r.stdout)![1]!;
+    full = backupLabel(r.stdout);
     expect(r.stdout).toContain("backup from standby pg1: replicated files are read there, the rest from primary pg2");
     const start = /backup start archive = \S+, lsn = (\S+)/.exec(r.stdout)![1]!;
     expect(r.stdout).toContain(`wait for replay on the standby to reach ${start}`);
@@ -105,7 +105,7 @@ describe("backup from a standby", () => {
     await env.cluster.query("update pgbench_accounts set abalance = abalance + 1 where aid % 7 = 0");
     const r = fromStandby(["--type=incr", "backup"]);
     expect(r.code).toBe(0);
-    const incr = /new backup label = (\S+)/.exec(r.stdout)![1]!;
+    const incr = backupLabel(r.stdout);
     expect(incr).toMatch(new RegExp(`^${full}_\\d{8}-\\d{6}I$`));
     expect(manifestOf(incr)).toContain(`backup-prior="${full}"`);
     const want = { t: await env.cluster.tableChecksum("after_full"), a: await env.cluster.tableChecksum("pgbench_accounts") };

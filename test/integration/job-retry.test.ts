@@ -8,14 +8,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Cluster, mkdirAsPostgres } from "../harness/cluster.ts";
-import { BINARY } from "../harness/pgbunker.ts";
+import { BINARY, backupLabel } from "../harness/pgbunker.ts";
 import { RemoteEnv } from "../harness/remote-env.ts";
 import { RemoteFault } from "../harness/remote-fault.ts";
 
 let env: RemoteEnv;
 let fault: RemoteFault;
-const restored: Cluster[] = [];
 
 beforeAll(async () => {
   env = await RemoteEnv.create();
@@ -27,11 +25,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of restored) await c.destroy();
   await env?.destroy();
 });
 
-const labels = () => JSON.parse(env.backupHostOk(["--log-level-console=warn", "info", "--output=json"]))[0].backup.map((b: { label: string }) => b.label);
 const BACKUP = ["--type=full", "--process-max=1", "--start-fast", "--log-level-console=info", "backup"];
 
 describe("job-retry: a backup worker's remote is killed mid-copy", () => {
@@ -45,23 +41,18 @@ describe("job-retry: a backup worker's remote is killed mid-copy", () => {
     expect(fault.starts()).toBe(3);
     expect(fault.killed()).toBe(true);
     expect(r.stderr).toMatch(/WARN: backup-file job on process 1 failed: \[039\] connection to the pgbunker remote on database host '127\.0\.0\.1' was lost.*; retry 1 of 1 now/);
-    const label = /new backup label = (\S+)/.exec(r.stdout)![1]!;
-    expect(labels()).toContain(label);
+    const label = backupLabel(r.stdout);
+    expect(env.labels()).toContain(label);
     // pgBackRest verifies what was written; the restore (on the database host, through the
     // repository host) has the table as it was.
     expect(env.backrest(["verify"]).code).toBe(0);
-    const target = mkdirAsPostgres(join(env.dbDir, "restored"));
-    env.dbHostOk([`--pg1-path=${target}`, `--set=${label}`, "--type=immediate", "--target-action=promote", "restore"]);
-    const c = await Cluster.attach(target);
-    restored.push(c);
-    c.writeConf({ archive_mode: "off" });
-    await c.startAndWaitPromoted();
+    const { cluster: c } = await env.restoreOnDbHost("restored", [`--set=${label}`, "--type=immediate", "--target-action=promote"]);
     expect(await c.tableChecksum("t")).toBe(sum);
     c.stop();
   });
 
   test("job-retry=0: the backup fails with ProtocolError (039), says how to retry, and adds no backup", () => {
-    const before = labels();
+    const before = env.labels();
     fault.arm(2, 256 * 1024);
     const r = env.backupHost(["--job-retry=0", ...BACKUP]);
     expect(r.code).toBe(39);
@@ -69,7 +60,7 @@ describe("job-retry: a backup worker's remote is killed mid-copy", () => {
     expect(r.stderr).toMatch(/ERROR: \[039\]: connection to the pgbunker remote on database host '127\.0\.0\.1' was lost/);
     expect(r.stderr).toContain("HINT: job-retry=0: set job-retry (and job-retry-interval) to try a job again after a lost connection.");
     expect(r.stderr).not.toContain("retry 1 of");
-    expect(labels()).toEqual(before);
+    expect(env.labels()).toEqual(before);
     // The partial backup is not trusted: no new backup directory became a backup.
     const dirs = readdirSync(join(env.repo, "backup", env.stanza)).filter((d) => /^\d{8}-\d{6}F$/.test(d));
     expect(dirs.filter((d) => !before.includes(d)).every((d) => !readdirSync(join(env.repo, "backup", env.stanza, d)).includes("backup.manifest"))).toBe(true);

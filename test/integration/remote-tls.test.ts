@@ -6,7 +6,6 @@
  * repository on the backup host. Then what must be refused (wrong CA, expired certificate, CN
  * not authorised, no TLS), the server killed mid-backup, two clients at once, SIGHUP and SIGTERM.
  */
-import { archivedSegmentsIn } from "../harness/archive.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,14 +14,13 @@ import { RemoteDriver } from "../../src/storage/remote/remote.ts";
 import { Storage } from "../../src/storage/storage.ts";
 import { storageConformance } from "../conformance/storage.ts";
 import { sha1File, sha1OfStored } from "../harness/archive.ts";
-import { Cluster, freePort, mkdirAsPostgres, runAsPostgres } from "../harness/cluster.ts";
-import { BINARY } from "../harness/pgbunker.ts";
+import { freePort, mkdirAsPostgres, runAsPostgres } from "../harness/cluster.ts";
+import { BINARY, backupLabel } from "../harness/pgbunker.ts";
 import { RemoteEnv, type TlsLink } from "../harness/remote-env.ts";
 import { TcpProxy } from "../harness/sshd.ts";
 
 let env: RemoteEnv;
 let tls: TlsLink;
-const restored: Cluster[] = [];
 let full = "";
 let incr = "";
 const TABLES = ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "after_full"];
@@ -35,19 +33,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await closeRemoteSessions();
-  for (const c of restored) await c.destroy();
   await env?.destroy();
 });
-
-function archived(): Map<string, string> {
-  return archivedSegmentsIn(join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`));
-}
 
 /** The servers' log files (written synchronously, unlike their piped console). */
 const dbServerLog = () => readFileSync(join(env.dbDir, "log", "all-server.log"), "utf8");
 const backupServerLog = () => readFileSync(join(env.backupDir, "log", "all-server.log"), "utf8");
-
-const labels = () => JSON.parse(env.backupHostOk(["--log-level-console=warn", "info", "--output=json"]))[0].backup.map((b: { label: string }) => b.label) as string[];
 
 /** An in-test client of the backup host's server, as the database host (CN db-host) reaches it. */
 function repoTarget(over: Partial<NonNullable<RemoteTarget["tls"]>> = {}): RemoteTarget {
@@ -72,10 +63,10 @@ describe("TLS: database host → backup host", () => {
   test("archive-push from archive_command stores every segment in the repository on the backup host", async () => {
     env.cluster.pgbenchInit(2);
     const last = await env.switchAndWait();
-    const segs = archived();
+    const segs = env.archived();
     expect(segs.has(last)).toBe(true);
     for (const [seg, file] of segs) expect(file).toContain(`${seg}-${sha1OfStored(file)}.lz4`);
-    const dir = join(env.repo, "archive", env.stanza, `${env.cluster.major}-1`, last.slice(0, 16));
+    const dir = join(env.archiveIdDir(), last.slice(0, 16));
     expect(readdirSync(dir).filter((f) => f.includes("tmp"))).toEqual([]);
     expect(backupServerLog()).toMatch(/client 'db-host' from 127\.0\.0\.1:\d+: archive-push on stanza 'demo', serving the repository \(repo1\)/);
   });
@@ -88,7 +79,7 @@ describe("TLS: database host → backup host", () => {
         await env.cluster.query("create table if not exists async_t (g int); insert into async_t select generate_series(1, 1000)");
         segs.push(await env.switchAndWait());
       }
-      const stored = archived();
+      const stored = env.archived();
       for (const seg of segs) expect(sha1OfStored(stored.get(seg)!)).toBe(stored.get(seg)!.split("/").pop()!.slice(25, 65));
       expect(readFileSync(join(env.dbDir, "log", `${env.stanza}-archive-push-async.log`), "utf8")).toContain(segs.at(-1)!);
     } finally {
@@ -97,7 +88,7 @@ describe("TLS: database host → backup host", () => {
   });
 
   test("archive-get through the server returns byte-identical segments", () => {
-    const segs = archived();
+    const segs = env.archived();
     const seg = [...segs.keys()].sort().at(-1)!;
     const out = mkdirAsPostgres(join(env.dbDir, "out"));
     env.dbHostOk(["archive-get", seg, join(out, seg)]);
@@ -108,13 +99,13 @@ describe("TLS: database host → backup host", () => {
 describe("TLS: backups, info, expire, verify", () => {
   test("full (process-max=2, a connection per worker) then incr; pgBackRest verifies what was written", async () => {
     const out = env.backupHostOk(["--type=full", "--process-max=2", "--start-fast", "backup"]);
-    full = /new backup label = (\S+)/.exec(out)![1]!;
+    full = backupLabel(out);
     const log = readFileSync(join(env.backupDir, "log", `${env.stanza}-backup.log`), "utf8");
     expect(log.match(/connected to the pgbunker remote on database host '127\.0\.0\.1'/g)?.length).toBeGreaterThanOrEqual(3);
 
     await env.cluster.query("create table after_full as select g, md5(g::text) as v from generate_series(1, 20000) g");
     const incrOut = env.backupHostOk(["--type=incr", "--start-fast", "backup"]);
-    incr = /new backup label = (\S+)/.exec(incrOut)![1]!;
+    incr = backupLabel(incrOut);
     expect(incr).toMatch(new RegExp(`^${full}_\\d{8}-\\d{6}I$`));
     for (const t of TABLES) sums[t] = await env.cluster.tableChecksum(t);
     await env.cluster.query("select pg_create_restore_point('after_incr')");
@@ -127,7 +118,7 @@ describe("TLS: backups, info, expire, verify", () => {
 
   test("info and expire on the backup host; info and verify from the database host through the server", () => {
     env.backupHostOk(["expire", "--repo1-retention-full=1"]);
-    expect(labels()).toEqual([full, incr]);
+    expect(env.labels()).toEqual([full, incr]);
     const remoteInfo = JSON.parse(env.dbHostOk(["--log-level-console=warn", "info", "--output=json"]));
     expect(remoteInfo[0].backup.map((b: { label: string }) => b.label)).toEqual([full, incr]);
     const remote = env.dbHost(["--process-max=2", "--output=text", "verify"]);
@@ -138,12 +129,7 @@ describe("TLS: backups, info, expire, verify", () => {
 
 describe("TLS: restore on the database host", () => {
   test("restore (process-max=2) to a named restore point: WAL through archive-get over TLS, data identical, later table absent", async () => {
-    const target = mkdirAsPostgres(join(env.dbDir, "restored"));
-    env.dbHostOk([`--pg1-path=${target}`, `--set=${incr}`, "--type=name", "--target=after_incr", "--target-action=promote", "--process-max=2", "restore"]);
-    const c = await Cluster.attach(target);
-    restored.push(c);
-    c.writeConf({ archive_mode: "off" });
-    await c.startAndWaitPromoted();
+    const { cluster: c } = await env.restoreOnDbHost("restored", [`--set=${incr}`, "--type=name", "--target=after_incr", "--target-action=promote", "--process-max=2"]);
     for (const t of TABLES) expect(`${t} ${await c.tableChecksum(t)}`).toBe(`${t} ${sums[t]}`);
     expect(await c.scalar("select count(*) from pg_class where relname = 'too_late'")).toBe("0");
     expect(readFileSync(join(env.dbDir, "log", `${env.stanza}-archive-get.log`), "utf8")).toMatch(/found [0-9A-F]{24} in the repo1/);
@@ -176,7 +162,7 @@ describe("TLS: refused, with clear errors and nothing written", () => {
       [[`--pg1-host-port=${await freePort()}`], 49, /unable to connect to 127\.0\.0\.1:\d+ over TLS: ECONNREFUSED/],
       [[`--pg1-host-port=${plainPort}`], 49, /unable to connect to 127\.0\.0\.1:\d+ over TLS: the server does not speak TLS \(ERR_SSL_WRONG_VERSION_NUMBER/],
     ];
-    const before = labels();
+    const before = env.labels();
     try {
       for (const [args, code, message] of cases) {
         // Asynchronously: the plain TCP service runs in this process.
@@ -186,7 +172,7 @@ describe("TLS: refused, with clear errors and nothing written", () => {
     } finally {
       plain.stop(true);
     }
-    expect(labels()).toEqual(before);
+    expect(env.labels()).toEqual(before);
     expect(readdirSync(join(env.repo, "backup", env.stanza)).filter((f) => /^\d{8}-\d{6}F$/.test(f)).sort()).toEqual([full]);
     expect(dbServerLog()).toContain("refused client 127.0.0.1:");
   });
@@ -212,7 +198,7 @@ describe("TLS: the database host's server dies mid-backup", () => {
     const proxy = TcpProxy.start(tls.dbPort);
     env.writeConfigs({ port: proxy.port });
     try {
-      const before = labels();
+      const before = env.labels();
       const args = ["--type=full", "--process-max=2", "--start-fast", "--compress-type=gz", "--compress-level=6", "--job-retry-interval=0", "backup"];
       const running = env.backupHostAsync(args);
       const deadline = Date.now() + 60_000;
@@ -221,12 +207,12 @@ describe("TLS: the database host's server dies mid-backup", () => {
       const failed = await running;
       expect([39, 49]).toContain(failed.code);
       expect(failed.stderr).toMatch(/ERROR: \[0(39|49)\]: (.*was lost|unable to connect to 127\.0\.0\.1:\d+ over TLS)/);
-      expect(labels()).toEqual(before);
+      expect(env.labels()).toEqual(before);
       await tls.dbServer!.restart();
       env.writeConfigs();
       const retry = env.backupHostOk(args);
       expect(retry).toContain("resumable backup");
-      const label = /new backup label = (\S+)/.exec(retry)![1]!;
+      const label = backupLabel(retry);
       expect(env.backrest(["verify"]).code).toBe(0);
       expect(env.backrestOk(["info"])).toContain(`full backup: ${label}`);
     } finally {

@@ -10,8 +10,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../harness/cluster.ts";
-import { PGBACKREST_259 } from "../harness/pgbunker.ts";
+import { listFiles, tempDir } from "../harness/cluster.ts";
+import { backupLabel, PGBACKREST_259 } from "../harness/pgbunker.ts";
 import { Sshd } from "../harness/sshd.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
@@ -21,15 +21,7 @@ let repo: string;
 const pgbr = { bin: PGBACKREST_259 };
 
 /** Every file under the repository as the server holds it, relative to it. */
-function repoFiles(dir = repo, prefix = ""): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(join(dir, prefix), { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...repoFiles(dir, rel));
-    else out.push(rel);
-  }
-  return out.sort();
-}
+const repoFiles = () => listFiles(repo);
 
 const sha1 = (b: Uint8Array) => new Bun.CryptoHasher("sha1").update(b).digest("hex");
 
@@ -67,9 +59,9 @@ describe("sftp repository", () => {
   });
 
   test("full and incr backups, info and verify", async () => {
-    full = /new backup label = (\S+)/.exec(await env.runOkAsync(["--type=full", "--log-level-console=info", "backup"]))![1]!;
+    full = backupLabel(await env.runOkAsync(["--type=full", "--log-level-console=info", "backup"]));
     await env.cluster.query("insert into t select g, md5(g::text) from generate_series(20001, 25000) g");
-    incr = /new backup label = (\S+)/.exec(await env.runOkAsync(["--type=incr", "--log-level-console=info", "backup"]))![1]!;
+    incr = backupLabel(await env.runOkAsync(["--type=incr", "--log-level-console=info", "backup"]));
     expect(incr).toMatch(new RegExp(`^${full}_\\d{8}-\\d{6}I$`));
     expect(repoFiles()).toContain(`backup/demo/${incr}/backup.manifest`);
     expect(repoFiles().filter((f) => f.includes(".tmp"))).toEqual([]);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { RunResult } from "../harness/cluster.ts";
-import { PGBACKREST_259 } from "../harness/pgbunker.ts";
+import { backupLabel, PGBACKREST_259 } from "../harness/pgbunker.ts";
 import { StanzaEnv } from "../harness/stanza.ts";
 
 let env: StanzaEnv;
@@ -44,6 +44,20 @@ function walFile(repo: string, segment: string): string {
   return join(dir, readdirSync(dir).find((f) => f.startsWith(`${segment}-`))!);
 }
 
+/** A file of the full backup, 10 kB or more, that the incremental does not store again but refers to. */
+function referencedFile(repo: string): { name: string; file: string } {
+  const manifest = readFileSync(join(repo, `backup/${env.stanza}/${incr}/backup.manifest`), "utf8");
+  const name = new RegExp(`^(pg_data/base/\\d+/\\d+)=\\{[^\\n]*"reference":"${full}"[^\\n]*"size":(?:[1-9]\\d{4,})`, "m").exec(manifest)![1]!;
+  return { name, file: join(repo, `backup/${env.stanza}/${full}/${name}.lz4`) };
+}
+
+/** Flip one stored byte (at offset 200) of a file. */
+function flipByte(file: string): void {
+  const fd = openSync(file, "r+");
+  writeSync(fd, new Uint8Array([0xa5]), 0, 1, 200);
+  closeSync(fd);
+}
+
 function backupStart(label: string): { start: string; stop: string } {
   const b = JSON.parse(env.runOk(["info", "--output=json", `--set=${label}`]))[0].backup[0];
   return b.archive;
@@ -52,15 +66,14 @@ function backupStart(label: string): { start: string; stop: string } {
 beforeAll(async () => {
   env = await StanzaEnv.create();
   env.cluster.pgbenchInit(1);
-  // The incremental trusts a file's size and time only if it is older than the full's copy-start
-  // second minus one; on a fast machine initdb, pgbench -i and the full fit in that window, the
-  // incremental stores every file again and the flipped-byte test finds no referenced file.
-  await Bun.sleep(2100);
-  full = /new backup label = (\S+)/.exec(env.runOk(["--type=full", "backup"]))![1]!;
+  // Without it, on a fast machine the incremental stores every file again (the time-resolution
+  // rule) and the flipped-byte test finds no referenced file.
+  await env.settle();
+  full = backupLabel(env.runOk(["--type=full", "backup"]));
   env.cluster.mustTool("pgbench", ["-t", "200", "-n", "postgres"]);
   between = await env.archiveNow();
   env.cluster.mustTool("pgbench", ["-t", "200", "-n", "postgres"]);
-  incr = /new backup label = (\S+)/.exec(env.runOk(["--type=incr", "backup"]))![1]!;
+  incr = backupLabel(env.runOk(["--type=incr", "backup"]));
   await env.archiveNow();
 });
 
@@ -85,12 +98,8 @@ describe("verify", () => {
   test("a flipped byte in a backup file: checksum invalid in both backups that use it", () => {
     const repo = copyRepo();
     // A file the incremental backup did not store again but refers to in the full backup.
-    const manifest = readFileSync(join(repo, `backup/${env.stanza}/${incr}/backup.manifest`), "utf8");
-    const name = new RegExp(`^(pg_data/base/\\d+/\\d+)=\\{[^\\n]*"reference":"${full}"[^\\n]*"size":(?:[1-9]\\d{4,})`, "m").exec(manifest)![1]!;
-    const file = join(repo, `backup/${env.stanza}/${full}/${name}.lz4`);
-    const fd = openSync(file, "r+");
-    writeSync(fd, new Uint8Array([0xa5]), 0, 1, 200);
-    closeSync(fd);
+    const { name, file } = referencedFile(repo);
+    flipByte(file);
     const { ours, theirs } = verifyBoth(repo);
     expect(ours.code).toBe(103);
     expect(ours.stdout).toContain(`checksum invalid: ${full}/${name}.lz4`);
@@ -175,11 +184,8 @@ describe("verify --set", () => {
     expect(env.run([`--repo1-path=${repo}`, "verify", `--set=${full}`]).code).toBe(0);
 
     // A file of the full backup the incremental refers to: both sets are damaged.
-    const manifest = readFileSync(join(repo, `backup/${env.stanza}/${incr}/backup.manifest`), "utf8");
-    const name = new RegExp(`^(pg_data/base/\\d+/\\d+)=\\{[^\\n]*"reference":"${full}"[^\\n]*"size":(?:[1-9]\\d{4,})`, "m").exec(manifest)![1]!;
-    const fd = openSync(join(repo, `backup/${env.stanza}/${full}/${name}.lz4`), "r+");
-    writeSync(fd, new Uint8Array([0xa5]), 0, 1, 200);
-    closeSync(fd);
+    const { name, file } = referencedFile(repo);
+    flipByte(file);
     // The incremental's own start segment: only the incremental needs it.
     truncateSync(walFile(repo, backupStart(incr).start), 1000);
     const forIncr = verifyBoth(repo, [`--set=${incr}`], PGBACKREST_259);
