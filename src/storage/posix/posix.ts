@@ -117,11 +117,13 @@ class PosixRead implements StorageRead {
     closeSync(this.#fd);
     this.#fd = undefined;
     if (!this.#done) this.#pipeline.free();
-    // Back to the pool only once read() has said the end: a chunk handed out before (a view of
-    // this buffer when the filters pass bytes through) may still be in use by a caller that
+    // Back to the pool (the read buffer and the collector's) only once read() has said the end:
+    // a chunk handed out before (a view of either buffer) may still be in use by a caller that
     // closes first and reads it after (backup's page recheck does), and an await in between lets
-    // another file of this thread take the buffer. A read closed early leaves it to the GC.
-    if (this.#drained) giveBuffer(this.#pooled);
+    // another file of this thread take the buffer. A read closed early leaves them to the GC.
+    if (!this.#drained) return;
+    giveBuffer(this.#pooled);
+    this.#collector.release();
   }
 }
 
