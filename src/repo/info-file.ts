@@ -64,10 +64,10 @@ async function loadOne<T>(storage: Storage, path: string, sink: InfoSink<T>, cip
     await readInfoStream(storage, path, sink.visit, { cipherPass, refuseSalted: !cipherPass });
     return sink.result();
   } catch (e) {
-    // A wrong passphrase usually fails the padding check, but about one time in 256 it yields
-    // garbage with valid padding: say what is most likely wrong either way.
-    if (cipherPass && e instanceof PgbError && e.kind === "FormatError")
-      throw err("CryptoError", `unable to decrypt '${storage.path(path)}': wrong passphrase or corrupt data (the decrypted bytes are not an info file)`, WRONG_PASS_HINT);
+    // The file is parsed as it is decrypted, so a wrong passphrase shows as garbage (FormatError)
+    // before the padding check at its end could say so: the same words as that check (the caller's
+    // message names the file).
+    if (cipherPass && e instanceof PgbError && e.kind === "FormatError") throw err("CryptoError", "unable to decrypt: wrong passphrase or corrupt data", WRONG_PASS_HINT);
     throw e;
   }
 }
