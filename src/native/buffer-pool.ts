@@ -1,6 +1,5 @@
 /**
- * Output buffers of the codecs, and the posix reader's read and collector buffers
- * (storage/posix/posix.ts, storage/collector.ts), kept for the next file of this thread. A fresh 1 MiB buffer is
+ * Output buffers of the codecs, kept for the next file of this thread. A fresh 1 MiB buffer is
  * new memory: the kernel faults in and zeroes each of its pages, and the allocator unmaps it
  * again after a collection (a TLB flush across every thread). In a backup of many files that
  * was ~5% of the CPU (memset and page faults in the profile); a file now takes a buffer another
@@ -20,9 +19,7 @@ export function takeBuffer(size: number): Uint8Array {
 /**
  * Give a buffer back. Views of it handed out by the last call stay readable until the thread's
  * next codec call (every consumer of codec output is synchronous: it hashes or copies the view
- * before returning), so a codec may give its buffer back in its last call. A reader's buffers
- * hold chunks its caller keeps across awaits: they come back only once the read has returned
- * its end (PosixRead.close).
+ * before returning), so a codec may give its buffer back in its last call.
  */
 export function giveBuffer(buf: Uint8Array): void {
   if (pool.length < POOL_MAX) {

@@ -1,5 +1,3 @@
-import { giveBuffer, takeBuffer } from "../native/buffer-pool.ts";
-
 /**
  * What a driver's read hands out: the output of its filter pipeline for one read call (posix and
  * sftp read into one buffer of their own and run the pipeline over it).
@@ -28,7 +26,7 @@ export function bufferSizeFor(want: number, bufferSize = DEFAULT_BUFFER): number
  */
 export class Collector {
   readonly #own: ArrayBufferLike;
-  #acc: Uint8Array = new Uint8Array(0);
+  #acc = new Uint8Array(0);
   #accLen = 0;
   #view: Uint8Array | undefined;
 
@@ -53,26 +51,12 @@ export class Collector {
   #append(part: Uint8Array): void {
     const need = this.#accLen + part.byteLength;
     if (need > this.#acc.byteLength) {
-      // From the thread's pool (native/buffer-pool.ts): a fresh buffer per file is new pages to
-      // fault in, then unmap; release() gives it back.
-      const grown = takeBuffer(Math.max(need, this.#acc.byteLength * 2, MIN_BUFFER));
+      const grown = new Uint8Array(Math.max(need, this.#acc.byteLength * 2, MIN_BUFFER));
       grown.set(this.#acc.subarray(0, this.#accLen));
-      if (this.#acc.byteLength > 0) giveBuffer(this.#acc);
       this.#acc = grown;
     }
     this.#acc.set(part, this.#accLen);
     this.#accLen = need;
-  }
-
-  /**
-   * Give the accumulation buffer back to the pool: only once no chunk take() handed out can still
-   * be in use (the read has returned its end), else another file of this thread may overwrite it.
-   */
-  release(): void {
-    if (this.#acc.byteLength > 0) giveBuffer(this.#acc);
-    this.#acc = new Uint8Array(0);
-    this.#accLen = 0;
-    this.#view = undefined;
   }
 
   get empty(): boolean {

@@ -13,7 +13,6 @@ import { dirname } from "node:path";
 import { err, fromSystemError } from "../../common/error.ts";
 import { fsyncPath } from "../../common/fs.ts";
 import { groupId, groupName, isRoot, userId, userName } from "../../common/user.ts";
-import { giveBuffer, takeBuffer } from "../../native/buffer-pool.ts";
 import { errnoName, syncFileSystem } from "../../native/helper.ts";
 import { FileSink } from "./file-sink.ts";
 import type { FilterResult } from "../../filter/filter.ts";
@@ -51,26 +50,19 @@ export function statToInfo(name: string, path: string, st: Stats, owners = true)
 class PosixRead implements StorageRead {
   readonly #path: string;
   #fd: number | undefined;
-  /** The pooled buffer (maybe larger than asked for) and the part of it this read uses. */
-  readonly #pooled: Uint8Array;
   readonly #buf: Uint8Array;
   readonly #pipeline: Pipeline;
   readonly #collector: Collector;
   #position: number;
   #remaining: number;
   #done = false;
-  /** read() has returned null: no chunk handed out is valid any more (StorageRead's contract). */
-  #drained = false;
 
   constructor(path: string, fd: number, opts: ReadOptions, fileSize: number) {
     this.#path = path;
     this.#fd = fd;
     const want = Math.min(opts.limit ?? Number.POSITIVE_INFINITY, fileSize + 1);
     const size = bufferSizeFor(want, opts.bufferSize);
-    // A buffer another file of this thread gave back: a fresh one is new pages to fault in and
-    // zero, then unmap (a TLB flush) once collected (bench/RESULTS.md, issue 15).
-    this.#pooled = takeBuffer(size);
-    this.#buf = this.#pooled.subarray(0, size);
+    this.#buf = new Uint8Array(size);
     this.#collector = new Collector(this.#buf);
     this.#pipeline = new Pipeline(opts.filters ?? [], this.#collector.sink, size);
     this.#position = opts.offset ?? 0;
@@ -102,11 +94,7 @@ class PosixRead implements StorageRead {
       await this.close();
       throw e;
     }
-    if (this.#collector.empty) {
-      this.#drained = true;
-      return null;
-    }
-    return this.#collector.take();
+    return this.#collector.empty ? null : this.#collector.take();
   }
 
   results(): FilterResult[] {
@@ -118,13 +106,6 @@ class PosixRead implements StorageRead {
     closeSync(this.#fd);
     this.#fd = undefined;
     if (!this.#done) this.#pipeline.free();
-    // Back to the pool (the read buffer and the collector's) only once read() has said the end:
-    // a chunk handed out before (a view of either buffer) may still be in use by a caller that
-    // closes first and reads it after (backup's page recheck does), and an await in between lets
-    // another file of this thread take the buffer. A read closed early leaves them to the GC.
-    if (!this.#drained) return;
-    giveBuffer(this.#pooled);
-    this.#collector.release();
   }
 }
 
