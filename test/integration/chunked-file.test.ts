@@ -165,7 +165,9 @@ describe("a large file on several workers", () => {
     const out = run(["--type=full", "--process-max=2", "--log-level-console=debug", "backup"]);
     expect(out).toContain("resumable backup");
     const label = /new backup label = (\S+)/.exec(out)![1]!;
-    expect(processesOf(out, new RegExp(`backup chunk \\d+/\\d+ of ${relPath} `)).size).toBe(2);
+    // Chunks again (how many are left, and so whether both workers get one, depends on where the
+    // kill landed: the parallel split itself is asserted by the tests above).
+    expect(processesOf(out, new RegExp(`backup chunk \\d+/\\d+ of ${relPath} `)).size).toBeGreaterThanOrEqual(1);
     env.backrestOk(["verify"], { bin: PGBACKREST_BIN["2.59"] });
     const rdir = mkdirAsPostgres(join(env.base, `chunk-restore-${restoreCount++}`));
     run([`--pg1-path=${rdir}`, `--set=${label}`, "--type=immediate", "--target-action=promote", "--process-max=2", "restore"]);
