@@ -28,8 +28,8 @@ import { archiveIdOfDb } from "../shared/repos.ts";
 import { jobRetry } from "../shared/job-retry.ts";
 import { storageRepo, storageSpec } from "../shared/storage.ts";
 import {
-  archiveStrays, backupDirOrphans, backupJobs, backupStrays, infoFileProblems, listArchiveId, loadManifestChecked,
-  type ArchiveListing, type BackupFileJob, type ManifestLoad,
+  archiveStrays, backupDirOrphans, backupFiles as manifestFiles, backupStrays, fileJob, infoFileProblems, listArchiveId, loadManifestChecked,
+  type ArchiveListing, type ManifestLoad, type StoredFile,
 } from "./collect.ts";
 import { VERIFY_FILE_JOB, type VerifyFileParams, type VerifyFileResult } from "./file.ts";
 import { classifyGaps, findGaps } from "./gaps.ts";
@@ -67,7 +67,7 @@ interface Planned {
   listings: ArchiveListing[];
   manifests: Map<string, ManifestLoad>;
   /** Labels with a loadable manifest, with their file jobs. */
-  backupFiles: Map<string, BackupFileJob[]>;
+  backupFiles: Map<string, StoredFile[]>;
   listed: Set<string>;
   plan: PlanBackup[];
   archiveIds: string[];
@@ -117,18 +117,18 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
     // Temporary files: warnings, which do not change the exit code (verify/temps.ts says why).
     report.warnings.push(...(await tempFileWarnings(storage, stanza, staleTempSeconds(cfg))));
   }
-  const backupFiles = new Map<string, BackupFileJob[]>();
+  const backupFiles = new Map<string, StoredFile[]>();
   for (const label of labels) {
     const m = manifests.get(label);
     // Only what backup.info lists is a backup; without a manifest there is nothing to read.
     if (!m || m.missing || !listed.has(label)) continue;
-    backupFiles.set(label, backupJobs(spec, stanza, label, manifests));
+    backupFiles.set(label, [...manifestFiles(stanza, label, manifests)]);
     report.orphans.push(...(await backupDirOrphans(storage, stanza, label, m)));
   }
   const plan: PlanBackup[] = [...backupInfo.backups.values()].map((r) => ({ ...r, archiveId: archiveIdOfDb(backupInfo, archiveInfo, r.dbId) }));
 
   // 3. Read everything, each stored file once.
-  const results = await readAll(cfg, listings, backupFiles);
+  const results = await readAll(cfg, listings, backupFiles, (f) => fileJob(spec, stanza, f, manifests));
 
   // 4-5. Put the report together.
   const planned: Planned = { report, listings, manifests, backupFiles, listed, plan, archiveIds: archiveInfo.archiveIds() };
@@ -141,12 +141,12 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_FILES = 256;
 
-async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map<string, BackupFileJob[]>): Promise<Map<string, VerifyFileResult>> {
+async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map<string, StoredFile[]>, jobOf: (f: StoredFile) => VerifyFileParams): Promise<Map<string, VerifyFileResult>> {
   const bufferSize = cfg.num("buffer-size");
   // Each stored file once, by key; the params are the listing's own objects, not copies.
   const jobs = new Map<string, VerifyFileParams>();
   for (const l of listings) for (const w of l.wal) jobs.set(w.job.path, w.job);
-  for (const files of backupFiles.values()) for (const f of files) if (f.job && !jobs.has(f.key)) jobs.set(f.key, f.job);
+  for (const files of backupFiles.values()) for (const f of files) if (!f.empty && !jobs.has(f.key)) jobs.set(f.key, jobOf(f));
   // Largest first, so the last job to finish is a small one.
   const sizeOf = (p: VerifyFileParams) => p.repoSize ?? p.size ?? WAL_SEGMENT_DEFAULT;
   const ordered = [...jobs.keys()].sort((a, b) => sizeOf(jobs.get(b)!) - sizeOf(jobs.get(a)!));
@@ -265,7 +265,7 @@ function assembleBackups(p: Planned, labels: string[], results: Map<string, Veri
     b.notes.push(...load.notes);
     p.report.warnings.push(...load.warnings.map((w) => `${label}: ${w}`));
     for (const f of p.backupFiles.get(label)!) {
-      const r = f.job ? results.get(f.key)! : { status: "ok" as const };
+      const r = f.empty ? { status: "ok" as const } : results.get(f.key)!;
       countResult(b.counts, r.status);
       const prob = r.status === "ok" ? undefined : { file: f.display, problem: r.status, detail: r.detail } as FileProblem;
       if (prob) b.problems.push(prob);
