@@ -4,8 +4,7 @@
  *   2. list every WAL file and every file of every backup (manifest, falling back to its copy),
  *      and what nothing refers to (orphans);
  *   3. read every file in process-max workers (verify/file.ts): size and SHA-1 of the stored
- *      bytes and of the original file; WAL first, then backup by backup, so that only one
- *      chain's manifests are in memory (verify/manifests.ts) and only failures are kept;
+ *      bytes and of the original file;
  *   4. WAL: holes per timeline, classified against the backups and the archive retention policy;
  *      each backup's start..stop WAL must be there and valid;
  *   5. report (text in pgBackRest's layout, or json) and exit non-zero when anything is wrong.
@@ -29,13 +28,12 @@ import { archiveIdOfDb } from "../shared/repos.ts";
 import { jobRetry } from "../shared/job-retry.ts";
 import { storageRepo, storageSpec } from "../shared/storage.ts";
 import {
-  archiveStrays, backupDirOrphans, backupFiles as manifestFiles, backupStrays, fileJob, infoFileProblems, isBlockIncremental, locateFile, storedSize, listArchiveId,
+  archiveStrays, backupDirOrphans, backupFiles as manifestFiles, backupStrays, fileJob, infoFileProblems, isBlockIncremental, locateFile, storedSize, listArchiveId, loadManifestChecked,
   type ArchiveListing, type ManifestLoad, type StoredFile,
 } from "./collect.ts";
 import { VERIFY_FILE_JOB, type VerifyFileParams, type VerifyFileResult } from "./file.ts";
 import { classifyGaps, findGaps } from "./gaps.ts";
 import { checkSetLabel, setScope, walInScope, type SetScope } from "./scope.ts";
-import { ManifestCache } from "./manifests.ts";
 import { tempFileWarnings } from "./temps.ts";
 import { countResult, problemCount, verifyJson, verifyText, zeroCounts, type ArchiveReport, type BackupReport, type FileProblem, type VerifyReport } from "./report.ts";
 
@@ -67,6 +65,11 @@ let infoLevel: LogLevel = "info";
 interface Planned {
   report: VerifyReport;
   listings: ArchiveListing[];
+  manifests: Map<string, ManifestLoad>;
+  /** Labels read (listed, with a loadable manifest), in report order. */
+  read: string[];
+  stanza: string;
+  listed: Set<string>;
   plan: PlanBackup[];
   archiveIds: string[];
 }
@@ -89,15 +92,16 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
   // 2. What there is to read.
   const listed = new Set(backupInfo.labels());
   const dirs = (await storage.names(repoPath.backupStanza(stanza))).filter(isLabel);
-  const manifests = new ManifestCache(storage, stanza, backupInfo, new Set(dirs));
+  const manifests = new Map<string, ManifestLoad>();
   const set = cfg.str("set");
   let scope: SetScope | undefined;
   if (set !== undefined) {
     checkSetLabel(set, dirs);
-    scope = setScope(set, (await manifests.load(set))!);
-    // Only the set's manifests are read (a backup it references may be outside it).
-    manifests.allowed = new Set(scope.manifests.filter((l) => dirs.includes(l)));
+    manifests.set(set, await loadManifestChecked(storage, stanza, set, backupInfo));
+    scope = setScope(set, manifests.get(set)!);
   }
+  for (const label of scope?.manifests ?? dirs)
+    if (dirs.includes(label) && !manifests.has(label)) manifests.set(label, await loadManifestChecked(storage, stanza, label, backupInfo));
   const labels = scope?.labels ?? [...new Set([...listed, ...dirs])].sort();
 
   const listings: ArchiveListing[] = [];
@@ -114,31 +118,22 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
     // Temporary files: warnings, which do not change the exit code (verify/temps.ts says why).
     report.warnings.push(...(await tempFileWarnings(storage, stanza, staleTempSeconds(cfg))));
   }
-  const plan: PlanBackup[] = [...backupInfo.backups.values()].map((r) => ({ ...r, archiveId: archiveIdOfDb(backupInfo, archiveInfo, r.dbId) }));
-  const planned: Planned = { report, listings, plan, archiveIds: archiveInfo.archiveIds() };
-
-  // 3-5. Read each stored file once and put the report together: the WAL first (the backups'
-  // reports need which of their WAL is valid), then backup by backup, so that only one chain's
-  // manifests are in memory (verify/manifests.ts).
-  const pool = await startJobPool(cfg.get("process-max"), { retry: jobRetry(cfg) });
-  try {
-    const walResults = new Map<string, VerifyFileResult>();
-    await readFiles(cfg, pool, () => walItems(listings), (item, r) => walResults.set(item.key, r));
-    const walMissing = assembleArchives(cfg, planned, walResults);
-    const rs: ReadSet = { stanza, manifests: manifests.loaded, done: new Set(), unowned: new Set(), failed: new Map() };
-    for (const label of labels) {
-      const b: BackupReport = { label, status: "valid", counts: zeroCounts(), problems: [], walMissing: walMissing.get(label) ?? [], notes: [] };
-      report.backups.push(b);
-      const load = await manifests.prepare(label);
-      if (!backupState(report, b, load, listed.has(label))) continue;
-      report.orphans.push(...(await backupDirOrphans(storage, stanza, label, load!)));
-      await readBackup(cfg, pool, rs, label, (f) => fileJob(spec, stanza, f, manifests.loaded));
-      countBackup(rs, b);
-    }
-  } finally {
-    await pool.close();
+  const read: string[] = [];
+  for (const label of labels) {
+    const m = manifests.get(label);
+    // Only what backup.info lists is a backup; without a manifest there is nothing to read.
+    if (!m || m.missing || !listed.has(label)) continue;
+    read.push(label);
+    report.orphans.push(...(await backupDirOrphans(storage, stanza, label, m)));
   }
-  logBackupProblems(report);
+  const plan: PlanBackup[] = [...backupInfo.backups.values()].map((r) => ({ ...r, archiveId: archiveIdOfDb(backupInfo, archiveInfo, r.dbId) }));
+
+  // 3. Read everything, each stored file once.
+  const results = await readAll(cfg, listings, { stanza, manifests, read }, (f) => fileJob(spec, stanza, f, manifests));
+
+  // 4-5. Put the report together.
+  const planned: Planned = { report, listings, manifests, read, stanza, listed, plan, archiveIds: archiveInfo.archiveIds() };
+  assembleBackups(planned, labels, results, assembleArchives(cfg, planned, results));
   report.orphans.sort();
   return report;
 }
@@ -158,17 +153,12 @@ const BATCH_FILES = 256;
  */
 const BIG_FILE = BATCH_BYTES;
 
-/** Where backup files are read from, and what the backups read so far read. */
+/** The backups to read and the manifests that say where their files are. */
 interface ReadSet {
   stanza: string;
-  /** The manifests loaded now (ManifestCache.loaded). */
   manifests: ReadonlyMap<string, ManifestLoad>;
-  /** Labels whose files have been read. */
-  done: Set<string>;
-  /** Keys read by a backup that references them (their owner not read): read once. */
-  unowned: Set<string>;
-  /** Results of backup files that are not ok, by key: a file without one is valid. */
-  failed: Map<string, VerifyFileResult>;
+  /** Labels read, in report order. */
+  read: string[];
 }
 
 /** One stored file to read: WAL (its params are the listing's own object) or a backup file (params made when taken). */
@@ -184,58 +174,48 @@ const sizeOfParams = (p: VerifyFileParams) => p.repoSize ?? p.size ?? WAL_SEGMEN
 const sizeOfFile = (f: StoredFile) => storedSize(f) ?? (isBlockIncremental(f.file) ? undefined : f.file.size) ?? WAL_SEGMENT_DEFAULT;
 
 /**
- * Has the backup that stores this file read it already, under the same key? Then a file
- * referenced by many backups is read once, by the backup that owns it (the label in its
- * reference, read before: labels sort in chain order), without a set of every key read. When the
- * owner is not read (not listed, no manifest, outside --set) or its manifest disagrees, the
- * referencing backup reads it itself.
+ * Does another backup being read store this file under the same key, so that it reads it? Then a
+ * file referenced by many backups is read once, by the backup that owns it (the label in its
+ * reference), without a set of every key read. When the owner is not read (not listed, no
+ * manifest, outside --set) or its manifest disagrees, the referencing backup reads it itself.
  */
-function ownerReads(s: StoredFile, label: string, rs: ReadSet): boolean {
-  if (s.stored === label || !rs.done.has(s.stored)) return false;
+function ownerReads(s: StoredFile, label: string, rs: ReadSet, reading: ReadonlySet<string>): boolean {
+  if (s.stored === label || !reading.has(s.stored)) return false;
   const g = s.holder.manifest!.files.get(s.file.name);
   if (!g || (g.reference ?? s.stored) !== s.stored) return false;
   return locateFile(rs.stanza, s.stored, g, rs.manifests).key === s.key;
 }
 
-function* walItems(listings: ArchiveListing[]): Generator<ReadItem> {
+/**
+ * Every stored file once, made from the listings and manifests as it is taken: WAL, then each
+ * backup's files in manifest order. Only files referenced from backups whose owner does not read
+ * them are remembered by key (to read them once): normally none.
+ */
+function* readItems(listings: ArchiveListing[], rs: ReadSet): Generator<ReadItem> {
   for (const l of listings) for (const w of l.wal) yield { key: w.job.path, size: sizeOfParams(w.job), wal: w.job };
+  const reading = new Set(rs.read);
+  const unowned = new Set<string>();
+  for (const label of rs.read)
+    for (const f of manifestFiles(rs.stanza, label, rs.manifests)) {
+      if (f.empty || ownerReads(f, label, rs, reading)) continue;
+      if (f.stored !== label) {
+        if (unowned.has(f.key)) continue;
+        unowned.add(f.key);
+      }
+      yield { key: f.key, size: sizeOfFile(f), file: f };
+    }
 }
 
 /**
- * A backup's stored files, each once, made from its manifest as they are taken: not those its
- * owner read (ownerReads), nor those another backup read for an owner that is not read. Pure over
- * rs (`seen` is this walk's own), so the two walks of readFiles agree.
+ * Read every stored file; returns the result of every WAL file (the archive report needs them all)
+ * and of the backup files that are not ok only: a backup file without a result is valid.
  */
-function* backupItems(rs: ReadSet, label: string): Generator<ReadItem> {
-  const seen = new Set<string>();
-  for (const f of manifestFiles(rs.stanza, label, rs.manifests)) {
-    if (f.empty || ownerReads(f, label, rs)) continue;
-    if (f.stored !== label) {
-      if (rs.unowned.has(f.key) || seen.has(f.key)) continue;
-      seen.add(f.key);
-    }
-    yield { key: f.key, size: sizeOfFile(f), file: f };
-  }
-}
-
-/** Read a backup's files; keep the failures, and remember what was read for the backups after it. */
-async function readBackup(cfg: Config, pool: Pool, rs: ReadSet, label: string, jobOf: (f: StoredFile) => VerifyFileParams): Promise<void> {
-  await readFiles(cfg, pool, () => backupItems(rs, label), (item, r) => {
-    if (r.status !== "ok") rs.failed.set(item.key, r);
-  }, jobOf);
-  for (const item of backupItems(rs, label)) if (item.file!.stored !== label) rs.unowned.add(item.key);
-  rs.done.add(label);
-}
-
-type Pool = Awaited<ReturnType<typeof startJobPool>>;
-
-/** Read the files `items` makes (twice called: BIG_FILE says why), handing each result to `keep`. */
-async function readFiles(cfg: Config, pool: Pool, items: () => Iterable<ReadItem>, keep: (item: ReadItem, r: VerifyFileResult) => void, jobOf?: (f: StoredFile) => VerifyFileParams): Promise<void> {
+async function readAll(cfg: Config, listings: ArchiveListing[], rs: ReadSet, jobOf: (f: StoredFile) => VerifyFileParams): Promise<Map<string, VerifyFileResult>> {
   const bufferSize = cfg.num("buffer-size");
-  // First walk: totals for the progress line, and the big files.
+  // First pass: totals for the progress line, and the big files (BIG_FILE says why).
   let totalFiles = 0, totalBytes = 0;
   const big: ReadItem[] = [];
-  for (const item of items()) {
+  for (const item of readItems(listings, rs)) {
     totalFiles++;
     totalBytes += item.size;
     if (item.size >= BIG_FILE) big.push(item);
@@ -244,7 +224,7 @@ async function readFiles(cfg: Config, pool: Pool, items: () => Iterable<ReadItem
   function* ordered(): Generator<ReadItem> {
     yield* big;
     big.length = 0;
-    for (const item of items()) if (item.size < BIG_FILE) yield item;
+    for (const item of readItems(listings, rs)) if (item.size < BIG_FILE) yield item;
   }
 
   type Batch = { items: ReadItem[]; files: VerifyFileParams[]; bytes: number };
@@ -259,7 +239,7 @@ async function readFiles(cfg: Config, pool: Pool, items: () => Iterable<ReadItem
         b = { items: [], files: [], bytes: 0 };
       }
       b.items.push(item);
-      b.files.push({ ...(item.wal ?? jobOf!(item.file!)), bufferSize });
+      b.files.push({ ...(item.wal ?? jobOf(item.file!)), bufferSize });
       b.bytes += item.size;
     }
     if (b.files.length) {
@@ -269,16 +249,23 @@ async function readFiles(cfg: Config, pool: Pool, items: () => Iterable<ReadItem
   }
 
   const progress = new Progress("verify", totalFiles, totalBytes);
+  const results = new Map<string, VerifyFileResult>();
+  const pool = await startJobPool(cfg.get("process-max"), { retry: jobRetry(cfg) });
   try {
     await pool.runAll(batches(), (job, batchResults) => {
       const b = batchOf.get(job.params)!;
       batchOf.delete(job.params);
-      b.items.forEach((item, i) => keep(item, batchResults[i]!));
+      b.items.forEach((item, i) => {
+        const r = batchResults[i]!;
+        if (item.wal || r.status !== "ok") results.set(item.key, r);
+      });
       progress.add(b.bytes, b.files.length);
     });
   } finally {
     progress.done();
+    await pool.close();
   }
+  return results;
 }
 
 function problemOf(file: string, r: VerifyFileResult): FileProblem | undefined {
@@ -332,50 +319,43 @@ function assembleArchives(cfg: Config, p: Planned, results: Map<string, VerifyFi
 
 const OK: VerifyFileResult = { status: "ok" };
 
-/**
- * A backup's state before its files: missing, not a backup (in progress, unlisted), manifest
- * missing; true when its files are to be read (listed, with a manifest).
- */
-function backupState(report: VerifyReport, b: BackupReport, load: ManifestLoad | undefined, listed: boolean): boolean {
-  if (!load) {
-    b.status = "missing";
-    b.notes.push("listed in backup.info but its directory is missing");
-    return false;
+function assembleBackups(p: Planned, labels: string[], results: Map<string, VerifyFileResult>, walMissing: Map<string, string[]>): void {
+  for (const label of labels) {
+    const load = p.manifests.get(label);
+    const b: BackupReport = { label, status: "valid", counts: zeroCounts(), problems: [], walMissing: walMissing.get(label) ?? [], notes: [] };
+    p.report.backups.push(b);
+    if (!load) {
+      b.status = "missing";
+      b.notes.push("listed in backup.info but its directory is missing");
+      continue;
+    }
+    if (!p.listed.has(label)) {
+      // Not a backup (yet, or any more): a backup running now, or what an interrupted backup or
+      // expire left behind. The next backup or expire removes it; nothing restores from it.
+      b.status = load.copyOnly ? "in-progress" : "unlisted";
+      if (b.status === "unlisted") p.report.warnings.push(`${repoPath.backupDir(p.report.stanza, label)} is not in backup.info: left by an interrupted backup or expire, the next expire removes it`);
+      continue;
+    }
+    if (load.missing) {
+      b.status = "manifest missing";
+      b.notes.push(...load.notes);
+      continue;
+    }
+    b.notes.push(...load.notes);
+    p.report.warnings.push(...load.warnings.map((w) => `${label}: ${w}`));
+    // A file is read once but counted in every backup that lists it: walk the manifest again and
+    // look up only the failures (no result: valid), so no result per file is kept.
+    for (const f of manifestFiles(p.stanza, label, p.manifests)) {
+      const r = (!f.empty && results.get(f.key)) || OK;
+      countResult(b.counts, r.status);
+      const prob = r.status === "ok" ? undefined : { file: f.display, problem: r.status, detail: r.detail } as FileProblem;
+      if (prob) b.problems.push(prob);
+    }
+    if (b.counts.valid !== b.counts.checked || b.walMissing.length > 0) b.status = "invalid";
   }
-  if (!listed) {
-    // Not a backup (yet, or any more): a backup running now, or what an interrupted backup or
-    // expire left behind. The next backup or expire removes it; nothing restores from it.
-    b.status = load.copyOnly ? "in-progress" : "unlisted";
-    if (b.status === "unlisted") report.warnings.push(`${repoPath.backupDir(report.stanza, b.label)} is not in backup.info: left by an interrupted backup or expire, the next expire removes it`);
-    return false;
-  }
-  b.notes.push(...load.notes);
-  if (load.missing) {
-    b.status = "manifest missing";
-    return false;
-  }
-  report.warnings.push(...load.warnings.map((w) => `${b.label}: ${w}`));
-  return true;
-}
-
-/**
- * A backup's counts and problems, once its files are read. A file is read once but counted in
- * every backup that lists it: walk the manifest again and look up only the failures (no result:
- * valid), so no result per file is kept.
- */
-function countBackup(rs: ReadSet, b: BackupReport): void {
-  for (const f of manifestFiles(rs.stanza, b.label, rs.manifests)) {
-    const r = (!f.empty && rs.failed.get(f.key)) || OK;
-    countResult(b.counts, r.status);
-    if (r.status !== "ok") b.problems.push({ file: f.display, problem: r.status, detail: r.detail });
-  }
-  if (b.counts.valid !== b.counts.checked || b.walMissing.length > 0) b.status = "invalid";
-}
-
-/** Log each damaged file once (a file shared by several backups is one problem). */
-function logBackupProblems(report: VerifyReport): void {
+  // Log each damaged file once (a file shared by several backups is one problem).
   const logged = new Set<string>();
-  for (const b of report.backups)
+  for (const b of p.report.backups)
     for (const prob of b.problems)
       if (!logged.has(prob.file)) {
         logged.add(prob.file);
