@@ -112,15 +112,22 @@ export async function backupStrays(storage: Storage, stanza: string): Promise<st
     .sort();
 }
 
-export interface BackupFileJob {
-  /** Manifest name (pg_data/...). */
-  name: string;
+/**
+ * Where one manifest file's stored bytes are and how verify names them. Made one at a time from the
+ * manifest (backupFiles), so no list of every file exists; the job params only when a worker takes it.
+ */
+export interface StoredFile {
+  file: ManifestFile;
+  /** Label whose directory (or bundle) stores the bytes: the file's reference, else its own backup. */
+  stored: string;
+  /** How they were stored: the storing backup's manifest, this backup's own when that one has none. */
+  holder: ManifestLoad;
   /** Job key: the same stored file referenced from several backups is read once. */
   key: string;
   /** Display path relative to backup/STANZA: LABEL/pg_data/...[.ext]. */
   display: string;
-  /** Undefined when nothing is stored (an empty file in a bundled backup). */
-  job?: VerifyFileParams;
+  /** Nothing is stored (an empty file in a bundled backup): nothing to read, always valid. */
+  empty: boolean;
 }
 
 export interface ManifestLoad {
@@ -176,45 +183,57 @@ export function isBlockIncremental(f: ManifestFile): boolean {
 }
 
 /**
- * The jobs that check a backup's files. Files stored in an earlier backup are read from there;
- * the key makes a file shared by several backups one job. `manifests` gives the manifest (and file
- * passphrase) of each backup, since a referenced file is stored the way its own backup stored it.
+ * A backup's files in manifest order, where each is stored. Files stored in an earlier backup are
+ * read from there; `manifests` gives the manifest (and file passphrase) of each backup, since a
+ * referenced file is stored the way its own backup stored it.
  */
-export function backupJobs(spec: StorageSpec, stanza: string, label: string, manifests: ReadonlyMap<string, ManifestLoad>): BackupFileJob[] {
+export function* backupFiles(stanza: string, label: string, manifests: ReadonlyMap<string, ManifestLoad>): Generator<StoredFile> {
   const own = manifests.get(label)!;
-  const out: BackupFileJob[] = [];
-  for (const f of own.manifest!.fileList()) {
-    const stored = f.reference ?? label;
-    const holder = manifests.get(stored)?.manifest ? manifests.get(stored)! : own;
-    if (f.size === 0 && f.bundleId === undefined && f.rck === undefined && holder.bundle) {
-      out.push({ name: f.name, key: `${stored}/${f.name}`, display: `${stored}/${f.name}` });
-      continue;
-    }
-    const compressType = holder.manifest!.compressType;
-    const blockIncremental = isBlockIncremental(f);
-    const base: Omit<VerifyFileParams, "path"> = {
-      storage: spec,
-      compressType,
-      cipherPass: holder.filePass,
-      size: blockIncremental ? undefined : f.size,
-      // Files of size zero carry no checksum: the SHA-1 of nothing is what must come out.
-      sha1: blockIncremental ? undefined : (f.checksum ?? (f.size === 0 ? "da39a3ee5e6b4b0d3255bfef95601890afd80709" : undefined)),
-      repoSize: f.repoSize ?? (compressType === "none" && !holder.filePass ? f.size : undefined),
-      repoSha1: f.rck,
-      raw: blockIncremental,
-      cipherRaw: f.bundleId !== undefined && holder.manifest!.backup.bundleRaw === true,
-      block: blockIncremental ? blockParams(stanza, f, holder, manifests) : undefined,
-    };
-    if (f.bundleId !== undefined) {
-      const path = repoPath.bundleFile(stanza, stored, f.bundleId);
-      out.push({ name: f.name, key: `${path}@${f.bundleOffset ?? 0}`, display: `${stored}/bundle/${f.bundleId}:${f.bundleOffset ?? 0} (${f.name})`, job: { ...base, path, offset: f.bundleOffset ?? 0, limit: f.repoSize ?? f.size } });
-      continue;
-    }
-    const ext = storedExt(f, COMPRESS_EXT[compressType]);
-    const path = repoPath.backupFile(stanza, stored, f.name, ext);
-    out.push({ name: f.name, key: path, display: `${stored}/${f.name}${ext}`, job: { ...base, path } });
+  for (const f of own.manifest!.fileList()) yield locateFile(stanza, label, f, manifests);
+}
+
+/** Where file `f` of backup `label`'s manifest is stored (see StoredFile). */
+export function locateFile(stanza: string, label: string, f: ManifestFile, manifests: ReadonlyMap<string, ManifestLoad>): StoredFile {
+  const stored = f.reference ?? label;
+  const holder = manifests.get(stored)?.manifest ? manifests.get(stored)! : manifests.get(label)!;
+  if (f.size === 0 && f.bundleId === undefined && f.rck === undefined && holder.bundle)
+    return { file: f, stored, holder, key: `${stored}/${f.name}`, display: `${stored}/${f.name}`, empty: true };
+  if (f.bundleId !== undefined) {
+    const path = repoPath.bundleFile(stanza, stored, f.bundleId);
+    return { file: f, stored, holder, key: `${path}@${f.bundleOffset ?? 0}`, display: `${stored}/bundle/${f.bundleId}:${f.bundleOffset ?? 0} (${f.name})`, empty: false };
   }
-  return out;
+  const ext = storedExt(f, COMPRESS_EXT[holder.manifest!.compressType]);
+  return { file: f, stored, holder, key: repoPath.backupFile(stanza, stored, f.name, ext), display: `${stored}/${f.name}${ext}`, empty: false };
+}
+
+/**
+ * Stored bytes the repository recorded for a file, when it recorded them (repo-size; an
+ * uncompressed, unencrypted file is stored as is). One place, as the job checks it and verify
+ * orders and counts progress by it.
+ */
+export function storedSize(s: StoredFile): number | undefined {
+  return s.file.repoSize ?? (s.holder.manifest!.compressType === "none" && !s.holder.filePass ? s.file.size : undefined);
+}
+
+/** The job that checks one stored file (not for an empty one: nothing is stored). */
+export function fileJob(spec: StorageSpec, stanza: string, s: StoredFile, manifests: ReadonlyMap<string, ManifestLoad>): VerifyFileParams {
+  const { file: f, holder } = s;
+  const blockIncremental = isBlockIncremental(f);
+  const base: Omit<VerifyFileParams, "path"> = {
+    storage: spec,
+    compressType: holder.manifest!.compressType,
+    cipherPass: holder.filePass,
+    size: blockIncremental ? undefined : f.size,
+    // Files of size zero carry no checksum: the SHA-1 of nothing is what must come out.
+    sha1: blockIncremental ? undefined : (f.checksum ?? (f.size === 0 ? "da39a3ee5e6b4b0d3255bfef95601890afd80709" : undefined)),
+    repoSize: storedSize(s),
+    repoSha1: f.rck,
+    raw: blockIncremental,
+    cipherRaw: f.bundleId !== undefined && holder.manifest!.backup.bundleRaw === true,
+    block: blockIncremental ? blockParams(stanza, f, holder, manifests) : undefined,
+  };
+  if (f.bundleId !== undefined) return { ...base, path: repoPath.bundleFile(stanza, s.stored, f.bundleId), offset: f.bundleOffset ?? 0, limit: f.repoSize ?? f.size };
+  return { ...base, path: s.key };
 }
 
 /**

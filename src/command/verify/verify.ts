@@ -28,8 +28,8 @@ import { archiveIdOfDb } from "../shared/repos.ts";
 import { jobRetry } from "../shared/job-retry.ts";
 import { storageRepo, storageSpec } from "../shared/storage.ts";
 import {
-  archiveStrays, backupDirOrphans, backupJobs, backupStrays, infoFileProblems, listArchiveId, loadManifestChecked,
-  type ArchiveListing, type BackupFileJob, type ManifestLoad,
+  archiveStrays, backupDirOrphans, backupFiles as manifestFiles, backupStrays, fileJob, infoFileProblems, isBlockIncremental, locateFile, storedSize, listArchiveId, loadManifestChecked,
+  type ArchiveListing, type ManifestLoad, type StoredFile,
 } from "./collect.ts";
 import { VERIFY_FILE_JOB, type VerifyFileParams, type VerifyFileResult } from "./file.ts";
 import { classifyGaps, findGaps } from "./gaps.ts";
@@ -66,8 +66,9 @@ interface Planned {
   report: VerifyReport;
   listings: ArchiveListing[];
   manifests: Map<string, ManifestLoad>;
-  /** Labels with a loadable manifest, with their file jobs. */
-  backupFiles: Map<string, BackupFileJob[]>;
+  /** Labels read (listed, with a loadable manifest), in report order. */
+  read: string[];
+  stanza: string;
   listed: Set<string>;
   plan: PlanBackup[];
   archiveIds: string[];
@@ -117,21 +118,21 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
     // Temporary files: warnings, which do not change the exit code (verify/temps.ts says why).
     report.warnings.push(...(await tempFileWarnings(storage, stanza, staleTempSeconds(cfg))));
   }
-  const backupFiles = new Map<string, BackupFileJob[]>();
+  const read: string[] = [];
   for (const label of labels) {
     const m = manifests.get(label);
     // Only what backup.info lists is a backup; without a manifest there is nothing to read.
     if (!m || m.missing || !listed.has(label)) continue;
-    backupFiles.set(label, backupJobs(spec, stanza, label, manifests));
+    read.push(label);
     report.orphans.push(...(await backupDirOrphans(storage, stanza, label, m)));
   }
   const plan: PlanBackup[] = [...backupInfo.backups.values()].map((r) => ({ ...r, archiveId: archiveIdOfDb(backupInfo, archiveInfo, r.dbId) }));
 
   // 3. Read everything, each stored file once.
-  const results = await readAll(cfg, listings, backupFiles);
+  const results = await readAll(cfg, listings, { stanza, manifests, read }, (f) => fileJob(spec, stanza, f, manifests));
 
   // 4-5. Put the report together.
-  const planned: Planned = { report, listings, manifests, backupFiles, listed, plan, archiveIds: archiveInfo.archiveIds() };
+  const planned: Planned = { report, listings, manifests, read, stanza, listed, plan, archiveIds: archiveInfo.archiveIds() };
   assembleBackups(planned, labels, results, assembleArchives(cfg, planned, results));
   report.orphans.sort();
   return report;
@@ -141,30 +142,105 @@ async function verifyRepo(cfg: Config, stanza: string, repoKey: number): Promise
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_FILES = 256;
 
-async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map<string, BackupFileJob[]>): Promise<Map<string, VerifyFileResult>> {
+/**
+ * Order of the reads. Largest first, so that the last job to finish is not a big file read by one
+ * worker while the others wait; but sorting every file by size would hold every file's params (or
+ * key) at once, which is what bounds verify's memory by the file count. So: a first pass over the
+ * manifests keeps only the files of at least BIG_FILE bytes (a batch to themselves; there are at
+ * most repository-bytes / 4 MiB of them, 256 per GiB, however many files there are), and those are
+ * read first, largest first; the rest is read in manifest order, where the last job is a batch of
+ * at most BATCH_BYTES, which is as short as a job gets anyway.
+ */
+const BIG_FILE = BATCH_BYTES;
+
+/** The backups to read and the manifests that say where their files are. */
+interface ReadSet {
+  stanza: string;
+  manifests: ReadonlyMap<string, ManifestLoad>;
+  /** Labels read, in report order. */
+  read: string[];
+}
+
+/** One stored file to read: WAL (its params are the listing's own object) or a backup file (params made when taken). */
+interface ReadItem {
+  key: string;
+  size: number;
+  wal?: VerifyFileParams;
+  file?: StoredFile;
+}
+
+const sizeOfParams = (p: VerifyFileParams) => p.repoSize ?? p.size ?? WAL_SEGMENT_DEFAULT;
+/** Same as sizeOfParams(fileJob(f)) without making the params. */
+const sizeOfFile = (f: StoredFile) => storedSize(f) ?? (isBlockIncremental(f.file) ? undefined : f.file.size) ?? WAL_SEGMENT_DEFAULT;
+
+/**
+ * Does another backup being read store this file under the same key, so that it reads it? Then a
+ * file referenced by many backups is read once, by the backup that owns it (the label in its
+ * reference), without a set of every key read. When the owner is not read (not listed, no
+ * manifest, outside --set) or its manifest disagrees, the referencing backup reads it itself.
+ */
+function ownerReads(s: StoredFile, label: string, rs: ReadSet, reading: ReadonlySet<string>): boolean {
+  if (s.stored === label || !reading.has(s.stored)) return false;
+  const g = s.holder.manifest!.files.get(s.file.name);
+  if (!g || (g.reference ?? s.stored) !== s.stored) return false;
+  return locateFile(rs.stanza, s.stored, g, rs.manifests).key === s.key;
+}
+
+/**
+ * Every stored file once, made from the listings and manifests as it is taken: WAL, then each
+ * backup's files in manifest order. Only files referenced from backups whose owner does not read
+ * them are remembered by key (to read them once): normally none.
+ */
+function* readItems(listings: ArchiveListing[], rs: ReadSet): Generator<ReadItem> {
+  for (const l of listings) for (const w of l.wal) yield { key: w.job.path, size: sizeOfParams(w.job), wal: w.job };
+  const reading = new Set(rs.read);
+  const unowned = new Set<string>();
+  for (const label of rs.read)
+    for (const f of manifestFiles(rs.stanza, label, rs.manifests)) {
+      if (f.empty || ownerReads(f, label, rs, reading)) continue;
+      if (f.stored !== label) {
+        if (unowned.has(f.key)) continue;
+        unowned.add(f.key);
+      }
+      yield { key: f.key, size: sizeOfFile(f), file: f };
+    }
+}
+
+/**
+ * Read every stored file; returns the result of every WAL file (the archive report needs them all)
+ * and of the backup files that are not ok only: a backup file without a result is valid.
+ */
+async function readAll(cfg: Config, listings: ArchiveListing[], rs: ReadSet, jobOf: (f: StoredFile) => VerifyFileParams): Promise<Map<string, VerifyFileResult>> {
   const bufferSize = cfg.num("buffer-size");
-  // Each stored file once, by key; the params are the listing's own objects, not copies.
-  const jobs = new Map<string, VerifyFileParams>();
-  for (const l of listings) for (const w of l.wal) jobs.set(w.job.path, w.job);
-  for (const files of backupFiles.values()) for (const f of files) if (f.job && !jobs.has(f.key)) jobs.set(f.key, f.job);
-  // Largest first, so the last job to finish is a small one.
-  const sizeOf = (p: VerifyFileParams) => p.repoSize ?? p.size ?? WAL_SEGMENT_DEFAULT;
-  const ordered = [...jobs.keys()].sort((a, b) => sizeOf(jobs.get(b)!) - sizeOf(jobs.get(a)!));
-  type Batch = { keys: string[]; files: VerifyFileParams[]; bytes: number };
+  // First pass: totals for the progress line, and the big files (BIG_FILE says why).
+  let totalFiles = 0, totalBytes = 0;
+  const big: ReadItem[] = [];
+  for (const item of readItems(listings, rs)) {
+    totalFiles++;
+    totalBytes += item.size;
+    if (item.size >= BIG_FILE) big.push(item);
+  }
+  big.sort((a, b) => b.size - a.size);
+  function* ordered(): Generator<ReadItem> {
+    yield* big;
+    big.length = 0;
+    for (const item of readItems(listings, rs)) if (item.size < BIG_FILE) yield item;
+  }
+
+  type Batch = { items: ReadItem[]; files: VerifyFileParams[]; bytes: number };
   const batchOf = new Map<readonly VerifyFileParams[], Batch>();
-  // Batches are made as the workers take them, so only the running ones exist with their messages.
+  // Batches are made as the workers take them, so only the running ones exist with their params.
   function* batches(): Generator<JobOf<Jobs, typeof VERIFY_FILE_JOB>> {
-    let b: Batch = { keys: [], files: [], bytes: 0 };
-    for (const key of ordered) {
-      const params = jobs.get(key)!;
-      if (b.files.length && (b.bytes + sizeOf(params) > BATCH_BYTES || b.files.length >= BATCH_FILES)) {
+    let b: Batch = { items: [], files: [], bytes: 0 };
+    for (const item of ordered()) {
+      if (b.files.length && (b.bytes + item.size > BATCH_BYTES || b.files.length >= BATCH_FILES)) {
         batchOf.set(b.files, b);
         yield { type: VERIFY_FILE_JOB, params: b.files };
-        b = { keys: [], files: [], bytes: 0 };
+        b = { items: [], files: [], bytes: 0 };
       }
-      b.keys.push(key);
-      b.files.push({ ...params, bufferSize });
-      b.bytes += sizeOf(params);
+      b.items.push(item);
+      b.files.push({ ...(item.wal ?? jobOf(item.file!)), bufferSize });
+      b.bytes += item.size;
     }
     if (b.files.length) {
       batchOf.set(b.files, b);
@@ -172,16 +248,17 @@ async function readAll(cfg: Config, listings: ArchiveListing[], backupFiles: Map
     }
   }
 
-  let totalBytes = 0;
-  for (const p of jobs.values()) totalBytes += sizeOf(p);
-  const progress = new Progress("verify", ordered.length, totalBytes);
+  const progress = new Progress("verify", totalFiles, totalBytes);
   const results = new Map<string, VerifyFileResult>();
   const pool = await startJobPool(cfg.get("process-max"), { retry: jobRetry(cfg) });
   try {
     await pool.runAll(batches(), (job, batchResults) => {
       const b = batchOf.get(job.params)!;
       batchOf.delete(job.params);
-      b.keys.forEach((key, i) => results.set(key, batchResults[i]!));
+      b.items.forEach((item, i) => {
+        const r = batchResults[i]!;
+        if (item.wal || r.status !== "ok") results.set(item.key, r);
+      });
       progress.add(b.bytes, b.files.length);
     });
   } finally {
@@ -240,6 +317,8 @@ function assembleArchives(cfg: Config, p: Planned, results: Map<string, VerifyFi
   return walMissing;
 }
 
+const OK: VerifyFileResult = { status: "ok" };
+
 function assembleBackups(p: Planned, labels: string[], results: Map<string, VerifyFileResult>, walMissing: Map<string, string[]>): void {
   for (const label of labels) {
     const load = p.manifests.get(label);
@@ -264,8 +343,10 @@ function assembleBackups(p: Planned, labels: string[], results: Map<string, Veri
     }
     b.notes.push(...load.notes);
     p.report.warnings.push(...load.warnings.map((w) => `${label}: ${w}`));
-    for (const f of p.backupFiles.get(label)!) {
-      const r = f.job ? results.get(f.key)! : { status: "ok" as const };
+    // A file is read once but counted in every backup that lists it: walk the manifest again and
+    // look up only the failures (no result: valid), so no result per file is kept.
+    for (const f of manifestFiles(p.stanza, label, p.manifests)) {
+      const r = (!f.empty && results.get(f.key)) || OK;
       countResult(b.counts, r.status);
       const prob = r.status === "ok" ? undefined : { file: f.display, problem: r.status, detail: r.detail } as FileProblem;
       if (prob) b.problems.push(prob);
