@@ -7,14 +7,12 @@
  * with its attributes, as the one-job path does. A file of one frame (pgBackRest's) is restored
  * as one stream as before.
  */
-import { err, PgbError } from "../../common/error.ts";
 import { logDebug } from "../../common/log.ts";
-import { rateLimitTake } from "../../common/rate-limit.ts";
 import type { FilterSpec } from "../../filter/filter.ts";
 import type { Frame } from "../../filter/frames.ts";
 import { checkExpected, TEMP_EXT } from "../../storage/storage.ts";
 import { workerStorage } from "../shared/storage.ts";
-import type { RestoreCommon, RestoreFileEntry, RestoreFileResult } from "./file.ts";
+import { fillAndClose, pumpRateLimited, restoreFailed, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 
 export const RESTORE_FRAME_JOB = "restore-frame";
 export const RESTORE_FRAME_FINISH_JOB = "restore-frame-finish";
@@ -31,14 +29,6 @@ export interface RestoreFrameParams {
 
 const tempOf = (f: RestoreFileEntry) => `${f.dest}${TEMP_EXT}`;
 
-function failed(f: RestoreFileEntry, repoPath: string, e: unknown): never {
-  if (!(e instanceof PgbError)) throw e;
-  const hint = e.kind === "ChecksumError" || e.kind === "FormatError"
-    ? ["the repository copy of this file is damaged: run 'pgbunker verify' to see what else is affected.", "restore an earlier backup set with --set, or take a new backup."]
-    : e.hints;
-  throw err(e.kind, `unable to restore '${f.name}' from '${repoPath}': ${e.message}`, hint);
-}
-
 export async function restoreFrame(p: RestoreFrameParams): Promise<number> {
   const { common: c, file: f, frame } = p;
   logDebug(`restore frame ${p.index + 1}/${p.count} of ${f.dest} (offset ${p.at}, ${frame.contentSize} bytes)`);
@@ -50,21 +40,12 @@ export async function restoreFrame(p: RestoreFrameParams): Promise<number> {
     const r = await repo.openRead(f.repoFile, { offset: frame.offset, limit: frame.size, bufferSize: c.bufferSize });
     try {
       const w = await pg.openWrite(tempOf(f), { offset: p.at, sync: false, syncPath: false, mode: f.mode, filters, expect: { size: frame.contentSize }, bufferSize: c.bufferSize });
-      try {
-        for (let chunk = await r!.read(); chunk !== null; chunk = await r!.read()) {
-          await rateLimitTake(chunk.byteLength);
-          await w.write(chunk);
-        }
-      } catch (e) {
-        await w.abort();
-        throw e;
-      }
-      await w.close();
+      await fillAndClose(w, () => pumpRateLimited(r!, w));
     } finally {
       await r?.close();
     }
   } catch (e) {
-    failed(f, repo.path(f.repoFile), e);
+    restoreFailed(e, `'${f.name}' from '${repo.path(f.repoFile)}'`);
   }
   return frame.contentSize;
 }
@@ -90,7 +71,7 @@ export async function restoreFrameFinish(p: { common: RestoreCommon; file: Resto
     if (f.syncNow) await pg.pathSync(f.dest);
   } catch (e) {
     await pg.remove(temp, { ignoreMissing: true }).catch(() => {});
-    failed(f, (await workerStorage(c.repo)).path(f.repoFile), e);
+    restoreFailed(e, `'${f.name}' from '${(await workerStorage(c.repo)).path(f.repoFile)}'`);
   }
   return { action: "copy", synced: f.syncNow === true };
 }

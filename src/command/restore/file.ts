@@ -15,7 +15,7 @@ import { err, PgbError } from "../../common/error.ts";
 import type { CompressType, FilterSpec } from "../../filter/filter.ts";
 import { findResult } from "../../filter/filter.ts";
 import { rateLimitTake } from "../../common/rate-limit.ts";
-import type { Storage, StorageInfo } from "../../storage/storage.ts";
+import type { Storage, StorageInfo, StorageRead, StorageWrite } from "../../storage/storage.ts";
 import { type StorageSpec, workerStorage } from "../shared/storage.ts";
 import { inPlace, restoreBlockFile, type InPlace, type RestoreBlockIncr } from "./block.ts";
 
@@ -186,28 +186,41 @@ async function copyFromRepo(pg: Storage, repo: Storage, p: RestoreFileParams, pl
         expect: { size: p.size, sha1: p.checksum },
         bufferSize: p.bufferSize,
       });
-      try {
-        if (p.block) await restoreBlockFile(pg, repo, p, p.block, placed, (chunk) => w.write(chunk));
-        else
-          for (let chunk = await r!.read(); chunk !== null; chunk = await r!.read()) {
-            await rateLimitTake(chunk.byteLength);
-            await w.write(chunk);
-          }
-      } catch (e) {
-        await w.abort();
-        throw e;
-      }
-      await w.close();
+      await fillAndClose(w, () => (p.block ? restoreBlockFile(pg, repo, p, p.block, placed, (chunk) => w.write(chunk)) : pumpRateLimited(r!, w)));
     } finally {
       await r?.close();
     }
   } catch (e) {
-    if (!(e instanceof PgbError)) throw e;
-    const hint = e.kind === "ChecksumError" || e.kind === "FormatError" || e.kind === "CryptoError"
-      ? ["the repository copy of this file is damaged: run 'pgbunker verify' to see what else is affected.", "restore an earlier backup set with --set, or take a new backup."]
-      : e.hints;
-    throw err(e.kind, `unable to restore ${where}: ${e.message}`, hint);
+    restoreFailed(e, where);
   }
+}
+
+/** Every chunk of a read into a write, at the rate limit (rate-limit). */
+export async function pumpRateLimited(r: StorageRead, w: StorageWrite): Promise<void> {
+  for (let chunk = await r.read(); chunk !== null; chunk = await r.read()) {
+    await rateLimitTake(chunk.byteLength);
+    await w.write(chunk);
+  }
+}
+
+/** Run fill, then close the write (its checks of size and SHA-1 run there); abort it if anything fails, so nothing half-written is left. */
+export async function fillAndClose(w: StorageWrite, fill: () => Promise<unknown>): Promise<void> {
+  try {
+    await fill();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+  await w.close();
+}
+
+/** A restore error naming the file (`where`) and, when the stored bytes are bad, what to do about it. */
+export function restoreFailed(e: unknown, where: string): never {
+  if (!(e instanceof PgbError)) throw e;
+  const hint = e.kind === "ChecksumError" || e.kind === "FormatError" || e.kind === "CryptoError"
+    ? ["the repository copy of this file is damaged: run 'pgbunker verify' to see what else is affected.", "restore an earlier backup set with --set, or take a new backup."]
+    : e.hints;
+  throw err(e.kind, `unable to restore ${where}: ${e.message}`, hint);
 }
 
 /** fsync restored files (kept ones too: an interrupted run may have left them unsynced). */
