@@ -197,6 +197,17 @@ describe("repo-ls", () => {
     expect(json.latest).toEqual({ type: "link", destination: label.ours });
   });
 
+  test("backup.history manifests are gzip at level 9, as pgBackRest writes them (its own and ours alike)", () => {
+    const st = env.stanza;
+    for (const l of [label.theirs, label.ours]) {
+      const gz = readFileSync(join(env.base, "repo", `backup/${st}/backup.history/${l.slice(0, 4)}/${l}.manifest.gz`));
+      // XFL (byte 8) is 2 when deflate used its slowest, best compression.
+      expect({ l, magic: gz.readUInt16BE(0), xfl: gz[8] }).toEqual({ l, magic: 0x1f8b, xfl: 2 });
+      // A manifest (not compared with backup.manifest: annotate, earlier in this file, rewrites that).
+      expect(new TextDecoder().decode(Bun.gunzipSync(gz)).slice(0, 10)).toBe("[backrest]");
+    }
+  });
+
   test("bad paths and filters: pgbackrest's exit codes", () => {
     for (const [form, code, message] of [
       [["a", "b"], 96, /only one path may be specified/],

@@ -65,7 +65,8 @@ export async function finishBackup(repoPass: string | undefined, repo: Storage, 
       await repo.linkCreate(m.backup.label, repoPath.latestLink(stanza));
     }
     await writePieces(repo, repoPath.historyManifest(stanza, m.backup.label), m.renderPieces(), {
-      filters: [{ type: "compress", compressType: "gz", level: 6 }, ...(info.cipherPass ? [{ type: "encrypt" as const, pass: info.cipherPass }] : [])],
+      // Level 9, as pgBackRest compresses its history copies (gzip XFL 2): a one-off write, ~2 % smaller.
+      filters: [{ type: "compress", compressType: "gz", level: 9 }, ...(info.cipherPass ? [{ type: "encrypt" as const, pass: info.cipherPass }] : [])],
     });
   } catch (e) {
     logWarn(`unable to update 'latest' link or backup.history: ${(e as Error).message}`);
