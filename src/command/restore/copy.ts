@@ -140,22 +140,36 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     });
     planned.push(check);
   }
-  for (const batch of batches([...plan.files].filter((f) => !framed.has(f)).sort(fileOrder))) planned.push(oneJob(batch));
+  // The other files' jobs are made as the workers take them (issue 19): only the order (one
+  // reference per file) is held, not a job and its params for every file up front.
+  const small = batches(plan.files.filter((f) => !framed.has(f)).sort(fileOrder));
   let next = 0;
+  const take = (): IteratorResult<AnyJob> => {
+    if (ready.length) return { value: ready.shift()!, done: false };
+    if (next < planned.length) return { value: planned[next++]!, done: false };
+    const batch = small.next();
+    return batch.done ? { value: undefined, done: true } : { value: oneJob(batch.value), done: false };
+  };
   // Not a generator (one that ended stays ended): a finish may become ready after the planned jobs
   // ran out, and the worker that wrote the file's last frame then asks again and gets it.
   const queue: IterableIterator<AnyJob> = {
-    next: () => (ready.length ? { value: ready.shift()!, done: false } : next < planned.length ? { value: planned[next++]!, done: false } : { value: undefined, done: true }),
+    next: take,
     [Symbol.iterator]() {
       return this;
     },
+  };
+  // A job's handler is dropped once it ran: only the jobs in flight are held.
+  const onResult = (job: AnyJob, result: unknown) => {
+    const handle = handlers.get(job)!;
+    handlers.delete(job);
+    return handle(result);
   };
 
   const total = plan.files.reduce((n, f) => n + f.size, 0);
   const progress = new Progress("restore", plan.files.length, total);
   const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0, unsynced: [] };
   try {
-    await pool.runAll(queue, (job, result) => handlers.get(job)!(result));
+    await pool.runAll(queue, onResult);
   } finally {
     progress.done();
   }
@@ -200,29 +214,29 @@ async function framesOf(src: RestoreSource, f: PlanFile): Promise<Frame[] | null
 const BATCH_FILES = 32;
 const BATCH_BYTES = 1024 * 1024;
 
-export function batches(files: readonly PlanFile[]): PlanFile[][] {
-  const out: PlanFile[][] = [];
+/** The batches in order, one at a time: made as the workers ask for jobs, not all up front. */
+export function* batches(files: readonly PlanFile[]): Generator<PlanFile[]> {
   let cur: PlanFile[] = [];
   let bytes = 0;
   for (const f of files) {
     if (cur.length > 0 && (cur.length >= BATCH_FILES || bytes + f.size > BATCH_BYTES)) {
-      out.push(cur);
+      yield cur;
       cur = [];
       bytes = 0;
     }
     cur.push(f);
     bytes += f.size;
   }
-  if (cur.length) out.push(cur);
-  return out;
+  if (cur.length) yield cur;
 }
 
-/** fsync every restored file, spread over the workers in batches. */
+/** fsync every restored file, spread over the workers in batches (each made as a worker takes it). */
 async function syncFiles(pool: WorkerPool<Jobs>, cfg: Config, paths: string[]): Promise<void> {
   const pg = storageSpec(cfg, "pg", 1);
   const per = Math.max(64, Math.ceil(paths.length / (pool.size * 4)));
-  const jobs: JobOf<Jobs, typeof RESTORE_SYNC_JOB>[] = [];
-  for (let i = 0; i < paths.length; i += per) jobs.push({ type: RESTORE_SYNC_JOB, params: { pg, paths: paths.slice(i, i + per) } });
+  function* jobs(): Generator<JobOf<Jobs, typeof RESTORE_SYNC_JOB>> {
+    for (let i = 0; i < paths.length; i += per) yield { type: RESTORE_SYNC_JOB, params: { pg, paths: paths.slice(i, i + per) } };
+  }
   logDetail(`sync ${paths.length} restored files`);
-  await pool.runAll(jobs, () => {});
+  await pool.runAll(jobs(), () => {});
 }

@@ -159,7 +159,7 @@ describe("file batches for the workers", () => {
   test("large files alone, small ones together (at most 32 files or 1 MiB a batch), order kept", () => {
     const f = (name: string, size: number) => ({ name, size }) as PlanFile;
     const files = [f("a", 5 << 20), f("b", 2 << 20), ...Array.from({ length: 40 }, (_, i) => f(`s${i}`, 100 << 10)), ...Array.from({ length: 40 }, (_, i) => f(`z${i}`, 0))];
-    const b = batches(files);
+    const b = [...batches(files)];
     expect(b.map((x) => x.length)).toEqual([1, 1, 10, 10, 10, 32, 18]);
     expect(b.flat().map((x) => x.name)).toEqual(files.map((x) => x.name));
   });
