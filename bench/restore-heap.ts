@@ -14,8 +14,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { InfoReader } from "../src/repo/ini.ts";
 import { Manifest } from "../src/repo/manifest.ts";
 import { batches } from "../src/command/restore/copy.ts";
-import { planRestore } from "../src/command/restore/plan.ts";
-import { fileOrder } from "../src/command/restore/target.ts";
+import { fileOrder, planRestore } from "../src/command/restore/plan.ts";
 
 const path = process.argv[2];
 if (!path) {
@@ -44,17 +43,17 @@ infoReader.end();
 const m = reader.result();
 step("Manifest (streaming load)");
 const plan = planRestore(m, { pgPath: "/var/tmp/restore-heap" });
-step("planRestore (its files)");
+step("planRestore (the files are made from the manifest when asked for)");
 const files = [...plan.files].sort(fileOrder);
-step("the files in restore order (an array of references)");
+step("a plan of every file, in restore order (what planRestore held before)");
 const bs = [...batches(files)];
 step("batches of the ordered files");
 const entries = bs.map((b) => b.map((f) => ({ name: f.name, repoFile: `backup/rel/${f.label}/${f.name}.lz4`, dest: f.dest, size: f.size, checksum: f.checksum, timestamp: f.timestamp, mode: f.mode, user: "postgres", group: "postgres", zero: f.zero, preserve: false, syncNow: false, raw: false })));
 step("one job entry per file (the params of every job, made up front)");
 const expected = new Map<string, { type: string }>();
-for (const f of plan.files) expected.set(f.dest, { type: "file" });
+for (const f of files) expected.set(f.dest, { type: "file" });
 step("delta clean: map of every expected destination");
-const unsynced = plan.files.map((f) => `${f.dest}`);
+const unsynced = files.map((f) => `${f.dest}`);
 step("files left to fsync (one string each)");
 
 const n = m.files.size;
