@@ -4,10 +4,13 @@
  *
  *   bun bench/relations.ts --tables=20000 [--dir=/var/tmp/pgbunker-bench] [--pgbackrest=PATH]
  *       [--connections=4] [--checkpoint-first=y|n] [--sync-first=y|n] [--rebuild=y]
- *       [--tools=pgbunker,pgbackrest] [--binary=PATH]
+ *       [--tools=pgbunker,pgbackrest] [--binary=PATH] [--restore-only=y]
  *
  * --tools picks which tools run (an after-change run need not repeat pgBackRest); --binary runs a
  * kept pgbunker executable instead of this tree's dist/pgbunker (a before/after pair on one cluster).
+ * --restore-only=y reuses the repository an earlier run left in DIR/run-N (no stanza-create, backup,
+ * info or verify) and runs restore into an empty directory, then restore --delta over it (every
+ * file in place matches: the delta checks and the clean's walk are what is measured).
  *
  * Runs as root (the cluster and both tools run as user postgres through setpriv). The cluster is
  * built once per N in DIR/relations-N and kept: a later run with the same N reuses it (creating a
@@ -48,10 +51,11 @@ interface Opts {
   rebuild: boolean;
   tools: Tool[];
   binary?: string;
+  restoreOnly: boolean;
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = { tables: 20_000, dir: "/var/tmp/pgbunker-bench", pgbackrest: "/opt/pgbackrest-2.59.1/bin/pgbackrest", connections: 4, perTransaction: 500, checkpointFirst: false, syncFirst: false, rebuild: false, tools: ["pgbunker", "pgbackrest"] };
+  const o: Opts = { tables: 20_000, dir: "/var/tmp/pgbunker-bench", pgbackrest: "/opt/pgbackrest-2.59.1/bin/pgbackrest", connections: 4, perTransaction: 500, checkpointFirst: false, syncFirst: false, rebuild: false, tools: ["pgbunker", "pgbackrest"], restoreOnly: false };
   for (const a of argv) {
     const m = /^--([a-z-]+)=(.*)$/.exec(a);
     if (!m) throw new Error(`expected --name=value, found '${a}'`);
@@ -68,7 +72,8 @@ function parse(argv: string[]): Opts {
       return t;
     });
     else if (k === "binary") o.binary = v;
-    else throw new Error(`unknown option --${k} (expected --tables, --dir, --pgbackrest, --connections, --checkpoint-first, --sync-first, --rebuild, --tools, --binary)`);
+    else if (k === "restore-only") o.restoreOnly = v === "y";
+    else throw new Error(`unknown option --${k} (expected --tables, --dir, --pgbackrest, --connections, --checkpoint-first, --sync-first, --rebuild, --tools, --binary, --restore-only)`);
   }
   if (!Number.isInteger(o.tables) || o.tables < 1) throw new Error(`--tables: expected a positive integer, found ${o.tables}`);
   return o;
@@ -185,7 +190,8 @@ export async function main(argv: string[]): Promise<number> {
     for (const tool of o.tools) {
       const repo = join(work, `repo-${tool}`);
       const restore = join(work, `restore-${tool}`);
-      Bun.spawnSync(["rm", "-rf", repo, restore]);
+      if (o.restoreOnly && !existsSync(join(repo, "backup", STANZA, "backup.info"))) throw new Error(`--restore-only: no repository at ${repo} (run once without it)`);
+      Bun.spawnSync(["rm", "-rf", ...(o.restoreOnly ? [] : [repo]), restore]);
       for (const d of [`log-${tool}`, `lock-${tool}`]) mkdirAsPostgres(join(work, d));
       const conf = join(work, `${tool}.conf`);
       writeConfig(conf, {
@@ -214,6 +220,12 @@ export async function main(argv: string[]): Promise<number> {
         rows.push(row);
         log(`${tool} ${step}: ${r.wall.toFixed(2)} s wall, ${row.cpu.toFixed(2)} s CPU, max process ${row.maxMiB.toFixed(0)} MiB, tree sum ${row.sumMiB.toFixed(0)} MiB ${note}`);
       };
+      if (o.restoreOnly) {
+        freshDir(restore);
+        await run("restore", ["restore", `--pg1-path=${restore}`]);
+        await run("restore --delta (all match)", ["restore", "--delta", `--pg1-path=${restore}`]);
+        continue;
+      }
       await run("stanza-create", ["stanza-create"]);
       await run(tool === "pgbunker" && fresh && !o.checkpointFirst ? "backup full (first after creation)" : "backup full (first)", ["backup", "--type=full"]);
       await run("backup full (2nd)", ["backup", "--type=full"]);

@@ -16,7 +16,7 @@ import { RESTORE_FRAME_FINISH_JOB, RESTORE_FRAME_JOB } from "./chunk.ts";
 import { RESTORE_FILES_JOB, RESTORE_SYNC_JOB, type RestoreAction, type RestoreCommon, type RestoreFileEntry, type RestoreFileResult } from "./file.ts";
 import type { PlanFile, RestorePlan } from "./plan.ts";
 import { blockSource, repoLocation, type RestoreSource } from "./source.ts";
-import { fileOrder, PG_CONTROL, type ownerResolver } from "./target.ts";
+import { PG_CONTROL, type ownerResolver } from "./target.ts";
 
 /** pg_control is restored under this name and put in place after everything else. */
 export function pgControlTemp(pgPath: string): string {
@@ -37,7 +37,10 @@ export interface FileStats {
   copied: number;
   kept: number;
   zeroed: number;
-  /** Files the jobs did not fsync themselves (small ones, kept ones): the final pass syncs them. */
+  /**
+   * Manifest names (the manifest's own strings: a reference each) of the files the jobs did not
+   * fsync themselves (small ones, kept ones): the final pass syncs them.
+   */
   unsynced: string[];
 }
 
@@ -55,7 +58,7 @@ export async function copyFiles(cfg: Config, src: RestoreSource, plan: RestorePl
   const pool = await startJobPool(cfg.get("process-max"), { retry: jobRetry(cfg) });
   try {
     const stats = await restoreFiles(pool, cfg, src, plan, opts);
-    await syncFiles(pool, cfg, stats.unsynced);
+    await syncFiles(pool, cfg, stats.unsynced, (name) => restoredAt(plan, name));
     return stats;
   } finally {
     await pool.close();
@@ -124,14 +127,15 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     handlers.set(job, (results) => (results as RestoreFileResult[]).forEach((r, i) => report(files[i]!, r)));
     return job;
   };
-  const framed = new Set<PlanFile>();
+  /** Names of the files restored by frames (or checked first): few, the large ones. */
+  const framed = new Set<string>();
   for (const f of filesToSplit(frameCandidates(src, plan, opts).sort((a, b) => b.size - a.size), pool.size)) {
     if (opts.delta === "none") {
-      if (await planFrames(f, planned)) framed.add(f);
+      if (await planFrames(f, planned)) framed.add(f.name);
       continue;
     }
     // Delta: the file in place is checked first (one job); only if it must be written, by frames.
-    framed.add(f);
+    framed.add(f.name);
     const check = oneJob([f], true);
     handlers.set(check, async (results) => {
       const r = (results as RestoreFileResult[])[0]!;
@@ -140,22 +144,37 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     });
     planned.push(check);
   }
-  for (const batch of batches([...plan.files].filter((f) => !framed.has(f)).sort(fileOrder))) planned.push(oneJob(batch));
+  // The other files' jobs are made as the workers take them (issue 19): only the order (one
+  // reference per manifest file) is held, not a plan, a job and its params for every file up front.
+  const small = batches(notFramed(plan.files.inOrder(), framed));
   let next = 0;
+  const take = (): IteratorResult<AnyJob> => {
+    if (ready.length) return { value: ready.shift()!, done: false };
+    if (next < planned.length) return { value: planned[next++]!, done: false };
+    const batch = small.next();
+    return batch.done ? { value: undefined, done: true } : { value: oneJob(batch.value), done: false };
+  };
   // Not a generator (one that ended stays ended): a finish may become ready after the planned jobs
   // ran out, and the worker that wrote the file's last frame then asks again and gets it.
   const queue: IterableIterator<AnyJob> = {
-    next: () => (ready.length ? { value: ready.shift()!, done: false } : next < planned.length ? { value: planned[next++]!, done: false } : { value: undefined, done: true }),
+    next: take,
     [Symbol.iterator]() {
       return this;
     },
   };
+  // A job's handler is dropped once it ran: only the jobs in flight are held.
+  const onResult = (job: AnyJob, result: unknown) => {
+    const handle = handlers.get(job)!;
+    handlers.delete(job);
+    return handle(result);
+  };
 
-  const total = plan.files.reduce((n, f) => n + f.size, 0);
-  const progress = new Progress("restore", plan.files.length, total);
+  let total = 0;
+  for (const f of plan.files) total += f.size;
+  const progress = new Progress("restore", plan.files.count, total);
   const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0, unsynced: [] };
   try {
-    await pool.runAll(queue, (job, result) => handlers.get(job)!(result));
+    await pool.runAll(queue, onResult);
   } finally {
     progress.done();
   }
@@ -163,7 +182,7 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
 
   function report(f: PlanFile, r: RestoreFileResult): void {
     stats.bytes += f.size;
-    if (!r.synced) stats.unsynced.push(isPgControl(f) ? pgControlTemp(dataDir) : f.dest);
+    if (!r.synced) stats.unsynced.push(f.name);
     if (r.action === "copy") stats.copied++;
     else if (r.action === "zero") stats.zeroed++;
     else stats.kept++;
@@ -181,7 +200,13 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
  */
 function frameCandidates(src: RestoreSource, plan: RestorePlan, opts: CopyOptions): PlanFile[] {
   if (!chunkableCompress(src.compressType) || src.filePass !== undefined) return [];
-  return plan.files.filter((f) => f.size >= chunkThreshold() && f.bundleId === undefined && !f.blockIncr && !f.zero && !isPgControl(f) && f.checksum !== undefined && !opts.preserved.has(f.dest));
+  const out: PlanFile[] = [];
+  for (const f of plan.files) if (isFrameCandidate(f, opts)) out.push(f);
+  return out;
+}
+
+function isFrameCandidate(f: PlanFile, opts: CopyOptions): boolean {
+  return f.size >= chunkThreshold() && f.bundleId === undefined && !f.blockIncr && !f.zero && !isPgControl(f) && f.checksum !== undefined && !opts.preserved.has(f.dest);
 }
 
 /** Its frames when stored as several that carry content sizes adding up to its size; only headers are read (filter/frames.ts). */
@@ -192,6 +217,11 @@ async function framesOf(src: RestoreSource, f: PlanFile): Promise<Frame[] | null
   return frames && frames.reduce((n, fr) => n + fr.contentSize, 0) === f.size ? frames : null;
 }
 
+/** The files not restored by frames, in the order given. */
+function* notFramed(files: Iterable<PlanFile>, framed: ReadonlySet<string>): Generator<PlanFile> {
+  for (const f of files) if (!framed.has(f.name)) yield f;
+}
+
 /**
  * Large files one per job, fsynced as soon as written (their write-back overlaps the next
  * files); small ones (the many catalog files) grouped, so workers are not idle between them, and
@@ -200,29 +230,37 @@ async function framesOf(src: RestoreSource, f: PlanFile): Promise<Frame[] | null
 const BATCH_FILES = 32;
 const BATCH_BYTES = 1024 * 1024;
 
-export function batches(files: readonly PlanFile[]): PlanFile[][] {
-  const out: PlanFile[][] = [];
+/** The batches in order, one at a time: made as the workers ask for jobs, not all up front. */
+export function* batches(files: Iterable<PlanFile>): Generator<PlanFile[]> {
   let cur: PlanFile[] = [];
   let bytes = 0;
   for (const f of files) {
     if (cur.length > 0 && (cur.length >= BATCH_FILES || bytes + f.size > BATCH_BYTES)) {
-      out.push(cur);
+      yield cur;
       cur = [];
       bytes = 0;
     }
     cur.push(f);
     bytes += f.size;
   }
-  if (cur.length) out.push(cur);
-  return out;
+  if (cur.length) yield cur;
 }
 
-/** fsync every restored file, spread over the workers in batches. */
-async function syncFiles(pool: WorkerPool<Jobs>, cfg: Config, paths: string[]): Promise<void> {
+/** Where a file of the plan was written (pg_control: under its temp name). */
+function restoredAt(plan: RestorePlan, name: string): string {
+  return name === `pg_data/${PG_CONTROL}` ? pgControlTemp(plan.targets[0]!.path) : plan.files.get(name)!.dest;
+}
+
+/**
+ * fsync every restored file (`names`: manifest names), spread over the workers in batches, each
+ * made (and its destinations found) as a worker takes it.
+ */
+async function syncFiles(pool: WorkerPool<Jobs>, cfg: Config, names: string[], destOf: (name: string) => string): Promise<void> {
   const pg = storageSpec(cfg, "pg", 1);
-  const per = Math.max(64, Math.ceil(paths.length / (pool.size * 4)));
-  const jobs: JobOf<Jobs, typeof RESTORE_SYNC_JOB>[] = [];
-  for (let i = 0; i < paths.length; i += per) jobs.push({ type: RESTORE_SYNC_JOB, params: { pg, paths: paths.slice(i, i + per) } });
-  logDetail(`sync ${paths.length} restored files`);
-  await pool.runAll(jobs, () => {});
+  const per = Math.max(64, Math.ceil(names.length / (pool.size * 4)));
+  function* jobs(): Generator<JobOf<Jobs, typeof RESTORE_SYNC_JOB>> {
+    for (let i = 0; i < names.length; i += per) yield { type: RESTORE_SYNC_JOB, params: { pg, paths: names.slice(i, i + per).map(destOf) } };
+  }
+  logDetail(`sync ${names.length} restored files`);
+  await pool.runAll(jobs(), () => {});
 }

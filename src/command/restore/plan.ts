@@ -10,14 +10,15 @@
  *    zeroed files (PG_VERSION kept) so recovery can run and the databases can then be dropped;
  *  - tablespace_map is skipped (the links are made from the mappings instead).
  *
- * Pure: a manifest and options in, a plan out.
+ * Pure: a manifest and options in, a plan out. The files are not copied into the plan (issue 19:
+ * a million of them): `files` makes each file's plan from the manifest when it is asked for.
  */
 import { isAbsolute, resolve } from "node:path";
 import { err } from "../../common/error.ts";
 import type { LogLevel } from "../../common/log.ts";
 import { tablespaceVersionDir } from "../../postgres/exclude.ts";
 import { FIRST_NORMAL_OBJECT_ID } from "../../postgres/version.ts";
-import type { Manifest, ManifestBlockIncr, ManifestTarget, Owner } from "../../repo/manifest.ts";
+import type { Manifest, ManifestBlockIncr, ManifestFile, ManifestTarget, Owner } from "../../repo/manifest.ts";
 
 export interface PlanOptions {
   pgPath: string;
@@ -79,6 +80,19 @@ export interface PlanFile {
   blockIncr?: ManifestBlockIncr;
 }
 
+/**
+ * The files of the plan, made from the manifest as they are asked for: iterating yields them in
+ * name order, each a new object (compare by name, not identity); nothing per file is kept.
+ */
+export interface PlanFiles extends Iterable<PlanFile> {
+  /** How many files are restored (the manifest's, less tablespace_map). */
+  readonly count: number;
+  /** The plan of the file of that manifest name, or undefined (not in the backup, or skipped). */
+  get(name: string): PlanFile | undefined;
+  /** In restore order (`fileOrder`); only a reference per manifest file is held while it runs. */
+  inOrder(): Generator<PlanFile>;
+}
+
 export interface PlanMessage {
   level: LogLevel;
   message: string;
@@ -89,7 +103,7 @@ export interface RestorePlan {
   /** Directories, parents before children. */
   paths: PlanPath[];
   links: PlanLink[];
-  files: PlanFile[];
+  files: PlanFiles;
   /** Database ids restored as zeroed files. */
   zeroedDbs: string[];
   messages: PlanMessage[];
@@ -129,32 +143,56 @@ export function planRestore(manifest: Manifest, opts: PlanOptions): RestorePlan 
     links.push({ name: l.name, dest: `${parent}/${l.name.slice(slash + 1)}`, destination, user: l.user, group: l.group });
   }
 
-  const files: PlanFile[] = [];
+  // Every file must fall under a target: checked now, before anything is touched.
   for (const f of manifest.fileList()) {
     if (f.name === TABLESPACE_MAP) {
       messages.push({ level: "detail", message: "skip 'tablespace_map' -- tablespace links will be created based on mappings" });
       continue;
     }
-    const dest = destOf(f.name);
-    if (dest === undefined) throw err("FormatError", `manifest file '${f.name}' is not under any target of backup ${manifest.backup.label}`);
-    files.push({
-      name: f.name,
-      dest,
-      size: f.size,
-      checksum: f.checksum,
-      timestamp: f.timestamp,
-      mode: parseInt(f.mode, 8),
-      user: f.user,
-      group: f.group,
-      zero: zeroed.size > 0 && isZeroed(f.name, zeroed),
-      label: manifest.fileLabel(f),
-      repoSize: f.repoSize,
-      bundleId: f.bundleId,
-      bundleOffset: f.bundleOffset,
-      blockIncr: f.blockIncr && f.blockIncr.mapSize > 0 ? f.blockIncr : undefined,
-    });
+    if (destOf(f.name) === undefined) throw err("FormatError", `manifest file '${f.name}' is not under any target of backup ${manifest.backup.label}`);
   }
+  const files = planFiles(manifest, destOf, zeroed);
   return { targets, paths, links, files, zeroedDbs, messages };
+}
+
+/** The files of the plan over the manifest's own objects (see PlanFiles). */
+function planFiles(manifest: Manifest, destOf: (name: string) => string | undefined, zeroed: Set<string>): PlanFiles {
+  const restored = (f: ManifestFile | undefined): f is ManifestFile => f !== undefined && f.name !== TABLESPACE_MAP;
+  const make = (f: ManifestFile): PlanFile => ({
+    name: f.name,
+    dest: destOf(f.name)!,
+    size: f.size,
+    checksum: f.checksum,
+    timestamp: f.timestamp,
+    mode: parseInt(f.mode, 8),
+    user: f.user,
+    group: f.group,
+    zero: zeroed.size > 0 && isZeroed(f.name, zeroed),
+    label: manifest.fileLabel(f),
+    repoSize: f.repoSize,
+    bundleId: f.bundleId,
+    bundleOffset: f.bundleOffset,
+    blockIncr: f.blockIncr && f.blockIncr.mapSize > 0 ? f.blockIncr : undefined,
+  });
+  return {
+    count: manifest.files.size - (manifest.files.has(TABLESPACE_MAP) ? 1 : 0),
+    get: (name) => {
+      const f = manifest.files.get(name);
+      return restored(f) ? make(f) : undefined;
+    },
+    *[Symbol.iterator]() {
+      for (const f of manifest.fileList()) if (restored(f)) yield make(f);
+    },
+    *inOrder() {
+      const order = [...manifest.files.values()].filter(restored).sort(fileOrder);
+      for (const f of order) yield make(f);
+    },
+  };
+}
+
+/** The order files are restored in: largest first, so the long ones do not start last. */
+export function fileOrder(a: { size: number; name: string }, b: { size: number; name: string }): number {
+  return b.size - a.size || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
 /** The link in the data directory that stands for a non-data target. */

@@ -60,7 +60,7 @@ export async function run(cfg: Config): Promise<number> {
     dbExclude: cfg.list("db-exclude"),
   });
   for (const m of plan.messages.filter((m) => m.level !== "detail")) log(m.level, m.message);
-  if (!plan.files.some((f) => f.name === `pg_data/${PG_CONTROL}`))
+  if (plan.files.get(`pg_data/${PG_CONTROL}`) === undefined)
     throw err("FormatError", `backup ${src.record.label} has no ${PG_CONTROL}`, "the manifest is incomplete: restore another backup set.");
   const owners = ownerResolver(plan);
 
@@ -107,7 +107,7 @@ export async function run(cfg: Config): Promise<number> {
 
   const secs = (performance.now() - started) / 1000;
   logInfo(
-    `restore size = ${formatBytes(stats.bytes)}, file total = ${plan.files.length}` +
+    `restore size = ${formatBytes(stats.bytes)}, file total = ${plan.files.count}` +
       ` (${stats.copied} copied, ${stats.kept} kept, ${stats.zeroed} zeroed) in ${secs.toFixed(1)}s, ${formatBytes(stats.bytes / Math.max(secs, 0.001))}/s`,
   );
   return 0;

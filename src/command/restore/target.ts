@@ -8,7 +8,7 @@ import { logDetail, logWarn } from "../../common/log.ts";
 import { groupId, groupName, isRoot, userId, userName } from "../../common/user.ts";
 import type { Owner } from "../../repo/manifest.ts";
 import type { Storage, StorageInfo } from "../../storage/storage.ts";
-import type { PlanFile, PlanLink, PlanPath, RestorePlan } from "./plan.ts";
+import type { PlanLink, PlanPath, PlanTarget, RestorePlan } from "./plan.ts";
 
 /** Written into the data directory while a restore runs: marks it as a restore target for --delta. */
 export const RESTORE_MANIFEST = "backup.manifest";
@@ -84,10 +84,12 @@ export function ownerResolver(plan: RestorePlan): (user: Owner, group: Owner) =>
     if (!resolved.has(key)) resolved.set(key, pick(kind, v));
     return resolved.get(key);
   };
-  for (const e of [...plan.paths, ...plan.files, ...plan.links]) {
-    one("user", e.user);
-    one("group", e.group);
-  }
+  // The files one at a time from the manifest: spreading them would make a plan of every file.
+  for (const list of [plan.paths, plan.files, plan.links])
+    for (const e of list) {
+      one("user", e.user);
+      one("group", e.group);
+    }
   return (user, group) => ({ user: one("user", user), group: one("group", group) });
 }
 
@@ -99,10 +101,12 @@ type Expected = { type: "file" } | { type: "path" } | { type: "link"; destinatio
  * manifest, preserved recovery files).
  */
 export async function cleanTargets(pg: Storage, plan: RestorePlan, keep: ReadonlySet<string>): Promise<void> {
-  const expected = new Map<string, Expected>();
-  for (const p of plan.paths) expected.set(p.dest, { type: "path" });
-  for (const f of plan.files) expected.set(f.dest, { type: "file" });
-  for (const l of plan.links) expected.set(l.dest, { type: "link", destination: l.destination });
+  // Paths and links are few and mapped; a file is looked up in the plan by name (no map of every
+  // file's destination: issue 19). A link wins over a file, a file over a path, for the same place.
+  const paths = new Map<string, Expected>(plan.paths.map((p) => [p.dest, { type: "path" }]));
+  const links = new Map<string, Expected>(plan.links.map((l) => [l.dest, { type: "link", destination: l.destination }]));
+  const isFile = fileAt(plan);
+  const expectedAt = (abs: string): Expected | undefined => links.get(abs) ?? (isFile(abs) ? { type: "file" } : paths.get(abs));
 
   for (const t of plan.targets) {
     if (t.file !== undefined) continue; // a file link target is simply overwritten
@@ -112,7 +116,7 @@ export async function cleanTargets(pg: Storage, plan: RestorePlan, keep: Readonl
     await pg.walk(root, async (rel: string, info: StorageInfo) => {
       const abs = `${root === "/" ? "" : root}/${rel}`;
       if (keep.has(abs)) return false;
-      const want = expected.get(abs);
+      const want = expectedAt(abs);
       if (want && want.type === info.type && (want.type !== "link" || want.destination === info.linkDestination)) return true;
       logDetail(`remove invalid ${info.type === "path" ? "path" : info.type === "link" ? "link" : "file"} '${abs}'`);
       if (info.type === "path") await pg.pathRemove(abs, { recurse: true });
@@ -120,6 +124,22 @@ export async function cleanTargets(pg: Storage, plan: RestorePlan, keep: Readonl
       return false;
     });
   }
+}
+
+/**
+ * Whether the plan restores a file at this absolute path: the names it would have under each
+ * target (the inverse of the plan's destinations), looked up in the plan and checked back.
+ */
+export function fileAt(plan: RestorePlan): (abs: string) => boolean {
+  const nameUnder = (t: PlanTarget, abs: string): string | undefined => {
+    if (t.file !== undefined) return abs === `${t.path}/${t.file}` ? t.name : undefined;
+    const prefix = t.path === "/" ? "/" : `${t.path}/`;
+    return abs.startsWith(prefix) ? `${t.name}/${abs.slice(prefix.length)}` : undefined;
+  };
+  return (abs) => plan.targets.some((t) => {
+    const name = nameUnder(t, abs);
+    return name !== undefined && plan.files.get(name)?.dest === abs;
+  });
 }
 
 /** Create each directory that is missing (parents first) and give every one its mode and owner. */
@@ -165,9 +185,4 @@ export function pathsToSync(plan: RestorePlan): string[] {
   const dirs = new Set(plan.paths.map((p) => p.dest));
   for (const t of plan.targets) if (t.file !== undefined) dirs.add(t.path);
   return [...dirs];
-}
-
-/** The order files are restored in: largest first, so the long ones do not start last. */
-export function fileOrder(a: PlanFile, b: PlanFile): number {
-  return b.size - a.size || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { planRestore, type PlanFile } from "../../../../src/command/restore/plan.ts";
+import { fileOrder, planRestore, type PlanFile } from "../../../../src/command/restore/plan.ts";
+import { fileAt } from "../../../../src/command/restore/target.ts";
 import { batches } from "../../../../src/command/restore/copy.ts";
 import { chooseInRepo, noSetError, parseTargetTime, setRequest, type SetChoice } from "../../../../src/command/restore/select.ts";
 import { BackupInfo, recordFromJson } from "../../../../src/repo/backup-info.ts";
@@ -26,7 +27,7 @@ function manifest(): Manifest {
   return m;
 }
 
-const dests = (p: ReturnType<typeof planRestore>) => Object.fromEntries(p.files.map((f) => [f.name, f.dest]));
+const dests = (p: ReturnType<typeof planRestore>) => Object.fromEntries([...p.files].map((f) => [f.name, f.dest]));
 
 describe("restore plan", () => {
   test("default: data remapped, tablespace in place, links restored as plain directory and file, tablespace_map skipped", () => {
@@ -47,7 +48,7 @@ describe("restore plan", () => {
       { level: "warn", message: "contents of directory link 'pg_wal' will be restored in a directory at the same location" },
       { level: "detail", message: "skip 'tablespace_map' -- tablespace links will be created based on mappings" },
     ]);
-    expect(p.files.every((f) => !f.zero)).toBe(true);
+    expect([...p.files].every((f) => !f.zero)).toBe(true);
   });
 
   test("--tablespace-map by name or OID, --tablespace-map-all, --link-all, --link-map", () => {
@@ -80,7 +81,7 @@ describe("restore plan", () => {
   test("selective restore: other user databases zeroed (PG_VERSION kept), in tablespaces too", () => {
     const p = planRestore(manifest(), { pgPath: "/d", dbInclude: ["app"] });
     expect(p.zeroedDbs).toEqual(["16385"]);
-    expect(p.files.filter((f) => f.zero).map((f) => f.name).sort()).toEqual([
+    expect([...p.files].filter((f) => f.zero).map((f) => f.name).sort()).toEqual([
       "pg_data/base/16385/2600", "pg_data/base/16385/pg_filenode.map", "pg_tblspc/16400/PG_15_202209061/16385/3000",
     ]);
     expect(p.messages.filter((m) => m.level === "detail").map((m) => m.message)).toEqual([
@@ -155,11 +156,43 @@ describe("backup set selection", () => {
   });
 });
 
+describe("plan files made from the manifest when asked for (issue 19)", () => {
+  test("count, get by name and the restore order agree with iterating them; tablespace_map left out", () => {
+    const m = manifest();
+    for (const [name, size] of [["pg_data/base/5/1259", 1 << 20], ["pg_data/base/16384/2600", 1 << 20], ["pg_data/PG_VERSION", 3]] as const) m.files.get(name)!.size = size;
+    const p = planRestore(m, { pgPath: "/d" });
+    const all = [...p.files];
+    expect(p.files.count).toBe(9);
+    expect(all.length).toBe(9);
+    expect(all.map((f) => f.name)).toEqual([...all.map((f) => f.name)].sort());
+    expect(p.files.get("pg_data/tablespace_map")).toBeUndefined();
+    expect(p.files.get("pg_data/nope")).toBeUndefined();
+    expect(p.files.get("pg_data/PG_VERSION")).toEqual(all.find((f) => f.name === "pg_data/PG_VERSION")!);
+    expect([...p.files.inOrder()]).toEqual([...all].sort(fileOrder));
+    expect([...p.files.inOrder()].slice(0, 2).map((f) => f.name)).toEqual(["pg_data/base/16384/2600", "pg_data/base/5/1259"]);
+  });
+
+  test("fileAt: a file of the plan at that place, under any target (what the delta clean keeps)", () => {
+    const linked = fileAt(planRestore(manifest(), { pgPath: "/d", linkAll: true }));
+    expect(linked("/etc/pg/extra.conf")).toBe(true);
+    expect(linked("/d/extra.conf")).toBe(false);
+    expect(linked("/d/PG_VERSION")).toBe(true);
+    expect(linked("/d/tablespace_map")).toBe(false);
+    expect(linked("/d/base/5")).toBe(false);
+    expect(linked("/old/ts/PG_15_202209061/16385/3000")).toBe(true);
+    expect(linked("/old/ts/PG_15_202209061/16385/9999")).toBe(false);
+    const plain = fileAt(planRestore(manifest(), { pgPath: "/d" }));
+    expect(plain("/d/extra.conf")).toBe(true);
+    expect(plain("/d/global/pg_control")).toBe(true);
+    expect(plain("/etc/pg/extra.conf")).toBe(false);
+  });
+});
+
 describe("file batches for the workers", () => {
   test("large files alone, small ones together (at most 32 files or 1 MiB a batch), order kept", () => {
     const f = (name: string, size: number) => ({ name, size }) as PlanFile;
     const files = [f("a", 5 << 20), f("b", 2 << 20), ...Array.from({ length: 40 }, (_, i) => f(`s${i}`, 100 << 10)), ...Array.from({ length: 40 }, (_, i) => f(`z${i}`, 0))];
-    const b = batches(files);
+    const b = [...batches(files)];
     expect(b.map((x) => x.length)).toEqual([1, 1, 10, 10, 10, 32, 18]);
     expect(b.flat().map((x) => x.name)).toEqual(files.map((x) => x.name));
   });
