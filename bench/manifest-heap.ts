@@ -15,9 +15,9 @@
  * Caveat: JavaScriptCore scans the stack conservatively, so a dropped stage may be undercounted.
  */
 import { heapStats } from "bun:jsc";
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
-import { InfoIni, InfoReader } from "../src/repo/ini.ts";
-import { Manifest } from "../src/repo/manifest.ts";
+import { readFileSync } from "node:fs";
+import { InfoIni } from "../src/repo/ini.ts";
+import { heapSteps, loadManifestStreaming } from "./lib/heap.ts";
 import { posix } from "../src/storage/posix/posix.ts";
 
 const path = process.argv[2];
@@ -28,17 +28,7 @@ if (!path) {
   process.exit(2);
 }
 
-const snap = () => {
-  Bun.gc(true);
-  return { heap: heapStats().heapSize, rss: process.memoryUsage().rss };
-};
-const rows: [string, number, number][] = [];
-let last = snap();
-const step = (what: string) => {
-  const now = snap();
-  rows.push([what, now.heap - last.heap, now.rss - last.rss]);
-  last = now;
-};
+const { rows, step } = heapSteps();
 
 if (dbDir) {
   let listed: unknown[] | null = await posix.list(dbDir);
@@ -59,14 +49,7 @@ text = undefined;
 step("(text and InfoIni dropped)");
 
 // The streaming load: what loadManifest does now.
-const reader = Manifest.reader(path);
-const infoReader = new InfoReader(path, reader.visit);
-const fd = openSync(path, "r");
-const chunk = new Uint8Array(1 << 20);
-for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) infoReader.push(chunk.subarray(0, n));
-closeSync(fd);
-infoReader.end();
-const m = reader.result();
+const m = loadManifestStreaming(path);
 step("streaming load (Manifest.reader): the Manifest is all that stays");
 const n = m.files.size;
 
@@ -82,7 +65,7 @@ step("streaming render (renderPieces, each piece hashed and dropped, as a save w
 console.log(`${path}: ${n} files, text ${textLength} bytes (${(textLength / n).toFixed(0)} per file); rendered ${rendered} characters, byte-identical: ${identical}\n`);
 console.log("| stage | heap retained MiB | bytes per file | RSS growth MiB |");
 console.log("|---|---|---|---|");
-for (const [what, bytes, rss] of rows) console.log(`| ${what} | ${(bytes / 1024 ** 2).toFixed(1)} | ${(bytes / n).toFixed(0)} | ${(rss / 1024 ** 2).toFixed(1)} |`);
+for (const { what, heap: bytes, rss } of rows) console.log(`| ${what} | ${(bytes / 1024 ** 2).toFixed(1)} | ${(bytes / n).toFixed(0)} | ${(rss / 1024 ** 2).toFixed(1)} |`);
 console.log(`\nprocess RSS now ${(process.memoryUsage().rss / 1024 ** 2).toFixed(0)} MiB, heap ${(heapStats().heapSize / 1024 ** 2).toFixed(1)} MiB (Manifest alive)`);
 // Keep the manifest alive to the end, so the last rows measure it held.
 if (m.files.size < 0) console.log(m.backup.label);

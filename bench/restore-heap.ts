@@ -9,10 +9,7 @@
  * file order, the batches, one job entry per file, the delta clean's map of expected paths and the
  * list of files left to fsync. Bun.gc(true) then bun:jsc heapStats().heapSize after each stage.
  */
-import { heapStats } from "bun:jsc";
-import { closeSync, openSync, readSync } from "node:fs";
-import { InfoReader } from "../src/repo/ini.ts";
-import { Manifest } from "../src/repo/manifest.ts";
+import { heapSteps, loadManifestStreaming } from "./lib/heap.ts";
 import { batches } from "../src/command/restore/copy.ts";
 import { fileOrder, planRestore } from "../src/command/restore/plan.ts";
 
@@ -21,26 +18,9 @@ if (!path) {
   console.error("usage: bun bench/restore-heap.ts PATH/backup.manifest");
   process.exit(2);
 }
-const heap = () => {
-  Bun.gc(true);
-  return heapStats().heapSize;
-};
-const rows: [string, number][] = [];
-let last = heap();
-const step = (what: string) => {
-  const now = heap();
-  rows.push([what, now - last]);
-  last = now;
-};
+const { rows, step } = heapSteps();
 
-const reader = Manifest.reader(path);
-const infoReader = new InfoReader(path, reader.visit);
-const fd = openSync(path, "r");
-const chunk = new Uint8Array(1 << 20);
-for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) infoReader.push(chunk.subarray(0, n));
-closeSync(fd);
-infoReader.end();
-const m = reader.result();
+const m = loadManifestStreaming(path);
 step("Manifest (streaming load)");
 const plan = planRestore(m, { pgPath: "/var/tmp/restore-heap" });
 step("planRestore (the files are made from the manifest when asked for)");
@@ -60,6 +40,6 @@ const n = m.files.size;
 console.log(`${path}: ${n} files\n`);
 console.log("| stage | heap retained MiB | bytes per file |");
 console.log("|---|---|---|");
-for (const [what, bytes] of rows) console.log(`| ${what} | ${(bytes / 1024 ** 2).toFixed(1)} | ${(bytes / n).toFixed(0)} |`);
+for (const { what, heap: bytes } of rows) console.log(`| ${what} | ${(bytes / 1024 ** 2).toFixed(1)} | ${(bytes / n).toFixed(0)} |`);
 // Keep every stage alive to the end, as restore kept them.
 if (entries.length + expected.size + unsynced.length + files.length < 0) console.log(m.backup.label);
