@@ -169,9 +169,7 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     return handle(result);
   };
 
-  let total = 0;
-  for (const f of plan.files) total += f.size;
-  const progress = new Progress("restore", plan.files.count, total);
+  const progress = new Progress("restore", plan.files.count, plan.files.bytes);
   const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0, unsynced: [] };
   try {
     await pool.runAll(queue, onResult);
@@ -187,6 +185,7 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     else if (r.action === "zero") stats.zeroed++;
     else stats.kept++;
     progress.add(f.size);
+    const total = plan.files.bytes;
     const pct = total > 0 ? ((stats.bytes * 100) / total).toFixed(2) : "100.00";
     const what = r.action === "zero" ? "restore zeroed file" : "restore file";
     const sum = r.action === "zero" || f.checksum === undefined ? "" : ` checksum ${f.checksum}`;
@@ -248,7 +247,7 @@ export function* batches(files: Iterable<PlanFile>): Generator<PlanFile[]> {
 
 /** Where a file of the plan was written (pg_control: under its temp name). */
 function restoredAt(plan: RestorePlan, name: string): string {
-  return name === `pg_data/${PG_CONTROL}` ? pgControlTemp(plan.targets[0]!.path) : plan.files.get(name)!.dest;
+  return name === `pg_data/${PG_CONTROL}` ? pgControlTemp(plan.targets[0]!.path) : plan.files.dest(name)!;
 }
 
 /**

@@ -87,8 +87,12 @@ export interface PlanFile {
 export interface PlanFiles extends Iterable<PlanFile> {
   /** How many files are restored (the manifest's, less tablespace_map). */
   readonly count: number;
+  /** Their bytes (the sizes in the manifest). */
+  readonly bytes: number;
   /** The plan of the file of that manifest name, or undefined (not in the backup, or skipped). */
   get(name: string): PlanFile | undefined;
+  /** Only its destination, without making its plan (what the delta clean and the final fsync ask). */
+  dest(name: string): string | undefined;
   /** In restore order (`fileOrder`); only a reference per manifest file is held while it runs. */
   inOrder(): Generator<PlanFile>;
 }
@@ -143,20 +147,23 @@ export function planRestore(manifest: Manifest, opts: PlanOptions): RestorePlan 
     links.push({ name: l.name, dest: `${parent}/${l.name.slice(slash + 1)}`, destination, user: l.user, group: l.group });
   }
 
-  // Every file must fall under a target: checked now, before anything is touched.
+  // Every file must fall under a target: checked now, before anything is touched (and counted).
+  const totals = { count: 0, bytes: 0 };
   for (const f of manifest.fileList()) {
     if (f.name === TABLESPACE_MAP) {
       messages.push({ level: "detail", message: "skip 'tablespace_map' -- tablespace links will be created based on mappings" });
       continue;
     }
     if (destOf(f.name) === undefined) throw err("FormatError", `manifest file '${f.name}' is not under any target of backup ${manifest.backup.label}`);
+    totals.count++;
+    totals.bytes += f.size;
   }
-  const files = planFiles(manifest, destOf, zeroed);
+  const files = planFiles(manifest, destOf, zeroed, totals);
   return { targets, paths, links, files, zeroedDbs, messages };
 }
 
 /** The files of the plan over the manifest's own objects (see PlanFiles). */
-function planFiles(manifest: Manifest, destOf: (name: string) => string | undefined, zeroed: Set<string>): PlanFiles {
+function planFiles(manifest: Manifest, destOf: (name: string) => string | undefined, zeroed: Set<string>, totals: { count: number; bytes: number }): PlanFiles {
   const restored = (f: ManifestFile | undefined): f is ManifestFile => f !== undefined && f.name !== TABLESPACE_MAP;
   const make = (f: ManifestFile): PlanFile => ({
     name: f.name,
@@ -175,11 +182,12 @@ function planFiles(manifest: Manifest, destOf: (name: string) => string | undefi
     blockIncr: f.blockIncr && f.blockIncr.mapSize > 0 ? f.blockIncr : undefined,
   });
   return {
-    count: manifest.files.size - (manifest.files.has(TABLESPACE_MAP) ? 1 : 0),
+    ...totals,
     get: (name) => {
       const f = manifest.files.get(name);
       return restored(f) ? make(f) : undefined;
     },
+    dest: (name) => (restored(manifest.files.get(name)) ? destOf(name) : undefined),
     *[Symbol.iterator]() {
       for (const f of manifest.fileList()) if (restored(f)) yield make(f);
     },

@@ -138,7 +138,7 @@ export function fileAt(plan: RestorePlan): (abs: string) => boolean {
   };
   return (abs) => plan.targets.some((t) => {
     const name = nameUnder(t, abs);
-    return name !== undefined && plan.files.get(name)?.dest === abs;
+    return name !== undefined && plan.files.dest(name) === abs;
   });
 }
 

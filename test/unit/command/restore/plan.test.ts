@@ -163,6 +163,9 @@ describe("plan files made from the manifest when asked for (issue 19)", () => {
     const p = planRestore(m, { pgPath: "/d" });
     const all = [...p.files];
     expect(p.files.count).toBe(9);
+    expect(p.files.bytes).toBe(all.reduce((n, f) => n + f.size, 0));
+    expect(p.files.dest("pg_data/PG_VERSION")).toBe(all.find((f) => f.name === "pg_data/PG_VERSION")!.dest);
+    expect(p.files.dest("pg_data/tablespace_map")).toBeUndefined();
     expect(all.length).toBe(9);
     expect(all.map((f) => f.name)).toEqual([...all.map((f) => f.name)].sort());
     expect(p.files.get("pg_data/tablespace_map")).toBeUndefined();
