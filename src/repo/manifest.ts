@@ -24,6 +24,7 @@ import { INFO_COPY_EXT, repoPath } from "./layout.ts";
 import type { Annotation } from "./annotation.ts";
 import { BLOCK_INCR_CHECKSUM_SIZE_MIN, BLOCK_INCR_SIZE_FACTOR } from "./block-map.ts";
 import type { BackupType } from "./backup-info.ts";
+import { ManifestFiles } from "./manifest-files.ts";
 
 export type Owner = string | false;
 
@@ -158,7 +159,8 @@ export class Manifest {
   options: ManifestOptions = {};
   readonly targets = new Map<string, ManifestTarget>();
   readonly dbs = new Map<string, ManifestDbEntry>();
-  readonly files: Map<string, ManifestFile>;
+  /** Compact (manifest-files.ts): get() and the iterators hand out copies; set() keeps a change. */
+  readonly files: ManifestFiles;
   readonly paths: Map<string, ManifestPath>;
   readonly links: Map<string, ManifestLink>;
   annotation?: Annotation;
@@ -182,7 +184,7 @@ export class Manifest {
   constructor(backup: ManifestBackup, db: ManifestDb, bulk?: Bulk) {
     this.backup = backup;
     this.db = db;
-    this.files = bulk?.files ?? new Map();
+    this.files = bulk?.files ?? new ManifestFiles();
     this.paths = bulk?.paths ?? new Map();
     this.links = bulk?.links ?? new Map();
   }
@@ -198,7 +200,7 @@ export class Manifest {
   static reader(file = "backup.manifest"): InfoSink<Manifest> {
     const head = new InfoIni();
     const headVisit = head.visitor();
-    const bulk: Bulk = { files: new Map(), paths: new Map(), links: new Map() };
+    const bulk: Bulk = { files: new ManifestFiles(), paths: new Map(), links: new Map() };
     // Modes, owners and references repeat across files: one string each, not one per file.
     const interned = new Map<string, string>();
     const intern = (v: JsonValue | undefined): string | undefined => {
@@ -295,7 +297,8 @@ export class Manifest {
 
     const modelled = new Set(["backrest", "cipher", "backup", "backup:db", "backup:option", "backup:target", "db", "metadata", "target:file:default", "target:link:default", "target:path:default", ...BULK]);
     for (const sec of ini.sectionNames()) if (!modelled.has(sec)) m.#otherSections.set(sec, ini.keys(sec).map((k) => [k, ini.raw(sec, k)!]));
-    resolveOwners(m.files.values(), defaults(ini, "target:file:default"), "0600");
+    const fileDefault = defaults(ini, "target:file:default");
+    m.files.resolveDefaults(String(fileDefault.mode ?? "0600"), ownerOf(undefined, fileDefault.user), ownerOf(undefined, fileDefault.group));
     resolveOwners(m.paths.values(), defaults(ini, "target:path:default"), "0700");
     resolveOwners(m.links.values(), defaults(ini, "target:link:default"), undefined);
     return m;
@@ -365,7 +368,7 @@ export class Manifest {
    */
   *entries(): Generator<IniEntry> {
     const defs: BulkDefaults = {
-      file: commonDefaults(this.files.values(), "0600"),
+      file: this.files.commonOwners("0600"),
       link: this.links.size > 0 ? commonDefaults(this.links.values(), undefined) : undefined,
       path: commonDefaults(this.paths.values(), "0700"),
     };
@@ -383,7 +386,7 @@ export class Manifest {
   *#fileEntries(def: Defaults): Generator<IniEntry> {
     const sec = "target:file";
     yield [sec];
-    for (const f of this.fileList())
+    for (const f of this.files.sorted())
       yield [sec, f.name, jsonRender({
         ...f.extra,
         bi: f.blockIncr ? f.blockIncr.blockSize / BLOCK_INCR_SIZE_FACTOR : undefined,
@@ -430,9 +433,12 @@ export class Manifest {
 
   // ---- queries ------------------------------------------------------------------------------
 
-  /** Files sorted by name. */
+  /**
+   * Every file sorted by name, as an array of objects: for tests and small manifests only (a
+   * command walks `files.sorted()`, one decoded file at a time).
+   */
   fileList(): ManifestFile[] {
-    return sortedByName(this.files.values());
+    return [...this.files.sorted()];
   }
 
   /** The label whose directory holds a file's stored bytes. */
@@ -476,7 +482,7 @@ export class Manifest {
 const BULK = new Set(["target:file", "target:link", "target:path"]);
 
 interface Bulk {
-  files: Map<string, ManifestFile>;
+  files: ManifestFiles;
   paths: Map<string, ManifestPath>;
   links: Map<string, ManifestLink>;
 }
@@ -544,7 +550,7 @@ function defaults(ini: InfoIni, section: string): Record<string, JsonValue> {
   return out;
 }
 
-interface Defaults {
+export interface Defaults {
   mode?: string;
   user: Owner;
   group: Owner;

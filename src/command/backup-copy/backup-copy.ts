@@ -114,7 +114,9 @@ async function copySet(ctx: Ctx, r: BackupRecord): Promise<void> {
   const label = r.label;
   const srcManifest = await loadManifest(src.storage, stanza, label, src.stanza.backup.cipherPass);
   // Block-incremental sets (repo-block) are maps over blocks of several backups: not re-stored yet.
-  if (srcManifest.backup.blockIncr || srcManifest.fileList().some((f) => f.blockIncr !== undefined))
+  let blockFiles = false;
+  for (const f of srcManifest.files.values()) if (f.blockIncr !== undefined) blockFiles = true;
+  if (srcManifest.backup.blockIncr || blockFiles)
     throw err("FeatureNotSupportedError", `backup ${label} uses block incremental storage, which backup-copy cannot copy yet`, "copy the repository with pgBackRest tools, or copy backups made without repo-block.");
   const srcDb = src.stanza.backup.db(r.dbId) ?? srcManifest.db;
   const db = targetDb(dst.stanza.backup, srcDb, dst.index);
@@ -149,7 +151,7 @@ async function copySet(ctx: Ctx, r: BackupRecord): Promise<void> {
   for (const f of resumed?.files.values() ?? [])
     if (f.reference === undefined && f.bundleId === undefined && f.rck && f.repoSize !== undefined && m.files.has(f.name)) {
       resume.set(f.name, { rck: f.rck, repoSize: f.repoSize });
-      Object.assign(m.files.get(f.name)!, { rck: f.rck, repoSize: f.repoSize });
+      m.files.set(f.name, { ...m.files.get(f.name)!, rck: f.rck, repoSize: f.repoSize });
     }
   await savePartialManifest(dst.storage, stanza, m, dst.stanza.backup.cipherPass);
 
@@ -158,7 +160,7 @@ async function copySet(ctx: Ctx, r: BackupRecord): Promise<void> {
   const toExt = COMPRESS_EXT[to.compressType];
   const singles: JobOf<Jobs, typeof COPY_FILE_JOB>[] = [];
   const bundles = new Map<number, CopyBundleParams>();
-  for (const f of srcManifest.fileList()) {
+  for (const f of srcManifest.files.sorted()) {
     if (f.reference !== undefined) continue;
     const expect = { checksum: f.checksum, size: f.size, name: f.name };
     if (f.bundleId !== undefined) {
@@ -187,7 +189,7 @@ async function copySet(ctx: Ctx, r: BackupRecord): Promise<void> {
     const t = held.files.get(f.name);
     if (!t || t.reference !== undefined)
       throw err("FormatError", `backup ${label} references '${f.name}' in ${f.reference}, whose copy on repo${dst.index} does not store it`, "the source manifests disagree: run 'pgbunker verify' on the source repository.");
-    Object.assign(f, { repoSize: t.repoSize, rck: t.rck, bundleId: t.bundleId, bundleOffset: t.bundleOffset });
+    m.files.set(f.name, { ...f, repoSize: t.repoSize, rck: t.rck, bundleId: t.bundleId, bundleOffset: t.bundleOffset });
   }
 
   const byName = [...bundles.values()].map((b) => b.members.map((x) => x.name));
@@ -199,6 +201,7 @@ async function copySet(ctx: Ctx, r: BackupRecord): Promise<void> {
     const f = m.files.get(name)!;
     Object.assign(f, { repoSize: res.repoSize, rck: res.rck });
     if (res.bundleOffset !== undefined) f.bundleOffset = res.bundleOffset;
+    m.files.set(name, f);
     if (res.status === "kept") kept++;
     progress.add(f.size);
     sinceSave += res.repoSize;

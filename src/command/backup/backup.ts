@@ -40,7 +40,7 @@ import { compressTypeOf, repoCipherPass } from "../archive/common.ts";
 import { connectClusters } from "../shared/pg-cluster.ts";
 import { storagePg, storageRepo, storageSpec, type StorageSpec } from "../shared/storage.ts";
 import { blockIncrOf, blockRules, type BlockRules } from "./block-size.ts";
-import { copyFiles, type CopyTask } from "./copy.ts";
+import { copyFiles, type CopyExtra } from "./copy.ts";
 import { finishBackup } from "./finish.ts";
 import { decideFile, referencePrior } from "./incremental.ts";
 import { buildFileList } from "./manifest-build.ts";
@@ -119,7 +119,7 @@ export async function run(cfg: Config): Promise<number> {
     // 4. per-file decisions
     const delta = cfg.bool("delta") || (prior !== undefined && timelineChanged(prior, cluster.timeline));
     if (delta && !cfg.bool("delta")) logWarn("the cluster is on a different timeline than the prior backup: checksums decide which files changed (delta)");
-    const tasks = planTasks(manifest, prior, delta, resume?.manifest, bundle !== undefined, stanza);
+    const { tasks, extras } = planTasks(manifest, prior, delta, resume?.manifest, bundle !== undefined, stanza);
 
     // Every file is copied at or after this second; incremental.ts relies on it.
     manifest.backup.timestampCopyStart = nowSeconds();
@@ -128,7 +128,7 @@ export async function run(cfg: Config): Promise<number> {
     // 5. copy (a diff/incr keeps its prior's compression: references resolve by the backup's extension)
     const compressType = manifest.compressType;
     const compressLevel = manifest.options["compress-level"] ?? 0;
-    const stats = await copyFiles(manifest, tasks, {
+    const stats = await copyFiles(manifest, tasks, extras, {
       stanza,
       source: fileSource(cfg, cluster),
       repo: storageSpec(cfg, "repo"),
@@ -143,9 +143,11 @@ export async function run(cfg: Config): Promise<number> {
         : undefined,
       saveThreshold: cfg.get("manifest-save-threshold"),
       savePartial: () => savePartialManifest(repo, stanza, manifest, info.cipherPass),
-      onUnchanged: (t) => {
-        const was = (t.delta ?? t.blockPrior)!;
-        referencePrior(t.file, was.prior, was.label);
+      onUnchanged: (t, x) => {
+        const was = (x.delta ?? x.blockPrior)!;
+        const f = manifest.files.at(t);
+        referencePrior(f, was.prior, was.label);
+        manifest.files.setAt(t, f);
       },
       bundle,
       block: block
@@ -185,8 +187,8 @@ export async function run(cfg: Config): Promise<number> {
 
     // 8. complete
     if (resume) {
-      const stored = [...manifest.files.values()].filter((f) => f.reference === undefined);
-      const keep = new Set(stored.map((f) => (f.bundleId !== undefined ? `bundle/${f.bundleId}` : f.name + storedExt(f, COMPRESS_EXT[compressType]))));
+      const keep = new Set<string>();
+      for (const f of manifest.files.values()) if (f.reference === undefined) keep.add(f.bundleId !== undefined ? `bundle/${f.bundleId}` : f.name + storedExt(f, COMPRESS_EXT[compressType]));
       const removed = await removeUnlisted(repo, stanza, label, keep);
       if (removed) logInfo(`removed ${removed} stale file(s) of the interrupted backup`);
     }
@@ -432,14 +434,19 @@ async function linkReferences(repo: Storage, stanza: string, m: Manifest, ext: s
 function markBlockIncr(manifest: Manifest, rules: BlockRules): void {
   manifest.backup.blockIncr = true;
   manifest.backup.bundleRaw = true;
-  for (const f of manifest.files.values()) f.blockIncr = blockIncrOf(rules, f.size, f.timestamp, manifest.backup.timestampStart);
+  const files = manifest.files;
+  for (const r of files.indices()) {
+    const f = files.at(r);
+    f.blockIncr = blockIncrOf(rules, f.size, f.timestamp, manifest.backup.timestampStart);
+    files.setAt(r, f);
+  }
 }
 
 /**
  * A file the prior backup stored by blocks keeps that block size (its new map is compared with the
  * prior one) as long as it is at least a block long; the prior map is where the prior stored it.
  */
-function blockPriorOf(f: ManifestFile, prior: ManifestFile, label: string, stanza: string): CopyTask["blockPrior"] {
+function blockPriorOf(f: ManifestFile, prior: ManifestFile, label: string, stanza: string): CopyExtra["blockPrior"] {
   const b = prior.blockIncr;
   if (f.blockIncr === undefined || !b || b.mapSize === 0 || f.size < b.blockSize) return undefined;
   f.blockIncr = { blockSize: b.blockSize, checksumSize: b.checksumSize, mapSize: 0 };
@@ -448,34 +455,45 @@ function blockPriorOf(f: ManifestFile, prior: ManifestFile, label: string, stanz
   return { label, prior, map: { repoFile, offset: (prior.bundleOffset ?? 0) + repoSize - b.mapSize, size: b.mapSize } };
 }
 
-/** Turn the manifest into copy tasks, referencing what the prior backup (or the interrupted run) holds. */
-function planTasks(manifest: Manifest, prior: Manifest | undefined, delta: boolean, partial: Manifest | undefined, bundle: boolean, stanza: string): CopyTask[] {
-  const tasks: CopyTask[] = [];
-  for (const f of manifest.files.values()) {
+/**
+ * Turn the manifest into the files to copy (record numbers of manifest.files), referencing what the
+ * prior backup (or the interrupted run) holds; what a file to copy needs beyond its entry is in
+ * `extras`, for the files that need anything.
+ */
+function planTasks(manifest: Manifest, prior: Manifest | undefined, delta: boolean, partial: Manifest | undefined, bundle: boolean, stanza: string): { tasks: Int32Array; extras: Map<number, CopyExtra> } {
+  const files = manifest.files;
+  const all = files.indices();
+  const extras = new Map<number, CopyExtra>();
+  let n = 0;
+  for (const r of all) {
     // A bundled backup stores no empty file, and refers to none (there would be nothing to find).
-    if (bundle && f.size === 0) {
-      tasks.push({ file: f });
+    if (bundle && files.sizeAt(r) === 0) {
+      all[n++] = r;
       continue;
     }
+    const f = files.at(r);
     const d = decideFile(f, prior, delta);
     if (d.kind === "reference") {
       referencePrior(f, d.prior, d.label);
+      files.setAt(r, f);
       continue;
     }
-    const task: CopyTask = { file: f };
-    if (d.kind === "delta") task.delta = { checksum: d.prior.checksum!, size: d.prior.size, label: d.label, prior: d.prior };
+    const x: CopyExtra = {};
+    if (d.kind === "delta") x.delta = { checksum: d.prior.checksum!, size: d.prior.size, label: d.label, prior: d.prior };
     const was = prior?.files.get(f.name);
-    if (was) task.blockPrior = blockPriorOf(f, was, was.reference ?? prior!.backup.label, stanza);
+    if (was) x.blockPrior = blockPriorOf(f, was, was.reference ?? prior!.backup.label, stanza);
     // Bundles are written again as a whole: only files stored on their own are resumed.
     const p = partial?.files.get(f.name);
     if (p && p.reference === undefined && p.bundleId === undefined && p.checksum !== undefined && p.rck !== undefined && p.size === f.size && p.timestamp === f.timestamp) {
-      task.resume = { rck: p.rck, repoSize: p.repoSize ?? p.size, checksum: p.checksum, size: p.size };
+      x.resume = { rck: p.rck, repoSize: p.repoSize ?? p.size, checksum: p.checksum, size: p.size };
       // Stored by blocks then: a kept copy keeps its map (and the block size it was cut with).
       if (p.blockIncr && p.blockIncr.mapSize > 0 && f.blockIncr) f.blockIncr = p.blockIncr;
     }
-    tasks.push(task);
+    if (x.delta || x.blockPrior || x.resume) extras.set(r, x);
+    if (was || p) files.setAt(r, f);
+    all[n++] = r;
   }
-  return tasks;
+  return { tasks: all.subarray(0, n), extras };
 }
 
 function defaultFileOwner(m: Manifest): Pick<ManifestFile, "mode" | "user" | "group"> {

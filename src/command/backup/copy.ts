@@ -19,8 +19,11 @@ import { chunkableCompress, chunkSize, chunkThreshold, filesToSplit } from "../s
 import { BACKUP_CHUNK_HASH_JOB, BACKUP_CHUNK_JOB, BACKUP_CHUNK_JOIN_JOB, type BackupChunkJoinParams, type BackupChunkResult, type backupChunkHash } from "./chunk.ts";
 import { BACKUP_BUNDLE_JOB, BACKUP_FILE_JOB, type BackupBundleParams, type BackupFileParams, type BackupFileResult } from "./file.ts";
 
-export interface CopyTask {
-  file: ManifestFile;
+/**
+ * What a file to copy needs beyond its manifest entry, for the few that need anything: the files
+ * to copy are record numbers of manifest.files (an Int32Array), so a million files cost 4 MB here.
+ */
+export interface CopyExtra {
   /** Set when the prior backup's copy may be referenced if the SHA-1 still matches. */
   delta?: { checksum: string; size: number; label: string; prior: ManifestFile };
   /** Set when an interrupted run of this backup stored the file already. */
@@ -49,8 +52,8 @@ export interface CopyOptions {
   bundle?: { limit: number; size: number };
   /** repo-block: files with `blockIncr` are stored by blocks; super block size and this backup's reference index. */
   block?: { superBlockSize: number; reference: number };
-  /** Referencing the prior copy of a delta-checked (or block-checked) file. */
-  onUnchanged: (task: CopyTask) => void;
+  /** Referencing the prior copy of a delta-checked (or block-checked) file (its record number). */
+  onUnchanged: (index: number, extra: CopyExtra) => void;
 }
 
 export interface CopyStats {
@@ -67,20 +70,25 @@ export function pgRelPath(name: string): string {
   return name.startsWith("pg_data/") ? name.slice("pg_data/".length) : `pg_tblspc/${name.slice("pg_tblspc/".length)}`;
 }
 
-export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOptions): Promise<CopyStats> {
+export async function copyFiles(manifest: Manifest, tasks: Int32Array, extras: ReadonlyMap<number, CopyExtra>, o: CopyOptions): Promise<CopyStats> {
   const stats: CopyStats = { copied: 0, copiedBytes: 0, unchanged: 0, kept: 0, missing: 0, pageErrorFiles: 0 };
   if (tasks.length === 0) return stats;
-  tasks.sort((a, b) => b.file.size - a.file.size || (a.file.name < b.file.name ? -1 : 1));
-  const totalBytes = tasks.reduce((n, t) => n + t.file.size, 0);
+  const files = manifest.files;
+  const sizeOf = (t: number) => files.sizeAt(t);
+  tasks.sort((a, b) => sizeOf(b) - sizeOf(a) || files.compareNames(a, b));
+  let totalBytes = 0;
+  for (const t of tasks) totalBytes += sizeOf(t);
   const ext = COMPRESS_EXT[o.compressType];
   const label = manifest.backup.label;
 
-  const paramsOf = (t: CopyTask, bundled: boolean): { params: BackupFileParams; display: string } => {
-    const pgFile = pgRelPath(t.file.name);
+  const paramsOf = (t: number, bundled: boolean): { params: BackupFileParams; display: string } => {
+    const file = files.at(t);
+    const x = extras.get(t);
+    const pgFile = pgRelPath(file.name);
     const source = o.source(pgFile);
-    const bi = o.block && t.file.blockIncr;
+    const bi = o.block && file.blockIncr;
     const block = bi
-      ? { blockSize: bi.blockSize, checksumSize: bi.checksumSize, ...o.block!, priorMap: t.blockPrior?.map, unchanged: t.blockPrior && t.blockPrior.prior.checksum !== undefined ? { checksum: t.blockPrior.prior.checksum, size: t.blockPrior.prior.size } : undefined }
+      ? { blockSize: bi.blockSize, checksumSize: bi.checksumSize, ...o.block!, priorMap: x?.blockPrior?.map, unchanged: x?.blockPrior && x.blockPrior.prior.checksum !== undefined ? { checksum: x.blockPrior.prior.checksum, size: x.blockPrior.prior.size } : undefined }
       : undefined;
     const pc = o.pageChecksum && o.pageChecksum.isRelation(pgFile)
       ? { firstBlock: relationSegment(pgFile) * o.pageChecksum.relSegSize, lsnLimit: o.pageChecksum.lsnLimit, pageSize: o.pageChecksum.pageSize }
@@ -89,14 +97,14 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
       pg: source.spec,
       repo: o.repo,
       pgFile,
-      repoFile: repoPath.backupFile(o.stanza, label, t.file.name, block ? BLOCK_INCR_EXT : ext),
+      repoFile: repoPath.backupFile(o.stanza, label, file.name, block ? BLOCK_INCR_EXT : ext),
       compressType: o.compressType,
       compressLevel: o.compressLevel,
       cipherPass: o.cipherPass,
       bufferSize: o.bufferSize,
       pageChecksum: pc,
-      delta: t.delta ? { checksum: t.delta.checksum, size: t.delta.size } : undefined,
-      resume: t.resume,
+      delta: x?.delta ? { checksum: x.delta.checksum, size: x.delta.size } : undefined,
+      resume: x?.resume,
       block,
       // pgBackRest's block incremental backups store bundle members raw (backup-bundle-raw).
       raw: bundled && o.block !== undefined,
@@ -111,21 +119,25 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
 
   // One job per large file; with repo-bundle, small files go together into bundle jobs (empty
   // ones are not stored at all). Largest jobs first. A job's params are made when a worker takes
-  // it (make), so only the running jobs' params exist at once, whatever the number of files.
+  // it, so only the running jobs' params exist at once, whatever the number of files; the files
+  // themselves are record numbers (singles, and each bundle a range of `bundled`).
   type Made = { shown: string[]; job: JobOf<Jobs, "backup-file" | "backup-bundle"> };
-  type Unit = { tasks: CopyTask[]; bytes: number; make: () => Made; bundleId?: number };
-  const units: Unit[] = [];
-  const bundled: CopyTask[] = [];
-  const chunkedTasks: { task: CopyTask; params: BackupFileParams; display: string }[] = [];
+  type Bundle = { start: number; end: number; bytes: number; id: number };
+  const singles: number[] = [];
+  const bundledList: number[] = [];
+  const chunkedTasks: { task: number; params: BackupFileParams; display: string }[] = [];
   // tasks are sorted largest first.
-  const split = filesToSplit(tasks.filter((t) => chunkable(t)), o.processMax);
+  const large: number[] = [];
+  for (const t of tasks) if (sizeOf(t) >= chunkThreshold() && chunkable(t)) large.push(t);
+  const split = filesToSplit(large, o.processMax);
   for (const t of tasks) {
-    if (o.bundle && t.file.size === 0) {
+    const size = sizeOf(t);
+    if (o.bundle && size === 0) {
       recordEmpty(t);
       continue;
     }
-    if (o.bundle && t.file.size <= o.bundle.limit) {
-      bundled.push(t);
+    if (o.bundle && size <= o.bundle.limit) {
+      bundledList.push(t);
       continue;
     }
     if (split.has(t)) {
@@ -133,40 +145,42 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
       chunkedTasks.push({ task: t, params, display });
       continue;
     }
-    const make = (): Made => {
-      const { params, display } = paramsOf(t, false);
-      return { shown: [display], job: { type: BACKUP_FILE_JOB, params } };
-    };
-    units.push({ tasks: [t], bytes: t.file.size, make });
+    singles.push(t);
   }
+  const single = Int32Array.from(singles);
+  singles.length = 0;
+  const bundled = Int32Array.from(bundledList);
+  bundledList.length = 0;
+  const bundles: Bundle[] = [];
   if (o.bundle) {
     // pgBackRest's bundle order: oldest first (files that stopped changing go together, so a later
     // incr references whole bundles rather than one member of many), then by name descending.
-    bundled.sort((a, b) => a.file.timestamp - b.file.timestamp || (a.file.name < b.file.name ? 1 : a.file.name > b.file.name ? -1 : 0));
-    let cur: CopyTask[] = [];
+    bundled.sort((a, b) => files.timestampAt(a) - files.timestampAt(b) || files.compareNames(b, a));
+    let start = 0;
     let bytes = 0;
-    let bundleId = 0;
-    const close = () => {
-      if (!cur.length) return;
-      const id = ++bundleId;
-      const members = cur;
-      const make = (): Made => {
-        const made = members.map((t) => paramsOf(t, true));
-        const params: BackupBundleParams = { repo: o.repo, repoFile: repoPath.bundleFile(o.stanza, label, id), bufferSize: o.bufferSize, files: made.map((m) => m.params), bundleId: id };
-        return { shown: made.map((m) => m.display), job: { type: BACKUP_BUNDLE_JOB, params } };
-      };
-      units.push({ tasks: cur, bytes, make, bundleId: id });
-      cur = [];
+    const close = (end: number) => {
+      if (end === start) return;
+      bundles.push({ start, end, bytes, id: bundles.length + 1 });
+      start = end;
       bytes = 0;
     };
-    for (const t of bundled) {
-      cur.push(t);
-      bytes += t.file.size;
-      if (bytes >= o.bundle.size) close();
+    for (let i = 0; i < bundled.length; i++) {
+      bytes += sizeOf(bundled[i]!);
+      if (bytes >= o.bundle.size) close(i + 1);
     }
-    close();
+    close(bundled.length);
+    bundles.sort((a, b) => b.bytes - a.bytes);
   }
-  units.sort((a, b) => b.bytes - a.bytes);
+  const makeSingle = (t: number): Made => {
+    const { params, display } = paramsOf(t, false);
+    return { shown: [display], job: { type: BACKUP_FILE_JOB, params } };
+  };
+  const makeBundle = (b: Bundle): Made => {
+    const made: { params: BackupFileParams; display: string }[] = [];
+    for (let i = b.start; i < b.end; i++) made.push(paramsOf(bundled[i]!, true));
+    const params: BackupBundleParams = { repo: o.repo, repoFile: repoPath.bundleFile(o.stanza, label, b.id), bufferSize: o.bufferSize, files: made.map((m) => m.params), bundleId: b.id };
+    return { shown: made.map((m) => m.display), job: { type: BACKUP_BUNDLE_JOB, params } };
+  };
 
   // Every job's result goes to its handler; a large file's chunks add jobs as they finish (its
   // join once all are in, or its one-job copy when the reads disagreed), handed out first.
@@ -175,28 +189,42 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   const handlers = new Map<AnyJob, (result: unknown) => Promise<void>>();
   const planned: (() => AnyJob)[] = [];
   for (const c of chunkedTasks) planChunks(c.task, c.params, c.display);
-  for (const u of units)
-    planned.push(() => {
-      const { job, shown } = u.make();
-      handlers.set(job, async (result) => {
-        handlers.delete(job);
-        const results = (Array.isArray(result) ? result : [result]) as BackupFileResult[];
-        for (let i = 0; i < u.tasks.length; i++) await record(u.tasks[i]!, shown[i]!, results[i]!, u.bundleId);
-      });
-      return job;
+  // Then the single files and the bundles, largest first (a single before a bundle of its size).
+  let nextSingle = 0;
+  let nextBundle = 0;
+  const nextUnit = (): AnyJob | undefined => {
+    const b = bundles[nextBundle];
+    const takeSingle = nextSingle < single.length && (b === undefined || sizeOf(single[nextSingle]!) >= b.bytes);
+    if (!takeSingle && b === undefined) return undefined;
+    const members = takeSingle ? [single[nextSingle++]!] : undefined;
+    if (!takeSingle) nextBundle++;
+    const { job, shown } = takeSingle ? makeSingle(members![0]!) : makeBundle(b!);
+    handlers.set(job, async (result) => {
+      handlers.delete(job);
+      const results = (Array.isArray(result) ? result : [result]) as BackupFileResult[];
+      if (members) return record(members[0]!, shown[0]!, results[0]!, undefined);
+      for (let i = b!.start; i < b!.end; i++) await record(bundled[i]!, shown[i - b!.start]!, results[i - b!.start]!, b!.id);
     });
+    return job;
+  };
   const ready: AnyJob[] = [];
   let next = 0;
   // Not a generator: one that has ended stays ended, and a join may become ready after the
   // planned jobs ran out (the worker that finished the last chunk then asks again and gets it).
   const queue: IterableIterator<AnyJob> = {
-    next: () => (ready.length ? { value: ready.shift()!, done: false } : next < planned.length ? { value: planned[next++]!(), done: false } : { value: undefined, done: true }),
+    next: () => {
+      if (ready.length) return { value: ready.shift()!, done: false };
+      if (next < planned.length) return { value: planned[next++]!(), done: false };
+      const job = nextUnit();
+      return job ? { value: job, done: false } : { value: undefined, done: true };
+    },
     [Symbol.iterator]() {
       return this;
     },
   };
 
-  const pool = await startJobPool(Math.max(1, Math.min(o.processMax, planned.length)), { retry: o.retry });
+  const jobCount = planned.length + single.length + bundles.length;
+  const pool = await startJobPool(Math.max(1, Math.min(o.processMax, jobCount)), { retry: o.retry });
   try {
     await pool.runAll(queue, async (job, result) => handlers.get(job)!(result));
   } finally {
@@ -212,14 +240,16 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
    * across chunks; encryption (one cipher stream), block incremental (maps) and the delta and
    * resume checks (a read of the whole file decides first) keep the one-job path.
    */
-  function chunkable(t: CopyTask): boolean {
-    return chunkableCompress(o.compressType) && !o.cipherPass && !(o.block && t.file.blockIncr) && !t.delta && !t.resume && t.file.size >= chunkThreshold();
+  function chunkable(t: number): boolean {
+    const x = extras.get(t);
+    return chunkableCompress(o.compressType) && !o.cipherPass && !(o.block && files.at(t).blockIncr) && !x?.delta && !x?.resume && sizeOf(t) >= chunkThreshold();
   }
 
   /** The chunk jobs and the hash job of one large file; their results decide its join (or its one-job copy). */
-  function planChunks(t: CopyTask, params: BackupFileParams, shown: string): void {
+  function planChunks(t: number, params: BackupFileParams, shown: string): void {
     const size = chunkSize();
-    const count = Math.ceil(t.file.size / size);
+    const fileSize = sizeOf(t);
+    const count = Math.ceil(fileSize / size);
     const chunks: (BackupChunkResult | undefined)[] = new Array(count);
     let hash: Awaited<ReturnType<typeof backupChunkHash>> | undefined;
     let left = count + 1;
@@ -231,7 +261,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
         dropParts();
         return record(t, shown, { status: "missing", size: 0 }, undefined);
       }
-      const agree = hash!.size === t.file.size && all.every((c, i) => c.status === "copied" && c.crc === hash!.crcs[i]);
+      const agree = hash!.size === fileSize && all.every((c, i) => c.status === "copied" && c.crc === hash!.crcs[i]);
       if (!agree) {
         // Written, truncated or extended between the two reads: copy it as one job (one read).
         logDetail(`file ${shown} changed while read in chunks: copied as one job`);
@@ -271,7 +301,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
     planned.push(() => hashJob);
     for (let i = 0; i < count; i++) {
       const offset = i * size;
-      const job: AnyJob = { type: BACKUP_CHUNK_JOB, params: { file: params, index: i, count, offset, length: Math.min(size, t.file.size - offset) } };
+      const job: AnyJob = { type: BACKUP_CHUNK_JOB, params: { file: params, index: i, count, offset, length: Math.min(size, fileSize - offset) } };
       handlers.set(job, async (r) => {
         chunks[i] = r as BackupChunkResult;
         await settle();
@@ -281,15 +311,16 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
   }
 
   /** An empty file in a bundled backup: recorded, nothing stored (as pgBackRest does). */
-  function recordEmpty(t: CopyTask): void {
-    const f = t.file;
+  function recordEmpty(t: number): void {
+    const f = files.at(t);
     f.checksum = f.rck = f.repoSize = f.reference = undefined;
     if (o.pageChecksum?.isRelation(pgRelPath(f.name))) f.checksumPage = true;
+    files.setAt(t, f);
     progress.add(0);
   }
 
-  async function record(t: CopyTask, shown: string, r: BackupFileResult, bundleId: number | undefined): Promise<void> {
-    const f = t.file;
+  async function record(t: number, shown: string, r: BackupFileResult, bundleId: number | undefined): Promise<void> {
+    const f = files.at(t);
     const pct = totalBytes ? ((progress.bytes + f.size) * 100) / totalBytes : 100;
     switch (r.status) {
       case "missing":
@@ -298,7 +329,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
         logDetail(`skip file removed by database ${shown}`);
         break;
       case "unchanged":
-        o.onUnchanged(t);
+        o.onUnchanged(t, extras.get(t)!);
         stats.unchanged++;
         logDetail(`match file from prior backup ${shown} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum}`);
         break;
@@ -331,6 +362,7 @@ export async function copyFiles(manifest: Manifest, tasks: CopyTask[], o: CopyOp
           }
         }
         logDetail(`${r.status === "kept" ? "checksum resumed file" : "backup file"} ${shown} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum ?? ""}`);
+        files.setAt(t, f);
         break;
       }
     }

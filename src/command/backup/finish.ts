@@ -54,7 +54,8 @@ export function backupRecord(m: Manifest, pageErrors: boolean): BackupRecord {
 export async function finishBackup(repoPass: string | undefined, repo: Storage, stanza: string, info: BackupInfo, m: Manifest): Promise<void> {
   await saveManifest(repo, stanza, m, info.cipherPass);
 
-  const pageErrors = [...m.files.values()].some((f) => f.reference === undefined && f.checksumPage === false);
+  let pageErrors = false;
+  for (const f of m.files.values()) if (f.reference === undefined && f.checksumPage === false) pageErrors = true;
   info.add(backupRecord(m, pageErrors));
   await saveBackupInfo(repo, stanza, info, repoPass);
 

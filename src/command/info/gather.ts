@@ -64,7 +64,6 @@ export async function backupDetail(storage: Storage, stanza: string, label: stri
   const path = repoPath.manifest(stanza, label);
   const ini = await loadInfoFile(storage, path, { cipherPass, hint: `is backup ${label} complete?` });
   const m = Manifest.fromIni(ini!, storage.path(path));
-  const stripData = (name: string) => name.replace(/^pg_data\//, "");
   return {
     // Template and system databases are not the user's: leave out oids at or below the last system oid.
     databases: [...m.dbs.values()].filter((d) => d.id > d.lastSystemId).map((d) => ({ name: d.name, oid: d.id })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
@@ -72,8 +71,19 @@ export async function backupDetail(storage: Storage, stanza: string, label: stri
       .filter((t) => t.type === "link" && t.tablespaceId === undefined)
       .map((t) => ({ name: stripData(t.name), destination: t.file ? `${t.path}/${t.file}` : t.path })),
     tablespaces: m.tablespaces().map((t) => ({ name: t.tablespaceName ?? t.tablespaceId!, oid: Number(t.tablespaceId), destination: t.path })),
-    errorFiles: m.fileList().filter((f) => f.checksumPage === false).map((f) => stripData(f.name)),
+    errorFiles: pageErrorFiles(m),
   };
+}
+
+/** Files whose page checksums failed, in name order, without the pg_data/ prefix. */
+function pageErrorFiles(m: Manifest): string[] {
+  const out: string[] = [];
+  for (const f of m.files.sorted()) if (f.checksumPage === false) out.push(stripData(f.name));
+  return out;
+}
+
+function stripData(name: string): string {
+  return name.replace(/^pg_data\//, "");
 }
 
 function errorText(e: PgbError): string {

@@ -149,7 +149,7 @@ export function planRestore(manifest: Manifest, opts: PlanOptions): RestorePlan 
 
   // Every file must fall under a target: checked now, before anything is touched (and counted).
   const totals = { count: 0, bytes: 0 };
-  for (const f of manifest.fileList()) {
+  for (const f of manifest.files.sorted()) {
     if (f.name === TABLESPACE_MAP) {
       messages.push({ level: "detail", message: "skip 'tablespace_map' -- tablespace links will be created based on mappings" });
       continue;
@@ -189,11 +189,16 @@ function planFiles(manifest: Manifest, destOf: (name: string) => string | undefi
     },
     dest: (name) => (restored(manifest.files.get(name)) ? destOf(name) : undefined),
     *[Symbol.iterator]() {
-      for (const f of manifest.fileList()) if (restored(f)) yield make(f);
+      for (const f of manifest.files.sorted()) if (restored(f)) yield make(f);
     },
     *inOrder() {
-      const order = [...manifest.files.values()].filter(restored).sort(fileOrder);
-      for (const f of order) yield make(f);
+      // Record numbers, sorted as fileOrder sorts files (sizes from the store's own array).
+      const files = manifest.files;
+      const order = files.indices().sort((a, b) => files.sizeAt(b) - files.sizeAt(a) || files.compareNames(a, b));
+      for (const r of order) {
+        const f = files.at(r);
+        if (restored(f)) yield make(f);
+      }
     },
   };
 }

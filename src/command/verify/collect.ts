@@ -189,7 +189,7 @@ export function isBlockIncremental(f: ManifestFile): boolean {
  */
 export function* backupFiles(stanza: string, label: string, manifests: ReadonlyMap<string, ManifestLoad>): Generator<StoredFile> {
   const own = manifests.get(label)!;
-  for (const f of own.manifest!.fileList()) yield locateFile(stanza, label, f, manifests);
+  for (const f of own.manifest!.files.sorted()) yield locateFile(stanza, label, f, manifests);
 }
 
 /** Where file `f` of backup `label`'s manifest is stored (see StoredFile). */

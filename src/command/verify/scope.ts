@@ -32,7 +32,9 @@ export function setScope(label: string, load: ManifestLoad): SetScope {
   const m = load.manifest;
   if (!m) return { label, labels: [label], manifests: [label] };
   const manifests = [...new Set([...m.backup.reference, label])].sort();
-  const labels = m.fileList().some(isBlockIncremental) ? manifests : [label];
+  let block = false;
+  for (const f of m.files.values()) if (isBlockIncremental(f)) block = true;
+  const labels = block ? manifests : [label];
   const { archiveStart: start, archiveStop: stop } = m.backup;
   return { label, labels, manifests, wal: start !== undefined && stop !== undefined ? { start, stop } : undefined };
 }

@@ -45,6 +45,6 @@ test("a reference carries the prior copy's checksum, sizes and label", () => {
   referencePrior(f, d.prior, d.label);
   expect(f).toMatchObject({ checksum: "a".repeat(40), repoSize: 110, rck: "b".repeat(40), reference: "20240101-000000F", timestamp: 900 });
   // A file the prior itself referenced keeps pointing at the backup that holds it.
-  p.files.get("pg_data/old")!.reference = "20231231-000000F";
+  p.files.set("pg_data/old", { ...p.files.get("pg_data/old")!, reference: "20231231-000000F" });
   expect(decideFile(cur("pg_data/old", 100, 900), p, false)).toMatchObject({ label: "20231231-000000F" });
 });

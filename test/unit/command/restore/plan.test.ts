@@ -159,7 +159,7 @@ describe("backup set selection", () => {
 describe("plan files made from the manifest when asked for (issue 19)", () => {
   test("count, get by name and the restore order agree with iterating them; tablespace_map left out", () => {
     const m = manifest();
-    for (const [name, size] of [["pg_data/base/5/1259", 1 << 20], ["pg_data/base/16384/2600", 1 << 20], ["pg_data/PG_VERSION", 3]] as const) m.files.get(name)!.size = size;
+    for (const [name, size] of [["pg_data/base/5/1259", 1 << 20], ["pg_data/base/16384/2600", 1 << 20], ["pg_data/PG_VERSION", 3]] as const) m.files.set(name, { ...m.files.get(name)!, size });
     const p = planRestore(m, { pgPath: "/d" });
     const all = [...p.files];
     expect(p.files.count).toBe(9);
