@@ -39,7 +39,6 @@ const F_EXTRA = 1 << 12; // JSON
 const STR_UNSET = 0; // left to the section default (a manifest being loaded)
 const STR_FALSE = 1; // owner false: no such user/group
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 const HEX_SHA1 = /^[0-9a-f]{40}$/;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -167,56 +166,34 @@ export class ManifestFiles implements Iterable<[string, ManifestFile]> {
   /** The file of record r, as a fresh object. */
   at(r: number): ManifestFile {
     const buf = this.#chunk(r);
-    let p = this.#offset(r);
-    const [dirId, p1] = readVarint(buf, p);
-    const [baseLen, p2] = readVarint(buf, p1);
-    p = p2 + baseLen;
-    const dir = this.#dirs[dirId]!;
-    const base = decoder.decode(buf.subarray(p2, p));
+    at = this.#offset(r);
+    const dir = this.#dirs[varint(buf)]!;
+    const base = text(buf);
     const name = dir === "" ? base : `${dir}/${base}`;
-    let flags: number, mode: number, user: number, group: number;
-    [flags, p] = readVarint(buf, p);
-    [mode, p] = readVarint(buf, p);
-    [user, p] = readVarint(buf, p);
-    [group, p] = readVarint(buf, p);
+    const flags = varint(buf);
+    const mode = varint(buf), user = varint(buf), group = varint(buf);
     const f: ManifestFile = { name, size: this.#size[r]!, timestamp: this.#time[r]!, mode: this.#str(mode, "mode") as string, user: this.#str(user, "user") as Owner, group: this.#str(group, "group") as Owner };
-    let v: number;
-    if (flags & F_CHECKSUM) [f.checksum, p] = flags & F_CHECKSUM_TEXT ? readText(buf, p) : [hexOf(buf, p), p + 20];
+    if (flags & F_CHECKSUM) f.checksum = flags & F_CHECKSUM_TEXT ? text(buf) : sha1Hex(buf);
     if (flags & F_PAGE) f.checksumPage = (flags & F_PAGE_OK) !== 0;
-    if (flags & F_PAGE_ERROR) {
-      let text: string;
-      [text, p] = readText(buf, p);
-      f.checksumPageError = jsonParse(text) as ManifestFile["checksumPageError"];
-    }
-    if (flags & F_REPO_SIZE) [f.repoSize, p] = readVarint(buf, p);
-    if (flags & F_RCK) [f.rck, p] = flags & F_RCK_TEXT ? readText(buf, p) : [hexOf(buf, p), p + 20];
-    if (flags & F_REFERENCE) {
-      [v, p] = readVarint(buf, p);
-      f.reference = this.#strs[v] as string;
-    }
-    if (flags & F_BUNDLE_ID) [f.bundleId, p] = readVarint(buf, p);
-    if (flags & F_BUNDLE_OFFSET) [f.bundleOffset, p] = readVarint(buf, p);
+    if (flags & F_PAGE_ERROR) f.checksumPageError = jsonParse(text(buf)) as ManifestFile["checksumPageError"];
+    if (flags & F_REPO_SIZE) f.repoSize = varint(buf);
+    if (flags & F_RCK) f.rck = flags & F_RCK_TEXT ? text(buf) : sha1Hex(buf);
+    if (flags & F_REFERENCE) f.reference = this.#strs[varint(buf)] as string;
+    if (flags & F_BUNDLE_ID) f.bundleId = varint(buf);
+    if (flags & F_BUNDLE_OFFSET) f.bundleOffset = varint(buf);
     if (flags & F_BLOCK) {
-      let blockSize: number, checksumSize: number, mapSize: number;
-      [blockSize, p] = readVarint(buf, p);
-      [checksumSize, p] = readVarint(buf, p);
-      [mapSize, p] = readVarint(buf, p);
+      const blockSize = varint(buf), checksumSize = varint(buf), mapSize = varint(buf);
       f.blockIncr = { blockSize, checksumSize, mapSize } satisfies ManifestBlockIncr;
     }
-    if (flags & F_EXTRA) {
-      let text: string;
-      [text, p] = readText(buf, p);
-      f.extra = jsonParse(text) as Record<string, JsonValue>;
-    }
+    if (flags & F_EXTRA) f.extra = jsonParse(text(buf)) as Record<string, JsonValue>;
     return f;
   }
 
   nameAt(r: number): string {
     const buf = this.#chunk(r);
-    const [dirId, p1] = readVarint(buf, this.#offset(r));
-    const [baseLen, p2] = readVarint(buf, p1);
-    const dir = this.#dirs[dirId]!;
-    const base = decoder.decode(buf.subarray(p2, p2 + baseLen));
+    at = this.#offset(r);
+    const dir = this.#dirs[varint(buf)]!;
+    const base = text(buf);
     return dir === "" ? base : `${dir}/${base}`;
   }
 
@@ -224,9 +201,10 @@ export class ManifestFiles implements Iterable<[string, ManifestFile]> {
   setAt(r: number, f: ManifestFile): void {
     const buf = this.#chunk(r);
     const off = this.#offset(r);
-    const [dirId, p1] = readVarint(buf, off);
-    const [baseLen, p2] = readVarint(buf, p1);
-    const len = this.#encode(dirId, buf.subarray(p2, p2 + baseLen), f);
+    at = off;
+    const dirId = varint(buf);
+    const baseLen = varint(buf);
+    const len = this.#encode(dirId, buf.subarray(at, at + baseLen), f);
     this.#size[r] = f.size;
     this.#time[r] = f.timestamp;
     const old = this.#recordLength(r);
@@ -245,10 +223,10 @@ export class ManifestFiles implements Iterable<[string, ManifestFile]> {
   /** Byte order of the names of records a and b (pgBackRest's manifest order). */
   compareNames(a: number, b: number): number {
     const ba = this.#chunk(a), bb = this.#chunk(b);
-    const [da, pa1] = readVarint(ba, this.#offset(a));
-    const [db, pb1] = readVarint(bb, this.#offset(b));
-    const [la, pa] = readVarint(ba, pa1);
-    const [lb, pb] = readVarint(bb, pb1);
+    at = this.#offset(a);
+    const da = varint(ba), la = varint(ba), pa = at;
+    at = this.#offset(b);
+    const db = varint(bb), lb = varint(bb), pb = at;
     if (da === db) return compareBytes(ba, pa, pa + la, bb, pb, pb + lb);
     // Different directories: compare "dir/base" as one byte string each.
     const x = this.#dirBytes[da]!, y = this.#dirBytes[db]!;
@@ -271,12 +249,10 @@ export class ManifestFiles implements Iterable<[string, ManifestFile]> {
     for (let r = 0; r < this.#records; r++) {
       if (this.#loc[r] === DEAD) continue;
       const buf = this.#chunk(r);
-      let p = skipText(buf, skipVarint(buf, this.#offset(r)));
-      p = skipVarint(buf, p);
+      at = skipText(buf, skipVarint(buf, this.#offset(r)));
+      at = skipVarint(buf, at);
       for (let i = 0; i < 3; i++) {
-        let id: number;
-        [id, p] = readVarint(buf, p);
-        const v = this.#str(id, fields[i]!)!;
+        const v = this.#str(varint(buf), fields[i]!)!;
         const m = counts[i]!;
         m.set(v, (m.get(v) ?? 0) + 1);
       }
@@ -345,10 +321,10 @@ export class ManifestFiles implements Iterable<[string, ManifestFile]> {
 
   #isNamed(r: number, dirId: number, base: Uint8Array): boolean {
     const buf = this.#chunk(r);
-    const [d, p1] = readVarint(buf, this.#offset(r));
-    if (d !== dirId) return false;
-    const [len, p] = readVarint(buf, p1);
-    return len === base.length && compareBytes(buf, p, p + len, base, 0, len) === 0;
+    at = this.#offset(r);
+    if (varint(buf) !== dirId) return false;
+    const len = varint(buf);
+    return len === base.length && compareBytes(buf, at, at + len, base, 0, len) === 0;
   }
 
   #place(r: number, hash: number): void {
@@ -365,9 +341,10 @@ export class ManifestFiles implements Iterable<[string, ManifestFile]> {
     for (let r = 0; r < this.#records; r++) {
       if (this.#loc[r] === DEAD) continue;
       const buf = this.#chunk(r);
-      const [d, p1] = readVarint(buf, this.#offset(r));
-      const [len, p] = readVarint(buf, p1);
-      this.#place(r, hashOf(d, buf, p, p + len));
+      at = this.#offset(r);
+      const d = varint(buf);
+      const len = varint(buf);
+      this.#place(r, hashOf(d, buf, at, at + len));
     }
   }
 
@@ -515,20 +492,43 @@ function writeVarint(out: Uint8Array, p: number, v: number): number {
   return p;
 }
 
-function readVarint(buf: Uint8Array, p: number): [number, number] {
-  let v = 0;
-  let scale = 1;
+/** The decoders' read position in the record being read (one reader at a time: no tuple per value). */
+let at = 0;
+
+function varint(buf: Uint8Array): number {
+  let b = buf[at++]!;
+  if (b < 0x80) return b;
+  let v = b & 0x7f;
+  let scale = 0x80;
   for (;;) {
-    const b = buf[p++]!;
+    b = buf[at++]!;
     v += (b & 0x7f) * scale;
-    if (b < 0x80) return [v, p];
+    if (b < 0x80) return v;
     scale *= 0x80;
   }
 }
 
-function readText(buf: Uint8Array, p: number): [string, number] {
-  const [len, q] = readVarint(buf, p);
-  return [decoder.decode(buf.subarray(q, q + len)), q + len];
+/** Length-prefixed UTF-8; ASCII (every name PostgreSQL makes) without a TextDecoder call. */
+function text(buf: Uint8Array): string {
+  const len = varint(buf);
+  const end = at + len;
+  let s = "";
+  for (let i = at; i < end; i++) {
+    const c = buf[i]!;
+    if (c >= 0x80) {
+      s = decoder.decode(buf.subarray(at, end));
+      break;
+    }
+    s += String.fromCharCode(c);
+  }
+  at = end;
+  return s;
+}
+
+function sha1Hex(buf: Uint8Array): string {
+  const s = (buf.subarray(at, at + 20) as Uint8Array & { toHex(): string }).toHex();
+  at += 20;
+  return s;
 }
 
 function skipVarint(buf: Uint8Array, p: number): number {
@@ -537,16 +537,18 @@ function skipVarint(buf: Uint8Array, p: number): number {
 }
 
 function skipText(buf: Uint8Array, p: number): number {
-  const [len, q] = readVarint(buf, p);
-  return q + len;
+  at = p;
+  const len = varint(buf);
+  return at + len;
 }
 
 /** A record's length from its bytes (records carry no length of their own). */
 function recordLengthAt(buf: Uint8Array, start: number): number {
   let p = skipVarint(buf, start);
   p = skipText(buf, p);
-  const [flags, q] = readVarint(buf, p);
-  p = skipVarint(buf, skipVarint(buf, skipVarint(buf, q)));
+  at = p;
+  const flags = varint(buf);
+  p = skipVarint(buf, skipVarint(buf, skipVarint(buf, at)));
   if (flags & F_CHECKSUM) p = flags & F_CHECKSUM_TEXT ? skipText(buf, p) : p + 20;
   if (flags & F_PAGE_ERROR) p = skipText(buf, p);
   if (flags & F_REPO_SIZE) p = skipVarint(buf, p);
@@ -566,12 +568,6 @@ function writeHex(out: Uint8Array, p: number, hex: string): number {
 
 function nibble(c: number): number {
   return c <= 0x39 ? c - 0x30 : c - 0x57;
-}
-
-function hexOf(buf: Uint8Array, p: number): string {
-  let s = "";
-  for (let i = 0; i < 20; i++) s += HEX[buf[p + i]!];
-  return s;
 }
 
 function compareBytes(a: Uint8Array, pa: number, ea: number, b: Uint8Array, pb: number, eb: number): number {

@@ -145,6 +145,12 @@ export interface StorageDriver {
    * once per process — archive-push lists its WAL directory on every segment).
    */
   list(path: string, opts?: ListOptions): Promise<StorageInfo[] | null>;
+  /**
+   * A directory's entries a batch at a time, in no order (nothing for a missing directory with
+   * ignoreMissing): a directory of a million files is never held as one list. Optional: without
+   * it Storage.listBatches hands out list() as one batch.
+   */
+  listBatches?(path: string, opts: ListOptions, batch: number): AsyncGenerator<StorageInfo[]>;
   openRead(path: string, opts?: ReadOptions): Promise<StorageRead | null>;
   openWrite(path: string, opts?: WriteOptions): Promise<StorageWrite>;
   remove(path: string, opts?: { ignoreMissing?: boolean }): Promise<void>;
@@ -234,6 +240,16 @@ export class Storage {
 
   list(rel: string, opts?: ListOptions) {
     return this.driver.list(this.path(rel), opts);
+  }
+
+  /** A directory's entries in batches of up to `batch` (one batch where the driver lists at once), in no order. */
+  async *listBatches(rel: string, opts: ListOptions = {}, batch = 4096): AsyncGenerator<StorageInfo[]> {
+    if (this.driver.listBatches) {
+      yield* this.driver.listBatches(this.path(rel), opts, batch);
+      return;
+    }
+    const all = await this.driver.list(this.path(rel), opts);
+    if (all?.length) yield all;
   }
 
   /** Names in a directory, sorted; [] when the directory is missing. */
@@ -366,17 +382,20 @@ export class Storage {
   }
 
   /**
-   * Walk a tree depth-first in name order, calling `visit` with the path relative to `rel` for every
-   * entry below it. Links are reported, not followed. Return false from visit to skip a directory.
+   * Walk a tree depth-first, calling `visit` with the path relative to `rel` for every entry below
+   * it: in name order within each listing batch (a directory of up to 4096 entries is one batch, so
+   * it is walked in name order; a bigger one is never held as one list). Links are reported, not
+   * followed. Return false from visit to skip a directory.
    */
   async walk(rel: string, visit: (relPath: string, info: StorageInfo) => boolean | void | Promise<boolean | void>): Promise<void> {
     const walkDir = async (dir: string, prefix: string): Promise<void> => {
-      const entries = (await this.driver.list(this.path(dir), { ignoreMissing: true })) ?? [];
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
-        const childRel = prefix ? `${prefix}/${e.name}` : e.name;
-        const descend = await visit(childRel, e);
-        if (e.type === "path" && descend !== false) await walkDir(dir ? `${dir}/${e.name}` : e.name, childRel);
+      for await (const entries of this.listBatches(dir, { ignoreMissing: true })) {
+        entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        for (const e of entries) {
+          const childRel = prefix ? `${prefix}/${e.name}` : e.name;
+          const descend = await visit(childRel, e);
+          if (e.type === "path" && descend !== false) await walkDir(dir ? `${dir}/${e.name}` : e.name, childRel);
+        }
       }
     };
     await walkDir(rel, "");

@@ -6,13 +6,16 @@
  */
 import { err } from "../../common/error.ts";
 import { logDetail, logWarn } from "../../common/log.ts";
-import { excludeDecision, inRelationDir, unloggedSkips, type ExcludeRules } from "../../postgres/exclude.ts";
+import { excludeDecision, inRelationDir, RELATION_FILE_RE, unloggedSkips, type ExcludeRules } from "../../postgres/exclude.ts";
 import type { PgTablespace } from "../../postgres/queries.ts";
 import type { Manifest, ManifestFile, Owner } from "../../repo/manifest.ts";
 import type { Storage, StorageInfo } from "../../storage/storage.ts";
 
 const mode = (m: number) => m.toString(8).padStart(4, "0");
 const owner = (name: string | undefined): Owner => name ?? false;
+/** Entries read at once from a directory (see walk). */
+const LIST_BATCH = 4096;
+const isInitFork = (n: string) => RELATION_FILE_RE.exec(n)?.[3] === "init";
 
 export interface BuildInput {
   pg: Storage;
@@ -37,11 +40,29 @@ export async function buildFileList(input: BuildInput): Promise<void> {
    * directory ("pg_data/base/5", or "pg_tblspc/16394/..." inside a tablespace).
    */
   const walk = async (dirPath: string, rel: string, name: string): Promise<void> => {
-    const entries = (await pg.list(dirPath, { ignoreMissing: true })) ?? [];
-    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
     const parts = rel === "" ? [] : rel.split("/");
-    const unlogged = inRelationDir([...parts, "x"], rules) ? unloggedSkips(entries.filter((e) => e.type === "file").map((e) => e.name)) : new Set<string>();
+    const relationDir = inRelationDir([...parts, "x"], rules);
+    // A directory is read a batch at a time (a database of a million relations is never one list),
+    // each batch in name order; a directory that fits in one batch is walked in name order.
+    let batches = 0;
+    let initFork = false;
+    for await (const entries of pg.listBatches(dirPath, { ignoreMissing: true }, LIST_BATCH)) {
+      batches++;
+      entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+      const files = relationDir ? entries.filter((e) => e.type === "file").map((e) => e.name) : [];
+      if (files.some(isInitFork)) initFork = true;
+      await walkEntries(entries, dirPath, rel, name, unloggedSkips(files));
+    }
+    // Unlogged relations (an init fork) whose files fell into other batches: dropped once all are in.
+    if (initFork && batches > 1) {
+      const names: string[] = [];
+      for await (const entries of pg.listBatches(dirPath, { ignoreMissing: true, owners: false }, LIST_BATCH))
+        for (const e of entries) if (e.type === "file") names.push(e.name);
+      for (const n of unloggedSkips(names)) m.files.delete(`${name}/${n}`);
+    }
+  };
 
+  const walkEntries = async (entries: StorageInfo[], dirPath: string, rel: string, name: string, unlogged: ReadonlySet<string>): Promise<void> => {
     for (const e of entries) {
       const childRel = rel === "" ? e.name : `${rel}/${e.name}`;
       const childName = `${name}/${e.name}`;

@@ -38,10 +38,10 @@ export interface FileStats {
   kept: number;
   zeroed: number;
   /**
-   * Manifest names (the manifest's own strings: a reference each) of the files the jobs did not
-   * fsync themselves (small ones, kept ones): the final pass syncs them.
+   * Manifest record numbers (PlanFiles.indexOf) of the files the jobs did not fsync themselves
+   * (small ones, kept ones): the final pass syncs them.
    */
-  unsynced: string[];
+  unsynced: number[];
 }
 
 const ACTION_TEXT: Record<RestoreAction, string> = {
@@ -58,7 +58,7 @@ export async function copyFiles(cfg: Config, src: RestoreSource, plan: RestorePl
   const pool = await startJobPool(cfg.get("process-max"), { retry: jobRetry(cfg) });
   try {
     const stats = await restoreFiles(pool, cfg, src, plan, opts);
-    await syncFiles(pool, cfg, stats.unsynced, (name) => restoredAt(plan, name));
+    await syncFiles(pool, cfg, stats.unsynced, (index) => restoredAt(plan, plan.files.nameAt(index)));
     return stats;
   } finally {
     await pool.close();
@@ -180,7 +180,7 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
 
   function report(f: PlanFile, r: RestoreFileResult): void {
     stats.bytes += f.size;
-    if (!r.synced) stats.unsynced.push(f.name);
+    if (!r.synced) stats.unsynced.push(plan.files.indexOf(f.name));
     if (r.action === "copy") stats.copied++;
     else if (r.action === "zero") stats.zeroed++;
     else stats.kept++;
@@ -251,10 +251,10 @@ function restoredAt(plan: RestorePlan, name: string): string {
 }
 
 /**
- * fsync every restored file (`names`: manifest names), spread over the workers in batches, each
- * made (and its destinations found) as a worker takes it.
+ * fsync every restored file (`names`: manifest record numbers), spread over the workers in
+ * batches, each made (and its destinations found) as a worker takes it.
  */
-async function syncFiles(pool: WorkerPool<Jobs>, cfg: Config, names: string[], destOf: (name: string) => string): Promise<void> {
+async function syncFiles(pool: WorkerPool<Jobs>, cfg: Config, names: number[], destOf: (index: number) => string): Promise<void> {
   const pg = storageSpec(cfg, "pg", 1);
   const per = Math.max(64, Math.ceil(names.length / (pool.size * 4)));
   function* jobs(): Generator<JobOf<Jobs, typeof RESTORE_SYNC_JOB>> {

@@ -91,8 +91,12 @@ export interface PlanFiles extends Iterable<PlanFile> {
   readonly bytes: number;
   /** The plan of the file of that manifest name, or undefined (not in the backup, or skipped). */
   get(name: string): PlanFile | undefined;
-  /** Only its destination, without making its plan (what the delta clean and the final fsync ask). */
+  /** Only its destination, without making its plan (what the delta clean asks). */
   dest(name: string): string | undefined;
+  /** The manifest record number of a restored file (-1: none): what the final fsync keeps per file. */
+  indexOf(name: string): number;
+  /** The manifest name of record number `index`. */
+  nameAt(index: number): string;
   /** In restore order (`fileOrder`); only a reference per manifest file is held while it runs. */
   inOrder(): Generator<PlanFile>;
 }
@@ -187,7 +191,9 @@ function planFiles(manifest: Manifest, destOf: (name: string) => string | undefi
       const f = manifest.files.get(name);
       return restored(f) ? make(f) : undefined;
     },
-    dest: (name) => (restored(manifest.files.get(name)) ? destOf(name) : undefined),
+    dest: (name) => (name !== TABLESPACE_MAP && manifest.files.has(name) ? destOf(name) : undefined),
+    indexOf: (name) => (name === TABLESPACE_MAP ? -1 : manifest.files.indexOf(name)),
+    nameAt: (index) => manifest.files.nameAt(index),
     *[Symbol.iterator]() {
       for (const f of manifest.files.sorted()) if (restored(f)) yield make(f);
     },

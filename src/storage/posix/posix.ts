@@ -5,9 +5,9 @@
  */
 import {
   constants,
-  chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  chmodSync, chownSync, closeSync, existsSync, fstatSync, fsyncSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, opendirSync, openSync,
   readdirSync, readlinkSync, readSync, renameSync, rmSync, rmdirSync, statSync, symlinkSync, truncateSync, unlinkSync,
-  utimesSync, type Stats,
+  utimesSync, type Dir, type Dirent, type Stats,
 } from "node:fs";
 import { dirname } from "node:path";
 import { err, fromSystemError } from "../../common/error.ts";
@@ -226,6 +226,35 @@ export class PosixDriver implements StorageDriver {
       }
     }
     return out;
+  }
+
+  async *listBatches(path: string, opts: ListOptions, batch: number): AsyncGenerator<StorageInfo[]> {
+    let dir: Dir;
+    try {
+      dir = opendirSync(path);
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT" && opts.ignoreMissing) return;
+      throw fromSystemError(e, "path-open", path);
+    }
+    try {
+      for (;;) {
+        const out: StorageInfo[] = [];
+        let ent: Dirent | null = null;
+        while (out.length < batch && (ent = dir.readSync()) !== null) {
+          const full = `${path}/${ent.name}`;
+          try {
+            out.push(statToInfo(ent.name, full, lstatSync(full), opts.owners !== false));
+          } catch (e) {
+            // Removed between readdir and lstat (PostgreSQL drops temp files all the time): skip it.
+            if ((e as { code?: string }).code !== "ENOENT") throw fromSystemError(e, "info", full);
+          }
+        }
+        if (out.length) yield out;
+        if (ent === null) return;
+      }
+    } finally {
+      dir.closeSync();
+    }
   }
 
   async openRead(path: string, opts: ReadOptions = {}): Promise<StorageRead | null> {
