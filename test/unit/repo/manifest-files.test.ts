@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ManifestFiles } from "../../../src/repo/manifest-files.ts";
-import type { ManifestFile } from "../../../src/repo/manifest.ts";
+import { fileValue, fileValueGeneric, type ManifestFile } from "../../../src/repo/manifest.ts";
 
 /** A deterministic generator (the test must not depend on luck, and a failure must replay). */
 function rng(seed: number): () => number {
@@ -94,6 +94,15 @@ describe("ManifestFiles: a compact Map of manifest files (issue 19)", () => {
     store.resolveDefaults("0640", "postgres", false);
     expect(store.get("pg_data/a")).toEqual({ name: "pg_data/a", size: 1, timestamp: 2, mode: "0640", user: "postgres", group: "other" });
     expect(store.commonOwners("0600")).toEqual({ mode: "0640", user: "postgres", group: "other" });
+  });
+
+  test("a file entry's hand-written JSON is the generic renderer's, byte for byte", () => {
+    const rand = rng(42);
+    const defs = [{ mode: "0600", user: "postgres", group: "postgres" }, { mode: "0640", user: false, group: "root" }] as const;
+    for (let i = 0; i < 20_000; i++) {
+      const f = fileOf(`pg_data/base/1/${i}`, rand);
+      for (const def of defs) expect(fileValue(f, def)).toBe(fileValueGeneric(f, def));
+    }
   });
 
   test("a bad number is refused rather than stored wrong", () => {
