@@ -4,13 +4,17 @@
  *
  *   bun bench/relations.ts --tables=20000 [--dir=/var/tmp/pgbunker-bench] [--pgbackrest=PATH]
  *       [--connections=4] [--checkpoint-first=y|n] [--sync-first=y|n] [--rebuild=y]
- *       [--tools=pgbunker,pgbackrest] [--binary=PATH] [--restore-only=y]
+ *       [--tools=pgbunker,pgbackrest] [--binary=PATH] [--restore-only=y] [--incr-only=y [--change=1000]]
  *
  * --tools picks which tools run (an after-change run need not repeat pgBackRest); --binary runs a
  * kept pgbunker executable instead of this tree's dist/pgbunker (a before/after pair on one cluster).
  * --restore-only=y reuses the repository an earlier run left in DIR/run-N (no stanza-create, backup,
  * info or verify) and runs restore into an empty directory, then restore --delta over it (every
  * file in place matches: the delta checks and the clean's walk are what is measured).
+ * --incr-only=y (pgbunker) also reuses DIR/run-N: it inserts a row into --change tables, takes an
+ * incremental backup (and counts the files it stored: only the changed ones should be), restores it
+ * with --delta over the earlier restore, runs info and verify, expires to one full backup, and has
+ * pgBackRest (--pgbackrest) run info and verify on the repository pgbunker wrote.
  *
  * Runs as root (the cluster and both tools run as user postgres through setpriv). The cluster is
  * built once per N in DIR/relations-N and kept: a later run with the same N reuses it (creating a
@@ -52,10 +56,12 @@ interface Opts {
   tools: Tool[];
   binary?: string;
   restoreOnly: boolean;
+  incrOnly: boolean;
+  change: number;
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = { tables: 20_000, dir: "/var/tmp/pgbunker-bench", pgbackrest: "/opt/pgbackrest-2.59.1/bin/pgbackrest", connections: 4, perTransaction: 500, checkpointFirst: false, syncFirst: false, rebuild: false, tools: ["pgbunker", "pgbackrest"], restoreOnly: false };
+  const o: Opts = { tables: 20_000, dir: "/var/tmp/pgbunker-bench", pgbackrest: "/opt/pgbackrest-2.59.1/bin/pgbackrest", connections: 4, perTransaction: 500, checkpointFirst: false, syncFirst: false, rebuild: false, tools: ["pgbunker", "pgbackrest"], restoreOnly: false, incrOnly: false, change: 1000 };
   for (const a of argv) {
     const m = /^--([a-z-]+)=(.*)$/.exec(a);
     if (!m) throw new Error(`expected --name=value, found '${a}'`);
@@ -73,7 +79,9 @@ function parse(argv: string[]): Opts {
     });
     else if (k === "binary") o.binary = v;
     else if (k === "restore-only") o.restoreOnly = v === "y";
-    else throw new Error(`unknown option --${k} (expected --tables, --dir, --pgbackrest, --connections, --checkpoint-first, --sync-first, --rebuild, --tools, --binary, --restore-only)`);
+    else if (k === "incr-only") o.incrOnly = v === "y";
+    else if (k === "change") o.change = Number(v);
+    else throw new Error(`unknown option --${k} (expected --tables, --dir, --pgbackrest, --connections, --checkpoint-first, --sync-first, --rebuild, --tools, --binary, --restore-only, --incr-only, --change)`);
   }
   if (!Number.isInteger(o.tables) || o.tables < 1) throw new Error(`--tables: expected a positive integer, found ${o.tables}`);
   return o;
@@ -164,6 +172,24 @@ const dirtyMiB = () => Number(/^Dirty:\s+(\d+) kB/m.exec(readFileSync("/proc/mem
 
 const fileSize = (f: string) => (existsSync(f) ? readFileSync(f).length : 0);
 
+/** The newest backup label in a repository's stanza directory. */
+function latestLabel(repo: string): string {
+  return readdirSync(join(repo, "backup", STANZA)).filter((n) => /^\d{8}-\d{6}F/.test(n)).sort().pop()!;
+}
+
+/** Files a backup stored itself (no reference) and all its files, from its manifest's [target:file] lines. */
+function storedFiles(manifest: string): { stored: number; total: number } {
+  let stored = 0, total = 0, inFiles = false;
+  for (const line of readFileSync(manifest, "utf8").split("\n")) {
+    if (line.startsWith("[")) inFiles = line === "[target:file]";
+    else if (inFiles && line.includes("={")) {
+      total++;
+      if (!line.includes('"reference":')) stored++;
+    }
+  }
+  return { stored, total };
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (process.getuid?.() !== 0) {
     console.error("bench/relations.ts runs as root (PostgreSQL and the tools run as user postgres through setpriv)");
@@ -190,8 +216,9 @@ export async function main(argv: string[]): Promise<number> {
     for (const tool of o.tools) {
       const repo = join(work, `repo-${tool}`);
       const restore = join(work, `restore-${tool}`);
-      if (o.restoreOnly && !existsSync(join(repo, "backup", STANZA, "backup.info"))) throw new Error(`--restore-only: no repository at ${repo} (run once without it)`);
-      Bun.spawnSync(["rm", "-rf", ...(o.restoreOnly ? [] : [repo]), restore]);
+      const reuse = o.restoreOnly || o.incrOnly;
+      if (reuse && !existsSync(join(repo, "backup", STANZA, "backup.info"))) throw new Error(`--restore-only/--incr-only: no repository at ${repo} (run once without them)`);
+      if (!o.incrOnly) Bun.spawnSync(["rm", "-rf", ...(reuse ? [] : [repo]), restore]);
       for (const d of [`log-${tool}`, `lock-${tool}`]) mkdirAsPostgres(join(work, d));
       const conf = join(work, `${tool}.conf`);
       writeConfig(conf, {
@@ -220,6 +247,38 @@ export async function main(argv: string[]): Promise<number> {
         rows.push(row);
         log(`${tool} ${step}: ${r.wall.toFixed(2)} s wall, ${row.cpu.toFixed(2)} s CPU, max process ${row.maxMiB.toFixed(0)} MiB, tree sum ${row.sumMiB.toFixed(0)} MiB ${note}`);
       };
+      if (o.incrOnly) {
+        if (tool !== "pgbunker") continue;
+        const t0 = performance.now();
+        const step = Math.max(1, Math.floor(o.tables / o.change));
+        const sql: string[] = ["begin;"];
+        for (let i = 0; i < o.tables && sql.length <= o.change; i += step) sql.push(`insert into t${i} values (${o.tables + i});`);
+        sql.push("commit;");
+        const file = join(work, "change.sql");
+        writeFileSync(file, sql.join("\n"));
+        await measure(pgTool(c, "psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", file]), { as: asPostgres, env: toolEnv });
+        log(`inserted a row into ${sql.length - 2} tables in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        await run("backup incr", ["backup", "--type=incr"]);
+        const incr = latestLabel(repo);
+        const stored = storedFiles(join(repo, "backup", STANZA, incr, "backup.manifest"));
+        log(`incr ${incr}: ${stored.stored} of ${stored.total} files stored by it (the rest referenced)`);
+        rows.push({ tool, step: "incr: files stored / total", wall: 0, cpu: 0, maxMiB: 0, sumMiB: 0, note: `${stored.stored} / ${stored.total} (${sql.length - 2} tables changed)` });
+        await run("restore --delta (incr over the full's restore)", ["restore", "--delta", `--pg1-path=${restore}`]);
+        await run("info", ["info"]);
+        await run("verify", ["verify"], [103]);
+        await run("expire (retention-full=1)", ["expire", "--repo1-retention-full=1"]);
+        const cross = async (step: string, args: string[], okCodes: number[] = []) => {
+          const r = await measure([o.pgbackrest, `--config=${conf}`, `--stanza=${STANZA}`, ...args], { as: asPostgres, env: toolEnv, okCodes });
+          const row = { tool: "pgbackrest" as Tool, step, wall: r.wall, cpu: r.user + r.sys, maxMiB: (r.rssMaxProcess ?? 0) / 1024 ** 2, sumMiB: (r.rssTreeSum ?? 0) / 1024 ** 2, note: "on pgbunker's repository" };
+          rows.push(row);
+          log(`pgbackrest ${step} on pgbunker's repository: exit ${r.code ?? "?"}, ${r.wall.toFixed(2)} s wall, tree sum ${row.sumMiB.toFixed(0)} MiB`);
+          return r;
+        };
+        const info = await cross("info", ["info"]);
+        log(info.output.split("\n").filter((l) => /backup:|full|incr|status/.test(l)).join(" | "));
+        await cross("verify", ["verify"], [0, 103]);
+        continue;
+      }
       if (o.restoreOnly) {
         freshDir(restore);
         await run("restore", ["restore", `--pg1-path=${restore}`]);

@@ -87,7 +87,7 @@ export class CommandFailed extends Error {
 }
 
 /** Run `cmd`, wait for it, and return its cost; throws CommandFailed (with its output) on a non-zero exit. */
-export async function measure(cmd: string[], opts: RunOptions = {}): Promise<Cost & { output: string }> {
+export async function measure(cmd: string[], opts: RunOptions = {}): Promise<Cost & { output: string; code: number }> {
   const tmp = mkdtempSync(join(tmpdir(), "pgbunker-benchrun-time-"));
   const timeFile = join(tmp, "time");
   const asUser = opts.as ? ["setpriv", `--reuid=${opts.as.uid}`, `--regid=${opts.as.gid}`, "--init-groups", "--"] : [];
@@ -109,7 +109,7 @@ export async function measure(cmd: string[], opts: RunOptions = {}): Promise<Cos
     const output = stdout + stderr;
     if (code !== 0 && !opts.okCodes?.includes(code)) throw new CommandFailed(cmd, code, output);
     const t = parseTimeOutput(readFileSync(timeFile, "utf8"));
-    return { wall, user: t.user, sys: t.sys, rssPeak: Math.max(t.maxRss, treePeak), rssMaxProcess: t.maxRss, rssTreeSum: treePeak, output };
+    return { wall, user: t.user, sys: t.sys, rssPeak: Math.max(t.maxRss, treePeak), rssMaxProcess: t.maxRss, rssTreeSum: treePeak, output, code };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
