@@ -2,7 +2,7 @@
  * The copy phase: one job per file that must be stored (largest first, so the long files start
  * early and the workers finish together), run by process-max workers; the main thread records each
  * result in the manifest, shows progress and saves the resumable manifest every
- * manifest-save-threshold bytes.
+ * manifest-save-threshold bytes (and no sooner than ten times the last save took).
  */
 import { lockProgress } from "../../common/lock.ts";
 import { logDetail, logInfo, logWarn } from "../../common/log.ts";
@@ -65,6 +65,11 @@ export interface CopyStats {
   pageErrorFiles: number;
 }
 
+/** Time to leave after a partial save that took `took` ms: ten times that, once a save is slow (100 ms or more). */
+export function saveSpacing(took: number): number {
+  return took >= 100 ? 10 * took : 0;
+}
+
 /** Manifest name → path relative to the data directory ("pg_data/base/1/2" → "base/1/2"). */
 export function pgRelPath(name: string): string {
   return name.startsWith("pg_data/") ? name.slice("pg_data/".length) : `pg_tblspc/${name.slice("pg_tblspc/".length)}`;
@@ -115,6 +120,10 @@ export async function copyFiles(manifest: Manifest, tasks: Int32Array, extras: R
   const progress = new Progress("backup", tasks.length, totalBytes);
   const threshold = Math.max(o.saveThreshold, Math.floor(totalBytes / 100));
   let sinceSave = 0;
+  // A save renders every file's entry: with a million small files it takes seconds, so once one is
+  // slow the next waits ten times as long (saveSpacing: at most ~10 % of the copy goes to saves).
+  let lastSaveEnd = performance.now();
+  let lastSaveTook = 0;
   let lastPct = -1;
 
   // One job per large file; with repo-bundle, small files go together into bundle jobs (empty
@@ -374,9 +383,12 @@ export async function copyFiles(manifest: Manifest, tasks: Int32Array, extras: R
       lockProgress((progress.bytes * 100) / Math.max(totalBytes, 1));
     }
     sinceSave += f.size;
-    if (sinceSave >= threshold) {
+    if (sinceSave >= threshold && performance.now() - lastSaveEnd >= saveSpacing(lastSaveTook)) {
       sinceSave = 0;
+      const start = performance.now();
       await o.savePartial();
+      lastSaveEnd = performance.now();
+      lastSaveTook = lastSaveEnd - start;
     }
   }
 }
