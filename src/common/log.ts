@@ -123,6 +123,9 @@ export function log(level: LogLevel, message: string, processId = settings.proce
     if (logWould(level)) forwarder(level, message);
     return;
   }
+  // Nothing takes this level: no redaction or formatting for a line nobody reads (a detail line
+  // per file of a million-file backup at the default levels).
+  if (!logWould(level)) return;
   const r = RANK[level];
   const text = redact(message);
   const proc = `P${String(processId).padStart(2, "0")}`;

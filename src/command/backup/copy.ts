@@ -5,7 +5,7 @@
  * manifest-save-threshold bytes (and no sooner than ten times the last save took).
  */
 import { lockProgress } from "../../common/lock.ts";
-import { logDetail, logInfo, logWarn } from "../../common/log.ts";
+import { logDetail, logInfo, logWarn, logWould } from "../../common/log.ts";
 import { formatBytes, Progress } from "../../common/progress.ts";
 import { COMPRESS_EXT } from "../../filter/compress.ts";
 import type { CompressType } from "../../filter/filter.ts";
@@ -120,6 +120,8 @@ export async function copyFiles(manifest: Manifest, tasks: Int32Array, extras: R
   const progress = new Progress("backup", tasks.length, totalBytes);
   const threshold = Math.max(o.saveThreshold, Math.floor(totalBytes / 100));
   let sinceSave = 0;
+  // A detail line per file is built only when some sink takes it (formatting is per-file work).
+  const detail = logWould("detail");
   // A save renders every file's entry: with a million small files it takes seconds, so once one is
   // slow the next waits ten times as long (saveSpacing: at most ~10 % of the copy goes to saves).
   let lastSaveEnd = performance.now();
@@ -340,7 +342,7 @@ export async function copyFiles(manifest: Manifest, tasks: Int32Array, extras: R
       case "unchanged":
         o.onUnchanged(t, extras.get(t)!);
         stats.unchanged++;
-        logDetail(`match file from prior backup ${shown} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum}`);
+        if (detail) logDetail(`match file from prior backup ${shown} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum}`);
         break;
       case "kept":
       case "copied": {
@@ -370,7 +372,7 @@ export async function copyFiles(manifest: Manifest, tasks: Int32Array, extras: R
             else logWarn(`page misalignment in file ${shown}: file size ${r.size} is not divisible by page size ${o.pageChecksum!.pageSize}`);
           }
         }
-        logDetail(`${r.status === "kept" ? "checksum resumed file" : "backup file"} ${shown} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum ?? ""}`);
+        if (detail) logDetail(`${r.status === "kept" ? "checksum resumed file" : "backup file"} ${shown} (${formatBytes(r.size)}, ${pct.toFixed(2)}%) checksum ${r.checksum ?? ""}`);
         files.setAt(t, f);
         break;
       }

@@ -3,7 +3,7 @@
  * in batches), each result is logged as pgBackRest logs it and counted for the progress line,
  * and every file not fsynced by its job is fsynced in a second pass over the same workers.
  */
-import { logDetail } from "../../common/log.ts";
+import { logDetail, logWould } from "../../common/log.ts";
 import { formatBytes, Progress } from "../../common/progress.ts";
 import type { Config } from "../../config/parse.ts";
 import type { JobOf, WorkerPool } from "../../worker/pool.ts";
@@ -170,6 +170,8 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
   };
 
   const progress = new Progress("restore", plan.files.count, plan.files.bytes);
+  // The detail line per file is built only when some sink takes it.
+  const detail = logWould("detail");
   const stats: FileStats = { bytes: 0, copied: 0, kept: 0, zeroed: 0, unsynced: [] };
   try {
     await pool.runAll(queue, onResult);
@@ -185,6 +187,7 @@ async function restoreFiles(pool: WorkerPool<Jobs>, cfg: Config, src: RestoreSou
     else if (r.action === "zero") stats.zeroed++;
     else stats.kept++;
     progress.add(f.size);
+    if (!detail) return;
     const total = plan.files.bytes;
     const pct = total > 0 ? ((stats.bytes * 100) / total).toFixed(2) : "100.00";
     const what = r.action === "zero" ? "restore zeroed file" : "restore file";

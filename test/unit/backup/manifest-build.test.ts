@@ -21,13 +21,14 @@ test("a directory read in several batches: every file recorded once, unlogged re
   mkdirSync(db, { recursive: true });
   writeFileSync(join(pg, "PG_VERSION"), "15\n");
   const logged: string[] = [];
-  for (let i = 0; i < 5000; i++) {
+  for (let i = 0; i < 4200; i++) {
     const rel = String(20000 + i);
     writeFileSync(join(db, rel), "");
     logged.push(rel);
   }
-  // Unlogged relations, each with main, fsm, a segment and an init fork.
-  const unlogged = [16384, 16390, 30000];
+  // Unlogged relations, each with main, fsm, a segment and an init fork: forty of them, so that
+  // (readdir order being the file system's hash order) some have forks in both batches.
+  const unlogged = Array.from({ length: 40 }, (_, i) => 16384 + i * 7);
   for (const r of unlogged) for (const suffix of ["", "_fsm", ".1", "_init"]) writeFileSync(join(db, `${r}${suffix}`), "x");
   const m = new Manifest(
     { label: "20240101-000000F", type: "full", reference: [], timestampStart: 1 },
@@ -42,4 +43,4 @@ test("a directory read in several batches: every file recorded once, unlogged re
   const sorted = [...m.files.sorted()].map((f) => f.name);
   expect(sorted).toEqual([...sorted].sort());
   expect(m.files.get("pg_data/base/5/16384_init")).toMatchObject({ size: 1 });
-});
+}, 60_000);
