@@ -191,6 +191,7 @@ export class ManifestFiles implements Iterable<[string, ManifestFile]> {
   }
 
   nameAt(r: number): string {
+    collectNow();
     const buf = this.#chunk(r);
     at = this.#offset(r);
     const dir = this.#dirs[varint(buf)]!;

@@ -21,11 +21,11 @@ let context: unknown;
 const COLLECT_EVERY_FILES = 4096;
 let filesSinceCollect = 0;
 
-/** How many files a job's params stand for: a batch (verify), a bundle (backup), one file otherwise. */
+/** How many files a job's params stand for: a batch (verify), a bundle (backup), paths to sync (restore), one file otherwise. */
 function filesOf(params: unknown): number {
   if (Array.isArray(params)) return params.length;
-  const files = (params as { files?: unknown } | null)?.files;
-  return Array.isArray(files) ? files.length : 1;
+  const p = params as { files?: unknown; paths?: unknown } | null;
+  return Array.isArray(p?.files) ? p.files.length : Array.isArray(p?.paths) ? p.paths.length : 1;
 }
 
 /** Context the main thread passed at start (e.g. the command's Config as JSON). */
