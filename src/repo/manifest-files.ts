@@ -309,6 +309,8 @@ export class ManifestFiles implements Iterable<[string, ManifestFile]> {
 
   /** The slot holding `name`, or -1. */
   #find(name: string): number {
+    // A lookup per walked file (restore's delta clean) makes garbage too: it counts.
+    collectNow();
     const slash = name.lastIndexOf("/");
     const dirId = this.#dirIds.get(slash < 0 ? "" : name.slice(0, slash));
     if (dirId === undefined) return -1;
